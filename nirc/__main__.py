@@ -1,0 +1,5 @@
+import sys
+
+from nirc.cli import main
+
+sys.exit(main())

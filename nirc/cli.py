@@ -1,0 +1,72 @@
+"""The `nirc` command line: a thin layer over library functions.
+
+Each subcommand lives in nirc/commands/<name>.py with ``add_parser(subparsers)``
+and ``run(args) -> int``. Errors in the user's input (NircError) print one line
+``error: ...`` on stderr and exit 2; exporter quirks print ``warning: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import warnings
+
+from nirc import __version__
+from nirc.errors import NircError, NircWarning
+
+# Explicit, ordered registry of subcommands (module names in nirc.commands).
+COMMANDS = ["inspect", "simulate"]
+
+log = logging.getLogger("nirc")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nirc",
+        description="Compile spiking neural networks written in NIR onto neuromorphic chips, "
+                    "and check by emulation that the chip computes what you trained.",
+        epilog="Run 'nirc COMMAND --help' for the options of one command.")
+    parser.add_argument("--version", action="version", version=f"nirc {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only print errors")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="print debugging detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"nirc.commands.{name}").add_parser(sub)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    if issubclass(category, NircWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        log.debug("%s:%s: %s: %s", filename, lineno, category.__name__, message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    if args.quiet:
+        warnings.simplefilter("ignore", NircWarning)
+    else:
+        warnings.simplefilter("always", NircWarning)
+    warnings.showwarning = _show_warning
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except NircError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

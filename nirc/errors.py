@@ -1,0 +1,66 @@
+"""The errors and warnings nirc shows to users.
+
+Every problem with a user's input is a NircError whose message is one line
+naming the file, the node and the parameter; the CLI prints it as
+``error: ...`` and exits with status 2. Recoverable oddities (exporter quirks)
+are NircWarning, issued through :mod:`warnings` so callers can record them.
+"""
+
+from __future__ import annotations
+
+
+def locate(file: str | None = None, node: str | None = None, field: str | None = None) -> str:
+    """'model.nir: node 'lif1', parameter 'tau'' — the prefix every message starts with."""
+    parts = []
+    if file:
+        parts.append(str(file))
+    where = []
+    if node:
+        where.append(f"node '{node}'")
+    if field:
+        where.append(f"parameter '{field}'")
+    if where:
+        parts.append(", ".join(where))
+    return ": ".join(parts)
+
+
+class NircError(Exception):
+    """A problem with the user's input (model, target, options): shown as one line, exit 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, file: str | None = None, node: str | None = None,
+                 field: str | None = None):
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.node = node
+        self.field = field
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        prefix = locate(self.file, self.node, self.field)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+    def at(self, *, file: str | None = None, node: str | None = None,
+           field: str | None = None) -> "NircError":
+        """A copy with missing location parts filled in (inner code knows the field, outer the file)."""
+        return type(self)(self.message,
+                          file=self.file or file,
+                          node=self.node or node,
+                          field=self.field or field)
+
+
+class ModelError(NircError):
+    """The NIR model is malformed or inconsistent."""
+
+
+class TargetError(NircError):
+    """A target description (YAML) is invalid, or the model cannot run on the target."""
+
+
+class FitError(TargetError):
+    """The model is valid but does not fit the chip's resources."""
+
+
+class NircWarning(UserWarning):
+    """An oddity nirc recovered from (an exporter quirk); always shown, never silent."""

@@ -1,0 +1,122 @@
+"""The hardware network: what a chip computes, before it is placed on cores.
+
+Between the passes and the backends sits one target-independent structure:
+neuron populations (per-neuron parameters in the target neuron model's units:
+floats before quantization, integers after), synaptic tables (sparse
+source -> target weights with a delay), network inputs and outputs. Every
+population and table remembers which NIR nodes it came from (provenance), so
+errors and reports can name them.
+
+Conventions:
+- A table's ``weights`` is a scipy.sparse CSR array of shape
+  (target.size, source.size); the effective weight is ``weights * 2**exponent``.
+- ``delay`` counts time steps between a spike and its arrival (>= 1 on chips
+  whose synapses buffer one step, as Loihi's and Xylo's do).
+- Sources are populations or input ports; targets are populations.
+- Kernel-mapped targets (Speck) keep convolutions as kernels: a table may then
+  carry ``kernel`` (a dict of conv geometry and dense weights) and leave
+  ``weights`` as the equivalent unrolled matrix for the reference simulator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True, eq=False)
+class InputPort:
+    """A network input: spikes (or graded values) arriving each step, shaped like the NIR Input."""
+
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """A group of neurons of one neuron model with per-neuron parameters.
+
+    ``params`` maps parameter name -> array of shape (size,); the names and units
+    are the neuron model's (see nirc.neuron_models).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    params: Mapping[str, np.ndarray]
+    spiking: bool = True
+    provenance: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class SynapseTable:
+    """Weighted connections from every neuron of ``source`` to neurons of ``target``."""
+
+    source: str
+    target: str
+    weights: sp.csr_array
+    delay: int = 1
+    exponent: int = 0
+    provenance: tuple[str, ...] = ()
+    kernel: Mapping[str, Any] | None = None
+
+    @property
+    def nnz(self) -> int:
+        return int(self.weights.nnz)
+
+
+@dataclass(frozen=True, eq=False)
+class OutputPort:
+    """A network output: the spikes (or the state ``quantity``) of one population."""
+
+    name: str
+    source: str
+    quantity: str = "spikes"
+    shape: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class HardwareNetwork:
+    """Populations and tables in one neuron model's units, at one time step ``dt``."""
+
+    neuron_model: str
+    dt: float
+    inputs: Mapping[str, InputPort]
+    populations: Mapping[str, Population]
+    tables: tuple[SynapseTable, ...]
+    outputs: Mapping[str, OutputPort]
+    quantized: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    def size_of(self, name: str) -> int:
+        if name in self.populations:
+            return self.populations[name].size
+        return self.inputs[name].size
+
+    def tables_into(self, target: str) -> list[SynapseTable]:
+        return [t for t in self.tables if t.target == target]
+
+    def tables_from(self, source: str) -> list[SynapseTable]:
+        return [t for t in self.tables if t.source == source]
+
+    @property
+    def neuron_count(self) -> int:
+        return sum(p.size for p in self.populations.values())
+
+    @property
+    def synapse_count(self) -> int:
+        return sum(t.nnz for t in self.tables)
+
+    def with_(self, **changes: Any) -> "HardwareNetwork":
+        return replace(self, **changes)
