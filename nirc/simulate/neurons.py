@@ -1,0 +1,139 @@
+"""Discrete-time dynamics of the NIR neuron nodes (I, IF, LI, LIF, CubaLI, CubaLIF).
+
+Both discretisations (forward Euler and the exact exponential with the input
+held constant over a step) turn every NIR neuron into the same affine
+recurrence, so one update serves all six node types and only the coefficients
+differ (see docs/semantics.md):
+
+    i[t] = decay_i * i[t-1] + gain_i * x[t]                         (Cuba only)
+    v[t] = decay_v * v[t-1] + rest_v + from_i * i[t-1] + from_x * x[t]
+    z[t] = v[t] > v_threshold;  v[t] = v_reset where z[t]             (spiking only)
+
+For non-Cuba nodes ``x`` drives ``v`` directly and ``from_i`` is zero.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from nirc.errors import NircWarning
+from nirc.ir.nodes import CubaLI, CubaLIF, I, IF, LI, LIF, Node
+
+METHODS = ("euler", "exact")
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """The affine recurrence one neuron node follows at a given dt (arrays broadcast to the layer)."""
+
+    decay_v: np.ndarray
+    rest_v: np.ndarray
+    from_i: np.ndarray
+    from_x: np.ndarray
+    decay_i: np.ndarray | None = None     # None: no synaptic current state
+    gain_i: np.ndarray | None = None
+    v_threshold: np.ndarray | None = None  # None: never spikes (I, LI, CubaLI)
+    v_reset: np.ndarray | None = None
+
+
+def _arr(value, default: float = 0.0) -> np.ndarray:
+    return np.asarray(default if value is None else value, dtype=np.float64)
+
+
+def _ratio_expm1(y: np.ndarray) -> np.ndarray:
+    """expm1(y) / y, equal to 1 at y = 0 (the limit), without cancellation near 0."""
+    y = np.asarray(y, dtype=np.float64)
+    safe = np.where(y == 0, 1.0, y)
+    return np.where(y == 0, 1.0, np.expm1(safe) / safe)
+
+
+def _warn_unstable(name: str, field: str, ratio: np.ndarray, dt: float) -> None:
+    if np.any(ratio > 1):
+        warnings.warn(NircWarning(
+            f"node '{name}', parameter '{field}': dt = {dt:g} s exceeds the time constant "
+            f"(dt/{field} up to {np.max(ratio):.3g}); forward Euler overshoots, consider "
+            f"--method exact or a smaller dt"), stacklevel=3)
+
+
+def coefficients(node: Node, dt: float, method: str, name: str = "") -> Coefficients:
+    """Coefficients of ``node``'s recurrence at time step ``dt`` seconds."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    spiking = isinstance(node, (IF, LIF, CubaLIF))
+    threshold = _arr(node.v_threshold) if spiking else None
+    reset = _arr(node.v_reset) if spiking else None
+    if isinstance(node, (I, IF)):
+        # No leak: Euler and the exact solution coincide.
+        r = _arr(node.r)
+        return Coefficients(decay_v=np.ones_like(r), rest_v=np.zeros_like(r),
+                            from_i=np.zeros_like(r), from_x=dt * r,
+                            v_threshold=threshold, v_reset=reset)
+    if isinstance(node, (LI, LIF)):
+        tau, r, leak = _arr(node.tau), _arr(node.r), _arr(node.v_leak)
+        if method == "euler":
+            _warn_unstable(name, "tau", dt / tau, dt)
+            k = dt / tau
+            decay = 1 - k
+        else:
+            decay = np.exp(-dt / tau)
+            k = -np.expm1(-dt / tau)
+        return Coefficients(decay_v=decay, rest_v=k * leak, from_i=np.zeros_like(k),
+                            from_x=k * r, v_threshold=threshold, v_reset=reset)
+    if isinstance(node, (CubaLI, CubaLIF)):
+        tau_s, tau_m = _arr(node.tau_syn), _arr(node.tau_mem)
+        r, leak, w_in = _arr(node.r), _arr(node.v_leak), _arr(node.w_in, 1.0)
+        if method == "euler":
+            _warn_unstable(name, "tau_syn", dt / tau_s, dt)
+            _warn_unstable(name, "tau_mem", dt / tau_m, dt)
+            ks, km = dt / tau_s, dt / tau_m
+            decay_i, gain_i = 1 - ks, ks * w_in
+            # v uses the current of this step: v += km * (leak - v + r * (decay_i*i + gain_i*x)).
+            return Coefficients(decay_v=1 - km, rest_v=km * leak, from_i=km * r * decay_i,
+                                from_x=km * r * gain_i, decay_i=decay_i, gain_i=gain_i,
+                                v_threshold=threshold, v_reset=reset)
+        e_s, e_m = np.exp(-dt / tau_s), np.exp(-dt / tau_m)
+        km = -np.expm1(-dt / tau_m)
+        # g = tau_s (e_s - e_m) / (tau_s - tau_m), written to stay exact as tau_s -> tau_m.
+        g = e_m * (dt / tau_m) * _ratio_expm1(dt * (tau_s - tau_m) / (tau_s * tau_m))
+        return Coefficients(decay_v=e_m, rest_v=km * leak, from_i=r * g,
+                            from_x=r * w_in * (km - g), decay_i=e_s,
+                            gain_i=-np.expm1(-dt / tau_s) * w_in,
+                            v_threshold=threshold, v_reset=reset)
+    raise TypeError(f"{type(node).__name__} is not a neuron node")
+
+
+class NeuronLayer:
+    """State and per-step update of one neuron node for a batch (state shape (B, *shape))."""
+
+    def __init__(self, coeffs: Coefficients, shape: tuple[int, ...], dtype: np.dtype):
+        def cast(a):
+            return None if a is None else np.asarray(a, dtype=dtype)
+
+        self.decay_v, self.rest_v = cast(coeffs.decay_v), cast(coeffs.rest_v)
+        self.from_i, self.from_x = cast(coeffs.from_i), cast(coeffs.from_x)
+        self.decay_i, self.gain_i = cast(coeffs.decay_i), cast(coeffs.gain_i)
+        self.v_threshold, self.v_reset = cast(coeffs.v_threshold), cast(coeffs.v_reset)
+        self.spiking = self.v_threshold is not None
+        self.has_current = self.decay_i is not None
+        # All states start at zero (not at v_leak): the convention of every exporting framework.
+        self.v = np.zeros(shape, dtype=dtype)
+        self.i = np.zeros(shape, dtype=dtype) if self.has_current else None
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"v": self.v, "i": self.i} if self.has_current else {"v": self.v}
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """Advance one step on input ``x``; returns spikes (0/1) or, for non-spiking nodes, v."""
+        v = self.decay_v * self.v + self.rest_v + self.from_x * x
+        if self.has_current:
+            v += self.from_i * self.i
+            self.i = self.decay_i * self.i + self.gain_i * x
+        if not self.spiking:
+            self.v = v
+            return v
+        spikes = v > self.v_threshold
+        self.v = np.where(spikes, self.v_reset, v)
+        return spikes.astype(v.dtype)
