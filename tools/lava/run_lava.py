@@ -1,0 +1,292 @@
+"""Run an emitted nirc Loihi deployment on Intel Lava's bit-accurate CPU models.
+
+This is the Lava side of the Loihi oracle. It is executed by the Lava venv's
+Python 3.10 (built by tools/lava/setup_venv.sh) and imports only numpy and
+lava, never nirc: what it checks is the emitted deployment config on disk,
+read independently of the compiler that wrote it.
+
+    .venv-lava/bin/python tools/lava/run_lava.py BUILD_DIR --input IN.npz --output OUT.npz
+        [--steps T] [--record states|spikes]
+
+The network becomes Lava processes run with ``Loihi2SimCfg(select_tag="fixed_pt")``:
+- each input port: ``lava.proc.io.source.RingBuffer`` (column k is sent at step k);
+- each population: one ``LIF`` process (``PyLifModelBitAcc``) per group of its
+  neurons sharing (du, dv, vth), because Lava holds those three as one value per
+  process; bias_mant, bias_exp and v_init stay per neuron;
+- each synapse table: one ``Dense`` process (``PyDenseModelBitAcc``) per pair of
+  (source group, target group) with any non-zero weight, given the table's
+  weight_exp, num_weight_bits and sign_mode unchanged;
+- one ``Monitor`` per recorded quantity (s_out, u, v) per LIF process.
+
+IN.npz holds one array per input port, named like the port, shaped (T, *shape).
+OUT.npz gets ``<population>.spikes`` (and ``<population>.u``, ``<population>.v``
+with ``--record states``), each (T, size) int32, row k = after step k.
+A one-line JSON with the timings (seconds spent building and running) goes to stdout.
+Timing alignment with nirc's emulator is documented in docs/oracles.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CONFIG_NAME = "config.json"
+LIF_MODEL = "loihi_cuba_lif"
+
+
+class DeploymentError(Exception):
+    """The build directory or the input file is not something this runner can run."""
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    """One population of Loihi CUBA LIF neurons, every parameter an int array of shape (size,)."""
+
+    name: str
+    size: int
+    du: np.ndarray
+    dv: np.ndarray
+    vth: np.ndarray
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    v_init: np.ndarray
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """One synapse table in Lava Dense units: ``weights`` is (target size, source size)."""
+
+    source: str
+    target: str
+    weights: np.ndarray
+    weight_exp: int
+    num_weight_bits: int
+    sign_mode: object  # lava.utils.weightutils.SignMode
+    delay: int
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    inputs: dict[str, int]
+    populations: dict[str, PopulationSpec]
+    connections: list[ConnectionSpec]
+
+
+# --------------------------------------------------------------------------- reading the build
+
+
+def load_network(build_dir: Path) -> NetworkSpec:
+    """Read config.json and its NPZ arrays into plain numpy specs (see docs/config-format.md)."""
+    config_path = build_dir / CONFIG_NAME
+    try:
+        config = json.loads(config_path.read_text())
+    except FileNotFoundError:
+        raise DeploymentError(f"{config_path}: no such file (is {build_dir} a nirc build directory?)")
+    except json.JSONDecodeError as err:
+        raise DeploymentError(f"{config_path}: not JSON: {err}")
+    model = config.get("neuron_model")
+    if model != LIF_MODEL:
+        raise DeploymentError(f"{config_path}: neuron_model is {model!r}; Lava runs only {LIF_MODEL!r}")
+    arrays = _ArrayStore(build_dir, config_path)
+
+    inputs = {port["name"]: int(np.prod(port["shape"])) for port in config["inputs"]}
+    populations = {}
+    for pop in config["populations"]:
+        size = int(np.prod(pop["shape"]))
+        params = {key: arrays.param(pop, key, size) for key in
+                  ("du", "dv", "vth", "bias_mant", "bias_exp", "v_init")}
+        populations[pop["name"]] = PopulationSpec(name=pop["name"], size=size, **params)
+
+    connections = []
+    sizes = {**inputs, **{name: p.size for name, p in populations.items()}}
+    for table in config["tables"]:
+        weights = arrays.dense_weights(table, (sizes[table["target"]], sizes[table["source"]]))
+        connections.append(ConnectionSpec(
+            source=table["source"], target=table["target"], weights=weights,
+            weight_exp=int(table["weight_exp"]), num_weight_bits=int(table["num_weight_bits"]),
+            sign_mode=_sign_mode(table["sign_mode"]), delay=int(table.get("delay", 1))))
+        if connections[-1].delay != 1:
+            raise DeploymentError(
+                f"{config_path}: table {table['source']}->{table['target']} has delay "
+                f"{connections[-1].delay}; Lava's Dense delivers after exactly 1 step")
+    return NetworkSpec(inputs=inputs, populations=populations, connections=connections)
+
+
+class _ArrayStore:
+    """Resolves the config's references to arrays in the build directory's NPZ files."""
+
+    def __init__(self, build_dir: Path, config_path: Path):
+        self.build_dir = build_dir
+        self.config_path = config_path
+        self._files: dict[str, np.lib.npyio.NpzFile] = {}
+
+    def get(self, ref: str) -> np.ndarray:
+        file_name, _, key = ref.partition(":")
+        if file_name not in self._files:
+            self._files[file_name] = np.load(self.build_dir / file_name)
+        return self._files[file_name][key]
+
+    def param(self, pop: dict, key: str, size: int) -> np.ndarray:
+        value = pop["params"][key]
+        array = self.get(value) if isinstance(value, str) else np.asarray(value)
+        return np.broadcast_to(array, (size,)).astype(np.int64)
+
+    def dense_weights(self, table: dict, shape: tuple[int, int]) -> np.ndarray:
+        weights = table["weights"]
+        dense = np.zeros(shape, dtype=np.int64)
+        rows, cols, values = (self.get(weights[k]) for k in ("row", "col", "value"))
+        dense[rows, cols] = values
+        return dense
+
+
+def _sign_mode(value):
+    """The SignMode member itself: Lava compares with ``==`` against members, so a bare int would not match."""
+    from lava.utils.weightutils import SignMode
+
+    if isinstance(value, str):
+        return SignMode[value.upper()]
+    return SignMode(int(value))
+
+
+# --------------------------------------------------------------------------- building and running
+
+
+@dataclass
+class _LifGroup:
+    population: str
+    neurons: np.ndarray
+    process: object
+
+
+def _lif_groups(pop: PopulationSpec, lif_cls) -> list[_LifGroup]:
+    """One LIF process per distinct (du, dv, vth) among the population's neurons."""
+    keys = np.stack([pop.du, pop.dv, pop.vth], axis=1)
+    unique, which = np.unique(keys, axis=0, return_inverse=True)
+    groups = []
+    for g, (du, dv, vth) in enumerate(unique):
+        neurons = np.flatnonzero(which.ravel() == g)
+        process = lif_cls(
+            shape=(neurons.size,), du=int(du), dv=int(dv), vth=int(vth),
+            bias_mant=pop.bias_mant[neurons].astype(np.int32),
+            bias_exp=pop.bias_exp[neurons].astype(np.int32),
+            u=0, v=pop.v_init[neurons].astype(np.int32),
+            name=f"{pop.name}[{g}]")
+        groups.append(_LifGroup(pop.name, neurons, process))
+    return groups
+
+
+def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int,
+                record_states: bool = True) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Run ``steps`` steps of the network on Lava; return recordings and timings."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF
+    from lava.proc.monitor.process import Monitor
+
+    started = time.perf_counter()
+    sources = {}
+    for name, size in net.inputs.items():
+        data = inputs[name].reshape(steps, size)
+        # Dense with binary messages reads its input as bool: only 0/1 inputs mean the same on both sides.
+        if not np.isin(data, (0, 1)).all():
+            raise DeploymentError(f"input {name!r}: Loihi inputs are binary spikes; found other values")
+        sources[name] = [_LifGroup(name, np.arange(size), RingBuffer(data=data.T.astype(np.int32)))]
+    groups = {name: _lif_groups(pop, LIF) for name, pop in net.populations.items()}
+    senders = {**sources, **groups}
+
+    for conn in net.connections:
+        for src in senders[conn.source]:
+            for dst in groups[conn.target]:
+                block = conn.weights[np.ix_(dst.neurons, src.neurons)]
+                if not block.any():
+                    continue
+                dense = Dense(weights=block.astype(np.int32), weight_exp=conn.weight_exp,
+                              num_weight_bits=conn.num_weight_bits, sign_mode=conn.sign_mode)
+                src.process.s_out.connect(dense.s_in)
+                dense.a_out.connect(dst.process.a_in)
+
+    quantities = ("spikes", "u", "v") if record_states else ("spikes",)
+    monitors = []
+    for pop_groups in groups.values():
+        for group in pop_groups:
+            for quantity in quantities:
+                target = group.process.s_out if quantity == "spikes" else getattr(group.process, quantity)
+                monitor = Monitor()
+                monitor.probe(target, steps)
+                monitors.append((group, quantity, monitor, target))
+
+    anchor = next(iter(groups.values()))[0].process
+    run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    anchor.create_runtime(run_cfg=run_cfg)
+    built = time.perf_counter()
+    try:
+        anchor.run(condition=RunSteps(num_steps=steps), run_cfg=run_cfg)
+        ran = time.perf_counter()
+        recordings = {f"{name}.{q}": np.zeros((steps, pop.size), dtype=np.int32)
+                      for name, pop in net.populations.items() for q in quantities}
+        for group, quantity, monitor, target in monitors:
+            data = monitor.get_data()[target.process.name][target.name]
+            recordings[f"{group.population}.{quantity}"][:, group.neurons] = data.astype(np.int32)
+    finally:
+        anchor.stop()
+    return recordings, {"build_s": built - started, "run_s": ran - built, "steps": steps}
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _read_inputs(path: Path, net: NetworkSpec, steps: int | None) -> tuple[dict[str, np.ndarray], int]:
+    with np.load(path) as npz:
+        missing = [name for name in net.inputs if name not in npz.files]
+        if missing:
+            raise DeploymentError(f"{path}: no array for input port(s) {', '.join(missing)} "
+                                  f"(has {', '.join(npz.files) or 'nothing'})")
+        inputs = {name: npz[name] for name in net.inputs}
+    lengths = {a.shape[0] for a in inputs.values()}
+    if len(lengths) != 1:
+        raise DeploymentError(f"{path}: input arrays differ in length (time steps): {sorted(lengths)}")
+    available = lengths.pop()
+    steps = available if steps is None else steps
+    if steps > available:
+        raise DeploymentError(f"{path}: --steps {steps} but the inputs hold {available} steps")
+    for name, size in net.inputs.items():
+        if inputs[name][0].size != size:
+            raise DeploymentError(f"{path}: input {name!r} has {inputs[name][0].size} values per step, "
+                                  f"the port has {size}")
+    return {name: a[:steps] for name, a in inputs.items()}, steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("build_dir", type=Path, help="directory written by `nirc compile --target loihi2`")
+    parser.add_argument("--input", type=Path, required=True, help="NPZ with one (T, *shape) array per input port")
+    parser.add_argument("--output", type=Path, required=True, help="NPZ to write the recordings to")
+    parser.add_argument("--steps", type=int, help="time steps to run (default: all the input holds)")
+    parser.add_argument("--record", choices=("states", "spikes"), default="states",
+                        help="record spikes, u and v of every population (default), or spikes only")
+    args = parser.parse_args(argv)
+    try:
+        net = load_network(args.build_dir)
+        inputs, steps = _read_inputs(args.input, net, args.steps)
+        recordings, timings = run_network(net, inputs, steps, record_states=args.record == "states")
+    except (DeploymentError, KeyError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.output.with_name(args.output.name + ".partial.npz")
+    np.savez(partial, **recordings)
+    partial.replace(args.output)
+    print(json.dumps(timings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
