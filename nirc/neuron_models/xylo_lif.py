@@ -1,0 +1,373 @@
+"""Xylo's bit-shift LIF neurons and the Xylo fabric's time step, as SynSense's xylosim (v2) computes them.
+
+This module owns the integer arithmetic of Xylo (XyloAudio 2 / XyloIMU class
+chips), written once and used by the quantizer, the integer reference and the
+emulator. Every detail follows xylosim 0.1.3 (src/v2/cpp/XyloIAFNeuron.cpp,
+XyloLayer.cpp) and is checked bit for bit against it by
+tests/test_xylo_vs_xylosim.py:
+
+- States (membrane ``v_mem``, synaptic currents ``i_syn``/``i_syn2``),
+  thresholds and biases are 16-bit signed; every accumulation saturates.
+- ``decay(x, dash) = x >> dash`` (arithmetic, floors), at least 1 in magnitude
+  when x != 0; a state decays as ``x -= decay(x, dash)``.
+- One step: (1) each input channel's events (capped at 15) add
+  ``w << weight_shift_in`` to their targets' synaptic currents, one event at a
+  time with saturation, channels in index order; (2) the hidden spikes of the
+  previous step (at most 31 per neuron) add ``w << weight_shift_rec`` to hidden
+  currents and ``w << weight_shift_out`` to readout currents the same way;
+  (3) every synaptic current decays (inputs decay in the step they arrive);
+  (4) ``dv = -decay(v, dash_mem)``, ``dv = sat(dv + sum(i_syn))``,
+  ``dv = sat(dv + bias)`` when biases are enabled, ``v = sat(v + dv)``;
+  (5) while ``v >= threshold`` and the spike count is below the limit
+  (31 hidden, 1 readout): count += 1, ``v -= threshold``. Hidden neurons are
+  evolved in index order and a neuron's spikes are copied to its alias targets,
+  whose count then starts from (or is raised by) those spikes.
+
+Because saturation makes the order of additions matter, the synaptic input is
+computed with whole-array sums wherever no partial sum can leave the 16-bit
+range, and with an exact ordered composition of clamps only for the few
+(sample, synapse) pairs where it can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from nirc.errors import TargetError
+
+STATE_BITS = 16
+STATE_MIN = -(1 << (STATE_BITS - 1))
+STATE_MAX = (1 << (STATE_BITS - 1)) - 1
+WEIGHT_MIN, WEIGHT_MAX = -128, 127
+DASH_MAX = 15          # 4-bit decay shifts
+WEIGHT_SHIFT_MAX = 7   # 3-bit global weight shifts
+MAX_INPUT_EVENTS = 15
+MAX_HIDDEN_SPIKES = 31
+MAX_READOUT_SPIKES = 1
+
+_INT = np.int64
+
+
+# ---------------------------------------------------------------- elementwise arithmetic
+
+def saturate(x: np.ndarray) -> np.ndarray:
+    """Clamp to the signed 16-bit range (xylosim's safe_add after an exact add)."""
+    return np.clip(x, STATE_MIN, STATE_MAX)
+
+
+def wrap(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap to 16 bits (C++ assignment of an int to int16_t)."""
+    return ((np.asarray(x, _INT) - STATE_MIN) & 0xFFFF) + STATE_MIN
+
+
+def bitshift_decay(x: np.ndarray, dash: np.ndarray) -> np.ndarray:
+    """The amount a state loses in one step: ``x >> dash``, but at least 1 in magnitude if x != 0."""
+    d = np.right_shift(x, dash)
+    return np.where(d == 0, np.sign(x), d)
+
+
+def compose_saturating_adds(initial: np.ndarray, contributions: np.ndarray) -> np.ndarray:
+    """``initial`` after adding each of ``contributions[..., j]`` in order j = 0, 1, ... with saturation.
+
+    Each saturating add is the function x -> clip(x + s, lo, hi); such functions
+    are closed under composition ((s1, l1, h1) then (s2, l2, h2) is
+    (s1 + s2, clip(l1 + s2, l2, h2), clip(h1 + s2, l2, h2))), so the sequence is
+    reduced pairwise in log2(n) vectorised rounds instead of n sequential ones.
+    """
+    s = np.asarray(contributions, _INT)
+    n = s.shape[-1]
+    width = 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))
+    pad = [(0, 0)] * (s.ndim - 1) + [(0, width - n)]
+    s = np.pad(s, pad)
+    lo = np.full_like(s, STATE_MIN)
+    hi = np.full_like(s, STATE_MAX)
+    while s.shape[-1] > 1:
+        s1, s2 = s[..., 0::2], s[..., 1::2]
+        l1, l2 = lo[..., 0::2], lo[..., 1::2]
+        h1, h2 = hi[..., 0::2], hi[..., 1::2]
+        lo = np.clip(l1 + s2, l2, h2)
+        hi = np.clip(h1 + s2, l2, h2)
+        s = s1 + s2
+    return np.clip(np.asarray(initial, _INT) + s[..., 0], lo[..., 0], hi[..., 0])
+
+
+def integrate(v_mem: np.ndarray, i_syns: np.ndarray, dash_mem: np.ndarray, dash_syns: np.ndarray,
+              bias: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Decay the synaptic currents (..., N, K) and integrate them into the membranes (..., N).
+
+    Returns (v_mem, i_syns) before the threshold test. ``bias`` None means
+    biases are disabled on the chip (xylosim's has_bias = false).
+    """
+    i_syns = i_syns - bitshift_decay(i_syns, dash_syns)
+    dv = wrap(-bitshift_decay(v_mem, dash_mem))
+    dv = saturate(dv + i_syns.sum(axis=-1))
+    if bias is not None:
+        dv = saturate(dv + bias)
+    return saturate(v_mem + dv), i_syns
+
+
+def fire(v_mem: np.ndarray, threshold: np.ndarray, max_spikes: int,
+         already: np.ndarray | int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Subtractive reset repeated while ``v >= threshold`` and the count is below ``max_spikes``.
+
+    ``already`` is the count a neuron starts from (spikes copied from an alias
+    source). Returns (total count, v_mem after reset).
+    """
+    v_mem = np.asarray(v_mem, _INT)
+    threshold = np.broadcast_to(np.asarray(threshold, _INT), v_mem.shape)
+    already = np.broadcast_to(np.asarray(already, _INT), v_mem.shape)
+    room = np.maximum(max_spikes - already, 0)
+    positive = threshold > 0
+    safe_th = np.where(positive, threshold, 1)
+    wanted = np.where(v_mem >= threshold, (v_mem - threshold) // safe_th + 1, 0)
+    own = np.where(positive, np.minimum(wanted, room), 0)
+    v_out = v_mem - own * threshold
+    odd = ~positive & (v_mem >= threshold) & (room > 0)
+    if odd.any():
+        # threshold <= 0: the C++ loop wraps v around int16, so run it literally (at most 31 rounds).
+        v, th, left = v_mem[odd], threshold[odd], room[odd]
+        count = np.zeros_like(v)
+        for _ in range(max_spikes):
+            go = (v >= th) & (count < left)
+            if not go.any():
+                break
+            count += go
+            v = np.where(go, wrap(v - th), v)
+        own = own.copy()
+        own[odd] = count
+        v_out[odd] = v
+    return already + own, v_out
+
+
+# ---------------------------------------------------------------- the fabric
+
+@dataclass(frozen=True, eq=False)
+class XyloSpec:
+    """One Xylo network in rockpool's specification vocabulary (XyloSim.from_specification).
+
+    Integer arrays: weights_in (Nin, Nhidden, 2), weights_rec (Nhidden, Nhidden, 2),
+    weights_out (Nhidden, Nout); per-neuron dash_mem, dash_syn, dash_syn_2,
+    threshold, bias (Nhidden) and dash_mem_out, dash_syn_out, threshold_out,
+    bias_out (Nout); global weight_shift_in/rec/out; aliases[i] lists the
+    hidden neurons that receive copies of hidden neuron i's spikes.
+    """
+
+    weights_in: np.ndarray
+    weights_rec: np.ndarray
+    weights_out: np.ndarray
+    dash_mem: np.ndarray
+    dash_syn: np.ndarray
+    dash_syn_2: np.ndarray
+    threshold: np.ndarray
+    bias: np.ndarray
+    dash_mem_out: np.ndarray
+    dash_syn_out: np.ndarray
+    threshold_out: np.ndarray
+    bias_out: np.ndarray
+    weight_shift_in: int = 0
+    weight_shift_rec: int = 0
+    weight_shift_out: int = 0
+    aliases: tuple[tuple[int, ...], ...] = ()
+    dt: float = 1e-3
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.weights_in.shape[0])
+
+    @property
+    def n_hidden(self) -> int:
+        return int(self.weights_rec.shape[0])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.weights_out.shape[1])
+
+    @property
+    def has_bias(self) -> bool:
+        """Biases are switched on when any is non-zero (as rockpool's from_specification does)."""
+        return bool(np.any(self.bias != 0) or np.any(self.bias_out != 0))
+
+    def validate(self, file: str | None = None) -> "XyloSpec":
+        """Raise TargetError naming the field when a value does not fit Xylo's formats."""
+        nin, nh, nout = self.n_inputs, self.n_hidden, self.n_outputs
+        shapes = {"weights_in": (nin, nh, 2), "weights_rec": (nh, nh, 2), "weights_out": (nh, nout),
+                  "dash_mem": (nh,), "dash_syn": (nh,), "dash_syn_2": (nh,), "threshold": (nh,),
+                  "bias": (nh,), "dash_mem_out": (nout,), "dash_syn_out": (nout,),
+                  "threshold_out": (nout,), "bias_out": (nout,)}
+        ranges = {"weights_in": (WEIGHT_MIN, WEIGHT_MAX), "weights_rec": (WEIGHT_MIN, WEIGHT_MAX),
+                  "weights_out": (WEIGHT_MIN, WEIGHT_MAX), "threshold": (STATE_MIN, STATE_MAX),
+                  "bias": (STATE_MIN, STATE_MAX), "threshold_out": (STATE_MIN, STATE_MAX),
+                  "bias_out": (STATE_MIN, STATE_MAX)}
+        for name, shape in shapes.items():
+            arr = np.asarray(getattr(self, name))
+            if arr.shape != shape:
+                raise TargetError(f"shape {arr.shape}, expected {shape}", file=file, field=name)
+            if arr.size and not np.issubdtype(arr.dtype, np.integer):
+                raise TargetError(f"must hold integers, got {arr.dtype}", file=file, field=name)
+            lo, hi = ranges.get(name, (0, DASH_MAX))
+            if arr.size and (arr.min() < lo or arr.max() > hi):
+                raise TargetError(f"values span [{arr.min()}, {arr.max()}], outside [{lo}, {hi}]",
+                                  file=file, field=name)
+        for name in ("weight_shift_in", "weight_shift_rec", "weight_shift_out"):
+            value = getattr(self, name)
+            if not 0 <= int(value) <= WEIGHT_SHIFT_MAX:
+                raise TargetError(f"{value} is outside [0, {WEIGHT_SHIFT_MAX}]", file=file, field=name)
+        if self.aliases and len(self.aliases) != nh:
+            raise TargetError(f"{len(self.aliases)} entries, expected one per hidden neuron ({nh})",
+                              file=file, field="aliases")
+        for src, targets in enumerate(self.aliases):
+            for t in targets:
+                if not 0 <= int(t) < nh:
+                    raise TargetError(f"hidden neuron {src} aliases neuron {t}, which does not exist",
+                                      file=file, field="aliases")
+        if not self.dt > 0:
+            raise TargetError(f"time step {self.dt} must be positive", file=file, field="dt")
+        return self
+
+
+@dataclass
+class XyloState:
+    """The fabric's state between steps for a batch of B samples."""
+
+    v_mem: np.ndarray          # (B, Nhidden)
+    i_syn: np.ndarray          # (B, Nhidden, 2)
+    spikes: np.ndarray         # (B, Nhidden) hidden spikes of the last step, delivered next step
+    v_mem_out: np.ndarray      # (B, Nout)
+    i_syn_out: np.ndarray      # (B, Nout)
+    saturated: int = 0         # currents clipped while delivering this step's events
+
+    @classmethod
+    def zeros(cls, spec: XyloSpec, batch: int = 1) -> "XyloState":
+        nh, no = spec.n_hidden, spec.n_outputs
+        return cls(np.zeros((batch, nh), _INT), np.zeros((batch, nh, 2), _INT),
+                   np.zeros((batch, nh), _INT), np.zeros((batch, no), _INT),
+                   np.zeros((batch, no), _INT))
+
+
+@dataclass
+class XyloRecord:
+    """Per-step recordings (B, T, ...), named as xylosim records them."""
+
+    spikes: np.ndarray         # hidden spike counts (rec_recurrent_spikes)
+    spikes_out: np.ndarray     # readout spikes (rec_out_spikes)
+    v_mem: np.ndarray
+    i_syn: np.ndarray
+    i_syn2: np.ndarray
+    v_mem_out: np.ndarray
+    i_syn_out: np.ndarray
+    synaptic_events: int = 0   # source events x fan-out delivered, for benchmarks
+    saturated_currents: int = 0  # (sample, step, current) deliveries clipped at the 16-bit rails
+
+
+@dataclass(frozen=True, eq=False)
+class XyloFabric:
+    """A spec prepared for stepping: one signed weight table from every source to every synaptic current.
+
+    Sources are the Nin input channels then the Nhidden hidden neurons (xylosim's
+    delivery order); columns are hidden synapse 1, hidden synapse 2, readout.
+    """
+
+    spec: XyloSpec
+    weights: np.ndarray                 # (Nin + Nhidden, 2 Nhidden + Nout) effective, shifts applied
+    pos_neg: sp.csr_array               # [max(w, 0) | min(w, 0)] of ``weights``
+    fan_out: np.ndarray                 # synapses per source, for event counts
+    alias_order: np.ndarray             # hidden neurons fired one by one (alias sources and targets)
+    plain: np.ndarray                   # hidden neurons fired all at once
+    dash_syns: np.ndarray = field(repr=False)
+
+    @classmethod
+    def build(cls, spec: XyloSpec) -> "XyloFabric":
+        nin, nh, no = spec.n_inputs, spec.n_hidden, spec.n_outputs
+        w = np.zeros((nin + nh, 2 * nh + no), _INT)
+        w_in = np.asarray(spec.weights_in, _INT) << int(spec.weight_shift_in)
+        w_rec = np.asarray(spec.weights_rec, _INT) << int(spec.weight_shift_rec)
+        w[:nin, :nh], w[:nin, nh:2 * nh] = w_in[:, :, 0], w_in[:, :, 1]
+        w[nin:, :nh], w[nin:, nh:2 * nh] = w_rec[:, :, 0], w_rec[:, :, 1]
+        w[nin:, 2 * nh:] = np.asarray(spec.weights_out, _INT) << int(spec.weight_shift_out)
+        pos_neg = sp.csr_array(np.concatenate([np.maximum(w, 0), np.minimum(w, 0)], axis=1))
+        involved = sorted({i for i, ts in enumerate(spec.aliases) if ts}
+                          | {int(t) for ts in spec.aliases for t in ts})
+        plain = np.setdiff1d(np.arange(nh), involved)
+        dash_syns = np.stack([spec.dash_syn, spec.dash_syn_2], axis=-1).astype(_INT)
+        return cls(spec, w, pos_neg, np.count_nonzero(w, axis=1), np.asarray(involved, np.intp),
+                   plain, dash_syns)
+
+    def deliver(self, i_now: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, int]:
+        """Add every source's events (B, S) to the synaptic currents (B, C), in xylosim's order.
+
+        Returns the new currents and how many of them saturated on the way.
+        """
+        pn = np.asarray((sp.csr_array(events) @ self.pos_neg).todense())
+        ncol = self.weights.shape[1]
+        pos, neg = pn[:, :ncol], pn[:, ncol:]
+        out = i_now + pos + neg
+        risky = (i_now + pos > STATE_MAX) | (i_now + neg < STATE_MIN)
+        if risky.any():
+            b, c = np.nonzero(risky)
+            active = np.flatnonzero(events[b].any(axis=0))
+            contributions = events[b][:, active] * self.weights[np.ix_(active, c)].T
+            exact = compose_saturating_adds(i_now[b, c], contributions)
+            saturated = int(np.count_nonzero(exact != out[b, c]))
+            out[b, c] = exact
+            return out, saturated
+        return out, 0
+
+    def step(self, state: XyloState, counts_in: np.ndarray) -> tuple[XyloState, np.ndarray]:
+        """Advance one time step on ``counts_in`` (B, Nin) input events; return (new state, readout spikes)."""
+        spec, nh = self.spec, self.spec.n_hidden
+        events = np.concatenate([np.minimum(counts_in, MAX_INPUT_EVENTS), state.spikes], axis=1)
+        i_now = np.concatenate([state.i_syn[:, :, 0], state.i_syn[:, :, 1], state.i_syn_out], axis=1)
+        i_new, saturated = self.deliver(i_now, events)
+        i_syn = np.stack([i_new[:, :nh], i_new[:, nh:2 * nh]], axis=-1)
+        bias = spec.bias if spec.has_bias else None
+        v, i_syn = integrate(state.v_mem, i_syn, spec.dash_mem, self.dash_syns, bias)
+        spikes = np.zeros_like(v)
+        spikes[:, self.plain], v[:, self.plain] = fire(v[:, self.plain], spec.threshold[self.plain],
+                                                       MAX_HIDDEN_SPIKES)
+        for n in self.alias_order:
+            spikes[:, n], v[:, n] = fire(v[:, n], spec.threshold[n], MAX_HIDDEN_SPIKES, spikes[:, n])
+            for t in spec.aliases[n]:
+                spikes[:, t] = np.minimum(spikes[:, t] + spikes[:, n], MAX_HIDDEN_SPIKES)
+        bias_out = spec.bias_out if spec.has_bias else None
+        v_out, i_out = integrate(state.v_mem_out, i_new[:, 2 * nh:, None], spec.dash_mem_out,
+                                 np.asarray(spec.dash_syn_out)[:, None], bias_out)
+        spikes_out, v_out = fire(v_out, spec.threshold_out, MAX_READOUT_SPIKES)
+        return XyloState(v, i_syn, spikes, v_out, i_out[:, :, 0], saturated), spikes_out
+
+    def run(self, counts: np.ndarray, state: XyloState | None = None) -> tuple[XyloRecord, XyloState]:
+        """Run input events ``counts`` (T, Nin) or (B, T, Nin); return recordings (B, T, ...) and the final state."""
+        counts = np.asarray(counts)
+        single = counts.ndim == 2
+        if single:
+            counts = counts[None]
+        if counts.ndim != 3 or counts.shape[2] != self.spec.n_inputs:
+            raise TargetError(f"input events have shape {counts.shape}, expected (T, {self.spec.n_inputs}) "
+                              f"or (B, T, {self.spec.n_inputs})", field="input")
+        if counts.size and counts.min() < 0:
+            raise TargetError("input event counts must be non-negative", field="input")
+        counts = counts.astype(_INT)
+        b, t = counts.shape[:2]
+        state = state or XyloState.zeros(self.spec, b)
+        nh, no = self.spec.n_hidden, self.spec.n_outputs
+        rec = XyloRecord(np.zeros((b, t, nh), np.uint8), np.zeros((b, t, no), np.uint8),
+                         np.zeros((b, t, nh), np.int16), np.zeros((b, t, nh), np.int16),
+                         np.zeros((b, t, nh), np.int16), np.zeros((b, t, no), np.int16),
+                         np.zeros((b, t, no), np.int16))
+        events = 0
+        for k in range(t):
+            sources = np.concatenate([np.minimum(counts[:, k], MAX_INPUT_EVENTS), state.spikes], axis=1)
+            events += int(((sources > 0) * self.fan_out).sum())
+            state, out = self.step(state, counts[:, k])
+            rec.spikes[:, k] = state.spikes
+            rec.spikes_out[:, k] = out
+            rec.v_mem[:, k] = state.v_mem
+            rec.i_syn[:, k] = state.i_syn[:, :, 0]
+            rec.i_syn2[:, k] = state.i_syn[:, :, 1]
+            rec.v_mem_out[:, k] = state.v_mem_out
+            rec.i_syn_out[:, k] = state.i_syn_out
+            rec.saturated_currents += state.saturated
+        rec.synaptic_events = events
+        return rec, state
