@@ -10,12 +10,16 @@ read independently of the compiler that wrote it.
 
 The network becomes Lava processes run with ``Loihi2SimCfg(select_tag="fixed_pt")``:
 - each input port: ``lava.proc.io.source.RingBuffer`` (column k is sent at step k);
-- each population: one ``LIF`` process (``PyLifModelBitAcc``) per group of its
-  neurons sharing (du, dv, vth), because Lava holds those three as one value per
-  process; bias_mant, bias_exp and v_init stay per neuron;
-- each synapse table: one ``Dense`` process (``PyDenseModelBitAcc``) per pair of
-  (source group, target group) with any non-zero weight, given the table's
-  weight_exp, num_weight_bits and sign_mode unchanged;
+- each population: one ``LIF`` process (``PyLifModelBitAcc``). bias_mant,
+  bias_exp and v are per-neuron Vars in Lava; du, dv and vth are declared with
+  shape (1,), so they are passed as scalars when the population shares one
+  value, and as per-neuron arrays otherwise (the model's arithmetic is
+  elementwise numpy, so each neuron then runs with its own registers). Splitting
+  such a population into one process per distinct value would not be exact:
+  each Dense shifts its own partial sum by weight_exp, and a floor shift of a
+  sum is not the sum of floor shifts.
+- each synapse table: one ``Dense`` process (``PyDenseModelBitAcc``) with the
+  table's weights, weight_exp, num_weight_bits and sign_mode unchanged;
 - one ``Monitor`` per recorded quantity (s_out, u, v) per LIF process.
 
 IN.npz holds one array per input port, named like the port, shaped (T, *shape).
@@ -157,28 +161,16 @@ def _sign_mode(value):
 # --------------------------------------------------------------------------- building and running
 
 
-@dataclass
-class _LifGroup:
-    population: str
-    neurons: np.ndarray
-    process: object
+def _register(values: np.ndarray):
+    """A per-process register value when all neurons agree, else the per-neuron array."""
+    return int(values[0]) if (values == values[0]).all() else values.astype(np.int32)
 
 
-def _lif_groups(pop: PopulationSpec, lif_cls) -> list[_LifGroup]:
-    """One LIF process per distinct (du, dv, vth) among the population's neurons."""
-    keys = np.stack([pop.du, pop.dv, pop.vth], axis=1)
-    unique, which = np.unique(keys, axis=0, return_inverse=True)
-    groups = []
-    for g, (du, dv, vth) in enumerate(unique):
-        neurons = np.flatnonzero(which.ravel() == g)
-        process = lif_cls(
-            shape=(neurons.size,), du=int(du), dv=int(dv), vth=int(vth),
-            bias_mant=pop.bias_mant[neurons].astype(np.int32),
-            bias_exp=pop.bias_exp[neurons].astype(np.int32),
-            u=0, v=pop.v_init[neurons].astype(np.int32),
-            name=f"{pop.name}[{g}]")
-        groups.append(_LifGroup(pop.name, neurons, process))
-    return groups
+def _lif_process(pop: PopulationSpec, lif_cls):
+    return lif_cls(
+        shape=(pop.size,), du=_register(pop.du), dv=_register(pop.dv), vth=_register(pop.vth),
+        bias_mant=pop.bias_mant.astype(np.int32), bias_exp=pop.bias_exp.astype(np.int32),
+        u=0, v=pop.v_init.astype(np.int32), name=pop.name)
 
 
 def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int,
@@ -192,49 +184,40 @@ def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int,
     from lava.proc.monitor.process import Monitor
 
     started = time.perf_counter()
-    sources = {}
+    senders = {}
     for name, size in net.inputs.items():
         data = inputs[name].reshape(steps, size)
         # Dense with binary messages reads its input as bool: only 0/1 inputs mean the same on both sides.
         if not np.isin(data, (0, 1)).all():
             raise DeploymentError(f"input {name!r}: Loihi inputs are binary spikes; found other values")
-        sources[name] = [_LifGroup(name, np.arange(size), RingBuffer(data=data.T.astype(np.int32)))]
-    groups = {name: _lif_groups(pop, LIF) for name, pop in net.populations.items()}
-    senders = {**sources, **groups}
+        senders[name] = RingBuffer(data=data.T.astype(np.int32))
+    lifs = {name: _lif_process(pop, LIF) for name, pop in net.populations.items()}
+    senders.update(lifs)
 
     for conn in net.connections:
-        for src in senders[conn.source]:
-            for dst in groups[conn.target]:
-                block = conn.weights[np.ix_(dst.neurons, src.neurons)]
-                if not block.any():
-                    continue
-                dense = Dense(weights=block.astype(np.int32), weight_exp=conn.weight_exp,
-                              num_weight_bits=conn.num_weight_bits, sign_mode=conn.sign_mode)
-                src.process.s_out.connect(dense.s_in)
-                dense.a_out.connect(dst.process.a_in)
+        dense = Dense(weights=conn.weights.astype(np.int32), weight_exp=conn.weight_exp,
+                      num_weight_bits=conn.num_weight_bits, sign_mode=conn.sign_mode)
+        senders[conn.source].s_out.connect(dense.s_in)
+        dense.a_out.connect(lifs[conn.target].a_in)
 
     quantities = ("spikes", "u", "v") if record_states else ("spikes",)
     monitors = []
-    for pop_groups in groups.values():
-        for group in pop_groups:
-            for quantity in quantities:
-                target = group.process.s_out if quantity == "spikes" else getattr(group.process, quantity)
-                monitor = Monitor()
-                monitor.probe(target, steps)
-                monitors.append((group, quantity, monitor, target))
+    for name, lif in lifs.items():
+        for quantity in quantities:
+            target = lif.s_out if quantity == "spikes" else getattr(lif, quantity)
+            monitor = Monitor()  # a Monitor's process model records one probe only
+            monitor.probe(target, steps)
+            monitors.append((f"{name}.{quantity}", monitor, target))
 
-    anchor = next(iter(groups.values()))[0].process
+    anchor = next(iter(lifs.values()))
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
     anchor.create_runtime(run_cfg=run_cfg)
     built = time.perf_counter()
     try:
         anchor.run(condition=RunSteps(num_steps=steps), run_cfg=run_cfg)
         ran = time.perf_counter()
-        recordings = {f"{name}.{q}": np.zeros((steps, pop.size), dtype=np.int32)
-                      for name, pop in net.populations.items() for q in quantities}
-        for group, quantity, monitor, target in monitors:
-            data = monitor.get_data()[target.process.name][target.name]
-            recordings[f"{group.population}.{quantity}"][:, group.neurons] = data.astype(np.int32)
+        recordings = {key: monitor.get_data()[target.process.name][target.name].astype(np.int32)
+                      for key, monitor, target in monitors}
     finally:
         anchor.stop()
     return recordings, {"build_s": built - started, "run_s": ran - built, "steps": steps}
