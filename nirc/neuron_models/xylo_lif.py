@@ -273,6 +273,7 @@ class XyloFabric:
     spec: XyloSpec
     weights: np.ndarray                 # (Nin + Nhidden, 2 Nhidden + Nout) effective, shifts applied
     pos_neg: sp.csr_array               # [max(w, 0) | min(w, 0)] of ``weights``
+    by_target: sp.csc_array             # ``weights`` by column, rows (sources) in delivery order
     fan_out: np.ndarray                 # synapses per source, for event counts
     alias_order: np.ndarray             # hidden neurons fired one by one (alias sources and targets)
     plain: np.ndarray                   # hidden neurons fired all at once
@@ -292,7 +293,9 @@ class XyloFabric:
                           | {int(t) for ts in spec.aliases for t in ts})
         plain = np.setdiff1d(np.arange(nh), involved)
         dash_syns = np.stack([spec.dash_syn, spec.dash_syn_2], axis=-1).astype(_INT)
-        return cls(spec, w, pos_neg, np.count_nonzero(w, axis=1), np.asarray(involved, np.intp),
+        by_target = sp.csc_array(w)
+        by_target.sort_indices()
+        return cls(spec, w, pos_neg, by_target, np.count_nonzero(w, axis=1), np.asarray(involved, np.intp),
                    plain, dash_syns)
 
     def deliver(self, i_now: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, int]:
@@ -305,15 +308,24 @@ class XyloFabric:
         pos, neg = pn[:, :ncol], pn[:, ncol:]
         out = i_now + pos + neg
         risky = (i_now + pos > STATE_MAX) | (i_now + neg < STATE_MIN)
-        if risky.any():
-            b, c = np.nonzero(risky)
-            active = np.flatnonzero(events[b].any(axis=0))
-            contributions = events[b][:, active] * self.weights[np.ix_(active, c)].T
-            exact = compose_saturating_adds(i_now[b, c], contributions)
-            saturated = int(np.count_nonzero(exact != out[b, c]))
-            out[b, c] = exact
-            return out, saturated
-        return out, 0
+        if not risky.any():
+            return out, 0
+        # Exact path: for each risky (sample, current), its incoming weights in source order
+        # (the CSC row order), padded with zeros, which leave an in-range current unchanged.
+        b, c = np.nonzero(risky)
+        starts, stops = self.by_target.indptr[c], self.by_target.indptr[c + 1]
+        lengths = stops - starts
+        offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        position = np.arange(lengths.sum()) - offsets
+        flat = np.repeat(starts, lengths) + position
+        pair = np.repeat(np.arange(len(b)), lengths)
+        contributions = np.zeros((len(b), max(int(lengths.max()), 1)), _INT)
+        contributions[pair, position] = (events[b[pair], self.by_target.indices[flat]]
+                                         * self.by_target.data[flat])
+        exact = compose_saturating_adds(i_now[b, c], contributions)
+        saturated = int(np.count_nonzero(exact != out[b, c]))
+        out[b, c] = exact
+        return out, saturated
 
     def step(self, state: XyloState, counts_in: np.ndarray) -> tuple[XyloState, np.ndarray]:
         """Advance one time step on ``counts_in`` (B, Nin) input events; return (new state, readout spikes)."""
