@@ -1,0 +1,18 @@
+"""The SynSense Speck / DYNAP-CNN backend: everything Speck needs that a YAML cannot say.
+
+Modules:
+- ``chip``: the target's Speck facts as one typed object (and the YAML schema of
+  ``backend_options``, installed as TARGET_SCHEMA for nirc.target's loader);
+- ``memory``: kernel/neuron/bias memory a layer occupies (sinabs' accounting);
+- ``assign``: layer -> core assignment with CP-SAT, and why-not explanations;
+- ``lower``: NIR graph -> Speck layers (conv core + IAF + destination pooling);
+- ``quantize``: 8-bit weights/biases, 16-bit thresholds (sinabs' discretize rule);
+- ``config``: the deployment config in samna's vocabulary, and reading it back;
+- ``emulate``: the event-driven integer emulator of the emitted config.
+"""
+
+from nirc.targets.speck.chip import TARGET_SCHEMA  # noqa: F401  (read by nirc.target)
+from nirc.neuron_models import register as _register_model
+from nirc.neuron_models.speck_iaf import MODEL as _SPECK_IAF
+
+_register_model(_SPECK_IAF)

@@ -1,0 +1,165 @@
+"""The Speck facts a target YAML states, as one typed object the backend reads.
+
+[targets]'s Target owns loading and validation of the YAML; this module only
+picks out what the Speck backend needs (per-core memories, per-layer limits,
+number formats) from either a Target object or the YAML's mapping, so the
+backend never re-reads files or repeats a constant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nirc.errors import TargetError
+from nirc.target import Target
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LayerLimitsSpec(_Section):
+    max_input_size: int = Field(128, gt=0)
+    max_channels: int = Field(1024, gt=0)
+    max_kernel_size: int = Field(16, gt=0)
+    strides: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1)
+    max_padding: int = Field(7, ge=0)
+    pooling: list[int] = Field(default_factory=lambda: [1, 2, 4], min_length=1)
+
+
+class DvsSpec(_Section):
+    size: list[int] = Field(default_factory=lambda: [128, 128], min_length=2, max_length=2)
+    polarities: int = Field(2, gt=0)
+    pooling: list[int] = Field(default_factory=lambda: [1, 2, 4], min_length=1)
+    max_destinations: int = Field(2, gt=0)
+
+
+class ReadoutSpec(_Section):
+    classes: int = Field(gt=0)
+    errata_channel_stride: int = Field(1, gt=0)
+
+
+class NeuronSpec(_Section):
+    threshold_compare: str = ">="
+    spikes_per_input_event: int = Field(1, gt=0)
+    reset: list[str] = Field(default_factory=lambda: ["subtract", "to_zero"])
+    low_threshold: str = "floor"
+
+
+class SpeckOptions(_Section):
+    """The YAML's ``backend_options`` for the Speck backend."""
+
+    layer_limits: LayerLimitsSpec = Field(default_factory=LayerLimitsSpec)
+    dvs: DvsSpec = Field(default_factory=DvsSpec)
+    readout: Optional[ReadoutSpec] = None
+    neuron: NeuronSpec = Field(default_factory=NeuronSpec)
+
+
+class SpeckTarget(Target):
+    """A Speck-family target: nirc.target's schema with a typed ``backend_options``."""
+
+    backend_options: SpeckOptions = Field(default_factory=SpeckOptions)
+
+
+TARGET_SCHEMA = SpeckTarget
+
+
+@dataclass(frozen=True)
+class CoreMemory:
+    """Words of kernel, neuron and bias memory on one core."""
+
+    id: int
+    kernel: int
+    neuron: int
+    bias: int
+
+    def get(self, kind: str) -> int:
+        return getattr(self, kind)
+
+
+@dataclass(frozen=True)
+class LayerLimits:
+    max_input_size: int = 128
+    max_channels: int = 1024
+    max_kernel_size: int = 16
+    strides: tuple[int, ...] = (1, 2, 4, 8)
+    max_padding: int = 7
+    pooling: tuple[int, ...] = (1, 2, 4)
+    max_destinations: int = 2
+
+
+@dataclass(frozen=True)
+class DvsLimits:
+    size: tuple[int, int] = (128, 128)
+    polarities: int = 2
+    pooling: tuple[int, ...] = (1, 2, 4)
+    max_destinations: int = 2
+
+
+@dataclass(frozen=True)
+class SpeckChip:
+    name: str
+    cores: tuple[CoreMemory, ...]
+    limits: LayerLimits
+    dvs: DvsLimits
+    weight_bits: int = 8
+    bias_bits: int = 8
+    state_bits: int = 16
+    readout_classes: int | None = 15
+    time_limit_s: float = 10.0
+    seed: int = 0
+
+    @classmethod
+    def from_mapping(cls, spec: Any, file: str | None = None) -> "SpeckChip":
+        """From a validated Target (pydantic) or the YAML's mapping."""
+        data = spec.model_dump() if hasattr(spec, "model_dump") else dict(spec)
+        try:
+            count = int(data["cores"]["count"])
+            base = dict(data["cores"]["limits"])
+            per_core = [dict(base) for _ in range(count)]
+            for override in data["cores"].get("overrides", []) or []:
+                for core in override["cores"]:
+                    per_core[core].update({k: v for k, v in override["limits"].items()
+                                           if v is not None})
+            cores = tuple(CoreMemory(id=i, kernel=int(lim["kernel_memory_words"]),
+                                     neuron=int(lim["neuron_memory_words"]),
+                                     bias=int(lim["bias_memory_words"]))
+                          for i, lim in enumerate(per_core))
+            max_destinations = int(base.get("destinations") or 2)
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise TargetError(f"the Speck backend needs kernel_memory_words, "
+                              f"neuron_memory_words and bias_memory_words for every core ({err})",
+                              file=file, field="cores") from None
+        options = data.get("backend_options") or {}
+
+        def section(name: str, kind: type) -> Any:
+            given = options.get(name) or {}
+            unknown = set(given) - set(kind.__dataclass_fields__)
+            if unknown:
+                raise TargetError(f"unknown field(s) {sorted(unknown)}; allowed: "
+                                  f"{', '.join(kind.__dataclass_fields__)}", file=file,
+                                  field=f"backend_options.{name}")
+            return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
+
+        limits = section("layer_limits", LayerLimits)
+        limits = LayerLimits(**{**limits.__dict__, "max_destinations": max_destinations})
+        readout = options.get("readout")
+        formats = data.get("formats") or {}
+        partitioner = data.get("partitioner") or {}
+        return cls(name=str(data["name"]), cores=cores, limits=limits, dvs=section("dvs", DvsLimits),
+                   weight_bits=int(formats.get("weight_bits") or 8),
+                   bias_bits=int(formats.get("bias_bits") or 8),
+                   state_bits=int(formats.get("state_bits") or 16),
+                   readout_classes=int(readout["classes"]) if readout else None,
+                   time_limit_s=float(partitioner.get("time_limit_s", 10.0)),
+                   seed=int(partitioner.get("seed", 0)))
+
+
+def load_chip(name_or_path: str) -> SpeckChip:
+    """The Speck facts of a target, loaded through [targets]' loader when present."""
+    from nirc.target import load_target
+
+    return SpeckChip.from_mapping(load_target(name_or_path), file=str(name_or_path))
