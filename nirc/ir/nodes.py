@@ -33,6 +33,7 @@ def param(kind: str, default: Any = None, optional: bool = False):
     """A dataclass field that is a NIR parameter of the given kind.
 
     kinds: "array" (float array), "shape" (1-d int array of dims),
+    "spatial" (dims of the spatial axes only; one axis is stored as a scalar, as nir does),
     "ints" (int or small int array, e.g. stride), "padding" (ints or 'same'/'valid'),
     "int" (scalar int).
     """
@@ -83,6 +84,8 @@ def pair(value: Any, n: int, name: str) -> tuple[int, ...]:
 class Node:
     """Base of every NIR node."""
 
+    # Free-form annotations the file carries for this node (nested dicts allowed).
+    metadata: Mapping[str, Any] = field(default_factory=dict, kw_only=True, compare=False)
     nir_type: ClassVar[str] = ""
 
     def params(self) -> dict[str, Any]:
@@ -126,18 +129,18 @@ class Input(Node):
 
 @dataclass(frozen=True, eq=False)
 class Output(Node):
-    """A graph output of the given shape."""
+    """A graph output of the given shape (None: whatever arrives; 0.0.x files stored none)."""
 
-    shape: np.ndarray = param("shape")
+    shape: np.ndarray | None = param("shape", optional=True)
     nir_type: ClassVar[str] = "Output"
 
-    def own_input_shape(self) -> Shape:
-        return as_shape(self.shape, "shape")
+    def own_input_shape(self) -> Shape | None:
+        return None if self.shape is None else as_shape(self.shape, "shape")
 
     own_output_shape = own_input_shape
 
     def validate(self) -> None:
-        as_shape(self.shape, "shape")
+        self.own_input_shape()
 
 
 # --- weights ----------------------------------------------------------------------
@@ -187,19 +190,6 @@ class Linear(Node):
         super().validate()
 
 
-@dataclass(frozen=True, eq=False)
-class Scale(Node):
-    """y = s * x elementwise."""
-
-    scale: np.ndarray = param("array")
-    nir_type: ClassVar[str] = "Scale"
-
-    def own_input_shape(self) -> Shape | None:
-        return tuple(self.scale.shape) if self.scale.ndim else None
-
-    own_output_shape = own_input_shape
-
-
 def conv_output_size(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int,
                      dilation: int) -> int:
     return (size + pad_lo + pad_hi - dilation * (kernel - 1) - 1) // stride + 1
@@ -213,7 +203,7 @@ class _ConvNd(Node):
     dilation: Any = param("ints", default=1)
     groups: int = param("int", default=1)
     bias: np.ndarray | None = param("array", optional=True)
-    input_shape: Any = param("shape", optional=True)
+    input_shape: Any = param("spatial", optional=True)
     spatial_dims: ClassVar[int] = 0
 
     @property
@@ -259,6 +249,15 @@ class _ConvNd(Node):
         shape = input_shape if input_shape is not None else self.own_input_shape()
         if shape is None:
             return None
+        n = self.spatial_dims
+        in_channels = self.weight.shape[1] * self.groups
+        if len(shape) != n + 1:
+            raise ModelError(f"expects a (C, {', '.join('HW'[-n:] if n == 2 else 'N')}) input, "
+                             f"got {list(shape)}", field="weight")
+        if shape[0] != in_channels:
+            raise ModelError(f"input has {shape[0]} channels but the weight "
+                             f"{list(self.weight.shape)} with groups={self.groups} expects "
+                             f"{in_channels}", field="weight")
         spatial = shape[1:]
         out = [conv_output_size(n, k, s, lo, hi, d)
                for n, k, s, (lo, hi), d in zip(spatial, self.kernel, self.stride_t(),
@@ -420,6 +419,14 @@ class _Elementwise(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Scale(_Elementwise):
+    """y = s * x elementwise."""
+
+    scale: np.ndarray = param("array")
+    nir_type: ClassVar[str] = "Scale"
+
+
+@dataclass(frozen=True, eq=False)
 class Delay(_Elementwise):
     """y(t) = x(t - delay), delay in seconds (continuous time)."""
 
@@ -524,7 +531,6 @@ class NIRGraph(Node):
 
     nodes: Mapping[str, Node] = field(default_factory=dict)
     edges: tuple[tuple[str, str], ...] = ()
-    metadata: Mapping[str, Any] = field(default_factory=dict)
     nir_type: ClassVar[str] = "NIRGraph"
 
     def inputs(self) -> dict[str, Input]:
@@ -540,11 +546,13 @@ class NIRGraph(Node):
         return [t for s, t in self.edges if s == name]
 
     def validate(self) -> None:
+        """Validate every node; errors inside nested graphs name the node "sub.inner"."""
         for name, node in self.nodes.items():
             try:
                 node.validate()
             except ModelError as err:
-                raise err.at(node=name) from None
+                where = f"{name}.{err.node}" if err.node else name
+                raise ModelError(err.message, file=err.file, node=where, field=err.field) from None
 
 
 NODE_TYPES: dict[str, type[Node]] = {

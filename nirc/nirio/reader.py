@@ -1,0 +1,271 @@
+"""Reading NIR HDF5 files into a validated NIRGraph.
+
+Layout (as ``nir.write`` produces it): root dataset ``version`` and group ``node``; a node
+is a group with a string dataset ``type`` and one dataset per parameter, plus an optional
+``metadata`` group (nested dicts as groups); a NIRGraph has a group ``nodes`` and a dataset
+``edges`` of (source, target) strings. Older layouts are mapped through legacy.py.
+
+The reader walks each node class's dataclass fields (``param`` kinds) — one table for all
+types. Every dataset's shape and type are checked from HDF5 metadata before its data is
+read, so a file declaring an absurd array is refused without allocating it. After
+reading, quirks.repair fixes known exporter quirks (with NircWarning) and the graph is
+validated and shape-checked; every failure is a one-line ModelError naming the file, the
+node (dotted inside nested graphs) and the parameter.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from nirc.errors import ModelError, NircWarning, locate
+from nirc.ir.nodes import NODE_TYPES, NIRGraph, Node
+from nirc.nirio import legacy
+from nirc.nirio.quirks import repair
+
+# Datasets with more elements than this are refused before reading (2 GiB of float64).
+MAX_DATASET_ELEMENTS = 1 << 28
+
+# Entries some writers add to a node that are not NIR parameters: shape hints.
+TYPE_HINTS = ("input_type", "output_type")
+
+
+def read(path: str | Path) -> NIRGraph:
+    """The NIR graph stored in ``path``: validated, quirks repaired, shapes consistent."""
+    name = str(path)
+    if not Path(path).is_file():
+        raise ModelError("no such file", file=name)
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise ModelError(f"not a readable HDF5 file ({_first_line(err)})", file=name) from None
+    try:
+        with handle:
+            graph, hints = _Reader(name).read_root(handle)
+        return repair(graph, hints, file=name)
+    except ModelError as err:
+        raise err.at(file=name) from None
+
+
+class _Reader:
+    def __init__(self, file: str):
+        self.file = file
+        self.hints: dict[str, dict[str, tuple[int, ...]]] = {}
+
+    def warn(self, message: str, node: str | None = None, field: str | None = None) -> None:
+        warnings.warn(NircWarning(f"{locate(self.file, node, field)}: {message}"), stacklevel=4)
+
+    # --- layout --------------------------------------------------------------------
+
+    def read_root(self, f: h5py.File) -> tuple[NIRGraph, dict[str, dict[str, tuple[int, ...]]]]:
+        if "node" in f and isinstance(f["node"], h5py.Group):
+            graph = self.read_node(f["node"], "")
+            if not isinstance(graph, NIRGraph):
+                raise ModelError(f"the root node is a {type(graph).nir_type}, not a NIRGraph",
+                                 field="type")
+            return graph, self.hints
+        if isinstance(f.get("nodes"), h5py.Group) and isinstance(f.get("edges"), h5py.Dataset):
+            self.warn("file uses the NIR 0.0.x layout (no root 'node' group); reading it with "
+                      "the old field names")
+            return self.read_list_layout(f), self.hints
+        raise ModelError("not a NIR file: no 'node' group at the root (found: "
+                         f"{', '.join(sorted(f.keys())) or 'nothing'})")
+
+    def read_list_layout(self, f: h5py.File) -> NIRGraph:
+        """0.0.x: nodes '0', '1', ... and edges as integer index pairs."""
+        nodes = {key: self.read_node(group, key) for key, group in _items(f["nodes"])}
+        raw = self.read_array(f["edges"], "", "edges")
+        if raw.size == 0:
+            return NIRGraph(nodes=nodes, edges=())
+        if raw.ndim != 2 or raw.shape[1] != 2 or raw.dtype.kind not in "iu":
+            raise ModelError(f"expected (E, 2) node indices, got shape {list(raw.shape)}",
+                             field="edges")
+        return NIRGraph(nodes=nodes, edges=tuple((str(a), str(b)) for a, b in raw.tolist()))
+
+    # --- nodes ---------------------------------------------------------------------
+
+    def read_node(self, group: Any, path: str) -> Node:
+        where = path or None
+        if not isinstance(group, h5py.Group):
+            raise ModelError("expected a group holding a node, found a dataset", node=where)
+        if "type" not in group:
+            raise ModelError("missing (every node stores its type)", node=where, field="type")
+        stored_type = self.read_string(group["type"], path, "type")
+        metadata = self.read_metadata(group["metadata"], path) if "metadata" in group else {}
+        if stored_type == "NIRGraph":
+            return self.read_graph(group, path, metadata)
+        entries = {k: v for k, v in _items(group) if k not in ("type", "metadata")}
+        type_name = legacy.current_type(stored_type, set(entries))
+        cls = NODE_TYPES.get(type_name)
+        if cls is None:
+            raise ModelError(f"unknown node type '{stored_type}' (NIR 1.0 types: "
+                             f"{', '.join(sorted(NODE_TYPES))})", node=where, field="type")
+        params = {legacy.current_name(type_name, k): v for k, v in entries.items()}
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            kind = f.metadata.get("nir")
+            if kind is None:
+                continue
+            if f.name in params:
+                values[f.name] = self.read_param(params.pop(f.name), kind, path, f.name)
+            elif f.default is MISSING and not f.metadata["optional"]:
+                raise ModelError(f"missing ({type_name} needs "
+                                 f"{', '.join(_required(cls))})", node=where, field=f.name)
+        for name in [n for n in params if n in TYPE_HINTS]:
+            self.hints.setdefault(path, {})[name] = self.read_hint(params.pop(name), path, name)
+        for name in params:
+            self.warn(f"ignored: not a parameter of {type_name}", node=where, field=name)
+        for f in fields(cls):
+            if f.metadata.get("nir") and values.get(f.name) is None:
+                default = legacy.absent_default(f.name, values)
+                if default is not None:
+                    values[f.name] = default
+        return cls(**values, metadata=metadata)
+
+    def read_graph(self, group: h5py.Group, path: str, metadata: dict) -> NIRGraph:
+        where = path or None
+        if not isinstance(group.get("nodes"), h5py.Group):
+            raise ModelError("missing (a NIRGraph stores its nodes in a group 'nodes')",
+                             node=where, field="nodes")
+        prefix = f"{path}." if path else ""
+        nodes = {key: self.read_node(sub, prefix + key) for key, sub in _items(group["nodes"])}
+        if "edges" not in group:
+            raise ModelError("missing", node=where, field="edges")
+        raw = self.read_array(group["edges"], path, "edges", allow_strings=True)
+        if raw.size == 0:
+            edges: tuple[tuple[str, str], ...] = ()
+        elif raw.ndim != 2 or raw.shape[1] != 2 or raw.dtype.kind not in "OSU":
+            raise ModelError(f"expected (E, 2) node names, got {raw.dtype} of shape "
+                             f"{list(raw.shape)}", node=where, field="edges")
+        else:
+            edges = tuple((_text(a), _text(b)) for a, b in raw.tolist())
+        return NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+    # --- datasets ------------------------------------------------------------------
+
+    def read_array(self, ds: Any, path: str, field: str, allow_strings: bool = False
+                   ) -> np.ndarray:
+        """A dataset's contents, after checking its declared shape and type."""
+        where = path or None
+        if not isinstance(ds, h5py.Dataset):
+            raise ModelError("expected a dataset, found a group", node=where, field=field)
+        shape = ds.shape
+        if shape is None:  # an HDF5 null dataspace
+            raise ModelError("is an empty (null) dataset", node=where, field=field)
+        if any(d < 0 for d in shape) or math.prod(shape) > MAX_DATASET_ELEMENTS:
+            raise ModelError(f"declares a dataset of shape {list(shape)}, more than the "
+                             f"{MAX_DATASET_ELEMENTS} elements nirc reads", node=where,
+                             field=field)
+        is_string = h5py.check_string_dtype(ds.dtype) is not None or ds.dtype.kind in "SU"
+        if is_string and not allow_strings:
+            raise ModelError(f"expected numbers, got the text '{_preview(ds)}'",
+                             node=where, field=field)
+        if not is_string and ds.dtype.kind not in "biuf":
+            raise ModelError(f"expected numbers, got HDF5 type {ds.dtype}", node=where,
+                             field=field)
+        try:
+            return np.asarray(ds[()])
+        except (OSError, ValueError, TypeError) as err:
+            raise ModelError(f"cannot be read ({_first_line(err)})", node=where,
+                             field=field) from None
+
+    def read_string(self, ds: Any, path: str, field: str) -> str:
+        value = self.read_array(ds, path, field, allow_strings=True)
+        if value.ndim != 0 or value.dtype.kind not in "OSU":
+            raise ModelError(f"expected a string, got {value.dtype} of shape "
+                             f"{list(value.shape)}", node=path or None, field=field)
+        return _text(value.item())
+
+    def read_param(self, ds: Any, kind: str, path: str, field: str) -> Any:
+        """One parameter as the node field expects it (see nirc.ir.nodes.param)."""
+        where = path or None
+        value = self.read_array(ds, path, field, allow_strings=(kind == "padding"))
+        if value.dtype.kind in "OSU":  # a padding string
+            text = _text(value.item()) if value.ndim == 0 else None
+            if text not in ("same", "valid"):
+                raise ModelError(f"must be an integer, a list or 'same'/'valid', got "
+                                 f"{value.tolist()!r}", node=where, field=field)
+            return text
+        if kind == "array":
+            return value if value.dtype.kind == "f" else value.astype(np.float64)
+        ints = _integers(value, where, field)
+        if kind == "int":
+            if ints.size != 1:
+                raise ModelError(f"expected one integer, got {ints.tolist()}", node=where,
+                                 field=field)
+            return int(ints.reshape(()))
+        if kind in ("shape", "spatial"):
+            return np.atleast_1d(ints)
+        return int(ints) if ints.ndim == 0 else tuple(int(v) for v in ints.ravel())
+
+    def read_hint(self, entry: Any, path: str, field: str) -> tuple[int, ...]:
+        """input_type/output_type some writers store: a dataset, or a group of one dataset."""
+        if isinstance(entry, h5py.Group):
+            members = list(entry.values())
+            if len(members) != 1:
+                return ()
+            entry = members[0]
+        value = self.read_array(entry, path, field)
+        return tuple(int(v) for v in _integers(value, path, field).ravel())
+
+    def read_metadata(self, group: Any, path: str) -> dict:
+        if not isinstance(group, h5py.Group):
+            raise ModelError("expected a group", node=path or None, field="metadata")
+        out: dict[str, Any] = {}
+        for key, item in _items(group):
+            if isinstance(item, h5py.Group):
+                out[key] = self.read_metadata(item, path)
+                continue
+            value = self.read_array(item, path, f"metadata.{key}", allow_strings=True)
+            if value.ndim == 0:
+                out[key] = _text(value.item())
+            elif value.dtype.kind in "OSU":
+                out[key] = [_text(v) for v in value.ravel().tolist()]
+            else:
+                out[key] = value
+        return out
+
+
+def _items(group: h5py.Group) -> list[tuple[str, Any]]:
+    """Members in creation order when the file tracks it (nir's does not), else by name."""
+    try:
+        return list(group.items())
+    except (OSError, KeyError, RuntimeError) as err:
+        raise ModelError(f"group '{group.name}' cannot be read ({_first_line(err)})") from None
+
+
+def _integers(value: np.ndarray, where: str | None, field: str) -> np.ndarray:
+    if value.dtype.kind in "iub":
+        return value.astype(np.int64)
+    if not np.all(np.isfinite(value)) or np.any(value != np.round(value)):
+        raise ModelError(f"expected integers, got {value.tolist()}", node=where, field=field)
+    return value.astype(np.int64)
+
+
+def _required(cls: type) -> list[str]:
+    return [f.name for f in fields(cls) if f.metadata.get("nir") and f.default is MISSING
+            and not f.metadata["optional"]]
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+
+
+def _preview(ds: h5py.Dataset) -> str:
+    try:
+        value = ds[()] if ds.shape == () else ds[(0,) * len(ds.shape)]
+    except (OSError, ValueError, TypeError, IndexError):
+        return "?"
+    text = str(_text(value))
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
