@@ -187,6 +187,15 @@ def test_recurrent_edge_carries_the_previous_steps_spikes():
     assert 0 < res.spikes["lif"].sum() < steps * n
 
 
+def test_before_step_0_a_recurrent_affine_holds_its_value_at_zero_input_its_bias():
+    g = NIRGraph(nodes={"in": Input(np.array([1])), "li": I(r=arr(1.0)),
+                        "rec": Affine(np.array([[0.0]]), np.array([0.25])),
+                        "out": Output(np.array([1]))},
+                 edges=(("in", "li"), ("li", "rec"), ("rec", "li"), ("li", "out")))
+    out = simulate(g, {"in": np.zeros((3, 1))}, dt=1.0).outputs["out"][:, 0]
+    np.testing.assert_array_equal(out, [0.25, 0.5, 0.75])
+
+
 def test_fan_in_sums_every_incoming_edge_and_fan_out_copies():
     g = NIRGraph(nodes={"a": Input(np.array([2])), "b": Input(np.array([3])),
                         "wa": Linear(np.array([[1.0, 2.0]])),

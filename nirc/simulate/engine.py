@@ -3,8 +3,9 @@
 Requires a graph that validates and whose shapes infer (nested graphs are
 flattened here). Guarantees, per time step t and in ``topological_order``:
 each node's input is the sum of its predecessors' outputs, taken from step t
-when the predecessor already ran in this step and from step t-1 (zero at
-t = 0) when the edge closes a cycle; Input nodes emit ``inputs[name][t]`` and
+when the predecessor already ran in this step and from step t-1 when the edge
+closes a cycle (before step 0 every node is taken to have seen zero input:
+zero states, and stateless nodes hold their value at zero); Input nodes emit ``inputs[name][t]`` and
 Output nodes the sum of what reaches them. The conventions are written out in
 docs/semantics.md.
 """
@@ -169,7 +170,12 @@ def run(graph: NIRGraph, inputs: Mapping[str, np.ndarray], dt: float, method: st
             step_fns[name] = operator_for(node, dtype)
 
     # Latest output of every node; a node not yet run in step t still holds step t-1's.
+    # Before step 0 every node saw zero input: states are zero, and a stateless node
+    # holds what it computes from zero (an Affine its bias), as snnTorch's RLeaky does.
     latest = {name: np.zeros((batch_size, *shapes[name].output), dtype=dtype) for name in order}
+    for name, fn in step_fns.items():
+        if name not in layers and not isinstance(flat.nodes[name], Delay):
+            latest[name] = fn(np.zeros((batch_size, *shapes[name].input), dtype=dtype))
     feeds = {name: (np.asarray(inputs[name], dtype=dtype) if batch
                     else np.asarray(inputs[name], dtype=dtype)[:, None])
              for name in flat.inputs()}
