@@ -16,6 +16,10 @@ Conventions:
 - Kernel-mapped targets (Speck) keep convolutions as kernels: a table may then
   carry ``kernel`` (a dict of conv geometry and dense weights) and leave
   ``weights`` as the equivalent unrolled matrix for the reference simulator.
+- Between the fuse and unroll passes a table's ``weights`` is None and
+  ``kernel["ops"]`` lists the NIR operators (name, node, input shape) to unroll.
+  After quantization ``kernel`` also holds the neuron model's per-table fields
+  (Loihi: weight_exp, num_weight_bits, sign_mode).
 """
 
 from __future__ import annotations
@@ -53,10 +57,17 @@ class Population:
     params: Mapping[str, np.ndarray]
     spiking: bool = True
     provenance: tuple[str, ...] = ()
+    # After quantization: float voltage = v_int / v_scale + v_offset (per neuron), so
+    # reports and readouts can be compared with the float simulation.
+    v_scale: np.ndarray | None = None
+    v_offset: np.ndarray | None = None
 
     @property
     def size(self) -> int:
         return math.prod(self.shape)
+
+    def with_(self, **changes: Any) -> "Population":
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +76,7 @@ class SynapseTable:
 
     source: str
     target: str
-    weights: sp.csr_array
+    weights: sp.csr_array | None
     delay: int = 1
     exponent: int = 0
     provenance: tuple[str, ...] = ()
@@ -73,7 +84,10 @@ class SynapseTable:
 
     @property
     def nnz(self) -> int:
-        return int(self.weights.nnz)
+        return 0 if self.weights is None else int(self.weights.nnz)
+
+    def with_(self, **changes: Any) -> "SynapseTable":
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True, eq=False)

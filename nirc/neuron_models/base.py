@@ -1,0 +1,91 @@
+"""The interface every neuron model implements (integer or float arithmetic, written once).
+
+A neuron model owns everything that depends on the arithmetic of one kind of
+silicon neuron: its per-neuron parameter names and units, its state registers,
+how a synaptic table turns spikes into input (the accumulation rule), one time
+step of the neuron, and how float parameters of the generic discrete neuron
+(see :mod:`nirc.neuron_models.float_reference`) become its integer formats.
+The quantizer, the integer reference and the emulator all call these methods,
+so a model plugs in by registering one object in ``nirc.neuron_models.MODELS``
+— no driver, pass or emulator code names a model.
+
+Array conventions: population parameters are 1-d arrays (size,); states and
+activations are 2-d arrays (batch, size); spikes are (batch, size) bool.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from nirc.hwnet import Population, SynapseTable
+
+
+class NeuronModel(ABC):
+    """One neuron model: parameters, states, accumulation rule, step, quantization."""
+
+    #: registry key, also written to hwnet.neuron_model and config.json
+    name: str = ""
+    #: per-neuron parameter names (Population.params keys after quantization)
+    param_names: tuple[str, ...] = ()
+    #: state registers, in the order they are recorded
+    state_names: tuple[str, ...] = ()
+    #: per-table attributes besides weights/delay (SynapseTable.kernel keys after quantization)
+    table_fields: tuple[str, ...] = ()
+    #: the state exposed as a non-spiking population's output
+    readout_state: str = "v"
+    #: smallest synaptic delay the hardware has (steps); quantize raises delays below it
+    min_delay: int = 0
+    #: dtype of states and activations
+    dtype: Any = np.int64
+
+    @abstractmethod
+    def init_state(self, params: Mapping[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
+        """Initial states, each (batch, size)."""
+
+    @abstractmethod
+    def prepare_weights(self, table: SynapseTable) -> sp.csr_array:
+        """The weight matrix the hardware really stores (e.g. after mantissa truncation)."""
+
+    @abstractmethod
+    def accumulate(self, weights: sp.csr_array, attrs: Mapping[str, Any],
+                   spikes: np.ndarray) -> np.ndarray:
+        """Input delivered by one table for a (batch, n_source) spike array -> (batch, n_target).
+
+        ``weights`` comes from :meth:`prepare_weights`; ``attrs`` holds the table's
+        ``table_fields``.
+        """
+
+    @abstractmethod
+    def step(self, params: Mapping[str, np.ndarray], state: dict[str, np.ndarray],
+             a_in: np.ndarray) -> np.ndarray:
+        """Advance one time step in place given the summed input; return spikes (batch, size)."""
+
+    @abstractmethod
+    def quantize(self, pop: Population, tables: list[SynapseTable],
+                 formats: Mapping[str, Any], granularity: str
+                 ) -> tuple[Population, list[SynapseTable], dict[str, Any]]:
+        """Float population (generic discrete neuron) + its input tables -> this model's units.
+
+        Returns the new population, the new tables (same order) and a report row
+        with the error introduced and what could not be represented exactly.
+        """
+
+    def table_attrs(self, table: SynapseTable) -> dict[str, Any]:
+        """The per-table attributes of a quantized table (stored in ``table.kernel``)."""
+        kernel = table.kernel or {}
+        return {k: kernel[k] for k in self.table_fields if k in kernel}
+
+    def to_float_state(self, pop: Population, name: str, values: np.ndarray) -> np.ndarray:
+        """A recorded state converted back to the float model's units (for comparisons)."""
+        out = values.astype(np.float64)
+        if name != self.readout_state:
+            return out
+        if pop.v_scale is not None:
+            out = out / pop.v_scale
+        if pop.v_offset is not None:
+            out = out + pop.v_offset
+        return out

@@ -1,0 +1,349 @@
+"""Loihi's current-based LIF neuron and bit-accurate dense synapses, as Lava defines them.
+
+Bit-exact with Lava's ``PyLifModelBitAcc`` (lava/proc/lif/models.py) and
+``PyDenseModelBitAcc`` (lava/proc/dense/models.py, lava/utils/weightutils.py).
+Per neuron: du, dv (12-bit unsigned decays), vth (17-bit unsigned, compared
+as vth << 6), bias_mant (13-bit signed) with bias_exp, and the initial voltage
+v_init. Per table: weights (8-bit mantissa), weight_exp, num_weight_bits,
+sign_mode (Lava's SignMode values: 1 mixed, 2 excitatory, 3 inhibitory).
+
+One step, in Lava's order (states u, v are 24-bit values held in int64 here):
+
+1. a_in = sum over tables of shift(W @ s, weight_exp) — each table shifts its
+   own sum (left for weight_exp > 0, arithmetic right otherwise); spikes are
+   binary (Lava casts them to bool).
+2. u = trunc0(u * (4096 - (du + 1)) / 4096) + (a_in << 6), then one wrap into
+   24 bits exactly as Lava does (> 2^23 subtracts 2^24, <= -2^23 adds 2^24).
+3. v = clip(trunc0(v * (4096 - dv) / 4096) + u + (bias_mant << bias_exp),
+   -(2^23 - 1), 2^23 - 1).
+4. spike where v > vth << 6 (strict); v = 0 there; u is not reset.
+
+Tables deliver one step late (Lava's Dense buffers its output), so
+``min_delay`` is 1.
+
+Quantization maps the generic discrete neuron of
+:mod:`nirc.neuron_models.float_reference` onto these registers; see
+:meth:`LoihiCubaLIF.quantize` for what is exact and what is approximated.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from nirc.errors import TargetError
+from nirc.hwnet import Population, SynapseTable
+from nirc.neuron_models.base import NeuronModel
+
+DECAY_SHIFT = 12
+DECAY_UNITY = 1 << DECAY_SHIFT          # 4096
+DS_OFFSET = 1                            # Loihi adds 1 to du (current decay) ...
+DM_OFFSET = 0                            # ... and 0 to dv
+ACT_SHIFT = 6                            # a_in << 6 before entering u
+VTH_SHIFT = 6                            # threshold compared as vth << 6
+UV_BITS = 24
+UV_MAX = 1 << (UV_BITS - 1)              # 2^23
+V_LIMIT = UV_MAX - 1
+VTH_MAX = (1 << 17) - 1
+BIAS_MANT_MIN, BIAS_MANT_MAX = -(1 << 12), (1 << 12) - 1
+BIAS_EXP_MAX = 7
+DECAY_MAX = (1 << 12) - 1
+
+SIGN_MIXED, SIGN_EXCITATORY, SIGN_INHIBITORY = 1, 2, 3
+SIGN_NAMES = {SIGN_MIXED: "mixed", SIGN_EXCITATORY: "excitatory", SIGN_INHIBITORY: "inhibitory"}
+
+
+# --- the arithmetic (module-level pure functions; the model object wraps them) -------------
+
+
+def trunc_shift(x: np.ndarray, shift: int) -> np.ndarray:
+    """x / 2^shift rounded toward zero (Lava: sign(x) * (|x| >> shift))."""
+    return np.sign(x) * (np.abs(x) >> shift)
+
+
+def decay(x: np.ndarray, decay_const: np.ndarray) -> np.ndarray:
+    """trunc0(x * (4096 - decay_const) / 4096), product in int64."""
+    return trunc_shift(x.astype(np.int64) * (DECAY_UNITY - decay_const.astype(np.int64)),
+                       DECAY_SHIFT)
+
+
+def wrap_u(x: np.ndarray) -> np.ndarray:
+    """Lava's single conditional wrap of the current into 24 bits."""
+    wrapped = np.where(x > UV_MAX, x - 2 * UV_MAX, x)
+    return np.where(wrapped <= -UV_MAX, x + 2 * UV_MAX, wrapped)
+
+
+def effective_bias(bias_mant: np.ndarray, bias_exp: np.ndarray) -> np.ndarray:
+    mant = bias_mant.astype(np.int64)
+    exp = bias_exp.astype(np.int64)
+    return np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
+
+
+def lif_step(params: Mapping[str, np.ndarray], u: np.ndarray, v: np.ndarray,
+             a_in: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One Lava bit-accurate CUBA LIF step; returns (u, v, spikes) as new arrays."""
+    u_new = decay(u, params["du"] + DS_OFFSET) + (a_in.astype(np.int64) << ACT_SHIFT)
+    u_new = wrap_u(u_new)
+    v_new = decay(v, params["dv"] + DM_OFFSET) + u_new \
+        + effective_bias(params["bias_mant"], params["bias_exp"])
+    v_new = np.clip(v_new, -V_LIMIT, V_LIMIT)
+    spikes = v_new > (params["vth"].astype(np.int64) << VTH_SHIFT)
+    v_new = np.where(spikes, 0, v_new)
+    return u_new, v_new, spikes
+
+
+def truncation_bits(num_weight_bits: int, sign_mode: int) -> int:
+    return 8 - int(num_weight_bits) + int(sign_mode == SIGN_MIXED)
+
+
+def stored_weights(weights: np.ndarray, num_weight_bits: int, sign_mode: int) -> np.ndarray:
+    """Lava's clip_weights(…, 8) then truncate_weights(…, num_weight_bits) on weight values."""
+    w = weights.astype(np.int64)
+    if sign_mode == SIGN_INHIBITORY:
+        w = -w
+    low = -256 if sign_mode == SIGN_MIXED else 0
+    w = np.clip(w, low, 255)
+    k = truncation_bits(num_weight_bits, sign_mode)
+    w = (w >> k) << k
+    return -w if sign_mode == SIGN_INHIBITORY else w
+
+
+def shift_activation(a: np.ndarray, weight_exp: int) -> np.ndarray:
+    return a << weight_exp if weight_exp > 0 else a >> -weight_exp
+
+
+def sign_mode_of(values: np.ndarray) -> int:
+    """Lava's determine_sign_mode on the stored values (empty counts as excitatory)."""
+    if values.size == 0 or values.min() >= 0:
+        return SIGN_EXCITATORY
+    if values.max() <= 0:
+        return SIGN_INHIBITORY
+    return SIGN_MIXED
+
+
+# --- quantization helpers -------------------------------------------------------------------
+
+
+def quantize_decay(keep: np.ndarray, offset: int) -> np.ndarray:
+    """Fraction kept per step -> 12-bit register value (decay const = value + offset)."""
+    return np.clip(np.rint(DECAY_UNITY * (1.0 - keep)) - offset, 0, DECAY_MAX).astype(np.int64)
+
+
+def kept_fraction(register: np.ndarray, offset: int) -> np.ndarray:
+    return (DECAY_UNITY - (register + offset)) / DECAY_UNITY
+
+
+def quantize_bias(bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron bias in v units -> (bias_mant, bias_exp) with the smallest exponent that fits."""
+    mag = np.abs(bias)
+    need = np.where(mag > BIAS_MANT_MAX, np.ceil(np.log2(np.maximum(mag, 1) / BIAS_MANT_MAX)), 0)
+    exp = np.clip(need, 0, BIAS_EXP_MAX).astype(np.int64)
+    mant = np.clip(np.rint(bias / (2.0 ** exp)), BIAS_MANT_MIN, BIAS_MANT_MAX).astype(np.int64)
+    return mant, exp
+
+
+def quantize_table_weights(target_values: sp.csr_array, exp_min: int, exp_max: int
+                           ) -> tuple[sp.csr_array, int, int, dict[str, int]]:
+    """Float weights in activation units -> (8-bit mantissas, weight_exp, sign_mode, counts).
+
+    The exponent is the smallest that fits the largest magnitude into the mantissa;
+    mixed-sign tables use Lava's 8-bit mixed mode (even values in [-256, 254]).
+    """
+    data = target_values.data
+    sign_mode = sign_mode_of(data)
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    limit = 254.0 if sign_mode == SIGN_MIXED else 255.0
+    exp = 0 if peak == 0 else int(math.ceil(math.log2(peak / limit)))
+    exp = min(max(exp, exp_min), exp_max)
+    scaled = data / (2.0 ** exp)
+    if sign_mode == SIGN_MIXED:
+        mant = 2 * np.clip(np.rint(scaled / 2.0), -128, 127)
+    elif sign_mode == SIGN_EXCITATORY:
+        mant = np.clip(np.rint(scaled), 0, 255)
+    else:
+        mant = np.clip(np.rint(scaled), -255, 0)
+    counts = {"clipped": int(np.count_nonzero(np.abs(scaled) > limit + 1)),
+              "zeroed": int(np.count_nonzero((mant == 0) & (data != 0)))}
+    out = sp.csr_array((mant.astype(np.int64), target_values.indices.copy(),
+                        target_values.indptr.copy()), shape=target_values.shape)
+    out.eliminate_zeros()
+    return out, exp, sign_mode, counts
+
+
+def _rel_error(approx: np.ndarray, exact: np.ndarray) -> float:
+    norm = float(np.linalg.norm(exact))
+    return float(np.linalg.norm(approx - exact)) / norm if norm > 0 else 0.0
+
+
+class LoihiCubaLIF(NeuronModel):
+    """Loihi CUBA LIF with bit-accurate dense synapses (Lava PyLifModelBitAcc + PyDenseModelBitAcc)."""
+
+    name = "loihi_cuba_lif"
+    param_names = ("du", "dv", "vth", "bias_mant", "bias_exp", "v_init")
+    state_names = ("u", "v")
+    table_fields = ("weight_exp", "num_weight_bits", "sign_mode")
+    readout_state = "v"
+    min_delay = 1
+
+    def init_state(self, params, batch):
+        size = params["vth"].shape[0]
+        v0 = np.broadcast_to(params["v_init"].astype(np.int64), (batch, size)).copy()
+        return {"u": np.zeros((batch, size), np.int64), "v": v0}
+
+    def prepare_weights(self, table):
+        attrs = self.table_attrs(table)
+        w = table.weights
+        data = stored_weights(w.data, attrs.get("num_weight_bits", 8),
+                              attrs.get("sign_mode", sign_mode_of(w.data)))
+        return sp.csr_array((data, w.indices, w.indptr), shape=w.shape)
+
+    def accumulate(self, weights, attrs, spikes):
+        # Lava's Dense (num_message_bits = 0) treats any non-zero input as one spike.
+        s = sp.csr_array(np.asarray(spikes) != 0, dtype=np.int64)
+        a = np.asarray((s @ weights.T).todense(), dtype=np.int64)
+        return shift_activation(a, int(attrs.get("weight_exp", 0)))
+
+    def step(self, params, state, a_in):
+        u, v, spikes = lif_step(params, state["u"], state["v"], a_in)
+        state["u"] = u
+        state["v"] = v
+        return spikes
+
+    def quantize(self, pop, tables, formats, granularity):
+        """Generic discrete neuron (float) -> Loihi registers.
+
+        Exact: v_leak (a bias), v_reset != 0 (voltages are shifted so the reset is
+        0: threshold - v_reset, initial v = -v_reset, readouts add v_reset back),
+        r and w_in (folded into weights before this), IF (dv = 0), LIF without
+        synaptic current (du = 4095 makes u this step's input). Approximated and
+        reported: decays not a multiple of 1/4096, weights to 8-bit mantissas
+        with one exponent per table, threshold and bias rounding, a constant input
+        current into a neuron with a synaptic current (becomes a voltage bias at
+        its steady-state value), voltage decay to zero in one step (dv max 4095).
+        """
+        notes: list[str] = []
+        p = pop.params
+        n = pop.size
+        i_decay = np.broadcast_to(p["i_decay"], (n,)).astype(np.float64)
+        v_decay = np.broadcast_to(p["v_decay"], (n,)).astype(np.float64)
+        v_bias = np.broadcast_to(p["v_bias"], (n,)).astype(np.float64).copy()
+        i_bias = np.broadcast_to(p["i_bias"], (n,)).astype(np.float64)
+        threshold = np.broadcast_to(p["threshold"], (n,)).astype(np.float64)
+        v_reset = np.broadcast_to(p["v_reset"], (n,)).astype(np.float64)
+        where = pop.provenance[-1] if pop.provenance else pop.name
+        headroom = int(formats.get("headroom_bits", 6))
+        exp_min = int(formats.get("weight_exp_min", -8))
+        exp_max = int(formats.get("weight_exp_max", 7))
+        vth_target = float(1 << (17 - headroom))
+
+        if np.any(np.broadcast_to(p.get("v_direct", 0.0), (n,)) != 0):
+            notes.append("the direct input-to-voltage term of the exact discretisation of a "
+                         "current-based neuron is dropped (Loihi's input reaches v only "
+                         "through u)")
+        if np.any(i_bias != 0):
+            no_current = i_decay == 0
+            v_bias = v_bias + np.where(no_current, i_bias,
+                                       i_bias / np.maximum(1.0 - i_decay, 1e-12))
+            if np.any(~no_current & (i_bias != 0)):
+                notes.append("constant input current into a synaptic current is applied as a "
+                             "voltage bias at its steady-state value (the transient differs)")
+
+        if pop.spiking:
+            theta = threshold - v_reset
+            if np.any(theta <= 0):
+                raise TargetError(f"threshold {threshold[theta <= 0][0]:g} is not above the "
+                                  f"reset voltage {v_reset[theta <= 0][0]:g}; Loihi cannot fire "
+                                  f"from reset", node=where, field="v_threshold")
+            v_bias = v_bias - (1.0 - v_decay) * v_reset
+            v_offset = v_reset.copy()
+            reference = theta
+        else:
+            v_offset = np.zeros(n)
+            # Non-spiking readouts scale by the largest one-step input so v stays far from
+            # the (maximal, unreachable) threshold.
+            row_abs = np.abs(i_bias) + np.abs(v_bias)
+            for t in tables:
+                row_abs = row_abs + np.asarray(abs(t.weights).sum(axis=1)).ravel()
+            reference = np.where(row_abs > 0, row_abs, 1.0)
+        if granularity == "channel":
+            s = vth_target / reference
+        else:
+            s = np.full(n, vth_target / float(np.max(reference)))
+
+        vth = np.full(n, VTH_MAX, np.int64)
+        thr_err = 0.0
+        if pop.spiking:
+            vth = np.clip(np.rint(s * reference), 0, VTH_MAX).astype(np.int64)
+            thr_err = float(np.max(np.abs(vth / s - reference) / reference))
+
+        du = quantize_decay(i_decay, DS_OFFSET)
+        dv = quantize_decay(v_decay, DM_OFFSET)
+        if np.any(v_decay < kept_fraction(np.full(n, DECAY_MAX), DM_OFFSET) - 1e-12):
+            notes.append("voltage decays faster than Loihi's fastest (dv = 4095 keeps 1/4096)")
+        v_scale = s * (1 << ACT_SHIFT)
+        bias_mant, bias_exp = quantize_bias(v_scale * v_bias)
+        bias_q = effective_bias(bias_mant, bias_exp) / v_scale
+        v_init = np.rint(-v_offset * v_scale).astype(np.int64)
+        if np.any(np.abs(v_init) > V_LIMIT):
+            raise TargetError(f"initial voltage {-v_offset.max():g} does not fit Loihi's 24-bit "
+                              f"voltage at this scale", node=where, field="v_reset")
+
+        new_tables: list[SynapseTable] = []
+        err_num = err_den = 0.0
+        clipped = zeroed = 0
+        worst_input = np.zeros(n)
+        for t in tables:
+            w = sp.csr_array(t.weights, dtype=np.float64)
+            target_values = sp.csr_array(sp.diags_array(s) @ w)
+            mant, exp, sign_mode, counts = quantize_table_weights(target_values, exp_min, exp_max)
+            clipped += counts["clipped"]
+            zeroed += counts["zeroed"]
+            approx = sp.csr_array(sp.diags_array(1.0 / s) @ mant.astype(np.float64)) * 2.0 ** exp
+            diff = (approx - w).data
+            err_num += float(np.sum(diff ** 2))
+            err_den += float(np.sum(w.data ** 2))
+            worst_input += np.asarray(abs(mant).sum(axis=1)).ravel() * 2.0 ** exp
+            kernel = dict(t.kernel or {})
+            kernel.pop("ops", None)
+            kernel.update(weight_exp=int(exp), num_weight_bits=8, sign_mode=int(sign_mode))
+            new_tables.append(t.with_(weights=mant, exponent=int(exp), kernel=kernel,
+                                      delay=max(int(t.delay), self.min_delay)))
+        if clipped:
+            notes.append(f"{clipped} weights clipped at the largest weight exponent {exp_max}")
+        if zeroed:
+            notes.append(f"{zeroed} non-zero weights rounded to 0 (below the mantissa's "
+                         f"resolution at exponent {exp_min}, or rounded)")
+        if np.any(worst_input >= 1 << 15):
+            notes.append(f"worst-case input per step {int(worst_input.max())} exceeds 16 bits "
+                         f"(Lava's activation port)")
+        if np.any(np.abs(effective_bias(bias_mant, bias_exp) - v_scale * v_bias)
+                  > 2.0 ** bias_exp):
+            notes.append("bias clipped to 13-bit mantissa with exponent 7")
+
+        params = {"du": du, "dv": dv, "vth": vth, "bias_mant": bias_mant,
+                  "bias_exp": bias_exp, "v_init": v_init}
+        new_pop = Population(name=pop.name, shape=pop.shape, params=params, spiking=pop.spiking,
+                             provenance=pop.provenance, v_scale=v_scale, v_offset=v_offset)
+        bias_ref = np.maximum(np.abs(v_bias), 1e-300)
+        report = {
+            "population": pop.name,
+            "nodes": list(pop.provenance),
+            "granularity": granularity,
+            "v_scale": float(np.min(v_scale)),
+            "weight_rel_error": math.sqrt(err_num / err_den) if err_den > 0 else 0.0,
+            "weights_clipped": clipped,
+            "weights_zeroed": zeroed,
+            "threshold_rel_error": thr_err,
+            "i_decay_abs_error": float(np.max(np.abs(kept_fraction(du, DS_OFFSET) - i_decay))),
+            "v_decay_abs_error": float(np.max(np.abs(kept_fraction(dv, DM_OFFSET) - v_decay))),
+            "bias_rel_error": float(np.max(np.where(v_bias != 0,
+                                                    np.abs(bias_q - v_bias) / bias_ref, 0.0))),
+            "notes": notes,
+        }
+        return new_pop, new_tables, report
+
+
+MODEL = LoihiCubaLIF()

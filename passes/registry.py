@@ -1,0 +1,37 @@
+"""The passes by name, as target YAML files list them (``passes: [normalize, ...]``).
+
+Explicit on purpose: a pass exists when it is listed here, and
+tests/test_passes_registry.py checks that every module of this package is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from nirc.errors import TargetError
+from nirc.passes.discretize import discretize
+from nirc.passes.fuse import fuse
+from nirc.passes.normalize import normalize
+from nirc.passes.quantize import quantize
+from nirc.passes.unroll import unroll
+
+Pass = Callable[[Any, Any], Any]
+
+PASSES: dict[str, Pass] = {
+    "normalize": normalize,
+    "discretize": discretize,
+    "fuse": fuse,
+    "unroll": unroll,
+    "quantize": quantize,
+}
+
+# Modules of nirc.passes that are not passes.
+SUPPORT_MODULES = ("context", "registry")
+
+
+def get_pass(name: str, file: str | None = None) -> Pass:
+    try:
+        return PASSES[name]
+    except KeyError:
+        raise TargetError(f"unknown pass '{name}' (known: {', '.join(PASSES)})",
+                          file=file, field="passes") from None
