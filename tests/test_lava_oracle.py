@@ -1,0 +1,139 @@
+"""nirc's Loihi arithmetic agrees bit for bit with Intel Lava's bit-accurate CPU models.
+
+Lava's side is tools/lava/run_lava.py in the Lava venv: PyLifModelBitAcc +
+PyDenseModelBitAcc under Loihi2SimCfg(select_tag="fixed_pt"), reading a build
+directory. Spikes, u and v of every population on every step must be identical
+(docs/oracles.md says how the steps line up). Hand-built integer networks that
+reach every branch of the arithmetic (weight truncation per sign mode,
+exponents of both signs, per-neuron registers, recurrence, 24-bit wrap and
+clip) are checked against nirc's loihi_cuba_lif model stepped directly. Skipped when .venv-lava is absent (build it with
+tools/lava/setup_venv.sh), unless NIRC_REQUIRE_ORACLES=1, which turns a missing
+Lava venv into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nirc.oracles.lava import LavaUnavailable, lava_python, mismatches, run_lava
+
+pytestmark = pytest.mark.lava
+
+STEPS = 40
+
+try:
+    lava_python()
+except LavaUnavailable as missing:
+    if os.environ.get("NIRC_REQUIRE_ORACLES") == "1":
+        raise
+    pytest.skip(f"{missing} (set NIRC_REQUIRE_ORACLES=1 to make this a failure)", allow_module_level=True)
+
+from nirc.neuron_models.loihi_cuba_lif import MODEL as LOIHI  # noqa: E402
+
+
+# --- Lava runs the loihi_cuba_lif arithmetic (hand-built integer networks, no compiler) -------------
+
+
+def write_build(build: Path, inputs: dict[str, int], populations: dict[str, dict[str, np.ndarray]],
+                tables: list[dict]) -> None:
+    """A loihi_cuba_lif build directory in the layout run_lava.py reads (docs/config-format.md)."""
+    build.mkdir(parents=True)
+    arrays, pops, tabs = {}, [], []
+    for name, params in populations.items():
+        refs = {}
+        for key, value in params.items():
+            arrays[f"{name}/{key}"] = value
+            refs[key] = f"arrays.npz:{name}/{key}"
+        pops.append({"name": name, "shape": [len(params["vth"])], "params": refs})
+    for i, table in enumerate(tables):
+        rows, cols = np.nonzero(table["weights"])
+        for key, value in (("row", rows), ("col", cols), ("value", table["weights"][rows, cols])):
+            arrays[f"table{i}/{key}"] = value
+        tabs.append({"source": table["source"], "target": table["target"], "delay": 1,
+                     "weights": {k: f"arrays.npz:table{i}/{k}" for k in ("row", "col", "value")},
+                     **{k: table[k] for k in ("weight_exp", "num_weight_bits", "sign_mode")}})
+    np.savez(build / "arrays.npz", **arrays)
+    (build / "config.json").write_text(json.dumps({
+        "neuron_model": "loihi_cuba_lif",
+        "inputs": [{"name": n, "shape": [size]} for n, size in inputs.items()],
+        "populations": pops, "tables": tabs}))
+
+
+def integer_reference(populations, tables, inputs: dict[str, np.ndarray], steps: int):
+    """nirc's loihi_cuba_lif model stepped directly: every table delivers one step late."""
+    import scipy.sparse as sp
+    from nirc.hwnet import SynapseTable
+
+    prepared = []
+    for t in tables:
+        attrs = {k: t[k] for k in ("weight_exp", "num_weight_bits", "sign_mode")}
+        table = SynapseTable(t["source"], t["target"], sp.csr_array(t["weights"]), kernel=attrs)
+        prepared.append((t["source"], t["target"], LOIHI.prepare_weights(table), attrs))
+    states = {n: LOIHI.init_state(p, batch=1) for n, p in populations.items()}
+    previous = {**{n: np.zeros((1, a.shape[1]), np.int64) for n, a in inputs.items()},
+                **{n: np.zeros((1, len(p["vth"])), np.int64) for n, p in populations.items()}}
+    out = {f"{n}.{q}": [] for n in populations for q in ("spikes", "u", "v")}
+    for k in range(steps):
+        a_in = {n: np.zeros((1, len(p["vth"])), np.int64) for n, p in populations.items()}
+        for source, target, weights, attrs in prepared:
+            a_in[target] += LOIHI.accumulate(weights, attrs, previous[source])
+        for n, p in populations.items():
+            spikes = LOIHI.step(p, states[n], a_in[n])
+            previous[n] = spikes.astype(np.int64)
+            out[f"{n}.spikes"].append(spikes[0])
+            out[f"{n}.u"].append(states[n]["u"][0])
+            out[f"{n}.v"].append(states[n]["v"][0])
+        previous.update({n: a[k][None].astype(np.int64) for n, a in inputs.items()})
+    return {key: np.array(rows, dtype=np.int32) for key, rows in out.items()}
+
+
+def random_population(rng, n, du=(0, 4095), dv=(0, 4095), vth=(1, 400), bias=(-200, 200)):
+    return {"du": rng.integers(*du, n, endpoint=True), "dv": rng.integers(*dv, n, endpoint=True),
+            "vth": rng.integers(*vth, n, endpoint=True),
+            "bias_mant": rng.integers(*bias, n, endpoint=True), "bias_exp": rng.integers(0, 7, n, endpoint=True),
+            "v_init": rng.integers(-5000, 5000, n, endpoint=True)}
+
+
+def random_table(rng, source, target, n_src, n_tgt, sign_mode, weight_exp, num_weight_bits=8, density=0.5):
+    low, high = {1: (-256, 255), 2: (0, 255), 3: (-255, 0)}[sign_mode]
+    weights = rng.integers(low, high, (n_tgt, n_src), endpoint=True) * (rng.random((n_tgt, n_src)) < density)
+    return {"source": source, "target": target, "weights": weights, "weight_exp": weight_exp,
+            "num_weight_bits": num_weight_bits, "sign_mode": sign_mode}
+
+
+def arithmetic_cases():
+    """Integer networks chosen to reach every branch of Lava's arithmetic."""
+    rng = np.random.default_rng(11)
+    layered = ({"x": 16}, {"h": random_population(rng, 20), "o": random_population(rng, 6, du=(4095, 4095))},
+               [random_table(rng, "x", "h", 16, 20, sign_mode=1, weight_exp=-1),
+                random_table(rng, "h", "o", 20, 6, sign_mode=2, weight_exp=-3, num_weight_bits=6),
+                random_table(rng, "h", "o", 20, 6, sign_mode=3, weight_exp=1, num_weight_bits=5)])
+    recurrent = ({"x": 8}, {"r": random_population(rng, 12, vth=(50, 50))},
+                 [random_table(rng, "x", "r", 8, 12, sign_mode=1, weight_exp=0, num_weight_bits=7),
+                  random_table(rng, "r", "r", 12, 12, sign_mode=1, weight_exp=-2)])
+    # weight_exp 7 with dense full-scale weights drives u near its 24-bit range and v to its clip.
+    saturating = ({"x": 10}, {"s": random_population(rng, 5, du=(0, 30), dv=(0, 0), vth=(131071, 131071))},
+                  [random_table(rng, "x", "s", 10, 5, sign_mode=1, weight_exp=7, density=1.0)])
+    return {"layered": layered, "recurrent": recurrent, "saturating": saturating}
+
+
+@pytest.mark.parametrize("case", sorted(arithmetic_cases()))
+def test_lava_runner_equals_loihi_cuba_lif_arithmetic(case, tmp_path):
+    inputs_sizes, populations, tables = arithmetic_cases()[case]
+    rng = np.random.default_rng(5)
+    inputs = {n: (rng.random((30, size)) < 0.5).astype(np.int8) for n, size in inputs_sizes.items()}
+    write_build(tmp_path / "build", inputs_sizes, populations, tables)
+
+    ours = integer_reference(populations, tables, inputs, steps=30)
+    lava = run_lava(tmp_path / "build", inputs).recordings
+
+    assert mismatches(ours, lava) == []
+    if case == "saturating":
+        assert (np.abs(lava["s.u"]) > (1 << 22)).any() and (np.abs(lava["s.v"]) == (1 << 23) - 1).any()
+    else:
+        assert all(lava[k].any() for k in lava if k.endswith(".spikes"))
