@@ -1,0 +1,167 @@
+"""The Speck emulator: runs an emitted config.json with the chip's integer semantics.
+
+It reads only the config (samna vocabulary plus the ``nirc`` section) and
+never the compiler's data structures. Each core is an event-driven convolution
+engine: an input event at (c_in, y, x) of the core's (pooled) input map adds
+``W[c_out][c_in][ky][kx]`` to every output neuron (c_out, yo, xo) with
+``yo*stride_y - padding_y + ky == y`` (and likewise for x), neurons in
+ascending (c_out, yo, xo) order; the neuron arithmetic is
+:func:`nirc.neuron_models.speck_iaf.integrate`. An output spike at (c, y, x)
+reaches each enabled destination as (c, y // pooling, x // pooling), dropped
+if that lies outside the destination's input map. Event order: see
+:mod:`nirc.targets.speck.network` and docs/speck.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from nirc.errors import NircError
+from nirc.neuron_models.speck_iaf import apply_bias, integrate
+from nirc.targets.speck.config import FORMAT
+from nirc.targets.speck.network import input_events
+
+
+@dataclass
+class CoreEngine:
+    """One configured core: kernel geometry, weights and neuron parameters."""
+
+    core: int
+    weight: np.ndarray          # (c_out, c_in, k, k), torch layout (ky, kx)
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    bias: np.ndarray            # per neuron
+    threshold_high: np.ndarray  # per neuron
+    threshold_low: np.ndarray
+    return_to_zero: np.ndarray
+    v_init: np.ndarray
+
+    @classmethod
+    def from_config(cls, core: int, layer: dict) -> "CoreEngine":
+        dims = layer["dimensions"]
+        c_in = dims["input_shape"]["feature_count"]
+        in_shape = (c_in, dims["input_shape"]["size"]["y"], dims["input_shape"]["size"]["x"])
+        c_out = dims["output_shape"]["feature_count"]
+        out_shape = (c_out, dims["output_shape"]["size"]["y"], dims["output_shape"]["size"]["x"])
+        k = dims["kernel_size"]
+        weight = np.asarray(layer["weights"], dtype=np.int64).reshape(c_out, c_in, k, k)
+        weight = weight.transpose(0, 1, 3, 2)           # samna [kx][ky] -> (ky, kx)
+        size = int(np.prod(out_shape))
+        per_channel = np.repeat(np.arange(c_out), out_shape[1] * out_shape[2])
+        biases = np.asarray(layer["biases"], dtype=np.int64)
+        bias = biases[per_channel] if layer["leak_enable"] else np.zeros(size, dtype=np.int64)
+        v0 = np.asarray(layer["neurons_initial_value"], dtype=np.int64)
+        v_init = v0.reshape(c_out, out_shape[2], out_shape[1]).transpose(0, 2, 1).reshape(-1)
+        return cls(core=core, weight=weight, in_shape=in_shape, out_shape=out_shape,
+                   stride=(dims["stride"]["y"], dims["stride"]["x"]),
+                   padding=(dims["padding"]["y"], dims["padding"]["x"]), bias=bias,
+                   threshold_high=np.full(size, layer["threshold_high"], dtype=np.int64),
+                   threshold_low=np.full(size, layer["threshold_low"], dtype=np.int64),
+                   return_to_zero=np.full(size, int(layer["return_to_zero"]), dtype=np.int64),
+                   v_init=v_init)
+
+    def contributions(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(neuron, weight) pairs of input events (flat indices of the input map), in chip order."""
+        if events.size == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        c_in, h, w = self.in_shape
+        c_out, h_out, w_out = self.out_shape
+        k = self.weight.shape[2]
+        ci, rest = np.divmod(events, h * w)
+        yi, xi = np.divmod(rest, w)
+        ky = np.arange(k)
+        # Output rows/cols whose window covers the event: yo*s - p + ky == yi.
+        ny = yi[:, None] + self.padding[0] - ky[None, :]              # (E, k)
+        nx = xi[:, None] + self.padding[1] - ky[None, :]
+        ok_y = (ny % self.stride[0] == 0) & (ny >= 0) & (ny // self.stride[0] < h_out)
+        ok_x = (nx % self.stride[1] == 0) & (nx >= 0) & (nx // self.stride[1] < w_out)
+        e, a, b = np.nonzero(ok_y[:, :, None] & ok_x[:, None, :])      # event, ky, kx
+        yo, xo = ny[e, a] // self.stride[0], nx[e, b] // self.stride[1]
+        co = np.arange(c_out)
+        neuron = ((co[None, :] * h_out + yo[:, None]) * w_out + xo[:, None])  # (M, c_out)
+        weight = self.weight[:, ci[e], a, b].T                                 # (M, c_out)
+        event_of = np.broadcast_to(e[:, None], neuron.shape)
+        neuron, weight, event_of = neuron.ravel(), weight.ravel(), event_of.ravel()
+        keep = weight != 0
+        neuron, weight, event_of = neuron[keep], weight[keep], event_of[keep]
+        order = np.lexsort((neuron, event_of))
+        return neuron[order], weight[order]
+
+
+def pool_events(events: np.ndarray, shape: tuple[int, int, int], pooling: int,
+                dest_shape: tuple[int, int, int]) -> np.ndarray:
+    """Flat output events of a (c, h, w) map as flat events of the pooled destination map."""
+    c, h, w = shape
+    ch, rest = np.divmod(events, h * w)
+    y, x = np.divmod(rest, w)
+    y, x = y // pooling, x // pooling
+    _, hd, wd = dest_shape
+    keep = (y < hd) & (x < wd)
+    return ((ch * hd + y) * wd + x)[keep]
+
+
+class SpeckEmulator:
+    """Runs a config.json: ``run({input: (T, *shape) counts})`` -> spikes/v per layer and outputs."""
+
+    def __init__(self, config: dict, where: str = "config.json"):
+        if config.get("format") != FORMAT:
+            raise NircError(f"not a Speck config (format {config.get('format')!r})", file=where)
+        self.config = config
+        nirc = config["nirc"]
+        self.layers = nirc["layers"]
+        self.cores = {name: CoreEngine.from_config(spec["core"], config["cnn_layers"][spec["core"]])
+                      for name, spec in self.layers.items()}
+        by_core = {spec["core"]: name for name, spec in self.layers.items()}
+        self.order = [by_core[c] for c in nirc["processing_order"]]
+        # Check the routing the samna part describes matches the nirc sources.
+        for name, spec in self.layers.items():
+            for s in spec["sources"]:
+                if s["is_input"]:
+                    continue
+                dests = [d for d in config["cnn_layers"][s["core"]]["destinations"]
+                         if d["enable"] and d["layer"] == spec["core"]]
+                if not dests or dests[0]["pooling"] != s["pooling"]:
+                    raise NircError(f"core {s['core']} has no destination to core {spec['core']} "
+                                    f"with pooling {s['pooling']}", file=where,
+                                    node=name, field="destinations")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SpeckEmulator":
+        path = Path(path)
+        return cls(json.loads(path.read_text()), where=str(path))
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+        nirc = self.config["nirc"]
+        T = next(iter(inputs.values())).shape[0]
+        state = {n: self.cores[n].v_init.copy() for n in self.order}
+        sizes = {n: int(np.prod(self.cores[n].out_shape)) for n in self.order}
+        spikes = {n: np.zeros((T, sizes[n]), dtype=np.int64) for n in self.order}
+        vrec = {n: np.zeros((T, sizes[n]), dtype=np.int64) for n in self.order}
+        input_maps = {name: tuple(spec["shape"]) if len(spec["shape"]) == 3
+                      else (spec["shape"][0], 1, 1) for name, spec in nirc["inputs"].items()}
+        for t in range(T):
+            emitted = {name: input_events(inputs[name][t]) for name in nirc["inputs"]}
+            for name in self.order:
+                core = self.cores[name]
+                v = state[name]
+                th, tl, rz = core.threshold_high, core.threshold_low, core.return_to_zero
+                out = [apply_bias(v, core.bias, th, tl, rz)]
+                for s in self.layers[name]["sources"]:
+                    src = s["source"]
+                    src_shape = input_maps[src] if s["is_input"] else self.cores[src].out_shape
+                    ev = pool_events(emitted[src], src_shape, s["pooling"], core.in_shape)
+                    neuron, weight = core.contributions(ev)
+                    out.append(neuron[integrate(v, neuron, weight, th, tl, rz)])
+                emitted[name] = np.concatenate(out)
+                np.add.at(spikes[name][t], emitted[name], 1)
+                vrec[name][t] = v
+        outputs = {name: spikes[spec["layer"]].reshape((T, *spec["shape"]))
+                   for name, spec in nirc["outputs"].items()}
+        return {"spikes": spikes, "v": vrec, "outputs": outputs}
