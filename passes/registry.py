@@ -13,6 +13,8 @@ from nirc.passes.discretize import discretize
 from nirc.passes.fuse import fuse
 from nirc.passes.normalize import normalize
 from nirc.passes.quantize import quantize
+from nirc.passes.speck_lower import speck_lower
+from nirc.passes.speck_quantize import speck_quantize
 from nirc.passes.unroll import unroll
 
 Pass = Callable[[Any, Any], Any]
@@ -23,6 +25,8 @@ PASSES: dict[str, Pass] = {
     "fuse": fuse,
     "unroll": unroll,
     "quantize": quantize,
+    "speck_lower": speck_lower,
+    "speck_quantize": speck_quantize,
 }
 
 # Modules of nirc.passes that are not passes.

@@ -163,3 +163,11 @@ def load_chip(name_or_path: str) -> SpeckChip:
     from nirc.target import load_target
 
     return SpeckChip.from_mapping(load_target(name_or_path), file=str(name_or_path))
+
+
+def chip_for(ctx: Any) -> SpeckChip:
+    """The Speck facts of the target a pass context compiles for."""
+    target = getattr(ctx, "target", None)
+    if target is not None and not isinstance(target, str):
+        return SpeckChip.from_mapping(target, file=getattr(target, "_source", None))
+    return load_chip(target or ctx.target_name)

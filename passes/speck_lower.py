@@ -1,0 +1,33 @@
+"""speck_lower: a NIR graph -> Speck layers as a float hardware network (one layer per core).
+
+Requires: a normalized NIR graph (flat, validated) and a Speck-family target.
+Guarantees: a HardwareNetwork with neuron_model "speck_iaf" (float values), one
+population per Conv2d/Linear + IF/LIF layer and one table per (source, layer)
+edge whose ``kernel`` holds the conv geometry and destination pooling; or a
+TargetError naming the node Speck cannot run and why. The rules live in
+nirc.targets.speck.lower; this pass only wires them into the pass pipeline.
+"""
+
+from __future__ import annotations
+
+from nirc.hwnet import HardwareNetwork
+from nirc.ir.nodes import NIRGraph
+from nirc.passes.context import PassContext
+
+
+def speck_lower(graph: NIRGraph, ctx: PassContext) -> HardwareNetwork:
+    from nirc.targets.speck.chip import chip_for
+    from nirc.targets.speck.lower import lower_to_speck
+    from nirc.targets.speck.network import to_hwnet
+
+    chip = chip_for(ctx)
+    reset = (getattr(ctx, "options", None) or {}).get("speck_reset", "nir")
+    net = lower_to_speck(graph, chip, dt=ctx.dt, method=ctx.method, reset=reset)
+    ctx.report["speck_lower"] = {
+        "layers": [{"layer": l.name, "nodes": list(l.provenance),
+                    "input_shape": list(l.input_shape), "output_shape": list(l.output_shape),
+                    "kernel": l.kernel, "stride": list(l.stride), "padding": list(l.padding),
+                    "sources": [{"source": s.name, "pooling": s.pooling} for s in l.sources],
+                    "reset": "to_zero" if l.return_to_zero else "subtract"}
+                   for l in net.layers]}
+    return to_hwnet(net)
