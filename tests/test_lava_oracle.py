@@ -6,7 +6,10 @@ directory. Spikes, u and v of every population on every step must be identical
 (docs/oracles.md says how the steps line up). Hand-built integer networks that
 reach every branch of the arithmetic (weight truncation per sign mode,
 exponents of both signs, per-neuron registers, recurrence, 24-bit wrap and
-clip) are checked against nirc's loihi_cuba_lif model stepped directly. Skipped when .venv-lava is absent (build it with
+clip) are checked against nirc's loihi_cuba_lif model stepped directly; an
+MLP, a CNN and a recurrent network compiled from NIR by the loihi2 pass list
+are checked against nirc's integer reference (nirc.intref), which the
+emulator must in turn equal bit for bit. Skipped when .venv-lava is absent (build it with
 tools/lava/setup_venv.sh), unless NIRC_REQUIRE_ORACLES=1, which turns a missing
 Lava venv into a failure.
 """
@@ -15,12 +18,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nirc.oracles.lava import LavaUnavailable, lava_python, mismatches, run_lava
+
+sys.path.insert(0, str(Path(__file__).parent))
+from loihi_networks import NETWORKS, bernoulli_input  # noqa: E402
 
 pytestmark = pytest.mark.lava
 
@@ -137,3 +144,48 @@ def test_lava_runner_equals_loihi_cuba_lif_arithmetic(case, tmp_path):
         assert (np.abs(lava["s.u"]) > (1 << 22)).any() and (np.abs(lava["s.v"]) == (1 << 23) - 1).any()
     else:
         assert all(lava[k].any() for k in lava if k.endswith(".spikes"))
+
+
+# --- compiled NIR networks: nirc's integer reference == Lava ---------------------------------------
+
+
+def compile_to_hwnet(graph, target_name: str = "loihi2"):
+    """The target's pass list run on ``graph``: the quantized hardware network the emitter writes."""
+    from nirc.neuron_models import get_model
+    from nirc.passes.context import PassContext
+    from nirc.passes.registry import get_pass
+    from nirc.target import load_target
+
+    target = load_target(target_name)
+    ctx = PassContext(model=get_model(target.neuron_model), dt=target.default_dt,
+                      formats=target.formats.model_dump(), target_name=target.name)
+    stage = graph
+    for name in target.passes:
+        stage = get_pass(name)(stage, ctx)
+    return stage
+
+
+def write_hwnet_build(build: Path, net) -> None:
+    write_build(build, {name: port.size for name, port in net.inputs.items()},
+                {name: dict(pop.params) for name, pop in net.populations.items()},
+                [{"source": t.source, "target": t.target, "weights": t.weights.toarray(), **t.kernel}
+                 for t in net.tables])
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_integer_reference_equals_lava_on_compiled_networks(name, tmp_path):
+    from nirc import intref
+
+    graph = NETWORKS[name]()
+    net = compile_to_hwnet(graph)
+    inputs = bernoulli_input(graph, STEPS, seed=3)
+    write_hwnet_build(tmp_path / "build", net)
+
+    run = intref.run(net, inputs, record=True)
+    ours = {f"{pop}.{q}": np.asarray(a).reshape(STEPS, -1)
+            for pop, states in run.states.items() for q, a in states.items()}
+    ours.update({f"{pop}.spikes": np.asarray(s).reshape(STEPS, -1) for pop, s in run.spikes.items()})
+    lava = run_lava(tmp_path / "build", {k: v.reshape(STEPS, -1) for k, v in inputs.items()}).recordings
+
+    assert mismatches(ours, lava) == []
+    assert all(lava[k].any() for k in lava if k.endswith(".spikes")), "a population never spikes"

@@ -1,0 +1,85 @@
+"""Small NIR networks for the Loihi oracle: an MLP, a CNN and a recurrent network.
+
+Shared by tests/test_lava_oracle.py and benchmarks/bench_lava.py. Weights are
+drawn at a scale that makes every layer spike at moderate rates for Bernoulli
+input, so the comparison exercises spikes, resets and the weight exponents,
+not just silent decays. Time constants are in seconds (dt = 1 ms).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nirc.ir.nodes import Affine, Conv2d, CubaLIF, Flatten, Input, LIF, NIRGraph, Output, SumPool2d
+
+
+def cuba_lif(shape: tuple[int, ...], tau_syn=5e-3, tau_mem=10e-3, threshold=1.0) -> CubaLIF:
+    ones = np.ones(shape)
+    return CubaLIF(tau_syn=ones * tau_syn, tau_mem=ones * tau_mem, r=ones * (tau_mem / 1e-3),
+                   v_leak=np.zeros(shape), v_threshold=ones * threshold,
+                   v_reset=np.zeros(shape), w_in=ones)
+
+
+def _affine(n_out: int, n_in: int, rng: np.random.Generator, gain: float) -> Affine:
+    return Affine(weight=rng.normal(0.0, gain / np.sqrt(n_in), size=(n_out, n_in)),
+                  bias=np.zeros(n_out))
+
+
+def mlp(n_in: int = 24, n_hidden: int = 32, n_out: int = 10, seed: int = 0) -> NIRGraph:
+    """Input -> Affine -> CubaLIF -> Affine -> CubaLIF -> Output."""
+    rng = np.random.default_rng(seed)
+    nodes = {"input": Input(shape=np.array([n_in])),
+             "fc1": _affine(n_hidden, n_in, rng, 3.0), "lif1": cuba_lif((n_hidden,)),
+             "fc2": _affine(n_out, n_hidden, rng, 4.0), "lif2": cuba_lif((n_out,)),
+             "output": Output(shape=np.array([n_out]))}
+    order = list(nodes)
+    return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
+
+
+def cnn(channels: int = 2, size: int = 8, features: int = 4, n_out: int = 6, seed: int = 1) -> NIRGraph:
+    """Input (C,H,W) -> Conv2d 3x3 pad 1 -> CubaLIF -> SumPool2d 2 -> Flatten -> Affine -> CubaLIF -> Output."""
+    rng = np.random.default_rng(seed)
+    pooled = size // 2
+    flat = features * pooled * pooled
+    nodes = {
+        "input": Input(shape=np.array([channels, size, size])),
+        "conv": Conv2d(weight=rng.normal(0.0, 1.5 / np.sqrt(9 * channels), size=(features, channels, 3, 3)),
+                       stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(features),
+                       input_shape=np.array([size, size])),
+        "lif1": cuba_lif((features, size, size)),
+        "pool": SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "flat": Flatten(start_dim=0, end_dim=-1, input_type=np.array([features, pooled, pooled])),
+        "fc": _affine(n_out, flat, rng, 4.0),
+        "lif2": cuba_lif((n_out,)),
+        "output": Output(shape=np.array([n_out])),
+    }
+    order = list(nodes)
+    return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
+
+
+def recurrent(n_in: int = 12, n_hidden: int = 24, n_out: int = 4, seed: int = 2) -> NIRGraph:
+    """Input -> Affine -> CubaLIF (with an Affine back onto itself) -> Affine -> LIF -> Output."""
+    rng = np.random.default_rng(seed)
+    nodes = {"input": Input(shape=np.array([n_in])),
+             "fc_in": _affine(n_hidden, n_in, rng, 3.0),
+             "lif_rec": cuba_lif((n_hidden,)),
+             "fc_rec": _affine(n_hidden, n_hidden, rng, 2.0),
+             "fc_out": _affine(n_out, n_hidden, rng, 4.0),
+             "lif_out": LIF(tau=np.full(n_out, 10e-3), r=np.full(n_out, 10.0), v_leak=np.zeros(n_out),
+                            v_threshold=np.ones(n_out), v_reset=np.zeros(n_out)),
+             "output": Output(shape=np.array([n_out]))}
+    edges = (("input", "fc_in"), ("fc_in", "lif_rec"), ("lif_rec", "fc_rec"), ("fc_rec", "lif_rec"),
+             ("lif_rec", "fc_out"), ("fc_out", "lif_out"), ("lif_out", "output"))
+    return NIRGraph(nodes=nodes, edges=edges)
+
+
+NETWORKS = {"mlp": mlp, "cnn": cnn, "recurrent": recurrent}
+
+
+def bernoulli_input(graph: NIRGraph, steps: int, rate: float = 0.3, seed: int = 0,
+                    batch: int | None = None) -> dict[str, np.ndarray]:
+    """Binary spike input for every Input node: (T, *shape), or (B, T, *shape) with ``batch``."""
+    rng = np.random.default_rng(seed)
+    lead = (steps,) if batch is None else (batch, steps)
+    return {name: (rng.random(lead + tuple(int(d) for d in node.shape)) < rate).astype(np.int8)
+            for name, node in graph.inputs().items()}
