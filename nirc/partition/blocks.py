@@ -1,0 +1,202 @@
+"""Coarsening: populations cut into blocks small enough to pack, few enough to solve.
+
+A block is a contiguous slice of one population (flat C-order); its neurons
+share their inputs to the extent the network has locality (all of them for a
+dense layer, neighbouring receptive fields for an unrolled convolution). Blocks
+are the units CP-SAT assigns to cores, and also the *source groups* whose
+spikes the model counts: the population's block j is source group j.
+
+Block size: each population is cut into pieces holding about 1/m of what one
+core can take of that population (limited by whichever additive resource runs
+out first), with the largest m in {16, 12, 8, 6, 4, 3, 2, 1} that keeps the
+total at most ``max_blocks``; a piece that alone exceeds a core's limits is
+halved until it fits. ``partitioner.block_size`` overrides m with a fixed
+neuron count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from nirc.partition import explain
+from nirc.partition.connectivity import Connectivity
+from nirc.partition.demand import GroupDemand, SynapseListCost, group_demand, one_hot
+
+# Resources whose demand on a core is the sum of its blocks' demands. Synapse memory
+# is bounded from the core's synapses and fan-in instead (SynapseListCost.bound_bits).
+ADDITIVE = ("neurons", "synapses")
+SPLITS = (16, 12, 8, 6, 4, 3, 2, 1)
+
+
+@dataclass(frozen=True)
+class BlockSlice:
+    population: str
+    start: int     # within the population
+    stop: int
+
+
+@dataclass(frozen=True, eq=False)
+class BlockGraph:
+    """Blocks with their demands and who feeds whom, at block granularity.
+
+    Source groups 0..B-1 are the blocks themselves; groups B.. are slices of the
+    network inputs (not placed: their spikes enter from outside).
+    """
+
+    blocks: tuple[BlockSlice, ...]
+    block_of_neuron: np.ndarray        # (N,)
+    demand: dict[str, np.ndarray]      # additive resources, (B,) each
+    fan_in_alone: np.ndarray           # (B,) distinct sources of each block
+    feeders: sp.csr_array              # (G, B): distinct neurons of group g feeding block b
+    group_senders: np.ndarray          # (G,) neurons of group g that feed any block
+    group_rate: np.ndarray             # (G,) mean spike rate of the group's sending neurons
+    group_is_input: np.ndarray         # (G,) bool
+
+    @property
+    def block_count(self) -> int:
+        return len(self.blocks)
+
+
+def _slices(size: int, piece: int) -> list[tuple[int, int]]:
+    n = max(1, -(-size // max(1, piece)))
+    edges = np.linspace(0, size, n + 1).round().astype(int)   # balanced pieces
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def per_neuron_demand(conn: Connectivity, cost: SynapseListCost) -> GroupDemand:
+    """Demands of every neuron alone (each neuron its own group)."""
+    n = conn.neuron_count
+    return group_demand(conn, np.arange(n), n, cost)
+
+
+def _neurons_per_core(conn: Connectivity, alone: GroupDemand, limits: dict[str, int],
+                      cost: SynapseListCost) -> np.ndarray:
+    """Per population: about how many of its neurons fit one core (>= 1)."""
+    pop = conn.population_of_neuron()
+    fits = np.full(len(conn.population_names), float("inf"))
+    per_synapse, _, scale = cost.bound_terms()
+    for resource in ADDITIVE + ("synapse_memory_bits",):
+        if resource not in limits:
+            continue
+        if resource == "synapse_memory_bits":     # list overheads are shared on a core: ignored
+            per_neuron = alone.synapses * (per_synapse / scale)
+        else:
+            per_neuron = getattr(alone, resource).astype(float)
+        mean = np.bincount(pop, weights=per_neuron, minlength=len(fits)) / np.maximum(
+            np.diff(conn.population_offsets), 1)
+        with np.errstate(divide="ignore"):
+            fits = np.minimum(fits, np.where(mean > 0, limits[resource] / mean, float("inf")))
+    return np.maximum(1, np.floor(np.where(np.isfinite(fits), fits, 2**31))).astype(np.int64)
+
+
+def check_neurons_fit(conn: Connectivity, alone: GroupDemand, limits: dict[str, int],
+                      cost: SynapseListCost, target_name: str) -> None:
+    """FitError if a single neuron exceeds a core's limit (no split can help)."""
+    pop = conn.population_of_neuron()
+    for resource in ("synapses", "synapse_memory_bits", "fan_in_axons"):
+        if resource not in limits:
+            continue
+        if resource == "synapse_memory_bits":
+            per_neuron = cost.bound_bits(alone.synapses, alone.fan_in_axons)
+        else:
+            per_neuron = getattr(alone, resource)
+        worst = int(np.argmax(per_neuron)) if len(per_neuron) else 0
+        if len(per_neuron) and per_neuron[worst] > limits[resource]:
+            name = conn.population_names[pop[worst]]
+            raise explain.neuron_too_big(resource, name, conn.provenance.get(name, ()),
+                                         int(per_neuron[worst]), limits[resource], target_name)
+
+
+def coarsen(conn: Connectivity, cost: SynapseListCost, limits: dict[str, int], *,
+            max_blocks: int, block_size: int | None, target_name: str) -> BlockGraph:
+    """Cut every population into blocks that fit a core alone (see module docstring)."""
+    alone = per_neuron_demand(conn, cost)
+    check_neurons_fit(conn, alone, limits, cost, target_name)
+    sizes = np.diff(conn.population_offsets)
+    if block_size is not None:
+        pieces = np.full(len(sizes), block_size)
+    else:
+        per_core = _neurons_per_core(conn, alone, limits, cost)
+        if "neurons" in limits:
+            per_core = np.minimum(per_core, limits["neurons"])
+        for m in SPLITS:
+            pieces = np.maximum(1, -(-per_core // m))
+            if int(np.sum(-(-sizes // pieces))) <= max_blocks:
+                break
+    pieces = np.minimum(pieces, limits.get("neurons", np.iinfo(np.int64).max))
+
+    # Halve the pieces of any population whose blocks do not fit a core alone.
+    while True:
+        slices = [BlockSlice(p, a, b) for p, size, piece in zip(conn.population_names, sizes, pieces)
+                  for a, b in _slices(int(size), int(piece))]
+        graph = _block_graph(conn, slices, cost)
+        too_big = _oversized_populations(conn, graph, limits, cost)
+        if not too_big:
+            return graph
+        for k in too_big:
+            if pieces[k] <= 1:   # unreachable after check_neurons_fit, kept as a guard
+                name = conn.population_names[k]
+                raise explain.neuron_too_big("fan_out_axons", name, conn.provenance.get(name, ()),
+                                             int(graph.group_senders.max()), limits["fan_out_axons"],
+                                             target_name)
+            pieces[k] = max(1, pieces[k] // 2)
+
+
+def _oversized_populations(conn: Connectivity, graph: BlockGraph, limits: dict[str, int],
+                           cost: SynapseListCost) -> list[int]:
+    bad = np.zeros(graph.block_count, dtype=bool)
+    for resource in ADDITIVE:
+        if resource in limits:
+            bad |= graph.demand[resource] > limits[resource]
+    if "synapse_memory_bits" in limits:
+        bad |= cost.bound_bits(graph.demand["synapses"], graph.fan_in_alone) > limits["synapse_memory_bits"]
+    if "fan_in_axons" in limits:
+        bad |= graph.fan_in_alone > limits["fan_in_axons"]
+    if "fan_out_axons" in limits:
+        bad |= graph.group_senders[:graph.block_count] > limits["fan_out_axons"]
+    names = sorted({graph.blocks[b].population for b in np.flatnonzero(bad)})
+    return [conn.population_names.index(n) for n in names]
+
+
+def _block_graph(conn: Connectivity, slices: list[BlockSlice], cost: SynapseListCost) -> BlockGraph:
+    n, m, b_count = conn.neuron_count, conn.input_count, len(slices)
+    block_of = np.empty(n, dtype=np.int64)
+    for k, s in enumerate(slices):
+        base = conn.population_range(s.population)[0]
+        block_of[base + s.start: base + s.stop] = k
+    demand = group_demand(conn, block_of, b_count, cost)
+
+    # Inputs are cut into groups of about the mean block size (for the message model only).
+    piece = max(1, n // max(1, b_count))
+    input_group = np.empty(m, dtype=np.int64)
+    groups = b_count
+    for k in range(len(conn.input_names)):
+        a, z = int(conn.input_offsets[k]), int(conn.input_offsets[k + 1])
+        for lo, hi in _slices(z - a, piece):
+            input_group[a + lo:a + hi] = groups
+            groups += 1
+    group_of_source = np.concatenate([block_of, input_group])
+
+    # Distinct neurons of each source group feeding each block.
+    pattern = sp.hstack([demand.counts_from_neurons, demand.counts_from_inputs]).tocsr()
+    pattern.data = np.ones_like(pattern.data)
+    feeders = sp.csr_array(one_hot(group_of_source, groups) @ pattern.T)          # (G, B)
+    sends = np.zeros(n + m, dtype=bool)
+    sends[np.unique(pattern.indices)] = True
+    senders = np.bincount(group_of_source, weights=sends, minlength=groups).astype(np.int64)
+    rates = np.concatenate([conn.neuron_rates, conn.input_rates])
+    rate_sum = np.bincount(group_of_source, weights=rates * sends, minlength=groups)
+    group_rate = np.where(senders > 0, rate_sum / np.maximum(senders, 1), 0.0)
+    return BlockGraph(
+        blocks=tuple(slices),
+        block_of_neuron=block_of,
+        demand={"neurons": demand.neurons, "synapses": demand.synapses},
+        fan_in_alone=demand.fan_in_axons,
+        feeders=feeders,
+        group_senders=senders,
+        group_rate=group_rate,
+        group_is_input=np.arange(groups) >= b_count,
+    )

@@ -1,0 +1,112 @@
+"""The hardware network flattened into one neuron index space, as the partitioner sees it.
+
+All populations are numbered 0..N-1 in the network's order (each population a
+contiguous range, its neurons in flat C-order); network inputs 0..M-1 likewise.
+Synapse counts between neurons are two sparse matrices: ``from_neurons``
+(N x N, target x source) and ``from_inputs`` (N x M). A count above 1 means
+several tables connect the same pair (e.g. two delays), which costs memory but
+still one axon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from nirc.errors import TargetError
+from nirc.hwnet import HardwareNetwork
+
+# Spike rates per step: one number per population/input, or one per neuron.
+Rates = Mapping[str, "float | np.ndarray"]
+
+
+@dataclass(frozen=True, eq=False)
+class Connectivity:
+    population_names: tuple[str, ...]
+    population_offsets: np.ndarray     # (P+1,) start of each population in the neuron index space
+    input_names: tuple[str, ...]
+    input_offsets: np.ndarray          # (I+1,)
+    from_neurons: sp.csr_array         # (N, N) synapse counts, target x source
+    from_inputs: sp.csr_array          # (N, M)
+    neuron_rates: np.ndarray           # (N,) expected spikes per step of each neuron
+    input_rates: np.ndarray            # (M,)
+    provenance: Mapping[str, tuple[str, ...]]
+
+    @property
+    def neuron_count(self) -> int:
+        return int(self.population_offsets[-1])
+
+    @property
+    def input_count(self) -> int:
+        return int(self.input_offsets[-1])
+
+    def population_range(self, name: str) -> tuple[int, int]:
+        i = self.population_names.index(name)
+        return int(self.population_offsets[i]), int(self.population_offsets[i + 1])
+
+    def population_of_neuron(self) -> np.ndarray:
+        sizes = np.diff(self.population_offsets)
+        return np.repeat(np.arange(len(sizes)), sizes)
+
+    @classmethod
+    def from_hwnet(cls, net: HardwareNetwork, rates: Rates | None = None) -> "Connectivity":
+        pops = tuple(net.populations)
+        ins = tuple(net.inputs)
+        pop_off = np.concatenate([[0], np.cumsum([net.populations[p].size for p in pops])]).astype(np.int64)
+        in_off = np.concatenate([[0], np.cumsum([net.inputs[i].size for i in ins])]).astype(np.int64)
+        n, m = int(pop_off[-1]), int(in_off[-1])
+        pop_index = {p: k for k, p in enumerate(pops)}
+        in_index = {p: k for k, p in enumerate(ins)}
+        parts: dict[bool, list[tuple[np.ndarray, np.ndarray]]] = {True: [], False: []}
+        for table in net.tables:
+            if table.target not in pop_index:
+                raise TargetError(f"table {table.source}->{table.target} targets no population")
+            weights = sp.csr_array(table.weights)
+            weights.eliminate_zeros()      # a weight quantized to 0 is no synapse
+            coo = weights.tocoo()
+            rows = coo.row.astype(np.int64) + pop_off[pop_index[table.target]]
+            if table.source in pop_index:
+                cols = coo.col.astype(np.int64) + pop_off[pop_index[table.source]]
+                parts[True].append((rows, cols))
+            elif table.source in in_index:
+                cols = coo.col.astype(np.int64) + in_off[in_index[table.source]]
+                parts[False].append((rows, cols))
+            else:
+                raise TargetError(f"table {table.source}->{table.target} comes from an unknown source")
+
+        def counts(pairs, n_cols):
+            if not pairs:
+                return sp.csr_array((n, n_cols), dtype=np.int64)
+            rows = np.concatenate([r for r, _ in pairs])
+            cols = np.concatenate([c for _, c in pairs])
+            mat = sp.coo_array((np.ones(len(rows), dtype=np.int64), (rows, cols)), shape=(n, n_cols))
+            return mat.tocsr()  # duplicates summed
+
+        return cls(
+            population_names=pops, population_offsets=pop_off,
+            input_names=ins, input_offsets=in_off,
+            from_neurons=counts(parts[True], n), from_inputs=counts(parts[False], m),
+            neuron_rates=_rate_vector(rates, pops, pop_off, net),
+            input_rates=_rate_vector(rates, ins, in_off, net),
+            provenance={p: net.populations[p].provenance for p in pops},
+        )
+
+
+def _rate_vector(rates: Rates | None, names, offsets, net: HardwareNetwork) -> np.ndarray:
+    out = np.ones(int(offsets[-1]), dtype=np.float64)
+    if not rates:
+        return out
+    for k, name in enumerate(names):
+        if name not in rates:
+            continue
+        value = np.asarray(rates[name], dtype=np.float64).reshape(-1)
+        size = int(offsets[k + 1] - offsets[k])
+        if value.size not in (1, size):
+            raise TargetError(f"rates for {name!r}: expected 1 or {size} values, got {value.size}")
+        if np.any(value < 0) or not np.all(np.isfinite(value)):
+            raise TargetError(f"rates for {name!r}: must be finite and >= 0")
+        out[offsets[k]:offsets[k + 1]] = value
+    return out

@@ -1,0 +1,201 @@
+"""The CP-SAT model that assigns blocks to cores (neuron_partition strategy).
+
+Two solves, lexicographic: first the fewest cores (skipped when the starting
+assignment already meets the lower bound), then, on exactly that many cores,
+the fewest messages. Variables, for blocks b, source groups g and cores c:
+
+- x[b,c]: block b sits on core c (exactly one c per b);
+- f[g,c]: neurons of group g that send to core c, = min(senders_g,
+  sum_b feeders[g,b] * x[b,c]) (for a dense layer: senders_g * OR_b x[b,c]);
+- fan-in of c = sum_g f[g,c]; synapse memory of c <= the linear bound of
+  SynapseListCost.bound_bits(synapses on c, fan-in of c); fan-out of c = sum over groups placed on c of
+  sum_c' f[g,c'];
+- messages = sum_g rate_g * (sum_c f[g,c] - f[g, core of g]).
+
+Identical cores are interchangeable, so block b may only use cores 0..b
+(cores numbered by their first block). Search is deterministic: one worker,
+a fixed seed and a deterministic time limit (CP-SAT's work units, about a
+second each); a wall-clock limit of four times that is only a safety net, and
+the result notes when it was hit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from nirc.partition.blocks import ADDITIVE, BlockGraph
+from nirc.partition.demand import SynapseListCost
+
+# Above this many block x core pairs the model is not built (the start assignment is kept).
+MAX_PAIRS = 60_000
+
+
+@dataclass
+class Solve:
+    core_of_block: np.ndarray | None
+    status: str
+    wall_limit_hit: bool
+    seconds: float
+
+
+def relabel(core_of_block: np.ndarray) -> np.ndarray:
+    """Identical cores renumbered 0.. in order of their first block (canonical, deterministic)."""
+    _, first = np.unique(core_of_block, return_index=True)
+    order = core_of_block[np.sort(first)]
+    mapping = np.empty(int(core_of_block.max()) + 1, dtype=np.int64)
+    mapping[order] = np.arange(len(order))
+    return mapping[core_of_block]
+
+
+class _Model:
+    def __init__(self, graph: BlockGraph, capacities: dict[str, np.ndarray], uniform: bool,
+                 need_traffic: bool, cost: SynapseListCost):
+        self.graph = graph
+        self.cost = cost
+        self.m = m = cp_model.CpModel()
+        cores = len(next(iter(capacities.values())))
+        self.cores = cores
+        blocks = graph.block_count
+        self.x = [[m.NewBoolVar(f"x{b}_{c}") if (not uniform or c <= b) else None
+                   for c in range(cores)] for b in range(blocks)]
+        for b in range(blocks):
+            m.AddExactlyOne(v for v in self.x[b] if v is not None)
+        self.used = [m.NewBoolVar(f"used{c}") for c in range(cores)]
+        for c in range(cores):
+            column = [self.x[b][c] for b in range(blocks) if self.x[b][c] is not None]
+            for v in column:
+                m.AddImplication(v, self.used[c])
+            for r in ADDITIVE:
+                if r in capacities:
+                    m.Add(sum(int(graph.demand[r][b]) * self.x[b][c] for b in range(blocks)
+                              if self.x[b][c] is not None) <= int(capacities[r][c]) * self.used[c])
+        if uniform:
+            for c in range(cores - 1):
+                m.AddImplication(self.used[c + 1], self.used[c])
+
+        self.f: dict[tuple[int, int], cp_model.IntVar] = {}
+        self.total: dict[int, cp_model.IntVar] = {}
+        self.total_max: dict[int, int] = {}
+        self.uniform = uniform
+        if need_traffic or {"fan_in_axons", "fan_out_axons", "synapse_memory_bits"} & set(capacities):
+            self._traffic(capacities)
+
+    def _traffic(self, capacities: dict[str, np.ndarray]) -> None:
+        m, g_, cores = self.m, self.graph, self.cores
+        rows = g_.feeders.tocsr()
+        for g in range(rows.shape[0]):
+            fed = rows.indices[rows.indptr[g]:rows.indptr[g + 1]]
+            amounts = rows.data[rows.indptr[g]:rows.indptr[g + 1]]
+            if len(fed) == 0:
+                continue
+            senders = int(g_.group_senders[g])
+            dense = bool(np.all(amounts >= senders))
+            for c in range(cores):
+                terms = [(int(k), self.x[b][c]) for b, k in zip(fed, amounts) if self.x[b][c] is not None]
+                if not terms:
+                    continue
+                if dense or len(terms) == 1:
+                    y = m.NewBoolVar(f"y{g}_{c}")
+                    for _, v in terms:
+                        m.AddImplication(v, y)
+                    f = m.NewIntVar(0, senders, f"f{g}_{c}")
+                    m.Add(f == (senders if dense else min(senders, terms[0][0])) * y)
+                else:
+                    f = m.NewIntVar(0, senders, f"f{g}_{c}")
+                    m.AddMinEquality(f, [senders, sum(k * v for k, v in terms)])
+                self.f[g, c] = f
+            mine = [self.f[g, c] for c in range(cores) if (g, c) in self.f]
+            total = m.NewIntVar(0, senders * len(mine), f"t{g}")
+            m.Add(total == sum(mine))
+            self.total[g] = total
+            self.total_max[g] = senders * len(mine)
+        per_synapse, per_list, scale = self.cost.bound_terms()
+        for c in range(cores):
+            fan_in = sum(self.f[g, c] for g in range(rows.shape[0]) if (g, c) in self.f)
+            if "fan_in_axons" in capacities:
+                m.Add(fan_in <= int(capacities["fan_in_axons"][c]))
+            if "synapse_memory_bits" in capacities:
+                synapses = sum(int(g_.demand["synapses"][b]) * self.x[b][c]
+                               for b in range(g_.block_count) if self.x[b][c] is not None)
+                m.Add(per_synapse * synapses + per_list * fan_in
+                      <= scale * int(capacities["synapse_memory_bits"][c]))
+        if "fan_out_axons" in capacities:
+            for c in range(cores):
+                terms = []
+                for b in range(g_.block_count):
+                    if b not in self.total or self.x[b][c] is None:
+                        continue
+                    w = m.NewIntVar(0, self.total_max[b], f"w{b}_{c}")
+                    m.Add(w >= self.total[b]).OnlyEnforceIf(self.x[b][c])
+                    terms.append(w)
+                if terms:
+                    m.Add(sum(terms) <= int(capacities["fan_out_axons"][c]))
+
+    def message_objective(self) -> None:
+        m, g_ = self.m, self.graph
+        rates = g_.group_rate
+        top = float(rates.max()) if len(rates) else 0.0
+        equal = top > 0 and np.allclose(rates[rates > 0], top)
+        weight = np.where(rates > 0, 1 if equal else np.maximum(1, np.round(1000 * rates / max(top, 1e-12))), 0)
+        terms = []
+        for g, total in self.total.items():
+            wg = int(weight[g])
+            if wg == 0:
+                continue
+            terms.append(wg * total)
+            if g < g_.block_count:          # spikes staying on the group's own core are free
+                for c in range(self.cores):
+                    if (g, c) in self.f and self.x[g][c] is not None:
+                        local = m.NewIntVar(0, int(g_.group_senders[g]), f"l{g}_{c}")
+                        m.Add(local <= self.f[g, c])
+                        m.Add(local <= int(g_.group_senders[g]) * self.x[g][c])
+                        terms.append(-wg * local)
+        m.Minimize(sum(terms))
+
+    def hint(self, core_of_block: np.ndarray) -> None:
+        for b, core in enumerate(core_of_block):
+            for c in range(self.cores):
+                if self.x[b][c] is not None:
+                    self.m.AddHint(self.x[b][c], int(c == core))
+        for c in range(self.cores):
+            self.m.AddHint(self.used[c], int(c in set(core_of_block.tolist())))
+
+    def solve(self, time_limit_s: float, seed: int) -> Solve:
+        solver = cp_model.CpSolver()
+        p = solver.parameters
+        p.num_workers = 1
+        p.random_seed = seed
+        p.max_deterministic_time = time_limit_s
+        p.max_time_in_seconds = 4 * time_limit_s
+        status = solver.Solve(self.m)
+        name = solver.StatusName(status)
+        wall_hit = solver.WallTime() >= p.max_time_in_seconds * 0.99
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return Solve(None, name, wall_hit, solver.WallTime())
+        out = np.array([next(c for c in range(self.cores) if self.x[b][c] is not None
+                             and solver.BooleanValue(self.x[b][c]))
+                        for b in range(self.graph.block_count)], dtype=np.int64)
+        return Solve(relabel(out) if self.uniform else out, name, wall_hit, solver.WallTime())
+
+
+def fewest_cores(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
+                 uniform: bool, lower_bound: int, start: np.ndarray | None, time_limit_s: float,
+                 seed: int) -> Solve:
+    model = _Model(graph, capacities, uniform, need_traffic=False, cost=cost)
+    model.m.Add(sum(model.used) >= lower_bound)
+    model.m.Minimize(sum(model.used))
+    if start is not None:
+        model.hint(start)
+    return model.solve(time_limit_s, seed)
+
+
+def fewest_messages(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
+                    uniform: bool, start: np.ndarray | None, time_limit_s: float, seed: int) -> Solve:
+    model = _Model(graph, capacities, uniform, need_traffic=True, cost=cost)
+    model.message_objective()
+    if start is not None:
+        model.hint(start)
+    return model.solve(time_limit_s, seed)

@@ -1,0 +1,50 @@
+"""FitError messages: which resource, which layer, how much is needed and available, what to change."""
+
+from __future__ import annotations
+
+from nirc.errors import FitError
+from nirc.target import unit_of
+
+ADVICE = {
+    "neurons": "use fewer neurons per layer, or a chip with more cores",
+    "synapses": "use sparser weights (prune), or a chip with more cores",
+    "synapse_memory_bits": "use sparser weights (prune) or fewer weight bits, or a chip with more cores",
+    "fan_in_axons": "give each neuron fewer inputs (sparser weights, smaller kernels, fewer input "
+                    "channels), or a chip with larger cores",
+    "fan_out_axons": "give each neuron fewer targets (sparser weights, fewer target layers), "
+                     "or a chip with larger cores",
+}
+
+
+def layer_name(population: str, provenance: tuple[str, ...] = ()) -> str:
+    nodes = [p for p in provenance if p != population]
+    return f"layer '{population}'" + (f" (NIR nodes {', '.join(provenance)})" if nodes else "")
+
+
+def neuron_too_big(resource: str, population: str, provenance: tuple[str, ...], demand: int,
+                   capacity: int, target: str) -> FitError:
+    unit = unit_of(resource)
+    return FitError(f"{layer_name(population, provenance)}: one neuron needs {demand} {unit} of "
+                    f"'{resource}' but a core of {target} has {capacity}; {ADVICE[resource]}",
+                    node=None)
+
+
+def too_few_cores(resource: str, demand: int, per_core: int, cores: int, target: str,
+                  largest: tuple[str, tuple[str, ...], int] | None) -> FitError:
+    unit = unit_of(resource)
+    where = ""
+    if largest is not None:
+        name, provenance, amount = largest
+        where = f"; the largest demand is {layer_name(name, provenance)} with {amount} {unit}"
+    return FitError(f"the network needs {demand} {unit} of '{resource}' but {target} has "
+                    f"{cores} cores of {per_core} (capacity {per_core * cores}){where}; "
+                    f"{ADVICE[resource]}")
+
+
+def no_placement(resource: str, population: str, provenance: tuple[str, ...], demand: int,
+                 capacity: int, cores: int, target: str, time_limit_s: float) -> FitError:
+    unit = unit_of(resource)
+    return FitError(f"no placement on the {cores} cores of {target} found within {time_limit_s:g} s: "
+                    f"placing {layer_name(population, provenance)} needs {demand} {unit} of "
+                    f"'{resource}' on a core that has {capacity}; {ADVICE[resource]}, or raise "
+                    f"partitioner.time_limit_s")

@@ -1,0 +1,186 @@
+"""The neuron_partition strategy: populations cut into blocks, blocks packed onto cores.
+
+Steps: flatten the network (connectivity), cut populations into blocks
+(blocks), bound the cores needed from below (lower_bound), fill cores in order
+(packing.sequential_fill: the baseline and CP-SAT's starting point), improve
+with CP-SAT (cpsat), then count what every core really uses at neuron level.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from nirc.hwnet import HardwareNetwork
+from nirc.partition import cpsat, explain
+from nirc.partition.blocks import BlockGraph, coarsen
+from nirc.partition.connectivity import Connectivity, Rates
+from nirc.partition.demand import SynapseListCost, core_traffic, group_demand
+from nirc.partition.lower_bound import LowerBound, lower_bound_cores
+from nirc.partition.packing import Overflow, check_assignment, sequential_fill
+from nirc.placement import Block, Placement, ResourceUse
+from nirc.target import RESOURCES, Target
+
+RESOURCE_ORDER = ("neurons", "synapses", "synapse_memory_bits", "fan_in_axons", "fan_out_axons")
+METHODS = ("cpsat", "sequential")
+UNBOUNDED = np.iinfo(np.int64).max // 4
+
+
+def core_capacities(target: Target) -> dict[str, np.ndarray]:
+    """Per bounded resource, the capacity of every core (unbounded cores get a huge number)."""
+    per_core = [target.limits_of(c) for c in range(target.core_count)]
+    names = [r for r in RESOURCE_ORDER if any(r in limits for limits in per_core)]
+    return {r: np.array([limits.get(r, UNBOUNDED) for limits in per_core], dtype=np.int64) for r in names}
+
+
+def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cpsat",
+                     rates: Rates | None = None, time_limit_s: float | None = None,
+                     seed: int | None = None) -> Placement:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    settings = target.partitioner
+    time_limit_s = settings.time_limit_s if time_limit_s is None else time_limit_s
+    seed = settings.seed if seed is None else seed
+    started = time.perf_counter()
+    cost = SynapseListCost.of(target)
+    conn = Connectivity.from_hwnet(net, rates)
+    capacities = core_capacities(target)
+    uniform = target.cores.uniform
+    largest = {r: int(c.max()) for r, c in capacities.items()}
+
+    graph = coarsen(conn, cost, largest, max_blocks=settings.max_blocks,
+                    block_size=settings.block_size, target_name=target.name)
+    bound, _ = lower_bound_cores(conn, cost, capacities)
+    if bound.cores > target.core_count:
+        raise _too_few_cores(bound, capacities, conn, graph, target)
+
+    start, problem = sequential_fill(graph, capacities, cost)
+    notes: list[str] = [f"{graph.block_count} blocks"]
+    status = "SEQUENTIAL"
+    if method == "sequential":
+        if problem is not None:
+            raise _no_placement(problem, start, graph, conn, target, time_limit_s)
+        assignment = cpsat.relabel(start) if uniform else start
+    else:
+        assignment, status = _improve(graph, capacities, cost, uniform, bound, start, problem,
+                                      time_limit_s, seed, notes)
+        if assignment is None:
+            raise _no_placement(problem, start, graph, conn, target, time_limit_s)
+    broken = check_assignment(graph, capacities, cost, assignment)
+    if broken is not None:
+        raise AssertionError(f"partitioner produced an assignment breaking {broken}")
+    return _placement(net, target, conn, cost, graph, assignment, bound, capacities, method,
+                      status, time.perf_counter() - started, notes)
+
+
+def _improve(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
+             uniform: bool, bound: LowerBound,
+             start: np.ndarray, problem: Overflow | None, time_limit_s: float, seed: int,
+             notes: list[str]) -> tuple[np.ndarray | None, str]:
+    """CP-SAT on top of the sequential fill: fewest cores, then fewest messages on those cores."""
+    best = None if problem is not None else start
+    cores_now = int(best.max()) + 1 if best is not None else len(next(iter(capacities.values())))
+    if graph.block_count * cores_now > cpsat.MAX_PAIRS:
+        notes.append(f"model too large for CP-SAT ({graph.block_count} blocks x {cores_now} cores); "
+                     f"kept the sequential fill")
+        return best, "SEQUENTIAL"
+    statuses = []
+    budget = time_limit_s
+    if best is None or cores_now > bound.cores:
+        caps = _first(capacities, cores_now) if uniform else capacities
+        phase = cpsat.fewest_cores(graph, caps, cost, uniform, bound.cores, best, budget / 2, seed)
+        statuses.append(phase.status)
+        notes.append(f"fewest cores: {phase.status}")
+        if phase.wall_limit_hit:
+            notes.append("fewest cores: wall-clock limit hit, result may vary between runs")
+        budget -= min(phase.seconds, budget / 2)
+        if phase.core_of_block is not None and (best is None or _cores(phase.core_of_block) <= _cores(best)):
+            best = phase.core_of_block
+    else:
+        notes.append("fewest cores: the sequential fill meets the lower bound")
+    if best is None:
+        return None, statuses[-1] if statuses else "INFEASIBLE"
+    used = _cores(best)
+    caps = _first(capacities, used) if uniform else capacities
+    phase = cpsat.fewest_messages(graph, caps, cost, uniform, cpsat.relabel(best) if uniform else best,
+                                  max(budget, 0.1), seed)
+    statuses.append(phase.status)
+    notes.append(f"fewest messages: {phase.status}")
+    if phase.wall_limit_hit:
+        notes.append("fewest messages: wall-clock limit hit, result may vary between runs")
+    if phase.core_of_block is not None:
+        best = phase.core_of_block
+    elif uniform:
+        best = cpsat.relabel(best)
+    if used == bound.cores and statuses[-1] == "OPTIMAL":
+        return best, "OPTIMAL"
+    return best, "OPTIMAL" if all(s == "OPTIMAL" for s in statuses) else "FEASIBLE"
+
+
+def _cores(core_of_block: np.ndarray) -> int:
+    return len(np.unique(core_of_block))
+
+
+def _first(capacities: dict[str, np.ndarray], cores: int) -> dict[str, np.ndarray]:
+    return {r: c[:cores] for r, c in capacities.items()}
+
+
+def _placement(net: HardwareNetwork, target: Target, conn: Connectivity, cost: SynapseListCost,
+               graph: BlockGraph, core_of_block: np.ndarray, bound: LowerBound,
+               capacities: dict[str, np.ndarray], method: str, status: str, seconds: float,
+               notes: list[str]) -> Placement:
+    cores = int(core_of_block.max()) + 1 if len(core_of_block) else 0
+    core_of_neuron = core_of_block[graph.block_of_neuron]
+    demand = group_demand(conn, core_of_neuron, cores, cost)
+    traffic = core_traffic(conn, core_of_neuron, cores, demand)
+    used = {
+        "neurons": demand.neurons,
+        "synapses": demand.synapses,
+        "synapse_memory_bits": demand.synapse_memory_bits,
+        "fan_in_axons": demand.fan_in_axons,
+        "fan_out_axons": traffic.fan_out_axons,
+    }
+    utilisation = {}
+    for c in range(cores):
+        limits = target.limits_of(c)
+        utilisation[c] = {r: ResourceUse(int(used[r][c]), limits.get(r), RESOURCES[r].unit)
+                          for r in RESOURCE_ORDER}
+    pairs = {(int(a), int(b)): float(traffic.messages_by_pair[a, b])
+             for a, b in zip(*np.nonzero(traffic.messages_by_pair))}
+    blocks = tuple(Block(s.population, s.start, s.stop, int(core_of_block[k]))
+                   for k, s in enumerate(graph.blocks))
+    return Placement(
+        target=target.name, strategy="neuron_partition", method=method, blocks=blocks,
+        cores_used=len(np.unique(core_of_block)), lower_bound=bound.cores,
+        lower_bound_resource=bound.resource, utilisation=utilisation,
+        messages=float(traffic.messages_by_pair.sum()), messages_by_pair=pairs,
+        input_messages=traffic.input_messages, solver_status=status, solve_time_s=seconds,
+        notes=tuple(notes))
+
+
+def _largest_population(conn: Connectivity, graph: BlockGraph, resource: str):
+    if resource not in graph.demand:
+        return None
+    per_pop: dict[str, int] = {}
+    for k, s in enumerate(graph.blocks):
+        per_pop[s.population] = per_pop.get(s.population, 0) + int(graph.demand[resource][k])
+    name = max(per_pop, key=lambda p: (per_pop[p], p))
+    return name, conn.provenance.get(name, ()), per_pop[name]
+
+
+def _too_few_cores(bound: LowerBound, capacities, conn, graph, target: Target):
+    r = bound.resource
+    return explain.too_few_cores(r, bound.demand[r], int(capacities[r].sum()), target.core_count,
+                                 target.name, _largest_population(conn, graph, r))
+
+
+def _no_placement(problem: Overflow | None, start: np.ndarray, graph: BlockGraph, conn: Connectivity,
+                  target: Target, time_limit_s: float):
+    unplaced = np.flatnonzero(start < 0)
+    block = graph.blocks[int(unplaced[0])] if len(unplaced) else graph.blocks[-1]
+    resource = problem.resource if problem else "neurons"
+    demand = problem.demand if problem else 0
+    capacity = problem.capacity if problem else 0
+    return explain.no_placement(resource, block.population, conn.provenance.get(block.population, ()),
+                                demand, capacity, target.core_count, target.name, time_limit_s)

@@ -1,0 +1,473 @@
+"""Chip descriptions: the schema of a target YAML, and how targets are found and loaded.
+
+A target is one YAML file in ``targets/`` (installed as ``nirc.targets``) or any
+path the user gives. It says what the chip has (cores and their named limits,
+number formats, the neuron model it runs) and how nirc maps onto it (mapping
+strategy, passes, partitioner settings). Every limit has a name and a unit
+(:data:`RESOURCES`); nothing is a positional vector.
+
+Loading validates the file against the pydantic models below and turns the first
+problem into a one-line :class:`~nirc.errors.TargetError`::
+
+    targets/x.yaml: field 'cores.limits.neurons': must be > 0, got -3
+
+Public API: :func:`load_target` (a name such as ``"loihi2"`` or a path),
+:func:`list_targets`, :func:`check_target_file`, :class:`Target`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.resources
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_validator)
+
+from nirc.errors import TargetError
+
+TARGET_PACKAGE = "nirc.targets"
+MAPPINGS = ("neuron_partition", "layer_per_core", "fixed_fabric")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One per-core resource a limit can bound: its unit and what counts against it."""
+
+    name: str
+    unit: str
+    meaning: str
+    mappings: tuple[str, ...]
+
+
+# Every per-core limit a target may state. The partitioner of each mapping strategy
+# enforces the resources listed for it; a limit a strategy cannot enforce is rejected
+# at load time rather than silently ignored.
+RESOURCES: dict[str, Resource] = {r.name: r for r in (
+    Resource("neurons", "neurons", "neurons (compartments) placed on the core",
+             ("neuron_partition", "layer_per_core", "fixed_fabric")),
+    Resource("synapses", "synapses", "synapses (non-zero weights) into the core's neurons",
+             ("neuron_partition",)),
+    Resource("synapse_memory_bits", "bits",
+             "bits of synapse lists into the core's neurons (see cores.synapse_memory)",
+             ("neuron_partition",)),
+    Resource("fan_in_axons", "axons", "distinct source neurons whose spikes enter the core",
+             ("neuron_partition",)),
+    Resource("fan_out_axons", "axons",
+             "distinct (source neuron on the core, destination core) pairs",
+             ("neuron_partition",)),
+    Resource("kernel_memory_words", "words", "convolution kernel memory of a layer-per-core core",
+             ("layer_per_core",)),
+    Resource("neuron_memory_words", "words", "neuron state memory of a layer-per-core core",
+             ("layer_per_core",)),
+    Resource("bias_memory_words", "words", "bias memory of a layer-per-core core",
+             ("layer_per_core",)),
+    Resource("destinations", "cores", "cores (layers) one core may send its output to",
+             ("layer_per_core",)),
+    Resource("input_channels", "channels", "input channels of a fixed fabric",
+             ("fixed_fabric",)),
+    Resource("output_neurons", "neurons", "readout neurons of a fixed fabric",
+             ("fixed_fabric",)),
+    Resource("fan_in_per_neuron", "synapses", "input synapses of one neuron",
+             ("fixed_fabric",)),
+    Resource("fan_out_per_neuron", "synapses", "output synapses of one neuron",
+             ("fixed_fabric",)),
+)}
+
+
+def unit_of(resource: str) -> str:
+    return RESOURCES[resource].unit
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _limit(meaning: str) -> Any:
+    return Field(None, gt=0, description=meaning)
+
+
+class CoreLimits(_Strict):
+    """Named per-core capacities; a missing limit means the chip does not bound it."""
+
+    neurons: int | None = _limit(RESOURCES["neurons"].meaning)
+    synapses: int | None = _limit(RESOURCES["synapses"].meaning)
+    synapse_memory_bits: int | None = _limit(RESOURCES["synapse_memory_bits"].meaning)
+    fan_in_axons: int | None = _limit(RESOURCES["fan_in_axons"].meaning)
+    fan_out_axons: int | None = _limit(RESOURCES["fan_out_axons"].meaning)
+    kernel_memory_words: int | None = _limit(RESOURCES["kernel_memory_words"].meaning)
+    neuron_memory_words: int | None = _limit(RESOURCES["neuron_memory_words"].meaning)
+    bias_memory_words: int | None = _limit(RESOURCES["bias_memory_words"].meaning)
+    destinations: int | None = _limit(RESOURCES["destinations"].meaning)
+    input_channels: int | None = _limit(RESOURCES["input_channels"].meaning)
+    output_neurons: int | None = _limit(RESOURCES["output_neurons"].meaning)
+    fan_in_per_neuron: int | None = _limit(RESOURCES["fan_in_per_neuron"].meaning)
+    fan_out_per_neuron: int | None = _limit(RESOURCES["fan_out_per_neuron"].meaning)
+
+    def named(self) -> dict[str, int]:
+        """The limits the chip states, by resource name, in RESOURCES order."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class CoreOverride(_Strict):
+    """Limits that differ on some cores (e.g. Speck's per-core kernel/neuron memories)."""
+
+    cores: list[int] = Field(min_length=1)
+    limits: CoreLimits
+
+    @field_validator("cores")
+    @classmethod
+    def _non_negative(cls, cores: list[int]) -> list[int]:
+        for c in cores:
+            if c < 0:
+                raise ValueError(f"core indices must be >= 0, got {c}")
+        return cores
+
+
+class SynapseMemory(_Strict):
+    """How synapse memory is counted (nengo-loihi's SynapseConfig.bits_per_axon, simplified).
+
+    Each source neuron (axon) that feeds a block of neurons stores its synapses
+    into that block as groups of at most ``synapses_per_group`` entries; a group
+    of n entries costs ``n * (weight_bits + delay_bits + index_bits) +
+    group_header_bits`` bits, rounded up to ``word_bits``.
+    """
+
+    word_bits: int = Field(64, gt=0)
+    synapses_per_group: int = Field(64, gt=0)
+    group_header_bits: int = Field(10, ge=0)
+    index_bits: int = Field(0, ge=0)
+
+
+class Cores(_Strict):
+    count: int = Field(gt=0)
+    limits: CoreLimits = Field(default_factory=CoreLimits)
+    overrides: list[CoreOverride] = Field(default_factory=list)
+    synapse_memory: SynapseMemory = Field(default_factory=SynapseMemory)
+
+    @model_validator(mode="after")
+    def _overrides_name_existing_cores_once(self) -> "Cores":
+        seen: set[int] = set()
+        for i, override in enumerate(self.overrides):
+            for c in override.cores:
+                if c >= self.count:
+                    raise _FieldProblem(f"overrides.{i}.cores",
+                                        f"core {c} does not exist (cores are 0..{self.count - 1})")
+                if c in seen:
+                    raise _FieldProblem(f"overrides.{i}.cores", f"core {c} is overridden twice")
+                seen.add(c)
+        return self
+
+    def limits_of(self, core: int) -> dict[str, int]:
+        """The limits of one core: the defaults with that core's override applied."""
+        limits = self.limits.named()
+        for override in self.overrides:
+            if core in override.cores:
+                limits.update(override.limits.named())
+        return limits
+
+    @property
+    def uniform(self) -> bool:
+        return not self.overrides
+
+
+class Formats(_Strict):
+    """Number formats of the chip's registers and memories (bit widths)."""
+
+    weight_bits: int = Field(gt=0, le=64)
+    weight_exponent_bits: int = Field(0, ge=0, le=16)
+    weight_shift_bits: int = Field(0, ge=0, le=16)
+    delay_bits: int = Field(0, ge=0, le=16)
+    state_bits: int = Field(gt=0, le=64)
+    current_bits: int | None = Field(None, gt=0, le=64)
+    decay_bits: int | None = Field(None, gt=0, le=32)
+    threshold_bits: int | None = Field(None, gt=0, le=64)
+    threshold_shift: int = Field(0, ge=0, le=32)
+    bias_bits: int | None = Field(None, gt=0, le=64)
+    bias_exponent_bits: int = Field(0, ge=0, le=16)
+    spike_bits: int = Field(1, gt=0, le=32)
+
+    # Dict-like reading, for code that treats formats as optional keys with defaults.
+    def get(self, key: str, default: Any = None) -> Any:
+        value = getattr(self, key, None)
+        if value is None:
+            value = (self.model_extra or {}).get(key)
+        return default if value is None else value
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+
+class PartitionerSettings(_Strict):
+    time_limit_s: float = Field(10.0, gt=0)
+    seed: int = Field(0, ge=0)
+    # Coarsening: neurons per block (None: chosen so the model has at most max_blocks blocks).
+    block_size: int | None = Field(None, gt=0)
+    max_blocks: int = Field(192, gt=0)
+
+
+class Target(_Strict):
+    """One chip, as its YAML file describes it."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    vendor: str | None = None
+    # Module nirc.targets.<backend> holding what the YAML cannot say (emitter, layer
+    # mapping...). backend_options is that backend's own section: the backend validates
+    # it, or declares TARGET_SCHEMA (a Target subclass) to have the loader do so.
+    backend: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$")
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    neuron_model: str = Field(min_length=1)
+    mapping: Literal["neuron_partition", "layer_per_core", "fixed_fabric"]
+    default_dt: float = Field(gt=0)
+    passes: list[str] = Field(min_length=1)
+    cores: Cores
+    formats: Formats
+    partitioner: PartitionerSettings = Field(default_factory=PartitionerSettings)
+    sources: list[str] = Field(default_factory=list)
+
+    @field_validator("neuron_model")
+    @classmethod
+    def _known_neuron_model(cls, key: str) -> str:
+        known = _registered_neuron_models()
+        if known is not None and key not in known:
+            raise ValueError(f"must be one of {_quoted(sorted(known))}, got {key!r}")
+        return key
+
+    @field_validator("passes")
+    @classmethod
+    def _known_passes(cls, names: list[str]) -> list[str]:
+        known = _registered_passes()
+        for name in names:
+            if known is not None and name not in known:
+                raise ValueError(f"must be one of {_quoted(sorted(known))}, got {name!r}")
+        return names
+
+    @model_validator(mode="after")
+    def _limits_suit_mapping(self) -> "Target":
+        blocks = [("cores.limits", self.cores.limits)]
+        blocks += [(f"cores.overrides.{i}.limits", o.limits) for i, o in enumerate(self.cores.overrides)]
+        allowed = [r.name for r in RESOURCES.values() if self.mapping in r.mappings]
+        for where, limits in blocks:
+            for name in limits.named():
+                if self.mapping not in RESOURCES[name].mappings:
+                    raise _FieldProblem(f"{where}.{name}",
+                                        f"not a limit of the {self.mapping} mapping; "
+                                        f"allowed: {', '.join(allowed)}")
+        if self.mapping == "neuron_partition" and "neurons" not in self.cores.limits.named():
+            raise _FieldProblem("cores.limits.neurons",
+                                "required field missing (the neuron_partition mapping needs it)")
+        return self
+
+    # Set by the loader: the file it came from and the YAML mapping as read.
+    _source: str | None = PrivateAttr(None)
+    _raw: dict | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    @property
+    def raw(self) -> dict | None:
+        return self._raw
+
+    def limits_of(self, core: int) -> dict[str, int]:
+        return self.cores.limits_of(core)
+
+    @property
+    def core_count(self) -> int:
+        return self.cores.count
+
+
+class _FieldProblem(ValueError):
+    """A cross-field problem that knows which (dotted) field it is about."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _quoted(values) -> str:
+    return ", ".join(repr(v) for v in values)
+
+
+def _registry_names(module_name: str, attributes: tuple[str, ...]) -> set[str] | None:
+    """Names in a registry another part of nirc owns, or None while it does not exist yet."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    for attribute in attributes:
+        registry = getattr(module, attribute, None)
+        if callable(registry):
+            registry = registry()
+        if registry:
+            return set(registry)
+    return None
+
+
+def _registered_neuron_models() -> set[str] | None:
+    return _registry_names("nirc.neuron_models", ("NEURON_MODELS", "MODELS", "names"))
+
+
+def _registered_passes() -> set[str] | None:
+    return _registry_names("nirc.passes", ("PASSES", "REGISTRY", "names"))
+
+
+# --- turning pydantic's errors into one line -------------------------------------------------
+
+def _describe(error: dict) -> tuple[str, str]:
+    """(dotted field, message) for one pydantic error, naming allowed values where there are any."""
+    loc = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    got = error.get("input")
+    if kind == "value_error" and isinstance(ctx.get("error"), _FieldProblem):
+        problem = ctx["error"]
+        return ".".join(p for p in (loc, problem.field) if p), problem.message
+    if kind == "missing":
+        return loc, "required field missing"
+    if kind == "extra_forbidden":
+        parent, _, name = loc.rpartition(".")
+        return loc, f"unknown field {name!r}; allowed: {', '.join(_fields_at(parent))}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+              "less_than_equal": "<="}[kind]
+        bound = next(iter(ctx.values()))
+        return loc, f"must be {op} {bound}, got {got!r}"
+    if kind == "literal_error":
+        return loc, f"must be one of {ctx['expected']}, got {got!r}"
+    if kind == "string_pattern_mismatch":
+        return loc, f"must be lower-case letters, digits and '_' (starting with a letter), got {got!r}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return loc, f"must be an integer, got {got!r}"
+    if kind in ("float_type", "float_parsing"):
+        return loc, f"must be a number, got {got!r}"
+    if kind in ("string_type",):
+        return loc, f"must be a string, got {got!r}"
+    if kind in ("list_type",):
+        return loc, f"must be a list, got {got!r}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return loc, f"must be a mapping of fields, got {got!r}"
+    if kind in ("too_short",):
+        return loc, "must not be empty"
+    if kind == "value_error":
+        return loc, str(ctx.get("error", error["msg"]))
+    return loc, error["msg"][0].lower() + error["msg"][1:] + (f", got {got!r}" if got is not None else "")
+
+
+def _fields_at(dotted: str) -> list[str]:
+    """Field names of the schema model at a dotted path (for 'allowed:' lists)."""
+    model: Any = Target
+    for part in filter(None, dotted.split(".")):
+        if part.isdigit():
+            continue
+        annotation = model.model_fields[part].annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+# --- finding and loading ----------------------------------------------------------------------
+
+def _packaged_files() -> dict[str, Any]:
+    root = importlib.resources.files(TARGET_PACKAGE)
+    return {entry.name[:-len(".yaml")]: entry for entry in root.iterdir()
+            if entry.name.endswith(".yaml")}
+
+
+def target_names() -> list[str]:
+    """Names of the targets shipped with nirc (the YAML files in nirc.targets), sorted."""
+    return sorted(_packaged_files())
+
+
+def parse_target(text: str, where: str) -> Target:
+    """Validate YAML text as a target; ``where`` names the file in error messages."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise TargetError(f"invalid YAML{at}: {problem}", file=where) from None
+    if not isinstance(data, dict):
+        raise TargetError(f"must be a mapping of fields, got {type(data).__name__}", file=where)
+    schema = _schema_for(data, where)
+    try:
+        target = schema.model_validate(data)
+    except ValidationError as err:
+        field, message = _describe(err.errors()[0])
+        raise TargetError(f"field '{field}': {message}" if field else message, file=where) from None
+    target._source = where
+    target._raw = data
+    return target
+
+
+def _schema_for(data: dict, where: str) -> type[Target]:
+    """Target, or the schema the YAML's backend declares for its own sections."""
+    backend = data.get("backend")
+    if not isinstance(backend, str) or not backend.isidentifier():
+        return Target
+    try:
+        module = importlib.import_module(f"{TARGET_PACKAGE}.{backend}")
+    except ModuleNotFoundError as err:
+        if err.name and err.name.startswith(f"{TARGET_PACKAGE}.{backend}"):
+            available = sorted(p.name for p in importlib.resources.files(TARGET_PACKAGE).iterdir()
+                               if p.is_dir() and not p.name.startswith("_"))
+            raise TargetError(f"field 'backend': must be one of {_quoted(available)}, got {backend!r}",
+                              file=where) from None
+        raise
+    schema = getattr(module, "TARGET_SCHEMA", None)
+    if schema is None:
+        return Target
+    if not (isinstance(schema, type) and issubclass(schema, Target)):
+        raise TypeError(f"{module.__name__}.TARGET_SCHEMA must subclass nirc.target.Target")
+    return schema
+
+
+def load_target(name_or_path: str | Path) -> Target:
+    """A target by shipped name (``"loihi2"``) or by path to a YAML file."""
+    text_name = str(name_or_path)
+    packaged = _packaged_files()
+    if isinstance(name_or_path, str) and text_name in packaged:
+        where = f"targets/{text_name}.yaml"
+        target = parse_target(packaged[text_name].read_text(encoding="utf-8"), where)
+        if target.name != text_name:
+            raise TargetError(f"field 'name': must be {text_name!r} (the file's name), "
+                              f"got {target.name!r}", file=where)
+        return target
+    path = Path(name_or_path)
+    looks_like_path = path.suffix in (".yaml", ".yml") or len(path.parts) > 1
+    if not path.is_file():
+        if looks_like_path:
+            raise TargetError("no such target file", file=text_name)
+        raise TargetError(f"unknown target {text_name!r}; available: {', '.join(sorted(packaged))} "
+                          f"(or give a path to a YAML file)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise TargetError(f"cannot read: {err}", file=text_name) from None
+    return parse_target(text, text_name)
+
+
+def check_target_file(path: str | Path) -> Target:
+    """Validate one YAML file (``nirc targets check``); raises TargetError on the first problem."""
+    return load_target(Path(path))
+
+
+def list_targets() -> list[Target]:
+    """Every shipped target, loaded and validated, sorted by name."""
+    return [load_target(name) for name in target_names()]
