@@ -41,6 +41,8 @@ from pathlib import Path
 import numpy as np
 
 CONFIG_NAME = "config.json"
+CONFIG_FORMAT = "nirc-deployment-config"
+SCHEMA_VERSIONS = (1,)
 LIF_MODEL = "loihi_cuba_lif"
 
 
@@ -94,6 +96,11 @@ def load_network(build_dir: Path) -> NetworkSpec:
         raise DeploymentError(f"{config_path}: no such file (is {build_dir} a nirc build directory?)")
     except json.JSONDecodeError as err:
         raise DeploymentError(f"{config_path}: not JSON: {err}")
+    if config.get("format", CONFIG_FORMAT) != CONFIG_FORMAT or \
+            config.get("schema_version", 1) not in SCHEMA_VERSIONS:
+        raise DeploymentError(f"{config_path}: format {config.get('format')!r} version "
+                              f"{config.get('schema_version')!r}; this runner reads {CONFIG_FORMAT!r} "
+                              f"version {', '.join(map(str, SCHEMA_VERSIONS))}")
     model = config.get("neuron_model")
     if model != LIF_MODEL:
         raise DeploymentError(f"{config_path}: neuron_model is {model!r}; Lava runs only {LIF_MODEL!r}")
