@@ -112,12 +112,13 @@ def _shape_error(graph: NIRGraph) -> ModelError | None:
 def _batch_candidates(graph: NIRGraph) -> list[_Repair]:
     out: list[_Repair] = []
     for name, node in graph.nodes.items():
-        if isinstance(node, (Input, Output)) and node.shape is not None \
-                and np.size(node.shape) >= 2:
+        if isinstance(node, (Input, Output)) and node.shape is not None:
             shape = [int(d) for d in np.ravel(node.shape)]
-            out.append(_Repair(name, dataclasses.replace(node, shape=np.asarray(shape[1:])),
-                               f"shape {shape} includes a batch dimension; read as "
-                               f"{shape[1:]}"))
+            # Rockpool writes Output (1, 1, N): batch and time both leaked.
+            for lead in range(1, len(shape)):
+                out.append(_Repair(name, dataclasses.replace(node, shape=np.asarray(shape[lead:])),
+                                   f"shape {shape} includes {'a batch dimension' if lead == 1 else f'{lead} leading (batch/time) dimensions'}; "
+                                   f"read as {shape[lead:]}"))
     for name, node in flatten(graph).nodes.items():
         if isinstance(node, Flatten):
             out.extend(_flatten_candidates(name, node))

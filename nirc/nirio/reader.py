@@ -200,6 +200,9 @@ class _Reader:
                 raise ModelError(f"expected one integer, got {ints.tolist()}", node=where,
                                  field=field)
             return int(ints.reshape(()))
+        if kind == "shape" and ints.ndim == 0:
+            self.warn(f"stored as the scalar {int(ints)}; read as the shape [{int(ints)}]",
+                      node=where, field=field)
         if kind in ("shape", "spatial"):
             return np.atleast_1d(ints)
         return int(ints) if ints.ndim == 0 else tuple(int(v) for v in ints.ravel())
