@@ -16,3 +16,13 @@ from nirc.neuron_models import register as _register_model
 from nirc.neuron_models.speck_iaf import MODEL as _SPECK_IAF
 
 _register_model(_SPECK_IAF)
+
+
+def _register_strategy() -> None:
+    from nirc.partition import register_strategy
+    from nirc.targets.speck.backend import place
+
+    register_strategy("layer_per_core", place)
+
+
+_register_strategy()
