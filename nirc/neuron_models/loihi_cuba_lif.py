@@ -235,8 +235,9 @@ class LoihiCubaLIF(NeuronModel):
         v_reset = np.broadcast_to(p["v_reset"], (n,)).astype(np.float64)
         where = pop.provenance[-1] if pop.provenance else pop.name
         headroom = int(formats.get("headroom_bits", 6))
-        exp_min = int(formats.get("weight_exp_min", -8))
-        exp_max = int(formats.get("weight_exp_max", 7))
+        exp_bits = int(formats.get("weight_exponent_bits") or 4)
+        exp_min = int(formats.get("weight_exp_min", -(1 << (exp_bits - 1))))
+        exp_max = int(formats.get("weight_exp_max", (1 << (exp_bits - 1)) - 1))
         vth_target = float(1 << (17 - headroom))
 
         if np.any(np.broadcast_to(p.get("v_direct", 0.0), (n,)) != 0):
@@ -314,8 +315,7 @@ class LoihiCubaLIF(NeuronModel):
         if clipped:
             notes.append(f"{clipped} weights clipped at the largest weight exponent {exp_max}")
         if zeroed:
-            notes.append(f"{zeroed} non-zero weights rounded to 0 (below the mantissa's "
-                         f"resolution at exponent {exp_min}, or rounded)")
+            notes.append(f"{zeroed} non-zero weights rounded to 0 by the 8-bit mantissa")
         if np.any(worst_input >= 1 << 15):
             notes.append(f"worst-case input per step {int(worst_input.max())} exceeds 16 bits "
                          f"(Lava's activation port)")

@@ -1,0 +1,247 @@
+"""The compiler driver: NIR file -> passes -> placement -> deployment config on disk.
+
+``compile(model, target, out_dir)`` reads the model, runs the target's passes
+(a plain list of names from its YAML, looked up in nirc.passes.registry),
+places the hardware network with nirc.partition, and writes config.json,
+arrays.npz and report.json atomically (nirc.emitter), plus timings.json —
+the only file that differs between two runs of the same compile. Each stage
+is timed and logged; ``dump_after`` writes the stage after a named pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from nirc import __version__
+from nirc.emitter import build_config, dumps, write_atomically, write_build
+from nirc.errors import ModelError, NircError
+from nirc.hwnet import HardwareNetwork
+from nirc.ir.nodes import NIRGraph
+from nirc.neuron_models import get_model
+from nirc.passes.context import PassContext
+from nirc.passes.registry import get_pass
+from nirc.placement import Placement
+
+log = logging.getLogger("nirc.driver")
+
+TIMINGS_NAME = "timings.json"
+METHODS = ("euler", "exact")
+GRANULARITIES = ("layer", "channel")
+
+
+@dataclass
+class CompileResult:
+    """What a compilation produced (the files are in ``out_dir``)."""
+
+    out_dir: Path | None
+    graph: NIRGraph
+    network: HardwareNetwork
+    placement: Placement | None
+    report: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Stopwatch:
+    def __init__(self):
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        log.info("%-12s ...", name)
+        yield
+        self.timings[name] = time.perf_counter() - start
+        log.info("%-12s %.3f s", name, self.timings[name])
+
+
+def resolve_dt(dt: float | None, graph: NIRGraph, default: float) -> tuple[float, str]:
+    """dt from the option, else the file's metadata, else the target's default."""
+    if dt is not None:
+        value, source = dt, "command line"
+    elif "dt" in graph.metadata:
+        value, source = graph.metadata["dt"], "model metadata"
+    else:
+        value, source = default, "target default"
+    try:
+        value = float(np.asarray(value).reshape(()))
+    except (TypeError, ValueError):
+        raise ModelError(f"dt must be a number of seconds, got {value!r} ({source})",
+                         field="dt") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ModelError(f"dt must be a positive number of seconds, got {value:g} ({source})",
+                         field="dt")
+    return value, source
+
+
+def random_spike_input(graph: NIRGraph, steps: int, seed: int = 0, rate: float = 0.2,
+                       batch: int | None = None) -> dict[str, np.ndarray]:
+    """Seeded Bernoulli spike trains for every Input node: (T, *shape) or (T, B, *shape)."""
+    from nirc.ir.graph import flatten, infer_shapes
+
+    shapes = infer_shapes(flatten(graph))
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in sorted(graph.inputs()):
+        shape = tuple(shapes[name].output)
+        lead = (steps,) if batch is None else (steps, batch)
+        out[name] = (rng.random((*lead, *shape)) < rate).astype(np.float64)
+    return out
+
+
+def spike_rates(graph: NIRGraph, dt: float, method: str, steps: int, seed: int
+                ) -> dict[str, np.ndarray]:
+    """Spikes per step of every spiking node in the float simulation of random input."""
+    from nirc.simulate import simulate
+
+    result = simulate(graph, random_spike_input(graph, steps, seed), dt=dt, method=method)
+    return {name: s.reshape(s.shape[0], -1).mean(axis=0) for name, s in result.spikes.items()}
+
+
+def run_passes(graph: NIRGraph, names: list[str], ctx: PassContext, watch: _Stopwatch | None = None,
+               dump_after: str | None = None, dump_dir: Path | None = None):
+    """Run the named passes in order; returns the last stage."""
+    from nirc.dump import dump_stage
+
+    if dump_after is not None and dump_after not in names:
+        raise NircError(f"--dump-after {dump_after}: not one of this target's passes "
+                        f"({', '.join(names)})", field="dump_after")
+    stage: Any = graph
+    watch = watch or _Stopwatch()
+    for name in names:
+        fn = get_pass(name)
+        with watch.stage(name):
+            stage = fn(stage, ctx)
+        if name == dump_after and dump_dir is not None:
+            for path in dump_stage(stage, dump_dir, f"after-{name}"):
+                log.info("wrote %s", path)
+    return stage
+
+
+def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | None,
+            dt: float | None = None, method: str = "euler", granularity: str = "layer",
+            dump_after: str | None = None, calibration_steps: int = 50, seed: int = 0,
+            partition_method: str | None = None) -> CompileResult:
+    """Compile ``model`` (a .nir path or a NIRGraph) for ``target`` (name, path or Target).
+
+    Writes the build to ``out_dir`` (atomically) unless it is None. ``calibration_steps``
+    of seeded random input are simulated in float to estimate spike rates for the
+    partitioner and the traffic report (0: assume one spike per neuron per step).
+    """
+    from nirc.partition import partition
+    from nirc.target import Target, load_target
+
+    if method not in METHODS:
+        raise NircError(f"method must be one of {', '.join(METHODS)}, got '{method}'",
+                        field="method")
+    if granularity not in GRANULARITIES:
+        raise NircError(f"granularity must be one of {', '.join(GRANULARITIES)}, got "
+                        f"'{granularity}'", field="granularity")
+    watch = _Stopwatch()
+    with watch.stage("read"):
+        if isinstance(model, NIRGraph):
+            graph, file = model, None
+        else:
+            from nirc.nirio import read
+
+            graph, file = read(model), str(model)
+        tgt = target if isinstance(target, Target) else load_target(target)
+    dt_value, dt_source = resolve_dt(dt, graph, tgt.default_dt)
+    formats = tgt.formats.model_dump() if hasattr(tgt.formats, "model_dump") else dict(tgt.formats)
+    ctx = PassContext(model=get_model(tgt.neuron_model), dt=dt_value, method=method,
+                      granularity=granularity, formats=formats, target_name=tgt.name, file=file)
+    staged: dict[str, Any] = {}
+
+    def passes_into(directory: Path | None) -> HardwareNetwork:
+        net = run_passes(graph, list(tgt.passes), ctx, watch, dump_after,
+                         directory / "dump" if directory is not None else None)
+        if not isinstance(net, HardwareNetwork) or not net.quantized:
+            raise NircError(f"target '{tgt.name}': its passes ({', '.join(tgt.passes)}) do not "
+                            f"end in a quantized hardware network", file=tgt.source,
+                            field="passes")
+        return net
+
+    def build(directory: Path | None) -> None:
+        net = passes_into(directory)
+        rates = None
+        if calibration_steps > 0:
+            with watch.stage("calibrate"):
+                rates = spike_rates(graph, dt_value, method, calibration_steps, seed)
+        with watch.stage("partition"):
+            options = {"rates": rates} if rates is not None else {}
+            if partition_method:
+                options["method"] = partition_method
+            placement = partition(net, tgt, **options)
+        report = compile_report(net, placement, ctx, tgt, file, dt_source, rates,
+                                calibration_steps)
+        staged.update(net=net, placement=placement, report=report)
+        if directory is None:
+            return
+        with watch.stage("emit"):
+            config, arrays = build_config(net, placement, tgt.name)
+            write_build(directory, config, arrays, report)
+        (directory / TIMINGS_NAME).write_text(dumps(
+            {"unit": "s", "stages": {k: round(v, 6) for k, v in watch.timings.items()}}))
+
+    if out_dir is None:
+        build(None)
+        written = None
+    else:
+        written = write_atomically(out_dir, build)
+    log.info("compiled %s for %s: %d neurons, %d synapses, %d cores", file or "graph", tgt.name,
+             staged["net"].neuron_count, staged["net"].synapse_count,
+             staged["placement"].cores_used)
+    return CompileResult(out_dir=written, graph=graph, network=staged["net"],
+                         placement=staged["placement"], report=staged["report"],
+                         timings=dict(watch.timings))
+
+
+def compile_report(net: HardwareNetwork, placement: Placement, ctx: PassContext, target,
+                   file: str | None, dt_source: str, rates, calibration_steps: int
+                   ) -> dict[str, Any]:
+    """report.json: resources, traffic and quantization error (deterministic: no times)."""
+    placed = placement.to_dict()
+    return {
+        "format": "nirc-compile-report",
+        "schema_version": 1,
+        "nirc_version": __version__,
+        "model": file,
+        "target": target.name,
+        "neuron_model": net.neuron_model,
+        "dt": net.dt,
+        "dt_source": dt_source,
+        "method": ctx.method,
+        "granularity": ctx.granularity,
+        "passes": list(target.passes),
+        "neurons": net.neuron_count,
+        "synapses": net.synapse_count,
+        "populations": {name: {"size": p.size, "nodes": list(p.provenance), "spiking": p.spiking}
+                        for name, p in net.populations.items()},
+        "cores_used": placement.cores_used,
+        "lower_bound": placement.lower_bound,
+        "lower_bound_resource": placement.lower_bound_resource,
+        "gap": placed["gap"],
+        "solver_status": placement.solver_status,
+        "peak_utilisation": {k: round(v, 6) for k, v in
+                             sorted(placement.peak_utilisation().items())},
+        "utilisation": placed["utilisation"],
+        "traffic": {
+            "estimated_from": (f"float simulation of {calibration_steps} steps of seeded random "
+                               f"input (rate 0.2)") if rates is not None
+            else "one spike per neuron per step (no calibration)",
+            "inter_core_messages_per_step": placement.messages,
+            "input_messages_per_step": placement.input_messages,
+            "messages_by_core_pair": placed["messages_by_pair"],
+            "spikes_per_step": {k: float(np.sum(v)) for k, v in sorted((rates or {}).items())},
+        },
+        "quantization": ctx.report.get("quantization", []),
+        "pass_reports": {k: v for k, v in ctx.report.items() if k != "quantization"},
+        "placement_notes": placed["notes"],
+    }

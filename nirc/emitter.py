@@ -1,0 +1,207 @@
+"""The deployment configuration on disk: config.json + arrays.npz (format: docs/config-format.md).
+
+``emit(net, placement, target, out_dir, report)`` writes a quantized hardware
+network and its placement atomically: everything goes into a temporary
+directory beside ``out_dir`` which is renamed into place only when complete,
+so a failed compile leaves no partial build (and an existing build is
+replaced only by a complete one). The same network, placement and report
+give byte-identical files (sorted, fixed-format JSON; NPZ with fixed
+timestamps). Nothing here depends on the target beyond names: the neuron
+model's ``param_names`` and ``table_fields`` say which fields to write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from nirc import __version__
+from nirc.arrayfile import write_npz
+from nirc.hwnet import HardwareNetwork
+from nirc.neuron_models import get_model
+from nirc.placement import Placement
+
+FORMAT = "nirc-deployment-config"
+SCHEMA_VERSION = 1
+CONFIG_NAME = "config.json"
+ARRAYS_NAME = "arrays.npz"
+REPORT_NAME = "report.json"
+
+
+def _compact_int(values: np.ndarray) -> np.ndarray:
+    """The smallest signed integer dtype that holds ``values`` (int8 ... int64)."""
+    if values.dtype.kind == "f":
+        return values
+    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    for dt in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return values.astype(dt)
+    return values.astype(np.int64)
+
+
+def _json_default(obj: Any):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=1, default=_json_default, allow_nan=False) + "\n"
+
+
+def build_config(net: HardwareNetwork, placement: Placement, target_name: str
+                 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The config.json mapping and the arrays it references (keys in arrays.npz)."""
+    model = get_model(net.neuron_model)
+    arrays: dict[str, np.ndarray] = {}
+
+    def ref(key: str, values: np.ndarray) -> str:
+        arrays[key] = values
+        return f"{ARRAYS_NAME}:{key}"
+
+    def param_value(key: str, values: np.ndarray):
+        values = np.asarray(values).reshape(-1)
+        if values.size and np.all(values == values[0]) and values.dtype.kind in "iu":
+            return int(values[0])
+        return ref(key, _compact_int(values))
+
+    populations = []
+    for name, pop in net.populations.items():
+        entry = {
+            "name": name, "shape": list(pop.shape), "size": pop.size, "spiking": pop.spiking,
+            "nodes": list(pop.provenance),
+            "params": {k: param_value(f"populations/{name}/{k}", pop.params[k])
+                       for k in model.param_names},
+            "blocks": [[b.start, b.stop, b.core] for b in placement.blocks_of(name)],
+        }
+        if pop.v_scale is not None:
+            entry["v_scale"] = ref(f"populations/{name}/v_scale",
+                                   np.broadcast_to(pop.v_scale, (pop.size,)).astype(np.float64))
+            entry["v_offset"] = ref(f"populations/{name}/v_offset",
+                                    np.broadcast_to(pop.v_offset, (pop.size,)).astype(np.float64))
+        populations.append(entry)
+
+    tables = []
+    for k, t in enumerate(net.tables):
+        coo = t.weights.tocoo()
+        order = np.lexsort((coo.col, coo.row))
+        attrs = model.table_attrs(t)
+        entry = {
+            "id": k, "source": t.source, "target": t.target,
+            "source_kind": "input" if t.source in net.inputs else "population",
+            "shape": list(t.weights.shape), "synapses": int(t.weights.nnz), "delay": int(t.delay),
+            **{f: attrs[f] for f in model.table_fields if f in attrs},
+            "nodes": list(t.provenance),
+            "weights": {
+                "row": ref(f"tables/{k}/row", coo.row[order].astype(np.int32)),
+                "col": ref(f"tables/{k}/col", coo.col[order].astype(np.int32)),
+                "value": ref(f"tables/{k}/value", _compact_int(coo.data[order])),
+            },
+        }
+        tables.append(entry)
+
+    cores = _cores(net, placement)
+    config = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "nirc_version": __version__,
+        "target": target_name,
+        "neuron_model": net.neuron_model,
+        "dt": net.dt,
+        "arrays": ARRAYS_NAME,
+        "inputs": [{"name": p.name, "shape": list(p.shape), "size": p.size}
+                   for p in net.inputs.values()],
+        "populations": populations,
+        "tables": tables,
+        "cores": cores,
+        "routing": _routing(net, placement),
+        "outputs": [{"name": o.name, "source": o.source, "quantity": o.quantity,
+                     "shape": list(o.shape or net.populations[o.source].shape)}
+                    for o in net.outputs.values()],
+    }
+    return config, arrays
+
+
+def _cores(net: HardwareNetwork, placement: Placement) -> list[dict[str, Any]]:
+    """Per core: its neuron blocks (local offsets) and the table rows it stores."""
+    by_core: dict[int, list] = {}
+    for b in sorted(placement.blocks, key=lambda b: (b.core, list(net.populations).index(b.population),
+                                                      b.start)):
+        by_core.setdefault(b.core, []).append(b)
+    cores = []
+    for core in sorted(by_core):
+        offset = 0
+        blocks, synapses = [], []
+        for b in by_core[core]:
+            blocks.append({"population": b.population, "start": b.start, "stop": b.stop,
+                           "offset": offset})
+            for k, t in enumerate(net.tables):
+                if t.target != b.population:
+                    continue
+                count = int(t.weights.indptr[b.stop] - t.weights.indptr[b.start])
+                synapses.append({"table": k, "rows": [b.start, b.stop], "offset": offset,
+                                 "synapses": count})
+            offset += b.stop - b.start
+        cores.append({"core": core, "neurons": offset, "blocks": blocks, "synapses": synapses})
+    return cores
+
+
+def _routing(net: HardwareNetwork, placement: Placement) -> list[dict[str, Any]]:
+    """Axons between cores: per (source, source core, target core), how many distinct source
+    neurons have at least one synapse on the target core. Inputs have source core null."""
+    used: dict[tuple, list[np.ndarray]] = {}
+    for t in net.tables:
+        src_core = (placement.core_of(t.source, net.size_of(t.source))
+                    if t.source in net.populations else None)
+        ptr = t.weights.indptr
+        for b in placement.blocks_of(t.target):
+            cols = np.unique(t.weights.indices[ptr[b.start]:ptr[b.stop]])
+            if src_core is None:
+                used.setdefault((t.source, -1, b.core), []).append(cols)
+                continue
+            for c in np.unique(src_core[cols]).tolist():
+                used.setdefault((t.source, c, b.core), []).append(cols[src_core[cols] == c])
+    return [{"source": s, "source_core": None if a < 0 else a, "target_core": b,
+             "axons": int(np.unique(np.concatenate(parts)).size)}
+            for (s, a, b), parts in sorted(used.items())]
+
+
+def write_atomically(out_dir: str | Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp_dir)`` and move tmp_dir to out_dir only if it succeeded."""
+    out = Path(out_dir).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        write(tmp)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, old / out.name)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def write_build(directory: Path, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
+                report: Mapping[str, Any], extra: Mapping[str, str] = {}) -> None:
+    """Write config.json, arrays.npz, report.json (and any extra text files) into ``directory``."""
+    (directory / CONFIG_NAME).write_text(dumps(config))
+    write_npz(directory / ARRAYS_NAME, arrays)
+    (directory / REPORT_NAME).write_text(dumps(report))
+    for name, text in extra.items():
+        (directory / name).write_text(text)

@@ -1,0 +1,239 @@
+"""The emulator: runs an emitted deployment configuration, reading nothing but its files.
+
+``Chip.load(build_dir)`` reads config.json and arrays.npz (docs/config-format.md);
+``chip.run(inputs, batch=..., record=...)`` steps every core: each core sums
+the input its stored table rows deliver (the neuron model's accumulation rule
+on the spikes routed to it, ``delay`` steps old) and advances its neurons
+with the neuron model's step — the same arithmetic the integer reference
+uses, but on the placed, serialised network. Populations are reassembled
+from their blocks only to route spikes and to report outputs. Everything is
+whole-array numpy / scipy.sparse over a batch of samples.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from nirc.emitter import CONFIG_NAME, FORMAT, SCHEMA_VERSION
+from nirc.errors import NircError
+from nirc.hwnet import SynapseTable
+from nirc.intref import RunResult, check_inputs
+from nirc.neuron_models import get_model
+
+
+class ConfigError(NircError):
+    """A deployment configuration on disk is missing, malformed or inconsistent."""
+
+
+@dataclass
+class _Slice:
+    source: str
+    weights: sp.csr_array
+    attrs: dict[str, Any]
+    delay: int
+    offset: int
+    rows: int
+
+
+@dataclass
+class _Core:
+    core: int
+    size: int
+    params: dict[str, np.ndarray]
+    blocks: list[tuple[str, int, int, int]]   # population, start, stop, local offset
+    slices: list[_Slice]
+
+
+@dataclass
+class _Population:
+    name: str
+    shape: tuple[int, ...]
+    size: int
+    spiking: bool
+    params: dict[str, np.ndarray]
+    v_scale: np.ndarray | None
+    v_offset: np.ndarray | None
+
+
+class Chip:
+    """A loaded deployment configuration, ready to run."""
+
+    def __init__(self, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: str):
+        self.config = config
+        self.where = where
+        self.model = get_model(config["neuron_model"])
+        self.dt = float(config["dt"])
+        self.inputs = {p["name"]: tuple(p["shape"]) for p in config["inputs"]}
+        self.outputs = {o["name"]: o for o in config["outputs"]}
+        self._arrays = arrays
+        self.populations = {p["name"]: self._population(p) for p in config["populations"]}
+        tables = [self._table(t) for t in config["tables"]]
+        self.cores = [self._core(c, tables) for c in config["cores"]]
+        self.depth = max([t.delay for t in tables], default=0) + 1
+        covered = {name: 0 for name in self.populations}
+        for core in self.cores:
+            for name, start, stop, _ in core.blocks:
+                covered[name] += stop - start
+        for name, pop in self.populations.items():
+            if covered[name] != pop.size:
+                raise ConfigError(f"population's blocks cover {covered[name]} of {pop.size} "
+                                  f"neurons", file=where, node=name, field="cores")
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, build_dir: str | Path) -> "Chip":
+        build = Path(build_dir)
+        path = build / CONFIG_NAME
+        try:
+            config = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"no {CONFIG_NAME} (is this a nirc build directory?)",
+                              file=str(build)) from None
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"not valid JSON ({err})", file=str(path)) from None
+        if config.get("format") != FORMAT:
+            raise ConfigError(f"format is {config.get('format')!r}, expected {FORMAT!r}",
+                              file=str(path), field="format")
+        if config.get("schema_version") != SCHEMA_VERSION:
+            raise ConfigError(f"schema_version {config.get('schema_version')!r} is not "
+                              f"supported (this nirc reads {SCHEMA_VERSION})", file=str(path),
+                              field="schema_version")
+        try:
+            with np.load(build / config["arrays"]) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"cannot read arrays: {err}", file=str(build / config["arrays"])) \
+                from None
+        try:
+            return cls(config, arrays, str(path))
+        except KeyError as err:
+            raise ConfigError(f"missing field or array {err}", file=str(path)) from None
+
+    def _value(self, value, size: int) -> np.ndarray:
+        if isinstance(value, str):
+            _, _, key = value.partition(":")
+            array = self._arrays[key]
+        else:
+            array = np.asarray(value)
+        return np.broadcast_to(array, (size,)).astype(self.model.dtype)
+
+    def _population(self, p: Mapping[str, Any]) -> _Population:
+        size = int(p["size"])
+        params = {k: self._value(p["params"][k], size) for k in self.model.param_names}
+        scale = self._value(p["v_scale"], size).astype(np.float64) if "v_scale" in p else None
+        offset = self._value(p["v_offset"], size).astype(np.float64) if "v_offset" in p else None
+        return _Population(p["name"], tuple(p["shape"]), size, bool(p["spiking"]), params,
+                           scale, offset)
+
+    def _table(self, t: Mapping[str, Any]) -> SynapseTable:
+        w = t["weights"]
+        rows, cols, values = (self._arrays[w[k].partition(":")[2]] for k in ("row", "col", "value"))
+        shape = tuple(t["shape"])
+        csr = sp.csr_array((values.astype(self.model.dtype), (rows.astype(np.int64),
+                                                              cols.astype(np.int64))), shape=shape)
+        delay = int(t["delay"])
+        if delay < 1:
+            raise ConfigError(f"table {t['id']} has delay {delay}; the emulator steps all cores "
+                              f"at once and needs delays of at least 1", file=self.where,
+                              node=t["target"], field="delay")
+        attrs = {f: t[f] for f in self.model.table_fields if f in t}
+        return SynapseTable(source=t["source"], target=t["target"], weights=csr, delay=delay,
+                            kernel=attrs)
+
+    def _core(self, c: Mapping[str, Any], tables: list[SynapseTable]) -> _Core:
+        blocks = [(b["population"], int(b["start"]), int(b["stop"]), int(b["offset"]))
+                  for b in c["blocks"]]
+        size = int(c["neurons"])
+        params = {}
+        for k in self.model.param_names:
+            values = np.zeros(size, self.model.dtype)
+            for name, start, stop, offset in blocks:
+                values[offset:offset + stop - start] = self.populations[name].params[k][start:stop]
+            params[k] = values
+        prepared: dict[int, sp.csr_array] = {}
+        slices = []
+        for s in c["synapses"]:
+            k = int(s["table"])
+            t = tables[k]
+            if k not in prepared:
+                prepared[k] = self.model.prepare_weights(t)
+            start, stop = s["rows"]
+            slices.append(_Slice(t.source, sp.csr_array(prepared[k][start:stop]),
+                                 self.model.table_attrs(t), t.delay, int(s["offset"]),
+                                 stop - start))
+        return _Core(int(c["core"]), size, params, blocks, slices)
+
+    # --- running ---------------------------------------------------------------------------
+
+    def run(self, inputs: Mapping[str, np.ndarray], batch: bool = False,
+            record: bool = False) -> RunResult:
+        """Run on ``inputs`` ({input: (T, *shape)}, or (T, B, *shape) with batch)."""
+        model = self.model
+        steps, n_batch, x = check_inputs(self.inputs, inputs, batch)
+        depth = self.depth
+        history = {name: np.zeros((depth, n_batch, int(np.prod(shape))), x[name].dtype)
+                   for name, shape in self.inputs.items()}
+        history.update({name: np.zeros((depth, n_batch, p.size), bool)
+                        for name, p in self.populations.items()})
+        states = [model.init_state(core.params, n_batch) for core in self.cores]
+        spikes = {n: np.zeros((steps, n_batch, p.size), bool) for n, p in self.populations.items()}
+        readout = {o["source"] for o in self.outputs.values() if o["quantity"] != "spikes"}
+        traced = set(self.populations) if record else readout
+        traces = {n: {s: np.zeros((steps, n_batch, self.populations[n].size), model.dtype)
+                      for s in model.state_names} for n in traced}
+        for t in range(steps):
+            slot = t % depth
+            for name in self.inputs:
+                history[name][slot] = x[name][t]
+            for core, state in zip(self.cores, states):
+                a_in = np.zeros((n_batch, core.size), model.dtype)
+                for s in core.slices:
+                    if s.delay > t:
+                        continue
+                    a_in[:, s.offset:s.offset + s.rows] += model.accumulate(
+                        s.weights, s.attrs, history[s.source][(t - s.delay) % depth])
+                z = model.step(core.params, state, a_in)
+                for name, start, stop, offset in core.blocks:
+                    local = slice(offset, offset + stop - start)
+                    history[name][slot][:, start:stop] = z[:, local]
+                    if name in traces:
+                        for s_name, trace in traces[name].items():
+                            trace[t][:, start:stop] = state[s_name][:, local]
+            for name in self.populations:
+                spikes[name][t] = history[name][slot]
+        return self._result(spikes, traces, steps, batch, record)
+
+    def _result(self, spikes, traces, steps, batch, record) -> RunResult:
+        def shaped(a, shape):
+            out = a.reshape(a.shape[0], a.shape[1], *shape)
+            return out if batch else out[:, 0]
+
+        outputs = {}
+        for name, o in self.outputs.items():
+            pop = o["source"]
+            src = spikes[pop].astype(np.uint8) if o["quantity"] == "spikes" \
+                else traces[pop][o["quantity"]]
+            outputs[name] = shaped(src, tuple(o["shape"]))
+        return RunResult(
+            outputs=outputs,
+            spikes={n: shaped(s, self.populations[n].shape) for n, s in spikes.items()
+                    if self.populations[n].spiking},
+            states={n: {s: shaped(a, self.populations[n].shape) for s, a in st.items()}
+                    for n, st in traces.items()} if record else {},
+            steps=steps)
+
+    def to_float(self, output: str, values: np.ndarray) -> np.ndarray:
+        """A readout output's raw values in the float simulation's units (v / v_scale + v_offset)."""
+        o = self.outputs[output]
+        pop = self.populations[o["source"]]
+        if o["quantity"] == "spikes" or pop.v_scale is None:
+            return values.astype(np.float64)
+        flat = values.reshape(*values.shape[:-len(o["shape"])], -1).astype(np.float64)
+        return (flat / pop.v_scale + pop.v_offset).reshape(values.shape)
