@@ -17,7 +17,7 @@ from nirc import __version__
 from nirc.errors import NircError, NircWarning
 
 # Explicit, ordered registry of subcommands (module names in nirc.commands).
-COMMANDS = ["inspect", "simulate"]
+COMMANDS = ["inspect", "simulate", "targets"]
 
 log = logging.getLogger("nirc")
 

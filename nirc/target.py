@@ -248,9 +248,9 @@ class Target(_Strict):
     @classmethod
     def _known_passes(cls, names: list[str]) -> list[str]:
         known = _registered_passes()
-        for name in names:
+        for i, name in enumerate(names):
             if known is not None and name not in known:
-                raise ValueError(f"must be one of {_quoted(sorted(known))}, got {name!r}")
+                raise _FieldProblem(str(i), f"must be one of {_quoted(sorted(known))}, got {name!r}")
         return names
 
     @model_validator(mode="after")
@@ -303,11 +303,17 @@ def _quoted(values) -> str:
 
 
 def _registry_names(module_name: str, attributes: tuple[str, ...]) -> set[str] | None:
-    """Names in a registry another part of nirc owns, or None while it does not exist yet."""
+    """Names in a registry another part of nirc owns, or None while it does not exist yet.
+
+    Backends add to these registries when imported; the loader imports a target's
+    backend before validating it.
+    """
     try:
         module = importlib.import_module(module_name)
-    except ImportError:
-        return None
+    except ModuleNotFoundError as err:
+        if err.name and module_name.startswith(err.name):
+            return None
+        raise
     for attribute in attributes:
         registry = getattr(module, attribute, None)
         if callable(registry):
@@ -318,11 +324,11 @@ def _registry_names(module_name: str, attributes: tuple[str, ...]) -> set[str] |
 
 
 def _registered_neuron_models() -> set[str] | None:
-    return _registry_names("nirc.neuron_models", ("NEURON_MODELS", "MODELS", "names"))
+    return _registry_names("nirc.neuron_models", ("MODELS",))
 
 
 def _registered_passes() -> set[str] | None:
-    return _registry_names("nirc.passes", ("PASSES", "REGISTRY", "names"))
+    return _registry_names("nirc.passes.registry", ("PASSES",))
 
 
 # --- turning pydantic's errors into one line -------------------------------------------------

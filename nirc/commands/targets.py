@@ -1,0 +1,83 @@
+"""`nirc targets`: list the chips nirc ships, show one, or validate a target YAML.
+
+    nirc targets                 # name, cores, neuron model, mapping, description
+    nirc targets show loihi2     # every limit with its unit, formats, passes, sources
+    nirc targets check my.yaml   # validate a file; one-line error naming the field if not
+
+A thin layer over nirc.target (load_target, list_targets, check_target_file).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from nirc.errors import TargetError
+from nirc.target import RESOURCES, Target, check_target_file, load_target, target_names
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "targets", help="list the chips nirc can compile for, or check a target YAML",
+        description="Without arguments, list the shipped targets. 'show NAME_OR_PATH' prints one "
+                    "target's limits and formats; 'check FILE.yaml' validates a target file "
+                    "(exit 0 if valid, 2 with a one-line error naming the field if not).")
+    sub = parser.add_subparsers(dest="targets_action", metavar="ACTION")
+    check = sub.add_parser("check", help="validate a target YAML file")
+    check.add_argument("file", metavar="FILE.yaml")
+    show = sub.add_parser("show", help="print one target's limits, formats and passes")
+    show.add_argument("target", metavar="NAME_OR_PATH")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    console = Console(file=sys.stdout, width=120, highlight=False)
+    action = getattr(args, "targets_action", None)
+    if action == "check":
+        target = check_target_file(args.file)
+        console.print(f"{args.file}: valid target '{target.name}' ({target.mapping}, "
+                      f"{target.core_count} cores, neuron model {target.neuron_model})", soft_wrap=True)
+        return 0
+    if action == "show":
+        _show(console, load_target(args.target))
+        return 0
+    table = Table(title="nirc targets", title_justify="left")
+    for column in ("name", "cores", "neuron model", "mapping", "description"):
+        table.add_column(column, justify="right" if column == "cores" else "left")
+    broken = []
+    for name in target_names():
+        try:
+            target = load_target(name)
+        except TargetError as err:     # a broken shipped file must not hide the others
+            broken.append(err)
+            continue
+        table.add_row(target.name, str(target.core_count), target.neuron_model, target.mapping,
+                      " ".join(target.description.split()))
+    console.print(table)
+    for err in broken:
+        print(f"error: {err}", file=sys.stderr)
+    return 2 if broken else 0
+
+
+def _show(console: Console, target: Target) -> None:
+    console.print(f"[bold]{target.name}[/bold]: {' '.join(target.description.split())}", soft_wrap=True)
+    console.print(f"neuron model {target.neuron_model}, mapping {target.mapping}, "
+                  f"default dt {target.default_dt:g} s, passes: {', '.join(target.passes)}",
+                  soft_wrap=True)
+    limits = Table(title=f"per-core limits ({target.core_count} cores)", title_justify="left")
+    limits.add_column("resource")
+    limits.add_column("cores")
+    limits.add_column("capacity", justify="right")
+    limits.add_column("unit")
+    rows = [("all", target.cores.limits.named())]
+    rows += [(", ".join(map(str, o.cores)), o.limits.named()) for o in target.cores.overrides]
+    for cores, named in rows:
+        for name, value in named.items():
+            limits.add_row(name, cores, str(value), RESOURCES[name].unit)
+    console.print(limits)
+    formats = {k: v for k, v in target.formats.model_dump().items() if v is not None}
+    console.print("formats: " + ", ".join(f"{k}={v}" for k, v in formats.items()), soft_wrap=True)
+    for source in target.sources:
+        console.print(f"source: {source}", soft_wrap=True, markup=False)
