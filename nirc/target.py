@@ -351,7 +351,7 @@ def _describe(error: dict) -> tuple[str, str]:
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
               "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values()))
-        return loc, f"must be {op} {bound}, got {got!r}"
+        return loc, f"must be {op} {bound:g}, got {got!r}"
     if kind == "literal_error":
         return loc, f"must be one of {ctx['expected']}, got {got!r}"
     if kind == "string_pattern_mismatch":
