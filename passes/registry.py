@@ -16,6 +16,7 @@ from nirc.passes.quantize import quantize
 from nirc.passes.speck_lower import speck_lower
 from nirc.passes.speck_quantize import speck_quantize
 from nirc.passes.unroll import unroll
+from nirc.passes.xylo_quantize import xylo_quantize
 
 Pass = Callable[[Any, Any], Any]
 
@@ -27,6 +28,7 @@ PASSES: dict[str, Pass] = {
     "quantize": quantize,
     "speck_lower": speck_lower,
     "speck_quantize": speck_quantize,
+    "xylo_quantize": xylo_quantize,
 }
 
 # Modules of nirc.passes that are not passes.

@@ -25,7 +25,7 @@ if os.environ.get("NIRC_REQUIRE_ORACLES") == "1":
 else:
     pytest.importorskip("xylosim.v2")
 
-from nirc.targets.xylosim_bridge import run_xylosim  # noqa: E402
+from nirc.targets.xylo.xylosim_bridge import run_xylosim  # noqa: E402
 
 RECORDINGS = ["spikes", "spikes_out", "v_mem", "i_syn", "i_syn2", "v_mem_out", "i_syn_out"]
 
@@ -125,7 +125,7 @@ def test_oracle_networks_reach_the_edge_cases_they_are_named_after():
 
 
 def test_state_carries_over_between_runs_like_xylosim():
-    from nirc.targets.xylosim_bridge import xylosim_layer
+    from nirc.targets.xylo.xylosim_bridge import xylosim_layer
 
     spec, counts = NETWORKS["recurrent_two_synapses"]
     fabric, layer = XyloFabric.build(spec), xylosim_layer(spec)

@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nirc.errors import TargetError
+from nirc.neuron_models.base import NeuronModel
 
 STATE_BITS = 16
 STATE_MIN = -(1 << (STATE_BITS - 1))
@@ -383,3 +384,52 @@ class XyloFabric:
             rec.saturated_currents += state.saturated
         rec.synaptic_events = events
         return rec, state
+
+
+# ---------------------------------------------------------------- the registry's view
+
+class XyloLIF(NeuronModel):
+    """Xylo's neuron for nirc.neuron_models' per-population interface.
+
+    ``step`` and ``accumulate`` run one population with its summed input added
+    at once; the exact chip (ordered saturating delivery over all tables,
+    aliases, event caps) is :class:`XyloFabric`, which the Xylo backend's
+    integer reference and emulator both use. Quantization is done for the
+    whole fabric at once (the three weight shifts are global), by the
+    ``xylo_quantize`` pass, so :meth:`quantize` refuses single populations.
+    """
+
+    name = "xylo_lif"
+    param_names = ("dash_mem", "dash_syn", "threshold", "bias")
+    state_names = ("i_syn", "v_mem")
+    table_fields = ("weight_shift",)
+    readout_state = "v_mem"
+    min_delay = 0
+    dtype = np.int64
+
+    def init_state(self, params, batch):
+        size = np.shape(params["threshold"])[0]
+        return {"i_syn": np.zeros((batch, size), _INT), "v_mem": np.zeros((batch, size), _INT)}
+
+    def prepare_weights(self, table):
+        shift = int((table.kernel or {}).get("weight_shift", 0))
+        return sp.csr_array(table.weights.astype(_INT) * (1 << shift))
+
+    def accumulate(self, weights, attrs, spikes):
+        counts = np.asarray(spikes, _INT)
+        return np.asarray((weights @ counts.T).T, _INT)
+
+    def step(self, params, state, a_in):
+        i_syn = saturate(state["i_syn"] + a_in)
+        v, i = integrate(state["v_mem"], i_syn[..., None], params["dash_mem"],
+                         np.asarray(params["dash_syn"])[:, None], params.get("bias"))
+        count, v = fire(v, params["threshold"], int(np.max(params.get("max_spikes", MAX_HIDDEN_SPIKES))))
+        state["i_syn"], state["v_mem"] = i[..., 0], v
+        return count
+
+    def quantize(self, pop, tables, formats, granularity):
+        raise TargetError("Xylo's weight shifts are shared by all populations: quantize the whole network "
+                          "with the xylo_quantize pass, not one population at a time", node=pop.name)
+
+
+MODEL = XyloLIF()

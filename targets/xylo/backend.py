@@ -1,0 +1,182 @@
+"""The Xylo backend's entry points for the driver: integer network <-> XyloSpec, emit, reference, emulate.
+
+- ``quantized_network(net, device, granularity)``: float hardware network ->
+  the same populations and tables in xylo_lif units (the xylo_quantize pass);
+- ``spec_of(net, device)``: an integer xylo_lif hardware network -> (XyloSpec, XyloLayout);
+- ``emit(net, target, out_dir, report)``: writes the config atomically;
+- ``reference(net, inputs)`` runs the integer network and ``emulate(build_dir, inputs)``
+  runs the emitted files; both with XyloFabric, both return nirc.intref.RunResult
+  ((T, *shape) or (T, B, *shape) arrays, as the rest of nirc).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from nirc.emitter import REPORT_NAME, dumps, write_atomically
+from nirc.errors import TargetError
+from nirc.hwnet import HardwareNetwork, Population
+from nirc.intref import RunResult
+from nirc.neuron_models.xylo_lif import XyloFabric, XyloRecord, XyloSpec
+from nirc.target import Target, load_target
+from nirc.targets.xylo.config import read_config, write_config
+from nirc.targets.xylo.device import XyloDevice
+from nirc.targets.xylo.inputs import input_events
+from nirc.targets.xylo.layout import XyloLayout, layout
+from nirc.targets.xylo.quantize import quantize
+
+NEURON_MODEL = "xylo_lif"
+
+
+def device_for(target: Target | str) -> XyloDevice:
+    return XyloDevice.of(load_target(target) if isinstance(target, str) else target)
+
+
+def quantized_network(net: HardwareNetwork, device: XyloDevice, granularity: str = "layer",
+                      file: str | None = None) -> tuple[HardwareNetwork, dict]:
+    """Float network -> integer xylo_lif network (same populations and tables) and the quantization report."""
+    placed = layout(net, device, file)
+    spec, report = quantize(placed, net, device, granularity, file)
+    hidden = {p.name: ("hidden", p) for p in placed.hidden}
+    readout = {p.name: ("readout", p) for p in placed.readout}
+    where = {**hidden, **readout, **{p.name: ("input", p) for p in placed.inputs}}
+    populations = {}
+    for name, pop in net.populations.items():
+        kind, p = where[name]
+        sl = slice(p.start, p.stop)
+        if kind == "hidden":
+            params = {"dash_mem": spec.dash_mem[sl], "dash_syn": spec.dash_syn[sl],
+                      "dash_syn_2": spec.dash_syn_2[sl], "threshold": spec.threshold[sl], "bias": spec.bias[sl]}
+        else:
+            params = {"dash_mem": spec.dash_mem_out[sl], "dash_syn": spec.dash_syn_out[sl],
+                      "dash_syn_2": spec.dash_syn_out[sl], "threshold": spec.threshold_out[sl],
+                      "bias": spec.bias_out[sl]}
+        populations[name] = Population(name, pop.shape, {k: np.asarray(v, np.int64) for k, v in params.items()},
+                                       pop.spiking, pop.provenance)
+    tables = []
+    for t in net.tables:
+        (sk, s), (tk, d) = where[t.source], where[t.target]
+        synapse = int((t.kernel or {}).get("synapse", 0))
+        if sk == "input":
+            block, shift = spec.weights_in[s.start:s.stop, d.start:d.stop, synapse], spec.weight_shift_in
+        elif tk == "hidden":
+            block, shift = spec.weights_rec[s.start:s.stop, d.start:d.stop, synapse], spec.weight_shift_rec
+        else:
+            block, shift = spec.weights_out[s.start:s.stop, d.start:d.stop], spec.weight_shift_out
+        # Several float tables between the same pair share one block of the fabric's matrix;
+        # the first carries it, the others become empty so the sum is unchanged.
+        seen = any(u.source == t.source and u.target == t.target and
+                   int((u.kernel or {}).get("synapse", 0)) == synapse for u in tables)
+        weights = sp.csr_array(np.zeros((d.size, s.size), np.int64) if seen else block.T.astype(np.int64))
+        tables.append(t.with_(weights=weights, delay=0 if sk == "input" else 1,
+                              kernel={"weight_shift": int(shift), "synapse": synapse}))
+    return net.with_(neuron_model=NEURON_MODEL, populations=populations, tables=tuple(tables),
+                     quantized=True, notes=tuple(net.notes) + tuple(report["notes"])), report
+
+
+def spec_of(net: HardwareNetwork, device: XyloDevice, file: str | None = None) -> tuple[XyloSpec, XyloLayout]:
+    """The XyloSpec an integer xylo_lif network stands for (weights already in 8 bits)."""
+    if net.neuron_model != NEURON_MODEL or not net.quantized:
+        raise TargetError(f"expected a quantized {NEURON_MODEL} network, got {net.neuron_model!r} "
+                          f"(run the xylo_quantize pass)", file=file)
+    placed = layout(net, device, file)
+    shifts = {}
+    for t in net.tables:
+        kind = "in" if t.source in net.inputs else ("rec" if any(p.name == t.target for p in placed.hidden)
+                                                    else "out")
+        shift = int((t.kernel or {}).get("weight_shift", 0))
+        if shifts.setdefault(kind, shift) != shift:
+            raise TargetError(f"tables into the {kind} matrix use weight shifts {shifts[kind]} and {shift}; "
+                              f"Xylo has one per matrix", file=file, node=t.target, field="weight_shift")
+
+    def gather(placed_pops, key, size):
+        out = np.zeros(size, np.int64)
+        for p in placed_pops:
+            out[p.start:p.stop] = net.populations[p.name].params[key]
+        return out
+
+    nh, no = placed.n_hidden, placed.n_readout
+    spec = XyloSpec(
+        weights_in=placed.w_in.astype(np.int64), weights_rec=placed.w_rec.astype(np.int64),
+        weights_out=placed.w_out.astype(np.int64),
+        dash_mem=gather(placed.hidden, "dash_mem", nh), dash_syn=gather(placed.hidden, "dash_syn", nh),
+        dash_syn_2=gather(placed.hidden, "dash_syn_2", nh), threshold=gather(placed.hidden, "threshold", nh),
+        bias=gather(placed.hidden, "bias", nh), dash_mem_out=gather(placed.readout, "dash_mem", no),
+        dash_syn_out=gather(placed.readout, "dash_syn", no), threshold_out=gather(placed.readout, "threshold", no),
+        bias_out=gather(placed.readout, "bias", no), weight_shift_in=shifts.get("in", 0),
+        weight_shift_rec=shifts.get("rec", 0), weight_shift_out=shifts.get("out", 0),
+        aliases=tuple(() for _ in range(nh)), dt=net.dt)
+    return spec.validate(file), placed
+
+
+def emit(net: HardwareNetwork, target: Target | str, out_dir: str | Path, report: Mapping[str, Any]) -> Path:
+    """Write config.json, xylo_spec.npz and report.json into ``out_dir`` atomically."""
+    device = device_for(target)
+    spec, placed = spec_of(net, device)
+
+    def write(tmp: Path) -> None:
+        write_config(tmp, spec, placed, device)
+        (tmp / REPORT_NAME).write_text(dumps(report))
+
+    return write_atomically(out_dir, write)
+
+
+def _result(record: XyloRecord, manifest: Mapping[str, Any], batch: bool, record_states: bool) -> RunResult:
+    """RunResult (T, [B,] ...) from a fabric recording (B, T, ...)."""
+    def shaped(a: np.ndarray, shape) -> np.ndarray:
+        a = np.moveaxis(a, 0, 1)                      # (T, B, n)
+        a = a.reshape(a.shape[0], a.shape[1], *shape)
+        return a if batch else a[:, 0]
+
+    outputs, spikes, states = {}, {}, {}
+    for out in manifest["outputs"]:
+        a, b = out["neurons"]
+        series = record.spikes_out if out["quantity"] == "spikes" else record.v_mem_out
+        outputs[out["name"]] = shaped(series[:, :, a:b], out["shape"])
+    for section, sp_rec, fields in (("hidden", record.spikes, {"v_mem": record.v_mem, "i_syn": record.i_syn,
+                                                              "i_syn2": record.i_syn2}),
+                                    ("readout", record.spikes_out, {"v_mem": record.v_mem_out,
+                                                                    "i_syn": record.i_syn_out})):
+        for p in manifest[section]:
+            a, b = p["neurons"]
+            spikes[p["name"]] = shaped(sp_rec[:, :, a:b], p["shape"])
+            if record_states:
+                states[p["name"]] = {k: shaped(v[:, :, a:b], p["shape"]) for k, v in fields.items()}
+    return RunResult(outputs=outputs, spikes=spikes, states=states, steps=record.spikes.shape[1])
+
+
+def _events(manifest, inputs, batch, n_inputs) -> np.ndarray:
+    """(B, T, Nin) from inputs given as (T, *shape) or (T, B, *shape)."""
+    if batch:
+        inputs = {k: np.moveaxis(np.asarray(v), 1, 0) for k, v in inputs.items()}
+    return input_events(manifest, inputs, batch, n_inputs)
+
+
+def _manifest(placed: XyloLayout) -> dict:
+    def entries(items, key):
+        return [{"name": p.name, key: [p.start, p.stop], "shape": list(p.shape)} for p in items]
+    return {"inputs": entries(placed.inputs, "channels"), "hidden": entries(placed.hidden, "neurons"),
+            "readout": entries(placed.readout, "neurons"),
+            "outputs": [{"name": p.name, "quantity": p.quantity, "neurons": [p.start, p.stop],
+                         "shape": list(p.shape)} for p in placed.outputs]}
+
+
+def reference(net: HardwareNetwork, inputs: Mapping[str, np.ndarray], batch: bool = False,
+              record: bool = False, target: Target | str = "xylo") -> RunResult:
+    """The integer reference: the quantized network run with XyloFabric, without reading files."""
+    spec, placed = spec_of(net, device_for(target))
+    manifest = _manifest(placed)
+    rec, _ = XyloFabric.build(spec).run(_events(manifest, inputs, batch, spec.n_inputs))
+    return _result(rec, manifest, batch, record)
+
+
+def emulate(build_dir: str | Path, inputs: Mapping[str, np.ndarray], batch: bool = False,
+            record: bool = False) -> RunResult:
+    """Run an emitted Xylo config (reads only the files in ``build_dir``)."""
+    spec, manifest = read_config(build_dir)
+    rec, _ = XyloFabric.build(spec).run(_events(manifest, inputs, batch, spec.n_inputs))
+    return _result(rec, manifest, batch, record)

@@ -1,0 +1,111 @@
+"""The Xylo deployment config on disk, in rockpool's Xylo specification vocabulary, and reading it back.
+
+A config directory holds ``config.json`` (human-readable manifest: target,
+dt, device limits, the global weight shifts and aliases, and where every NIR
+input, population and output sits on the fabric) and ``xylo_spec.npz`` (the
+integer arrays, named as ``rockpool.devices.xylo.syns61201.XyloSim.from_specification``
+names its arguments). ``rockpool_specification(spec)`` gives exactly the
+keyword arguments a rockpool user passes to ``XyloSim.from_specification``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from nirc.errors import TargetError
+from nirc.neuron_models.xylo_lif import XyloSpec
+from nirc.targets.xylo.device import XyloDevice
+from nirc.targets.xylo.layout import XyloLayout
+
+FORMAT = "nirc.xylo"
+VERSION = 1
+MANIFEST = "config.json"
+ARRAYS = "xylo_spec.npz"
+ARRAY_FIELDS = ("weights_in", "weights_rec", "weights_out", "dash_mem", "dash_syn", "dash_syn_2",
+                "threshold", "bias", "dash_mem_out", "dash_syn_out", "threshold_out", "bias_out")
+SCALAR_FIELDS = ("weight_shift_in", "weight_shift_rec", "weight_shift_out", "dt")
+
+
+def rockpool_specification(spec: XyloSpec) -> dict:
+    """Keyword arguments for rockpool's ``XyloSim.from_specification`` (int8/int16 arrays, aliases as lists)."""
+    kwargs = {name: np.asarray(getattr(spec, name)) for name in ARRAY_FIELDS}
+    for name in ("weights_in", "weights_rec", "weights_out"):
+        kwargs[name] = kwargs[name].astype(np.int8)
+    kwargs.update({name: getattr(spec, name) for name in SCALAR_FIELDS})
+    kwargs["aliases"] = [list(a) for a in spec.aliases] if spec.aliases else None
+    return kwargs
+
+
+def _placed(items, key):
+    return [{"name": p.name, key: [p.start, p.stop], "shape": list(p.shape)} for p in items]
+
+
+def write_config(out_dir: str | Path, spec: XyloSpec, layout: XyloLayout, device: XyloDevice) -> list[Path]:
+    """Write config.json and xylo_spec.npz into ``out_dir``; return the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = {name: np.asarray(getattr(spec, name)) for name in ARRAY_FIELDS}
+    arrays["weights_in"] = arrays["weights_in"].astype(np.int8)
+    arrays["weights_rec"] = arrays["weights_rec"].astype(np.int8)
+    arrays["weights_out"] = arrays["weights_out"].astype(np.int8)
+    for name in ARRAY_FIELDS[3:]:
+        arrays[name] = arrays[name].astype(np.int16)
+    np.savez_compressed(out / ARRAYS, **arrays)
+    manifest = {
+        "format": FORMAT, "version": VERSION, "target": device.name, "neuron_model": "xylo_lif",
+        "dt": spec.dt,
+        "device": {"input_channels": device.input_channels, "hidden_neurons": device.hidden_neurons,
+                   "output_neurons": device.output_neurons,
+                   "synapses_per_hidden_neuron": device.synapses_per_hidden_neuron,
+                   "max_input_events": device.max_input_events, "max_hidden_spikes": device.max_hidden_spikes,
+                   "max_readout_spikes": device.max_readout_spikes},
+        "specification": {"arrays": ARRAYS, "weight_shift_in": spec.weight_shift_in,
+                          "weight_shift_rec": spec.weight_shift_rec, "weight_shift_out": spec.weight_shift_out,
+                          "aliases": [list(a) for a in spec.aliases], "dt": spec.dt,
+                          "has_bias": spec.has_bias},
+        "inputs": _placed(layout.inputs, "channels"),
+        "hidden": _placed(layout.hidden, "neurons"),
+        "readout": _placed(layout.readout, "neurons"),
+        "outputs": [{"name": p.name, "quantity": p.quantity, "neurons": [p.start, p.stop], "shape": list(p.shape)}
+                    for p in layout.outputs],
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return [out / MANIFEST, out / ARRAYS]
+
+
+def read_config(config_dir: str | Path) -> tuple[XyloSpec, dict]:
+    """The XyloSpec and manifest of an emitted config; TargetError naming the file and field if malformed."""
+    root = Path(config_dir)
+    path = root / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TargetError("no such file (not a nirc Xylo config directory)", file=str(path)) from None
+    except json.JSONDecodeError as err:
+        raise TargetError(f"invalid JSON at line {err.lineno}: {err.msg}", file=str(path)) from None
+    if manifest.get("format") != FORMAT:
+        raise TargetError(f"format {manifest.get('format')!r} is not {FORMAT!r}", file=str(path), field="format")
+    if manifest.get("version") != VERSION:
+        raise TargetError(f"version {manifest.get('version')!r}, this nirc reads {VERSION}", file=str(path),
+                          field="version")
+    try:
+        section = manifest["specification"]
+        arrays_path = root / section["arrays"]
+        with np.load(arrays_path) as data:
+            missing = [name for name in ARRAY_FIELDS if name not in data]
+            if missing:
+                raise TargetError(f"missing array {missing[0]!r}", file=str(arrays_path), field=missing[0])
+            arrays = {name: data[name].astype(np.int64) for name in ARRAY_FIELDS}
+        spec = XyloSpec(**arrays, weight_shift_in=int(section["weight_shift_in"]),
+                        weight_shift_rec=int(section["weight_shift_rec"]),
+                        weight_shift_out=int(section["weight_shift_out"]),
+                        aliases=tuple(tuple(int(t) for t in a) for a in section["aliases"]),
+                        dt=float(section["dt"]))
+    except KeyError as err:
+        raise TargetError(f"missing field {err.args[0]!r}", file=str(path), field=str(err.args[0])) from None
+    except FileNotFoundError as err:
+        raise TargetError("no such file", file=str(err.filename)) from None
+    return spec.validate(str(root / ARRAYS)), manifest

@@ -1,0 +1,215 @@
+"""Fixed-fabric mapping: a float hardware network laid out on Xylo's input channels, hidden pool and readout.
+
+Requires: a hardware network after fuse/unroll (float parameters of the generic
+discrete neuron, float weight tables). Guarantees: a :class:`XyloLayout` that
+gives every input port a range of input channels, every hidden population a
+range of the hidden pool (in network order, so several hidden layers sit one
+after another and their feed-forward tables become blocks of the recurrent
+matrix) and every output population a range of readout neurons, with the
+float weight blocks of W_in, W_rec and W_out, or a FitError/TargetError naming
+the limit, the layer and the demand:
+
+- at most ``input_channels`` inputs, ``hidden_neurons`` hidden and
+  ``output_neurons`` readout neurons;
+- readout neurons listen only to hidden neurons, and feed nothing;
+- each hidden neuron has at most ``fan_out_per_neuron`` recurrent synapses
+  (W_rec entries, both synapse kinds; the readout weights are a separate memory);
+- a table delay of more than one step has no Xylo equivalent.
+
+On Xylo a spike between neurons always arrives one step later; tables that
+deliver in the same step in the float network (feed-forward, delay 0) gain a
+step of latency per layer. The layout records this in ``notes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from nirc.errors import FitError, TargetError
+from nirc.hwnet import HardwareNetwork
+from nirc.targets.xylo.device import XyloDevice
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One port or population occupying ``[start, stop)`` of a fabric section."""
+
+    name: str
+    start: int
+    stop: int
+    shape: tuple[int, ...]
+    quantity: str = "spikes"      # outputs: "spikes" or "v"
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True, eq=False)
+class XyloLayout:
+    """Index assignment and float weight blocks (before quantization)."""
+
+    inputs: tuple[Placed, ...]
+    hidden: tuple[Placed, ...]
+    readout: tuple[Placed, ...]
+    outputs: tuple[Placed, ...]             # output ports -> readout ranges
+    w_in: np.ndarray                        # (Nin, Nhidden, 2) float
+    w_rec: np.ndarray                       # (Nhidden, Nhidden, 2) float
+    w_out: np.ndarray                       # (Nhidden, Nout) float
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def n_inputs(self) -> int:
+        return self.w_in.shape[0]
+
+    @property
+    def n_hidden(self) -> int:
+        return self.w_rec.shape[0]
+
+    @property
+    def n_readout(self) -> int:
+        return self.w_out.shape[1]
+
+    def hidden_slice(self, population: str) -> slice:
+        p = next(p for p in self.hidden if p.name == population)
+        return slice(p.start, p.stop)
+
+
+def _dense(table) -> np.ndarray:
+    return np.asarray(sp.csr_array(table.weights).todense(), np.float64)
+
+
+def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) -> XyloLayout:
+    """Assign fabric indices to every port and population of ``net``; raise FitError when it cannot fit."""
+    notes: list[str] = []
+    inputs, start = [], 0
+    for port in net.inputs.values():
+        inputs.append(Placed(port.name, start, start + port.size, tuple(port.shape)))
+        start += port.size
+    n_in = start
+    if n_in > device.input_channels:
+        raise FitError(f"the network has {n_in} inputs ({', '.join(f'{p.name}: {p.size}' for p in inputs)}), "
+                       f"{device.name} has {device.input_channels} input channels",
+                       file=file, node=inputs[-1].name, field="input_channels")
+
+    readout_names = []
+    for out in net.outputs.values():
+        if out.source not in net.populations:
+            raise FitError(f"output '{out.name}' reads input port '{out.source}' directly; on Xylo "
+                           f"outputs come from readout neurons", file=file, node=out.name)
+        if out.source not in readout_names:
+            readout_names.append(out.source)
+    for name in readout_names:
+        feeds = [t.target for t in net.tables_from(name)]
+        if feeds:
+            raise FitError(f"population '{name}' is a network output and also feeds '{feeds[0]}'; Xylo's "
+                           f"readout neurons cannot feed other neurons (add a readout layer after it)",
+                           file=file, node=name, field="output_neurons")
+    hidden_names = [n for n in net.populations if n not in readout_names]
+
+    hidden, start = [], 0
+    for name in hidden_names:
+        pop = net.populations[name]
+        hidden.append(Placed(name, start, start + pop.size, tuple(pop.shape)))
+        start += pop.size
+    n_hidden = start
+    if n_hidden > device.hidden_neurons:
+        demand = ", ".join(f"{p.name}: {p.size}" for p in hidden)
+        raise FitError(f"hidden layers need {n_hidden} neurons ({demand}), {device.name} has "
+                       f"{device.hidden_neurons}", file=file, node=hidden[-1].name, field="hidden_neurons")
+
+    readout, start = [], 0
+    for name in readout_names:
+        pop = net.populations[name]
+        readout.append(Placed(name, start, start + pop.size, tuple(pop.shape),
+                              "spikes" if pop.spiking else "v"))
+        start += pop.size
+    n_out = start
+    if n_out > device.output_neurons:
+        demand = ", ".join(f"{p.name}: {p.size}" for p in readout)
+        raise FitError(f"readout layers need {n_out} neurons ({demand}), {device.name} has "
+                       f"{device.output_neurons}", file=file, node=readout[-1].name, field="output_neurons")
+    if not readout:
+        raise FitError("the network has no output population; Xylo reads results from readout neurons",
+                       file=file, field="output_neurons")
+
+    where = {p.name: ("input", p) for p in inputs}
+    where.update({p.name: ("hidden", p) for p in hidden})
+    where.update({p.name: ("readout", p) for p in readout})
+    w_in = np.zeros((n_in, n_hidden, 2))
+    w_rec = np.zeros((n_hidden, n_hidden, 2))
+    w_out = np.zeros((n_hidden, n_out))
+    latency_tables = []
+    for table in net.tables:
+        src_kind, src = where[table.source]
+        dst_kind, dst = where[table.target]
+        node = table.provenance[0] if table.provenance else table.target
+        if table.weights is None:
+            raise TargetError("table has not been unrolled (run the unroll pass before xylo_quantize)",
+                              file=file, node=node)
+        if table.delay > 1:
+            raise FitError(f"table {table.source} -> {table.target} delays spikes by {table.delay} steps; "
+                           f"Xylo delivers every spike after at most one step", file=file, node=node,
+                           field="delay")
+        if dst_kind == "input":
+            raise TargetError(f"table into input port '{table.target}'", file=file, node=node)
+        if dst_kind == "readout" and src_kind == "input":
+            raise FitError(f"readout '{table.target}' takes input straight from '{table.source}'; Xylo's "
+                           f"readout neurons listen to hidden neurons only (add a hidden layer)",
+                           file=file, node=node, field="output_neurons")
+        if src_kind == "readout":
+            raise FitError(f"readout '{table.source}' feeds '{table.target}'; Xylo's readout neurons "
+                           f"feed nothing", file=file, node=node, field="output_neurons")
+        synapse = int((table.kernel or {}).get("synapse", 0))
+        if synapse >= device.synapses_per_hidden_neuron and dst_kind == "hidden":
+            raise FitError(f"table uses synapse {synapse + 1}, {device.name} has "
+                           f"{device.synapses_per_hidden_neuron} per hidden neuron", file=file, node=node,
+                           field="synapses_per_hidden_neuron")
+        block = _dense(table).T        # (source, target)
+        if src_kind == "input":
+            w_in[src.start:src.stop, dst.start:dst.stop, synapse] += block
+            if table.delay != 0:
+                notes.append(f"table {table.source} -> {table.target}: input events reach Xylo's hidden "
+                             f"neurons in the same step, not after {table.delay}")
+        elif dst_kind == "hidden":
+            w_rec[src.start:src.stop, dst.start:dst.stop, synapse] += block
+            if table.delay == 0:
+                latency_tables.append(f"{table.source} -> {table.target}")
+        else:
+            w_out[src.start:src.stop, dst.start:dst.stop] += block
+            if table.delay == 0:
+                latency_tables.append(f"{table.source} -> {table.target}")
+    if latency_tables:
+        notes.append("Xylo delivers hidden spikes one step later; these feed-forward tables gain one step of "
+                     "latency each: " + ", ".join(latency_tables))
+
+    if device.fan_out_per_neuron is not None and n_hidden:
+        # Counted over the recurrent weight memory (both synapse kinds); W_out is a separate dense memory.
+        fan_out = np.count_nonzero(w_rec, axis=(1, 2))
+        worst = int(np.argmax(fan_out))
+        if fan_out[worst] > device.fan_out_per_neuron:
+            pop = next(p for p in hidden if p.start <= worst < p.stop)
+            raise FitError(f"neuron {worst - pop.start} of '{pop.name}' has {int(fan_out[worst])} "
+                           f"recurrent synapses, {device.name} allows {device.fan_out_per_neuron} per hidden neuron "
+                           f"({int((fan_out > device.fan_out_per_neuron).sum())} neurons exceed it)",
+                           file=file, node=pop.name, field="fan_out_per_neuron")
+    receiving = np.flatnonzero(np.abs(w_in).sum(axis=(0, 2)))
+    if receiving.size and receiving.max() >= device.input_targets:
+        raise FitError(f"hidden neuron {receiving.max()} receives input channels; {device.name} connects "
+                       f"inputs to the first {device.input_targets} hidden neurons only",
+                       file=file, field="input_targets")
+    sending = np.flatnonzero(np.abs(w_out).sum(axis=1))
+    if sending.size and sending.min() < n_hidden - device.readout_sources:
+        raise FitError(f"hidden neuron {sending.min()} feeds the readout; {device.name} reads out from the "
+                       f"last {device.readout_sources} hidden neurons only", file=file, field="readout_sources")
+
+    outputs = []
+    for out in net.outputs.values():
+        src = where[out.source][1]
+        quantity = "spikes" if out.quantity == "spikes" else "v"
+        outputs.append(Placed(out.name, src.start, src.stop, tuple(out.shape) or src.shape, quantity))
+    return XyloLayout(tuple(inputs), tuple(hidden), tuple(readout), tuple(outputs), w_in, w_rec, w_out,
+                      tuple(notes))

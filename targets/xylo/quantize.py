@@ -1,0 +1,206 @@
+"""Float network on the Xylo layout -> integer XyloSpec, and a report of the error introduced.
+
+Requires: a XyloLayout and the float populations it places (the generic
+discrete neuron: i = i_decay*i + a; v = v_decay*v + i + v_direct*a + v_bias).
+Guarantees: a validated XyloSpec whose integer network approximates the float
+one as chip users expect (rockpool's global_quantize / channel_quantize):
+
+- time constants: tau/dt = 1 / (1 - decay), ``dash = round(log2(tau/dt))``
+  clipped to the 4-bit range; a decay below 0 (tau shorter than dt) is a
+  FitError. A neuron without a synaptic current (i_decay = 0) gets dash_syn = 1,
+  the shortest current that passes input on (dash 0 clears it before use).
+- weights: Xylo decays a current in the step its input arrives, so each weight
+  is scaled to deliver the float neuron's total charge
+  (``w * (1 - a) / (a * (1 - i_decay))`` with ``a = 1 - 2**-dash_syn``, plus
+  ``v_direct``'s share).
+- scaling: integer states are ``s * float``; "layer" (global) uses one ``s`` for
+  all hidden neurons and one for the readout, "channel" one per neuron. ``s`` is
+  as large as the thresholds allow (``headroom_bits`` above the largest
+  threshold) and the weights fit 8 bits under a 3-bit shift; each matrix
+  (W_in, W_rec, W_out) then gets the smallest shift that fits its weights,
+  ``w_int = round(w * s / 2**shift)``, thresholds ``round(th * s)``.
+- biases: ``round(s * (v_bias + i_bias / (1 - i_decay)))`` (Xylo adds bias to v).
+- non-spiking readouts get the largest threshold (their v_mem is the output).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nirc.errors import FitError
+from nirc.hwnet import HardwareNetwork
+from nirc.neuron_models.xylo_lif import DASH_MAX, STATE_MAX, WEIGHT_MAX, WEIGHT_SHIFT_MAX, XyloSpec
+from nirc.targets.xylo.device import XyloDevice
+from nirc.targets.xylo.layout import XyloLayout
+
+HEADROOM_BITS = 2        # states may reach 4x the largest threshold before saturating
+GRANULARITIES = ("layer", "channel")
+
+
+def dash_from_decay(decay: np.ndarray, what: str, node: str, file: str | None, dt: float) -> np.ndarray:
+    """Bit-shift decays for per-step decay factors; FitError when a time constant is shorter than dt."""
+    decay = np.asarray(decay, np.float64)
+    if np.any(decay < 0):
+        worst = float(decay.min())
+        raise FitError(f"{what} time constant {dt / (1 - worst):.3g} s is shorter than dt = {dt:g} s "
+                       f"(per-step decay {worst:.3g} < 0); Xylo's shortest is dt", file=file, node=node,
+                       field="tau_mem" if what == "membrane" else "tau_syn")
+    with np.errstate(divide="ignore"):
+        steps = np.where(decay < 1, 1.0 / (1.0 - np.minimum(decay, 1 - 1e-300)), np.inf)
+        dash = np.where(np.isfinite(steps), np.rint(np.log2(np.maximum(steps, 1.0))), DASH_MAX)
+    return np.clip(dash, 0, DASH_MAX).astype(np.int64)
+
+
+def _per_neuron(layout: XyloLayout, net: HardwareNetwork, placed, key: str, default: float = 0.0):
+    out = np.full(sum(p.size for p in placed), default, np.float64)
+    for p in placed:
+        params = net.populations[p.name].params
+        if key in params:
+            out[p.start:p.stop] = np.broadcast_to(np.asarray(params[key], np.float64), (p.size,))
+    return out
+
+
+def _shift_for(weights_scaled: np.ndarray) -> int:
+    """Smallest weight shift with every |round(w / 2**shift)| <= 127."""
+    peak = float(np.abs(weights_scaled).max()) if weights_scaled.size else 0.0
+    for shift in range(WEIGHT_SHIFT_MAX + 1):
+        if peak / (1 << shift) <= WEIGHT_MAX + 0.5:
+            return shift
+    return WEIGHT_SHIFT_MAX
+
+
+def _scale(th: np.ndarray, w_peak: np.ndarray, granularity: str) -> np.ndarray:
+    """State scale per neuron: thresholds keep headroom, weights fit 8 bits under the largest shift."""
+    th_limit = (STATE_MAX >> HEADROOM_BITS)
+    w_limit = (WEIGHT_MAX + 0.5) * (1 << WEIGHT_SHIFT_MAX)
+    finite_th = np.where(np.isfinite(th) & (th > 0), th, 0.0)
+    if granularity == "layer":
+        th_peak, wp = float(finite_th.max(initial=0.0)), float(w_peak.max(initial=0.0))
+        s = min(th_limit / th_peak if th_peak > 0 else np.inf, w_limit / wp if wp > 0 else np.inf)
+        s = 1.0 if not np.isfinite(s) else s
+        return np.full(th.shape, s)
+    with np.errstate(divide="ignore"):
+        s = np.minimum(np.where(finite_th > 0, th_limit / np.where(finite_th > 0, finite_th, 1), np.inf),
+                       np.where(w_peak > 0, w_limit / np.where(w_peak > 0, w_peak, 1), np.inf))
+    return np.where(np.isfinite(s), s, 1.0)
+
+
+def _rel_rms(approx: np.ndarray, exact: np.ndarray) -> float:
+    peak = float(np.abs(exact).max()) if exact.size else 0.0
+    if peak == 0:
+        return 0.0
+    return float(np.sqrt(np.mean((approx - exact) ** 2)) / peak)
+
+
+def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granularity: str = "layer",
+             file: str | None = None) -> tuple[XyloSpec, dict]:
+    """The integer XyloSpec for a laid-out float network, and the quantization report."""
+    if granularity not in GRANULARITIES:
+        raise FitError(f"unknown quantization granularity {granularity!r}; one of {GRANULARITIES}",
+                       file=file, field="granularity")
+    notes: list[str] = []
+    dt = net.dt
+    sections = {}
+    for kind, placed in (("hidden", layout.hidden), ("readout", layout.readout)):
+        i_decay = _per_neuron(layout, net, placed, "i_decay")
+        v_decay = _per_neuron(layout, net, placed, "v_decay")
+        for p in placed:
+            dash_from_decay(i_decay[p.start:p.stop], "synaptic", p.name, file, dt)
+            dash_from_decay(v_decay[p.start:p.stop], "membrane", p.name, file, dt)
+        dash_syn = np.maximum(dash_from_decay(i_decay, "synaptic", kind, file, dt), 1)
+        dash_mem = dash_from_decay(v_decay, "membrane", kind, file, dt)
+        a = 1.0 - 2.0 ** -dash_syn.astype(np.float64)
+        v_direct = _per_neuron(layout, net, placed, "v_direct")
+        charge = (1.0 - a) / a * (1.0 / (1.0 - np.minimum(i_decay, 1 - 1e-12)) + v_direct)
+        th = _per_neuron(layout, net, placed, "threshold", np.inf)
+        bias = (_per_neuron(layout, net, placed, "v_bias")
+                + _per_neuron(layout, net, placed, "i_bias") / (1.0 - np.minimum(i_decay, 1 - 1e-12)))
+        reset = _per_neuron(layout, net, placed, "v_reset")
+        sections[kind] = dict(i_decay=i_decay, v_decay=v_decay, dash_syn=dash_syn, dash_mem=dash_mem,
+                              charge=charge, th=th, bias=bias, reset=reset)
+        if np.any(i_decay == 0):
+            notes.append(f"{int((i_decay == 0).sum())} {kind} neurons have no synaptic current; Xylo gives them "
+                         f"the shortest one (dash_syn 1), spreading each input over a few steps")
+        spiking = np.isfinite(th)
+        if np.any(spiking):
+            notes.append(f"{kind} neurons reset to v_reset ({', '.join(f'{r:g}' for r in np.unique(reset[spiking])[:3])}) "
+                         f"in the float model and fire when v > threshold; Xylo subtracts the threshold and "
+                         f"fires when v >= threshold")
+        if np.any(v_decay >= 1):
+            notes.append(f"{int((v_decay >= 1).sum())} {kind} neurons do not leak in the float model; Xylo's "
+                         f"slowest leak is dash_mem {DASH_MAX} (and at least 1 unit per step)")
+
+    hid, out = sections["hidden"], sections["readout"]
+    w_in = layout.w_in * hid["charge"][None, :, None]
+    w_rec = layout.w_rec * hid["charge"][None, :, None]
+    w_out = layout.w_out * out["charge"][None, :]
+    peak_hidden = np.maximum(np.abs(w_in).max(axis=(0, 2), initial=0.0), np.abs(w_rec).max(axis=(0, 2), initial=0.0))
+    peak_readout = np.abs(w_out).max(axis=0, initial=0.0)
+    s_h = _scale(hid["th"], peak_hidden, granularity)
+    s_o = _scale(out["th"], peak_readout, granularity)
+
+    shift_in = _shift_for(w_in * s_h[None, :, None])
+    shift_rec = _shift_for(w_rec * s_h[None, :, None])
+    shift_out = _shift_for(w_out * s_o[None, :])
+    q_in = np.clip(np.rint(w_in * s_h[None, :, None] / (1 << shift_in)), -WEIGHT_MAX - 1, WEIGHT_MAX)
+    q_rec = np.clip(np.rint(w_rec * s_h[None, :, None] / (1 << shift_rec)), -WEIGHT_MAX - 1, WEIGHT_MAX)
+    q_out = np.clip(np.rint(w_out * s_o[None, :] / (1 << shift_out)), -WEIGHT_MAX - 1, WEIGHT_MAX)
+
+    def threshold(th, s):
+        return np.where(np.isfinite(th), np.clip(np.rint(th * s), 0, STATE_MAX), STATE_MAX)
+
+    def bias_of(b, s):
+        return np.clip(np.rint(b * s), -STATE_MAX - 1, STATE_MAX)
+
+    th_h, th_o = threshold(hid["th"], s_h), threshold(out["th"], s_o)
+    b_h, b_o = bias_of(hid["bias"], s_h), bias_of(out["bias"], s_o)
+    if (np.any(b_h != 0) or np.any(b_o != 0)) and not device.has_bias:
+        raise FitError(f"the network has biases (leak to a rest potential), {device.name} has none",
+                       file=file, field="has_bias")
+    if np.any(np.isfinite(hid["th"]) & (th_h == 0)):
+        notes.append("some hidden thresholds round to 0: those neurons fire on every step")
+
+    spec = XyloSpec(
+        weights_in=q_in.astype(np.int64), weights_rec=q_rec.astype(np.int64), weights_out=q_out.astype(np.int64),
+        dash_mem=hid["dash_mem"], dash_syn=hid["dash_syn"], dash_syn_2=hid["dash_syn"].copy(),
+        threshold=th_h.astype(np.int64), bias=b_h.astype(np.int64),
+        dash_mem_out=out["dash_mem"], dash_syn_out=out["dash_syn"],
+        threshold_out=th_o.astype(np.int64), bias_out=b_o.astype(np.int64),
+        weight_shift_in=shift_in, weight_shift_rec=shift_rec, weight_shift_out=shift_out,
+        aliases=tuple(() for _ in range(layout.n_hidden)), dt=dt).validate(file)
+
+    def layer_rows(placed, sec, s, matrices):
+        rows = []
+        for p in placed:
+            sl = slice(p.start, p.stop)
+            tau_float = 1.0 / np.maximum(1e-300, 1.0 - sec["v_decay"][sl])
+            tau_xylo = 2.0 ** sec["dash_mem"][sl]
+            row = {"population": p.name, "neurons": [p.start, p.stop], "scale": float(np.median(s[sl])),
+                   "dash_mem": sorted(set(sec["dash_mem"][sl].tolist())),
+                   "dash_syn": sorted(set(sec["dash_syn"][sl].tolist())),
+                   "tau_mem_relative_error": float(np.max(np.abs(tau_xylo / tau_float - 1),
+                                                          where=np.isfinite(tau_float), initial=0.0)),
+                   "threshold_relative_error": _rel_rms(
+                       np.where(np.isfinite(sec["th"][sl]), (th_h if placed is layout.hidden else th_o)[sl]
+                                / s[sl], 0), np.where(np.isfinite(sec["th"][sl]), sec["th"][sl], 0))}
+            for name, (q, w, shift) in matrices.items():
+                if w.ndim == 3:
+                    wq, wf = q[:, sl, :] * (1 << shift) / s[None, sl, None], w[:, sl, :]
+                else:
+                    wq, wf = q[:, sl] * (1 << shift) / s[None, sl], w[:, sl]
+                if np.any(wf):
+                    row[f"{name}_relative_rms_error"] = _rel_rms(wq[wf != 0], wf[wf != 0])
+                    row[f"{name}_zeroed"] = int(np.count_nonzero((wq == 0) & (wf != 0)))
+            rows.append(row)
+        return rows
+
+    report = {
+        "granularity": granularity,
+        "headroom_bits": HEADROOM_BITS,
+        "weight_shift_in": shift_in, "weight_shift_rec": shift_rec, "weight_shift_out": shift_out,
+        "layers": layer_rows(layout.hidden, hid, s_h, {"weights_in": (q_in, w_in, shift_in),
+                                                        "weights_rec": (q_rec, w_rec, shift_rec)})
+        + layer_rows(layout.readout, out, s_o, {"weights_out": (q_out, w_out, shift_out)}),
+        "notes": notes + list(layout.notes),
+    }
+    return spec, report
