@@ -55,9 +55,25 @@ def fits(demand: MemoryDemand, core: CoreMemory) -> bool:
     return all(demand.get(kind) <= core.get(kind) for kind in KIND_NAMES)
 
 
-def core_cost(core: CoreMemory, n_cores: int) -> int:
-    """Bigger cores cost more, so the solver leaves them free; ids break ties deterministically."""
-    return (core.kernel + core.neuron + core.bias) * n_cores + core.id
+def core_cost(core: CoreMemory) -> int:
+    """Bigger cores cost more (words of memory, in units of 1Ki), so the solver leaves them free."""
+    return -(-(core.kernel + core.neuron + core.bias) // 1024)
+
+
+def canonical_order(solution: dict[str, int], layers: Sequence[LayerToPlace],
+                    cores: Sequence[CoreMemory]) -> dict[str, int]:
+    """Cores with identical memories are interchangeable: hand them to layers in network order."""
+    index = {l.name: i for i, l in enumerate(layers)}
+    groups: dict[tuple[int, int, int], list[str]] = {}
+    for name, c in solution.items():
+        core = cores[c]
+        groups.setdefault((core.kernel, core.neuron, core.bias), []).append(name)
+    out = {}
+    for names in groups.values():
+        ids = sorted(solution[n] for n in names)
+        for name, c in zip(sorted(names, key=index.__getitem__), ids):
+            out[name] = c
+    return {l.name: out[l.name] for l in layers if l.name in out}
 
 
 def assign_layers(layers: Sequence[LayerToPlace], cores: Sequence[CoreMemory], *,
@@ -107,11 +123,12 @@ def _solve(layers, cores, time_limit_s, seed, require_all):
             model.add_at_most_one(choices)
     for core in cores:
         model.add_at_most_one([v for (_, c), v in x.items() if c == core.id])
-    cost = sum(core_cost(cores[c], len(cores)) * v for (_, c), v in x.items())
+    costs = {(l, c): core_cost(cores[c]) for (l, c) in x}
+    cost = sum(costs[key] * v for key, v in x.items())
     if require_all:
         model.minimize(cost)
-    else:
-        big = sum(core_cost(c, len(cores)) for c in cores) + 1
+    else:      # place as many layers as possible first, then the cheapest way
+        big = sum(costs.values()) + 1
         model.minimize(cost - big * sum(x.values()))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
@@ -120,7 +137,8 @@ def _solve(layers, cores, time_limit_s, seed, require_all):
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, None
-    solution = {layers[l].name: c for (l, c), v in x.items() if solver.value(v)}
+    solution = canonical_order({layers[l].name: c for (l, c), v in x.items() if solver.value(v)},
+                               layers, cores)
     return (status == cp_model.OPTIMAL, int(solver.objective_value)), solution
 
 
