@@ -17,7 +17,7 @@ from nirc import __version__
 from nirc.errors import NircError, NircWarning
 
 # Explicit, ordered registry of subcommands (module names in nirc.commands).
-COMMANDS = ["inspect", "simulate", "targets"]
+COMMANDS = ["inspect", "simulate", "targets", "compile", "emulate", "verify"]
 
 log = logging.getLogger("nirc")
 

@@ -56,7 +56,7 @@ class _Stopwatch:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
-        log.info("%-12s ...", name)
+        log.debug("%-12s ...", name)
         yield
         self.timings[name] = time.perf_counter() - start
         log.info("%-12s %.3f s", name, self.timings[name])

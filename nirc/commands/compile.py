@@ -1,0 +1,60 @@
+"""`nirc compile`: a NIR model -> a deployment configuration directory for a target.
+
+A thin layer over nirc.driver.compile; the build directory appears only when
+the whole compilation succeeded (docs/config-format.md describes its files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger("nirc")
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Options shared by compile and verify."""
+    parser.add_argument("--target", required=True,
+                        help="target name (see 'nirc targets') or path to a target YAML")
+    parser.add_argument("--dt", type=float, default=None,
+                        help="time step in seconds (default: the file's metadata 'dt', else the "
+                             "target's default_dt)")
+    parser.add_argument("--method", choices=("euler", "exact"), default="euler",
+                        help="discretisation of the NIR dynamics (default: euler)")
+    parser.add_argument("--granularity", choices=("layer", "channel"), default="layer",
+                        help="quantization scale per layer (default) or per neuron")
+    parser.add_argument("--calibration-steps", type=int, default=50, metavar="N",
+                        help="float-simulate N steps of seeded random input to estimate spike "
+                             "rates for placement and the traffic report (0: skip)")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "compile", help="compile a NIR model into a deployment configuration",
+        description="Compile MODEL.nir for a target chip into OUT_DIR (config.json, arrays.npz, "
+                    "report.json, timings.json; see docs/config-format.md).")
+    parser.add_argument("model", metavar="MODEL.nir", help="the NIR file to compile")
+    add_common(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
+                        help="build directory to create (replaced only by a complete build)")
+    parser.add_argument("--dump-after", metavar="PASS", default=None,
+                        help="also write the stage after PASS into OUT_DIR/dump/ (.nir for NIR "
+                             "graphs, .json + .npz otherwise)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nirc.driver import compile
+
+    result = compile(args.model, args.target, args.output, dt=args.dt, method=args.method,
+                     granularity=args.granularity, dump_after=args.dump_after,
+                     calibration_steps=args.calibration_steps)
+    r = result.report
+    log.info("%s: %d neurons, %d synapses on %d cores (lower bound %d, gap %.1f%%), "
+             "%.1f inter-core messages per step", result.out_dir, r["neurons"], r["synapses"],
+             r["cores_used"], r["lower_bound"], 100 * r["gap"],
+             r["traffic"]["inter_core_messages_per_step"])
+    for row in r["quantization"]:
+        if row.get("notes"):
+            log.info("  %s: %s", row["population"], "; ".join(row["notes"]))
+    return 0
