@@ -3,14 +3,13 @@
 Every function takes ``x`` shaped (B, *node_input_shape) and returns
 (B, *node_output_shape); the batch axis is always first and never appears in
 node parameters. Convolutions and pooling go through one strided-window view
-(numpy's ``sliding_window_view``) and a single ``einsum`` contraction, so a
-layer costs one BLAS call per step whatever its stride, padding, dilation or
-grouping.
+(numpy's ``sliding_window_view``); a convolution then copies its receptive
+fields once (im2col) and costs one batched matrix product per step whatever
+its stride, padding, dilation or grouping.
 """
 
 from __future__ import annotations
 
-import string
 from typing import Callable
 
 import numpy as np
@@ -36,19 +35,28 @@ def windows(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
 
 
 def convolve(x: np.ndarray, node: _ConvNd) -> np.ndarray:
-    """Cross-correlation as torch computes it (weight (C_out, C_in/groups, *k)), plus bias."""
+    """Cross-correlation as torch computes it (weight (C_out, C_in/groups, *k)), plus bias.
+
+    im2col: the receptive fields are copied once into a (groups, B*positions, C_in/groups*taps)
+    matrix and multiplied by the (groups, C_in/groups*taps, C_out/groups) weights.
+    """
     n = node.spatial_dims
-    weight = np.asarray(node.weight, dtype=x.dtype)
     patches = windows(x, node.kernel, node.stride_t(), node.padding_lohi(), node.dilation_t())
     b, c = patches.shape[:2]
     g = node.groups
     out_shape = patches.shape[2:2 + n]
-    patches = patches.reshape(b, g, c // g, *out_shape, *node.kernel)
-    weight = weight.reshape(g, weight.shape[0] // g, *weight.shape[1:])
-    space = string.ascii_letters[:n]            # output positions
-    taps = string.ascii_letters[n:2 * n]        # kernel taps
-    y = np.einsum(f"BGC{space}{taps},GOC{taps}->BGO{space}", patches, weight, optimize=True)
-    y = y.reshape(b, -1, *out_shape)
+    positions, taps = int(np.prod(out_shape)), int(np.prod(node.kernel))
+    # (B, G, Cg, *out, *k) -> (G, B, *out, Cg, *k)
+    grouped = patches.reshape(b, g, c // g, *out_shape, *node.kernel)
+    order = (1, 0, *range(3, 3 + n), 2, *range(3 + n, 3 + 2 * n))
+    columns = np.ascontiguousarray(grouped.transpose(order)).reshape(
+        g, b * positions, (c // g) * taps)
+    weight = np.asarray(node.weight, dtype=x.dtype)
+    kernel = weight.reshape(g, weight.shape[0] // g, (c // g) * taps).transpose(0, 2, 1)
+    y = columns @ kernel                                   # (G, B*positions, Og)
+    y = y.reshape(g, b, *out_shape, -1)
+    y = np.moveaxis(y, -1, 1).reshape(g, -1, b, *out_shape)  # (G, Og, B, *out)
+    y = np.moveaxis(y, 2, 0).reshape(b, -1, *out_shape)     # (B, G*Og, *out)
     if node.bias is not None:
         bias = np.asarray(node.bias, dtype=x.dtype)
         y = y + (bias.reshape(-1, *([1] * n)) if bias.ndim == 1 else bias)
