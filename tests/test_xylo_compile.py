@@ -1,0 +1,223 @@
+"""Compiling NIR for Xylo: layout on the fixed fabric, quantization, emitted config, emulation.
+
+The chain is the target's pass list (normalize ... xylo_quantize), then the
+backend's emit; the emulator reads only the emitted files and must agree bit
+for bit with the integer reference, and with xylosim built from the same files.
+Networks that do not fit fail with a FitError naming the limit and the demand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nirc.errors import FitError, TargetError
+from nirc.ir.nodes import LIF, Affine, CubaLIF, Input, Linear, NIRGraph, Output
+from nirc.neuron_models import get_model
+from nirc.passes.context import PassContext
+from nirc.passes.registry import get_pass
+from nirc.target import load_target
+from nirc.targets.xylo import backend
+from nirc.targets.xylo.config import read_config, rockpool_specification
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DT = 1e-3
+
+
+def lif(n, tau=0.02, th=1.0):
+    return LIF(tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, th),
+               v_reset=np.zeros(n))
+
+
+def cuba(n, tau_mem=0.02, tau_syn=0.005, th=1.0):
+    return CubaLIF(tau_syn=np.full(n, tau_syn), tau_mem=np.full(n, tau_mem), r=np.ones(n),
+                   v_leak=np.zeros(n), v_threshold=np.full(n, th), v_reset=np.zeros(n), w_in=np.ones(n))
+
+
+def graph(n_in=16, hidden=(30, 20), n_out=8, recurrent=True, seed=0, hidden_node=cuba, **extra_nodes):
+    """Input -> Affine -> CubaLIF [recurrent] -> Affine -> CubaLIF ... -> Affine -> LIF readout -> Output."""
+    rng = np.random.default_rng(seed)
+    nodes = {"input": Input(shape=np.array([n_in])), "output": Output(shape=np.array([n_out]))}
+    edges, prev, width = [], "input", n_in
+    for k, n in enumerate(hidden):
+        nodes[f"w{k}"] = Affine(weight=rng.normal(0.3, 25 / np.sqrt(width), (n, width)), bias=np.zeros(n))
+        nodes[f"h{k}"] = hidden_node(n)
+        edges += [(prev, f"w{k}"), (f"w{k}", f"h{k}")]
+        if recurrent and k == 0:
+            nodes["rec"] = Linear(weight=rng.normal(0, 5 / np.sqrt(n), (n, n)))
+            edges += [("h0", "rec"), ("rec", "h0")]
+        prev, width = f"h{k}", n
+    nodes["wout"] = Affine(weight=rng.normal(0.5, 25 / np.sqrt(width), (n_out, width)), bias=np.zeros(n_out))
+    nodes["readout"] = lif(n_out)
+    edges += [(prev, "wout"), ("wout", "readout"), ("readout", "output")]
+    nodes.update(extra_nodes)
+    return NIRGraph(nodes=nodes, edges=edges)
+
+
+def lower(g, target="xylo", granularity="layer", dt=DT):
+    t = load_target(target)
+    ctx = PassContext(model=get_model("float"), dt=dt, target_name=target, granularity=granularity)
+    stage = g
+    for name in t.passes:
+        stage = get_pass(name)(stage, ctx)
+    return stage, ctx.report, t
+
+
+def events(steps=120, n=16, rate=0.3, seed=1):
+    rng = np.random.default_rng(seed)
+    return (rng.random((steps, n)) < rate).astype(np.uint8) * rng.integers(1, 4, (steps, n)).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    net, report, target = lower(graph())
+    out = backend.emit(net, target, tmp_path_factory.mktemp("xylo") / "build", report)
+    return net, report, out
+
+
+def test_hidden_layers_are_laid_out_one_after_another_with_feed_forward_blocks_in_w_rec(built):
+    net, _, out = built
+    spec, manifest = read_config(out)
+    assert [(h["name"], h["neurons"]) for h in manifest["hidden"]] == [("h0", [0, 30]), ("h1", [30, 50])]
+    assert manifest["readout"] == [{"name": "readout", "neurons": [0, 8], "shape": [8]}]
+    w = spec.weights_rec[:, :, 0]
+    assert np.count_nonzero(w[:30, :30]) > 0          # h0's recurrent block
+    assert np.count_nonzero(w[:30, 30:50]) > 0        # h0 -> h1 feed-forward block
+    assert np.count_nonzero(w[30:, :]) == 0           # h1 feeds only the readout
+    assert np.count_nonzero(spec.weights_in[:, 30:]) == 0
+    assert np.count_nonzero(spec.weights_out[:30]) == 0 and np.count_nonzero(spec.weights_out[30:50]) > 0
+    assert spec.weights_rec[:, :, 1].any() == False    # noqa: E712  one synaptic time constant per layer
+
+
+def test_emulator_reading_the_files_agrees_with_the_integer_reference(built):
+    net, _, out = built
+    x = {"input": events()}
+    ref = backend.reference(net, x, record=True)
+    emu = backend.emulate(out, x, record=True)
+    assert emu.spikes["h0"].sum() > 0 and emu.outputs["output"].sum() > 0
+    np.testing.assert_array_equal(emu.outputs["output"], ref.outputs["output"])
+    for pop in ref.spikes:
+        np.testing.assert_array_equal(emu.spikes[pop], ref.spikes[pop])
+        for state in ref.states[pop]:
+            np.testing.assert_array_equal(emu.states[pop][state], ref.states[pop][state])
+
+
+def test_batched_emulation_equals_one_sample_at_a_time(built):
+    _, _, out = built
+    batch = np.stack([events(seed=s) for s in range(3)], axis=1)          # (T, B, 16)
+    together = backend.emulate(out, {"input": batch}, batch=True)
+    for b in range(3):
+        alone = backend.emulate(out, {"input": batch[:, b]})
+        np.testing.assert_array_equal(together.outputs["output"][:, b], alone.outputs["output"])
+
+
+@pytest.mark.xylosim
+def test_xylosim_built_from_the_emitted_config_agrees_with_nirc_emulate(built):
+    pytest.importorskip("xylosim.v2")
+    from nirc.targets.xylo.xylosim_bridge import run_xylosim
+
+    _, _, out = built
+    spec, _ = read_config(out)
+    x = events(steps=150, seed=5)
+    emu = backend.emulate(out, {"input": x}, record=True)
+    theirs = run_xylosim(spec, x)
+    np.testing.assert_array_equal(emu.outputs["output"], theirs.spikes_out[0])
+    np.testing.assert_array_equal(emu.spikes["h0"], theirs.spikes[0][:, :30])
+    np.testing.assert_array_equal(emu.states["h1"]["v_mem"], theirs.v_mem[0][:, 30:50])
+    np.testing.assert_array_equal(emu.states["readout"]["v_mem"], theirs.v_mem_out[0])
+
+
+def test_rockpool_specification_uses_rockpools_names_and_int8_weights(built):
+    _, _, out = built
+    spec, _ = read_config(out)
+    kwargs = rockpool_specification(spec)
+    assert {"weights_in", "weights_rec", "weights_out", "dash_mem", "dash_syn", "dash_syn_2", "dash_mem_out",
+            "dash_syn_out", "threshold", "threshold_out", "bias", "bias_out", "weight_shift_in",
+            "weight_shift_rec", "weight_shift_out", "aliases", "dt"} == set(kwargs)
+    assert kwargs["weights_in"].dtype == np.int8 and kwargs["weights_in"].shape == (16, 50, 2)
+    assert kwargs["weights_rec"].shape == (50, 50, 2) and kwargs["weights_out"].shape == (50, 8)
+
+
+def test_time_constants_become_bit_shifts_and_the_report_states_the_error(built):
+    _, report, out = built
+    spec, _ = read_config(out)
+    # tau_mem 20 ms at dt 1 ms: log2(20) = 4.3 -> dash 4; tau_syn 5 ms -> log2(5) = 2.3 -> 2
+    assert set(spec.dash_mem.tolist()) == {4} and set(spec.dash_syn.tolist()) == {2}
+    rows = {r["population"]: r for r in report["quantize"]["layers"]}
+    assert rows["h0"]["dash_mem"] == [4]
+    # Euler: v_decay = 1 - dt/tau = 0.95 -> tau/dt 20; Xylo's 2**4 = 16 is 20 % short
+    assert rows["h0"]["tau_mem_relative_error"] == pytest.approx(0.2, abs=1e-6)
+    assert 0 < rows["h0"]["weights_in_relative_rms_error"] < 0.01
+    # each matrix takes the smallest shift that fits, so its largest weight uses 7 or 8 bits
+    assert int(np.abs(spec.weights_in).max()) >= 64 and int(np.abs(spec.weights_rec).max()) >= 64
+    assert json.loads((Path(out) / "report.json").read_text())["quantize"]["granularity"] == "layer"
+
+
+def test_channel_quantization_scales_each_neuron_to_its_own_threshold():
+    g = graph(hidden=(20,), seed=3)
+    # Thresholds differing by 10x between neurons: channel scaling keeps each neuron's resolution.
+    g.nodes["h0"] = cuba(20, th=1.0).__class__(**{**g.nodes["h0"].__dict__,
+                                                 "v_threshold": np.geomspace(0.2, 2.0, 20)})
+    layer, _, _ = lower(g, granularity="layer")
+    channel, rep, _ = lower(g, granularity="channel")
+    th_layer = layer.populations["h0"].params["threshold"]
+    th_channel = channel.populations["h0"].params["threshold"]
+    assert th_layer.max() <= 8191 and th_layer[0] < th_layer[-1] / 5
+    assert np.all(th_channel >= 0.9 * th_channel.max())   # every neuron scaled up to the headroom
+    assert rep["quantize"]["granularity"] == "channel"
+
+
+def test_srnn_example_compiles_and_emulates(tmp_path):
+    from nirc.nirio import read
+
+    g = read(EXAMPLES / "srnn.nir")
+    net, report, target = lower(g, dt=float(g.metadata.get("dt", DT)))
+    out = backend.emit(net, target, tmp_path / "build", report)
+    x = {"input": events(steps=200, rate=0.1)}
+    emu = backend.emulate(out, x)
+    np.testing.assert_array_equal(emu.outputs["output"], backend.reference(net, x).outputs["output"])
+    assert emu.outputs["output"].sum() > 0
+
+
+@pytest.mark.parametrize("target,change,limit,demand", [
+    ("xylo", dict(n_in=17), "input_channels", "17 inputs"),
+    ("xylo", dict(hidden=(600, 401)), "hidden_neurons", "1001 neurons"),
+    ("xylo_imu", dict(hidden=(497,), recurrent=False), "hidden_neurons", "497 neurons"),
+    ("xylo", dict(n_out=9), "output_neurons", "9 neurons"),
+])
+def test_networks_beyond_the_fabric_fail_naming_limit_and_demand(target, change, limit, demand):
+    with pytest.raises(FitError) as err:
+        lower(graph(**change), target=target)
+    assert limit in str(err.value) and demand in str(err.value)
+
+
+def test_fan_out_above_64_recurrent_synapses_fails():
+    with pytest.raises(FitError, match=r"'h0'.*70 recurrent synapses.*allows 64.*fan_out_per_neuron|"
+                                       r"fan_out_per_neuron.*70 recurrent synapses.*64"):
+        lower(graph(hidden=(70,)))
+
+
+def test_time_constant_shorter_than_dt_fails():
+    g = graph(hidden=(20,))
+    g.nodes["h0"] = cuba(20, tau_mem=0.0005)
+    with pytest.raises(FitError, match=r"node 'h0'.*tau_mem.*shorter than dt"):
+        lower(g)
+
+
+def test_readout_fed_straight_from_the_input_fails():
+    rng = np.random.default_rng(0)
+    g = NIRGraph(nodes={"input": Input(shape=np.array([16])), "w": Affine(weight=rng.normal(size=(4, 16)),
+                                                                        bias=np.zeros(4)),
+                        "readout": lif(4), "output": Output(shape=np.array([4]))},
+                 edges=[("input", "w"), ("w", "readout"), ("readout", "output")])
+    with pytest.raises(FitError, match="hidden neurons only"):
+        lower(g)
+
+
+def test_emulate_rejects_inputs_that_are_not_event_counts(built):
+    _, _, out = built
+    with pytest.raises(TargetError, match="input 'input'|node 'input'"):
+        backend.emulate(out, {"input": np.full((5, 16), 0.5)})
