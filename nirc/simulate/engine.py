@@ -12,7 +12,6 @@ docs/semantics.md.
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ from nirc.ir.graph import flatten, infer_shapes, topological_order
 from nirc.ir.nodes import (NEURON_TYPES, SPIKING_TYPES, Delay, Input, NIRGraph, Node, Output)
 from nirc.simulate.neurons import METHODS, NeuronLayer, coefficients
 from nirc.simulate.operators import operator_for
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
