@@ -6,10 +6,10 @@ directory. Spikes, u and v of every population on every step must be identical
 (docs/oracles.md says how the steps line up). Hand-built integer networks that
 reach every branch of the arithmetic (weight truncation per sign mode,
 exponents of both signs, per-neuron registers, recurrence, 24-bit wrap and
-clip) are checked against nirc's loihi_cuba_lif model stepped directly; an
-MLP, a CNN and a recurrent network compiled from NIR by the loihi2 pass list
-are checked against nirc's integer reference (nirc.intref), which the
-emulator must in turn equal bit for bit. Skipped when .venv-lava is absent (build it with
+clip) are checked against nirc's loihi_cuba_lif model stepped directly.
+Networks compiled from NIR for loihi2 (the snnTorch MLP and recurrent SNN of
+examples/, a CNN and a recurrent network built here) are emitted to a build
+directory and run by nirc's emulator (nirc.emulator.Chip) and by Lava. Skipped when .venv-lava is absent (build it with
 tools/lava/setup_venv.sh), unless NIRC_REQUIRE_ORACLES=1, which turns a missing
 Lava venv into a failure.
 """
@@ -146,46 +146,64 @@ def test_lava_runner_equals_loihi_cuba_lif_arithmetic(case, tmp_path):
         assert all(lava[k].any() for k in lava if k.endswith(".spikes"))
 
 
-# --- compiled NIR networks: nirc's integer reference == Lava ---------------------------------------
+# --- compiled NIR networks: the emitted build, run by nirc's emulator and by Lava ------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+# The snnTorch exports of examples/ (trained MLP; recurrent SNN with an RLeaky loop and a CubaLIF
+# readout), and networks built in tests/loihi_networks.py: a CNN (conv, sum-pool, fc; examples/cnn.nir
+# is sized for Speck and does not fit loihi2's cores) and a CubaLIF loop with a LIF readout.
+COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn", "recurrent"]
 
 
-def compile_to_hwnet(graph, target_name: str = "loihi2"):
-    """The target's pass list run on ``graph``: the quantized hardware network the emitter writes."""
-    from nirc.neuron_models import get_model
-    from nirc.passes.context import PassContext
-    from nirc.passes.registry import get_pass
-    from nirc.target import load_target
+def load_network(name: str):
+    from nirc.nirio import read
 
-    target = load_target(target_name)
-    ctx = PassContext(model=get_model(target.neuron_model), dt=target.default_dt,
-                      formats=target.formats.model_dump(), target_name=target.name)
-    stage = graph
-    for name in target.passes:
-        stage = get_pass(name)(stage, ctx)
-    return stage
+    return read(EXAMPLES / name) if name.endswith(".nir") else NETWORKS[name]()
 
 
-def write_hwnet_build(build: Path, net) -> None:
-    write_build(build, {name: port.size for name, port in net.inputs.items()},
-                {name: dict(pop.params) for name, pop in net.populations.items()},
-                [{"source": t.source, "target": t.target, "weights": t.weights.toarray(), **t.kernel}
-                 for t in net.tables])
+def compile_to_build(graph, build: Path, target_name: str = "loihi2"):
+    """`nirc compile --target loihi2`: the quantized hardware network; the build is written to ``build``."""
+    from nirc.driver import compile as compile_model
+
+    return compile_model(graph, target_name, build).network
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
-def test_integer_reference_equals_lava_on_compiled_networks(name, tmp_path):
-    from nirc import intref
+def emulator_recordings(build: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Spikes, u and v of every population from nirc's emulator, named as the Lava runner names them."""
+    from nirc.emulator import Chip
 
-    graph = NETWORKS[name]()
-    net = compile_to_hwnet(graph)
-    inputs = bernoulli_input(graph, STEPS, seed=3)
-    write_hwnet_build(tmp_path / "build", net)
+    run = Chip.load(build).run(inputs, record=True)
+    recordings = {f"{pop}.{q}": np.asarray(a).reshape(run.steps, -1)
+                  for pop, states in run.states.items() for q, a in states.items()}
+    recordings.update({f"{pop}.spikes": np.asarray(s).reshape(run.steps, -1) for pop, s in run.spikes.items()})
+    return recordings
 
-    run = intref.run(net, inputs, record=True)
-    ours = {f"{pop}.{q}": np.asarray(a).reshape(STEPS, -1)
-            for pop, states in run.states.items() for q, a in states.items()}
-    ours.update({f"{pop}.spikes": np.asarray(s).reshape(STEPS, -1) for pop, s in run.spikes.items()})
+
+@pytest.mark.parametrize("name", COMPILED_NETWORKS)
+def test_emulator_equals_lava_on_every_spike_and_state(name, tmp_path):
+    graph = load_network(name)
+    compile_to_build(graph, tmp_path / "build")
+    inputs = bernoulli_input(graph, STEPS, rate=0.2, seed=3)
+
+    ours = emulator_recordings(tmp_path / "build", inputs)
     lava = run_lava(tmp_path / "build", {k: v.reshape(STEPS, -1) for k, v in inputs.items()}).recordings
 
     assert mismatches(ours, lava) == []
     assert all(lava[k].any() for k in lava if k.endswith(".spikes")), "a population never spikes"
+
+
+def test_the_comparison_catches_a_changed_weight_exponent(tmp_path):
+    """The oracle can fail: raising the first table's weight_exp in the build changes what Lava computes."""
+    graph = load_network("mlp.nir")
+    compile_to_build(graph, tmp_path / "build")
+    inputs = bernoulli_input(graph, STEPS, rate=0.2, seed=3)
+    ours = emulator_recordings(tmp_path / "build", inputs)
+    config_path = tmp_path / "build" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["tables"][0]["weight_exp"] += 1
+    config_path.write_text(json.dumps(config))
+
+    lava = run_lava(tmp_path / "build", {k: v.reshape(STEPS, -1) for k, v in inputs.items()}).recordings
+
+    first_layer = config["tables"][0]["target"]
+    assert any(line.startswith(f"{first_layer}.u: first differs") for line in mismatches(ours, lava))
