@@ -12,7 +12,8 @@ pins down the difference (docs/semantics.md has the table):
 - Norse writes tau = dt/tau_inv (= dt*tau): its own dynamics are NIR Euler at
   dt**2. LIFCell adds input to the current unscaled, NIR scales it by dt/tau_syn.
 - Sinabs is discrete (dt = 1); IAF fires at v >= threshold (NIR: >), and by
-  default emits several spikes per step and subtracts.
+  default emits several spikes per step and subtracts; its LIF (norm_input) is
+  NIR's exact method at dt = 1, not Euler.
 """
 
 from __future__ import annotations
@@ -246,3 +247,22 @@ def test_sinabs_fires_at_the_threshold_nir_only_above_it(tmp_path):
     assert np.flatnonzero(run_sinabs(net, x)[:, 0]).tolist() == [1, 3, 5]
     assert np.flatnonzero(simulate(graph, {"input": x}, dt=1.0).outputs["output"][:, 0]
                           ).tolist() == [2, 5]
+
+
+def test_sinabs_lif_is_nir_lif_under_the_exact_method_at_dt_1(tmp_path):
+    # Sinabs: v = exp(-1/tau) v + (1 - exp(-1/tau)) x (norm_input), i.e. exact with r = 1.
+    torch.manual_seed(6)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(5, 3, bias=False),
+        sl.LIFSqueeze(tau_mem=torch.tensor([4.0, 8.0, 16.0]), batch_size=1,
+                      spike_threshold=torch.full((3,), 0.3), spike_fn=SingleSpike,
+                      reset_fn=MembraneReset()))
+    with torch.no_grad():
+        net[0].weight.mul_(6.0)
+    graph = exported(tmp_path, sinabs.to_nir(net, torch.zeros(1, 5)))
+    x = spike_input(50, 5, rate=0.5)
+    expected = run_sinabs(net, x)
+    assert expected.sum() > 10
+    np.testing.assert_array_equal(
+        simulate(graph, {"input": x}, dt=1.0, method="exact").outputs["output"], expected)
+    assert not np.array_equal(simulate(graph, {"input": x}, dt=1.0).outputs["output"], expected)

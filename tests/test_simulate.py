@@ -53,6 +53,18 @@ def test_li_euler_matches_the_closed_form_recurrence_and_relaxes_to_v_leak():
     assert silent[-1] == pytest.approx(leak, rel=1e-9)
 
 
+def test_euler_converges_to_the_exact_solution_at_first_order_as_dt_shrinks():
+    tau, horizon = 0.01, 0.02
+    g = chain(("li", LI(tau=arr(tau), r=arr(1.0), v_leak=arr(0.0))), shape=[1])
+    exact = 1 - np.exp(-horizon / tau)
+    errors = []
+    for steps in (20, 40, 80):
+        out = simulate(g, {"in": np.ones((steps, 1))}, dt=horizon / steps).outputs["out"]
+        errors.append(abs(out[-1, 0] - exact))
+    ratios = [errors[0] / errors[1], errors[1] / errors[2]]
+    assert all(1.9 < r < 2.1 for r in ratios), ratios
+
+
 def test_integrator_sums_r_dt_times_input():
     g = chain(("i", I(r=arr(3.0, 0.5))), shape=[2])
     x = np.arange(10, dtype=float).reshape(5, 2)
