@@ -77,3 +77,10 @@ def test_missing_array_and_unreadable_file_are_errors(tmp_path, model, capsys):
                  "--output", str(tmp_path / "o.npz")]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'bad.npz'}: cannot read")
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_a_non_positive_dt_option_is_named_as_the_option(tmp_path, model, capsys):
+    np.savez(tmp_path / "in.npz", input=np.zeros((2, 3)))
+    assert main(["simulate", str(model), "--input", str(tmp_path / "in.npz"),
+                 "--output", str(tmp_path / "o.npz"), "--dt", "0"]) == 2
+    assert capsys.readouterr().err == "error: --dt must be a positive number of seconds, got 0\n"

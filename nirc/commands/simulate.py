@@ -106,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from nirc.nirio import read
     from nirc.simulate import DEFAULT_DT, resolve_dt, simulate
 
+    if args.dt is not None and not (np.isfinite(args.dt) and args.dt > 0):
+        raise NircError(f"--dt must be a positive number of seconds, got {args.dt:g}")
     graph = read(args.model)
     try:
         shapes = infer_shapes(flatten(graph))
