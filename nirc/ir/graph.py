@@ -71,11 +71,11 @@ def check_edges(graph: NIRGraph) -> None:
         for end, name in (("source", s), ("target", t)):
             if name not in graph.nodes:
                 raise ModelError(f"edge {s} -> {t} names a {end} node '{name}' that does not "
-                                 f"exist", node=name)
+                                 f"exist", field="edges")
         if isinstance(graph.nodes[t], Input):
-            raise ModelError(f"edge {s} -> {t} points into an Input node", node=t)
+            raise ModelError(f"edge {s} -> {t} points into the Input node '{t}'", field="edges")
         if isinstance(graph.nodes[s], Output):
-            raise ModelError(f"edge {s} -> {t} leaves an Output node", node=s)
+            raise ModelError(f"edge {s} -> {t} leaves the Output node '{s}'", field="edges")
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,8 @@ def infer_shapes(graph: NIRGraph) -> dict[str, NodeShapes]:
     for s, t in graph.edges:
         if outs[s] is not None and ins[t] is not None and tuple(outs[s]) != tuple(ins[t]):
             raise ModelError(f"shape mismatch on edge {s} -> {t}: '{s}' produces "
-                             f"{list(outs[s])} but '{t}' expects {list(ins[t])}", node=t)
+                             f"{list(outs[s])} but '{t}' expects {list(ins[t])}", node=t,
+                             field=graph.nodes[t].shape_field())
     return {name: NodeShapes(ins[name], outs[name]) for name in graph.nodes}
 
 

@@ -56,6 +56,16 @@ def check_finite(name: str, value: np.ndarray) -> None:
         raise ModelError(f"contains {bad} values", field=name)
 
 
+def check_bound(name: str, value: np.ndarray, bound: str, bad: np.ndarray) -> None:
+    """ModelError naming the first offending element when any of ``bad`` is set."""
+    if np.any(bad):
+        value = np.asarray(value)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f" at index {list(first)}" if value.ndim else ""
+        raise ModelError(f"must be {bound}, got {value[first]:g}{where} ({int(np.sum(bad))} of "
+                         f"{value.size} values)", field=name)
+
+
 def as_shape(value: Any, name: str) -> Shape:
     arr = np.asarray(value)
     if arr.ndim > 1 or (arr.size and arr.dtype.kind not in "iuf"):
@@ -101,6 +111,23 @@ class Node:
         """Shape produced from an input of ``input_shape`` (elementwise by default)."""
         own = self.own_output_shape()
         return own if own is not None else input_shape
+
+    def shape_field(self) -> str | None:
+        """The parameter that fixes this node's input shape, named in shape-mismatch errors."""
+        for name, value in self.params().items():
+            if isinstance(value, np.ndarray) and value.ndim > 0:
+                return name
+        return None
+
+    def parameter_count(self) -> int:
+        """Number of stored parameter values (weights, biases, neuron constants)."""
+        return sum(int(np.size(v)) for f in fields(self) if f.metadata.get("nir") == "array"
+                   for v in [getattr(self, f.name)] if v is not None)
+
+    def synapses(self, input_shape: Shape) -> tuple[int, int]:
+        """(connections, connections with a nonzero weight) from inputs to outputs once
+        unrolled to individual neurons; 0 for elementwise and reshaping nodes."""
+        return 0, 0
 
     def validate(self) -> None:
         for name, value in self.params().items():
@@ -160,6 +187,9 @@ class Affine(Node):
     def own_output_shape(self) -> Shape:
         return (self.weight.shape[0],)
 
+    def synapses(self, input_shape: Shape) -> tuple[int, int]:
+        return int(self.weight.size), int(np.count_nonzero(self.weight))
+
     def validate(self) -> None:
         if self.weight.ndim != 2:
             raise ModelError(f"must be a matrix (out, in), got shape {list(self.weight.shape)}",
@@ -183,6 +213,9 @@ class Linear(Node):
     def own_output_shape(self) -> Shape:
         return (self.weight.shape[0],)
 
+    def synapses(self, input_shape: Shape) -> tuple[int, int]:
+        return int(self.weight.size), int(np.count_nonzero(self.weight))
+
     def validate(self) -> None:
         if self.weight.ndim != 2:
             raise ModelError(f"must be a matrix (out, in), got shape {list(self.weight.shape)}",
@@ -193,6 +226,23 @@ class Linear(Node):
 def conv_output_size(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int,
                      dilation: int) -> int:
     return (size + pad_lo + pad_hi - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def valid_taps(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int,
+               dilation: int) -> np.ndarray:
+    """For each kernel tap along one axis, how many output positions it reaches a real
+    (not padded) input from — the per-axis factor of an unrolled convolution's synapses."""
+    out = conv_output_size(size, kernel, stride, pad_lo, pad_hi, dilation)
+    pos = (np.arange(out)[:, None] * stride - pad_lo + np.arange(kernel)[None, :] * dilation)
+    return ((pos >= 0) & (pos < size)).sum(axis=0)
+
+
+def _unrolled_taps(spatial: Shape, kernel: Shape, strides, pads, dilations) -> np.ndarray:
+    """Outer product over axes of valid_taps: reach of every kernel tap, shape = kernel."""
+    reach = np.ones((), dtype=np.int64)
+    for n, k, s, (lo, hi), d in zip(spatial, kernel, strides, pads, dilations):
+        reach = np.multiply.outer(reach, valid_taps(n, k, s, lo, hi, d))
+    return reach
 
 
 @dataclass(frozen=True, eq=False)
@@ -234,6 +284,9 @@ class _ConvNd(Node):
                              field="padding")
         return tuple((p, p) for p in pair(pad, self.spatial_dims, "padding"))
 
+    def shape_field(self) -> str:
+        return "weight" if self.input_shape is None else "input_shape"
+
     def spatial_input(self) -> Shape | None:
         if self.input_shape is None:
             return None
@@ -269,6 +322,13 @@ class _ConvNd(Node):
 
     def own_output_shape(self) -> Shape | None:
         return self.output_shape(None)
+
+    def synapses(self, input_shape: Shape) -> tuple[int, int]:
+        reach = _unrolled_taps(input_shape[1:], self.kernel, self.stride_t(),
+                               self.padding_lohi(), self.dilation_t())
+        total = int(reach.sum()) * self.weight.shape[0] * self.weight.shape[1]
+        nonzero = int(((self.weight != 0) * reach).sum())
+        return total, nonzero
 
     def validate(self) -> None:
         n = self.spatial_dims
@@ -332,6 +392,12 @@ class _Pool2d(Node):
             raise ModelError(f"input {list(input_shape)} is smaller than the pooling window "
                              f"{list(k)}", field="kernel_size")
         return (input_shape[0], *out)
+
+    def synapses(self, input_shape: Shape) -> tuple[int, int]:
+        k, s, p = self.windows()
+        reach = _unrolled_taps(input_shape[1:], k, s, [(x, x) for x in p], (1, 1))
+        total = int(reach.sum()) * input_shape[0]
+        return total, total
 
     def validate(self) -> None:
         k, s, p = self.windows()
@@ -402,10 +468,12 @@ class _Elementwise(Node):
         try:
             return tuple(np.broadcast_shapes(*shapes))
         except ValueError:
-            raise ModelError("parameters have incompatible shapes "
-                             + ", ".join(f"{k}={list(np.shape(v))}"
-                                         for k, v in self.params().items()),
-                             field=next(iter(self.params()))) from None
+            arrays = {k: np.shape(v) for k, v in self.params().items()
+                      if isinstance(v, np.ndarray) and np.ndim(v) > 0}
+            common = max(set(arrays.values()), key=list(arrays.values()).count)
+            odd = next(k for k, v in arrays.items() if v != common)
+            raise ModelError(f"shape {list(arrays[odd])} does not match the other parameters' "
+                             f"{list(common)}", field=odd) from None
 
     own_output_shape = own_input_shape
 
@@ -414,8 +482,7 @@ class _Elementwise(Node):
         self.own_input_shape()
         for name in self.positive:
             value = getattr(self, name)
-            if np.any(np.asarray(value) <= 0):
-                raise ModelError(f"must be > 0, got min {np.min(value):g}", field=name)
+            check_bound(name, value, "> 0", np.asarray(value) <= 0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -435,8 +502,7 @@ class Delay(_Elementwise):
 
     def validate(self) -> None:
         super().validate()
-        if np.any(self.delay < 0):
-            raise ModelError("must be >= 0", field="delay")
+        check_bound("delay", self.delay, ">= 0", self.delay < 0)
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,6 +16,7 @@ node (dotted inside nested graphs) and the parameter.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -40,11 +41,13 @@ def read(path: str | Path) -> NIRGraph:
     """The NIR graph stored in ``path``: validated, quirks repaired, shapes consistent."""
     name = str(path)
     if not Path(path).is_file():
-        raise ModelError("no such file", file=name)
+        raise ModelError("is a directory" if Path(path).is_dir() else "no such file", file=name)
+    if Path(path).stat().st_size == 0:
+        raise ModelError("is empty (0 bytes)", file=name)
     try:
         handle = h5py.File(path, "r")
     except OSError as err:
-        raise ModelError(f"not a readable HDF5 file ({_first_line(err)})", file=name) from None
+        raise ModelError(_open_failure(err), file=name) from None
     try:
         with handle:
             graph, hints = _Reader(name).read_root(handle)
@@ -136,7 +139,8 @@ class _Reader:
         prefix = f"{path}." if path else ""
         nodes = {key: self.read_node(sub, prefix + key) for key, sub in _items(group["nodes"])}
         if "edges" not in group:
-            raise ModelError("missing", node=where, field="edges")
+            raise ModelError("missing (a NIRGraph stores its edges as (source, target) names)",
+                             node=where, field="edges")
         raw = self.read_array(group["edges"], path, "edges", allow_strings=True)
         if raw.size == 0:
             edges: tuple[tuple[str, str], ...] = ()
@@ -178,8 +182,9 @@ class _Reader:
     def read_string(self, ds: Any, path: str, field: str) -> str:
         value = self.read_array(ds, path, field, allow_strings=True)
         if value.ndim != 0 or value.dtype.kind not in "OSU":
-            raise ModelError(f"expected a string, got {value.dtype} of shape "
-                             f"{list(value.shape)}", node=path or None, field=field)
+            shown = value.item() if value.size == 1 else f"an array of shape {list(value.shape)}"
+            raise ModelError(f"expected a string, got {shown} ({value.dtype})",
+                             node=path or None, field=field)
         return _text(value.item())
 
     def read_param(self, ds: Any, kind: str, path: str, field: str) -> Any:
@@ -189,8 +194,9 @@ class _Reader:
         if value.dtype.kind in "OSU":  # a padding string
             text = _text(value.item()) if value.ndim == 0 else None
             if text not in ("same", "valid"):
-                raise ModelError(f"must be an integer, a list or 'same'/'valid', got "
-                                 f"{value.tolist()!r}", node=where, field=field)
+                shown = repr(text) if text is not None else str([_text(v) for v in value.ravel()])
+                raise ModelError(f"must be an integer, a list or 'same'/'valid', got {shown}",
+                                 node=where, field=field)
             return text
         if kind == "array":
             return value if value.dtype.kind == "f" else value.astype(np.float64)
@@ -269,6 +275,30 @@ def _preview(ds: h5py.Dataset) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _open_failure(err: OSError) -> str:
+    """h5py's reason a file does not open, said for a user."""
+    text = str(err)
+    if "signature not found" in text:
+        return "not an HDF5 file (a NIR model is an HDF5 file)"
+    truncated = re.search(r"eof = (\d+).*stored_eof = (\d+)", text)
+    if truncated:
+        return (f"truncated: the file holds {truncated.group(1)} of the "
+                f"{truncated.group(2)} bytes it was written with")
+    return f"not a readable HDF5 file ({_first_line(err)})"
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
+
+
+def file_version(path: str | Path) -> str | None:
+    """The nir version string a file records (None for 0.x files, which record none)."""
+    try:
+        with h5py.File(path, "r") as f:
+            ds = f.get("version")
+            if isinstance(ds, h5py.Dataset) and ds.shape == ():
+                return str(_text(ds[()]))
+    except OSError:
+        pass
+    return None

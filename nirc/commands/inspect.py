@@ -1,0 +1,99 @@
+"""`nirc inspect`: what a NIR file holds, layer by layer.
+
+A thin layer over nirc.nirio.read and nirc.ir.summary.summarize: nodes (nested graphs
+inlined as "sub.inner"), types, shapes, parameter and synapse counts (convolutions
+unrolled), neurons per layer, edges, and the warnings reading the file raised. Human
+output is a table (plain text when piped); ``--json`` prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+from nirc.errors import NircWarning
+from nirc.ir.summary import GraphSummary, summarize
+from nirc.nirio import read
+from nirc.nirio.reader import file_version
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "inspect", help="show the layers, shapes, parameter/synapse/neuron counts of a NIR file",
+        description="Read MODEL.nir (repairing known exporter quirks, with warnings) and show "
+                    "every node with its shapes, parameter count, synapse count (convolutions "
+                    "unrolled), neurons, and the graph's edges.")
+    parser.add_argument("model", metavar="MODEL.nir", help="the NIR file to inspect")
+    parser.add_argument("--json", action="store_true",
+                        help="print one machine-readable JSON document instead of a table")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NircWarning)
+        graph = read(args.model)
+        summary = summarize(graph)
+    messages = [str(w.message) for w in caught if issubclass(w.category, NircWarning)]
+    if not getattr(args, "quiet", False):
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    version = file_version(args.model)
+    if args.json:
+        doc = {"file": str(args.model), "nir_version": version, **summary.to_dict(),
+               "metadata": _plain(dict(graph.metadata)), "warnings": messages}
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _print_table(str(args.model), version, summary, len(messages))
+    return 0
+
+
+def _print_table(path: str, version: str | None, summary: GraphSummary, n_warnings: int) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:  # piped: no colour, no box drawing, no wrapping
+        console = Console(width=1000, no_color=True, highlight=False)
+    totals = summary.totals
+    table = Table(title=f"{path} (NIR {version or 'version unknown'})", title_justify="left",
+                  box=box.SIMPLE_HEAD if console.is_terminal else None, show_footer=True)
+    columns = [("node", "total", "left"), ("type", "", "left"), ("input", "", "left"),
+               ("output", "", "left"), ("parameters", f"{totals['parameters']:,}", "right"),
+               ("synapses", f"{totals['synapses']:,}", "right"),
+               ("nonzero", f"{totals['nonzero_synapses']:,}", "right"),
+               ("neurons", f"{totals['neurons']:,}", "right")]
+    for header, footer, justify in columns:
+        table.add_column(header, footer=footer, justify=justify)
+    for layer in summary.layers:
+        table.add_row(layer.name, layer.type + (" (spiking)" if layer.spiking else ""),
+                      _shape(layer.input_shape), _shape(layer.output_shape),
+                      f"{layer.parameters:,}", f"{layer.synapses:,}",
+                      f"{layer.nonzero_synapses:,}", f"{layer.neurons:,}" if layer.neurons else "")
+    console.print(table)
+    console.print(f"edges ({len(summary.edges)}): "
+                  + ", ".join(f"{s} -> {t}" for s, t in summary.edges), soft_wrap=True)
+    if n_warnings:
+        console.print(f"warnings: {n_warnings} (shown above)")
+
+
+def _shape(shape: list[int] | None) -> str:
+    return "?" if shape is None else "x".join(str(d) for d in shape)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
