@@ -268,3 +268,48 @@ def test_sinabs_lif_is_nir_lif_under_the_exact_method_at_dt_1(tmp_path):
     np.testing.assert_array_equal(
         simulate(graph, {"input": x}, dt=1.0, method="exact").outputs["output"], expected)
     assert not np.array_equal(simulate(graph, {"input": x}, dt=1.0).outputs["output"], expected)
+
+
+# --- torch as the reference for convolution and pooling -----------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from nirc.ir.nodes import AvgPool2d, Conv2d  # noqa: E402
+from nirc.simulate.operators import convolve, pool  # noqa: E402
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+@settings(max_examples=40, deadline=None)
+@given(groups=st.sampled_from([1, 2]), k=st.tuples(st.integers(1, 4), st.integers(1, 3)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       padding=st.one_of(st.tuples(st.integers(0, 2), st.integers(0, 2)), st.just("same")),
+       seed=st.integers(0, 2 ** 16))
+def test_conv2d_equals_torch_for_any_stride_padding_dilation_and_groups(groups, k, stride,
+                                                                         dilation, padding, seed):
+    if padding == "same":
+        stride = (1, 1)       # torch allows 'same' only with stride 1
+    rng = np.random.default_rng(seed)
+    weight = rng.normal(size=(4, 4 // groups, *k))
+    bias = rng.normal(size=4)
+    x = rng.normal(size=(2, 4, 9, 8))
+    node = Conv2d(weight=weight, stride=np.array(stride), padding=padding,
+                  dilation=np.array(dilation), groups=groups, bias=bias)
+    expected = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(weight),
+                                          torch.from_numpy(bias), stride=stride, padding=padding,
+                                          dilation=dilation, groups=groups).numpy()
+    np.testing.assert_allclose(convolve(x, node), expected, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=20, deadline=None)
+@given(k=st.integers(1, 3), stride=st.integers(1, 3), pad=st.integers(0, 1),
+       seed=st.integers(0, 2 ** 16))
+def test_avg_pool_equals_torch_counting_padding_as_zeros(k, stride, pad, seed):
+    pad = min(pad, k // 2)    # torch's limit on pooling padding
+    x = np.random.default_rng(seed).normal(size=(1, 3, 7, 6))
+    node = AvgPool2d(kernel_size=np.array([k, k]), stride=np.array([stride, stride]),
+                     padding=np.array([pad, pad]))
+    expected = torch.nn.functional.avg_pool2d(torch.from_numpy(x), k, stride, pad,
+                                              count_include_pad=True).numpy()
+    np.testing.assert_allclose(pool(x, node, average=True), expected, rtol=1e-12)
