@@ -51,10 +51,12 @@ def _ratio_expm1(y: np.ndarray) -> np.ndarray:
 
 
 def _warn_unstable(name: str, field: str, ratio: np.ndarray, dt: float) -> None:
-    if np.any(ratio > 1):
+    # dt = tau exactly (up to float32 rounding of exported taus) forgets the past, but does not
+    # overshoot; beyond it the leak term flips the sign of v.
+    if np.any(ratio > 1 + 1e-6):
         warnings.warn(NircWarning(
             f"node '{name}', parameter '{field}': dt = {dt:g} s exceeds the time constant "
-            f"(dt/{field} up to {np.max(ratio):.3g}); forward Euler overshoots, consider "
+            f"(dt/{field} up to {np.max(ratio):.4g}); forward Euler overshoots, consider "
             f"--method exact or a smaller dt"), stacklevel=3)
 
 
