@@ -25,15 +25,16 @@ Order of one update (nirc's choice where the public sources are silent):
 saturate(v + w) -> compare with threshold_high -> reset -> floor at threshold_low.
 
 :func:`integrate` applies an ordered list of (neuron, weight) contributions and
-returns which of them fired, vectorised across neurons: contributions to
-different neurons commute, so it walks the k-th contribution of every neuron
-together (as many numpy rounds as the busiest neuron has inputs).
+returns which of them fired. The update is inherently sequential (whether a
+neuron fires depends on its previous update), so the loop is compiled with
+numba; everything around it (building the contribution lists) is numpy.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -48,6 +49,20 @@ WEIGHT_BITS = 8
 PARAM_NAMES = ("threshold_high", "threshold_low", "return_to_zero", "bias", "v_init")
 
 
+@numba.njit(cache=True, nogil=True)
+def _integrate_in_order(v, neuron, weight, threshold_high, threshold_low, return_to_zero,
+                        fired):
+    # The chip's update, one contribution after the other (the semantics are sequential:
+    # a neuron's next update depends on whether the previous one fired).
+    for i in range(neuron.shape[0]):
+        j = neuron[i]
+        value = min(max(v[j] + weight[i], STATE_MIN), STATE_MAX)
+        if value >= threshold_high[j]:
+            fired[i] = True
+            value = 0 if return_to_zero[j] != 0 else value - threshold_high[j]
+        v[j] = max(value, threshold_low[j])
+
+
 def integrate(v: np.ndarray, neuron: np.ndarray, weight: np.ndarray,
               threshold_high: np.ndarray, threshold_low: np.ndarray,
               return_to_zero: np.ndarray) -> np.ndarray:
@@ -58,31 +73,14 @@ def integrate(v: np.ndarray, neuron: np.ndarray, weight: np.ndarray,
     The result is the sorted positions (into ``neuron``) whose update fired,
     i.e. the output events in the order the chip emits them.
     """
-    n = neuron.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    order = np.argsort(neuron, kind="stable")           # grouped by neuron, list order kept
-    sorted_neuron = neuron[order]
-    new_group = np.empty(n, dtype=bool)
-    new_group[0] = True
-    np.not_equal(sorted_neuron[1:], sorted_neuron[:-1], out=new_group[1:])
-    starts = np.flatnonzero(new_group)
-    lengths = np.diff(np.append(starts, n))
-    rank = np.arange(n) - np.repeat(starts, lengths)    # k-th contribution of its neuron
-    by_rank = order[np.argsort(rank, kind="stable")]
-    per_rank = np.bincount(rank)
-    bounds = np.concatenate(([0], np.cumsum(per_rank)))
-    fired: list[np.ndarray] = []
-    for r in range(per_rank.shape[0]):
-        pos = by_rank[bounds[r]:bounds[r + 1]]
-        idx = neuron[pos]
-        value = np.clip(v[idx] + weight[pos], STATE_MIN, STATE_MAX)
-        fire = value >= threshold_high[idx]
-        reset_value = np.where(return_to_zero[idx] != 0, 0, value - threshold_high[idx])
-        value = np.where(fire, reset_value, value)
-        v[idx] = np.maximum(value, threshold_low[idx])
-        fired.append(pos[fire])
-    return np.sort(np.concatenate(fired))
+    fired = np.zeros(neuron.shape[0], dtype=np.bool_)
+    if neuron.shape[0]:
+        _integrate_in_order(v, np.ascontiguousarray(neuron, dtype=np.int64),
+                            np.ascontiguousarray(weight, dtype=np.int64),
+                            threshold_high.astype(np.int64, copy=False),
+                            threshold_low.astype(np.int64, copy=False),
+                            return_to_zero.astype(np.int64, copy=False), fired)
+    return np.flatnonzero(fired)
 
 
 def apply_bias(v: np.ndarray, bias: np.ndarray, threshold_high: np.ndarray,

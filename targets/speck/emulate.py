@@ -68,7 +68,14 @@ class CoreEngine:
                    v_init=v_init)
 
     def contributions(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(neuron, weight) pairs of input events (flat indices of the input map), in chip order."""
+        """(neuron, weight) pairs of input events (flat indices of the input map), in chip order.
+
+        Order: event by event; within an event, covered output positions in
+        row-major (y_out, x_out) order, and all output channels of a position
+        (ascending) before the next position. Walking the kernel backwards
+        (ky, kx descending) visits covered rows and columns in ascending order,
+        so ``np.nonzero`` yields that order without a sort.
+        """
         if events.size == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         c_in, h, w = self.in_shape
@@ -76,23 +83,18 @@ class CoreEngine:
         k = self.weight.shape[2]
         ci, rest = np.divmod(events, h * w)
         yi, xi = np.divmod(rest, w)
-        ky = np.arange(k)
-        # Output rows/cols whose window covers the event: yo*s - p + ky == yi.
-        ny = yi[:, None] + self.padding[0] - ky[None, :]              # (E, k)
-        nx = xi[:, None] + self.padding[1] - ky[None, :]
-        ok_y = (ny % self.stride[0] == 0) & (ny >= 0) & (ny // self.stride[0] < h_out)
-        ok_x = (nx % self.stride[1] == 0) & (nx >= 0) & (nx // self.stride[1] < w_out)
-        e, a, b = np.nonzero(ok_y[:, :, None] & ok_x[:, None, :])      # event, ky, kx
-        yo, xo = ny[e, a] // self.stride[0], nx[e, b] // self.stride[1]
-        co = np.arange(c_out)
-        neuron = ((co[None, :] * h_out + yo[:, None]) * w_out + xo[:, None])  # (M, c_out)
-        weight = self.weight[:, ci[e], a, b].T                                 # (M, c_out)
-        event_of = np.broadcast_to(e[:, None], neuron.shape)
-        neuron, weight, event_of = neuron.ravel(), weight.ravel(), event_of.ravel()
+        backwards = np.arange(k)[::-1]
+        # Output row yo covers the event through kernel row ky when yo*s - p + ky == yi.
+        ny = yi[:, None] + self.padding[0] - backwards[None, :]           # (E, k)
+        nx = xi[:, None] + self.padding[1] - backwards[None, :]
+        ok_y = (ny >= 0) & (ny % self.stride[0] == 0) & (ny // self.stride[0] < h_out)
+        ok_x = (nx >= 0) & (nx % self.stride[1] == 0) & (nx // self.stride[1] < w_out)
+        e, a, b = np.nonzero(ok_y[:, :, None] & ok_x[:, None, :])          # covered positions
+        position = (ny[e, a] // self.stride[0]) * w_out + nx[e, b] // self.stride[1]
+        neuron = np.arange(c_out)[None, :] * (h_out * w_out) + position[:, None]   # (P, c_out)
+        weight = self.weight[:, ci[e], backwards[a], backwards[b]].T
         keep = weight != 0
-        neuron, weight, event_of = neuron[keep], weight[keep], event_of[keep]
-        order = np.lexsort((neuron, event_of))
-        return neuron[order], weight[order]
+        return neuron[keep], weight[keep]
 
 
 def pool_events(events: np.ndarray, shape: tuple[int, int, int], pooling: int,

@@ -165,6 +165,23 @@ def gather_columns(matrix: sp.csc_array, events: np.ndarray) -> tuple[np.ndarray
     return matrix.indices[pos].astype(np.int64), matrix.data[pos].astype(np.int64)
 
 
+def update_order_columns(weights: sp.csr_array, shape: tuple[int, ...]
+                         ) -> tuple[sp.csc_array, np.ndarray]:
+    """Columns whose entries run in the chip's update order, and the map back to neurons.
+
+    Rows are renumbered position-major ((y*w + x)*c + ch), so a sorted CSC column
+    lists one event's targets in update order; ``neuron_of[row]`` undoes it.
+    """
+    c, h, w = (tuple(shape) + (1, 1))[:3] if len(shape) < 3 else shape
+    neuron_of = np.arange(c * h * w).reshape(c, h * w).T.reshape(-1)   # position-major -> flat
+    row_of = np.empty_like(neuron_of)
+    row_of[neuron_of] = np.arange(neuron_of.size)
+    coo = sp.coo_array(weights)
+    m = sp.csc_array((coo.data.astype(np.int64), (row_of[coo.row], coo.col)), shape=weights.shape)
+    m.sort_indices()
+    return m, neuron_of
+
+
 def run_reference(hw: HardwareNetwork, inputs: Mapping[str, np.ndarray], steps: int | None = None
                   ) -> dict[str, dict[str, np.ndarray]]:
     """Spike counts and membrane values of every layer, (T, size) per layer, for integer inputs.
@@ -176,9 +193,8 @@ def run_reference(hw: HardwareNetwork, inputs: Mapping[str, np.ndarray], steps: 
         raise ValueError("the Speck integer reference runs a quantized network")
     T = steps if steps is not None else next(iter(inputs.values())).shape[0]
     order = list(hw.populations)
-    csc = {(t.source, t.target): sp.csc_array(t.weights, dtype=np.int64) for t in hw.tables}
-    for m in csc.values():
-        m.sort_indices()
+    csc = {(t.source, t.target): update_order_columns(t.weights, hw.populations[t.target].shape)
+           for t in hw.tables}
     state = {n: hw.populations[n].params["v_init"].astype(np.int64).copy() for n in order}
     spikes = {n: np.zeros((T, hw.populations[n].size), dtype=np.int64) for n in order}
     vrec = {n: np.zeros((T, hw.populations[n].size), dtype=np.int64) for n in order}
@@ -190,7 +206,9 @@ def run_reference(hw: HardwareNetwork, inputs: Mapping[str, np.ndarray], steps: 
             v = state[name]
             out = [apply_bias(v, p["bias"], th, tl, rz)]
             for table in hw.tables_into(name):
-                rows, weights = gather_columns(csc[(table.source, name)], events[table.source])
+                columns, neuron_of = csc[(table.source, name)]
+                rows, weights = gather_columns(columns, events[table.source])
+                rows = neuron_of[rows]
                 out.append(rows[integrate(v, rows, weights, th, tl, rz)])
             events[name] = np.concatenate(out)
             np.add.at(spikes[name][t], events[name], 1)
