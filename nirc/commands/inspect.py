@@ -62,8 +62,9 @@ def _print_table(path: str, version: str | None, summary: GraphSummary, n_warnin
     if not console.is_terminal:  # piped: no colour, no box drawing, no wrapping
         console = Console(width=1000, no_color=True, highlight=False)
     totals = summary.totals
-    table = Table(title=f"{path} (NIR {version or 'version unknown'})", title_justify="left",
-                  box=box.SIMPLE_HEAD if console.is_terminal else None, show_footer=True)
+    console.print(f"{path} (NIR {version or 'version unknown'})", soft_wrap=True,
+                  highlight=False)
+    table = Table(box=box.SIMPLE_HEAD if console.is_terminal else None, show_footer=True)
     columns = [("node", "total", "left"), ("type", "", "left"), ("input", "", "left"),
                ("output", "", "left"), ("parameters", f"{totals['parameters']:,}", "right"),
                ("synapses", f"{totals['synapses']:,}", "right"),
