@@ -84,3 +84,17 @@ def test_a_non_positive_dt_option_is_named_as_the_option(tmp_path, model, capsys
     assert main(["simulate", str(model), "--input", str(tmp_path / "in.npz"),
                  "--output", str(tmp_path / "o.npz"), "--dt", "0"]) == 2
     assert capsys.readouterr().err == "error: --dt must be a positive number of seconds, got 0\n"
+
+
+def test_batch_option_takes_and_returns_a_batch_axis_after_time(tmp_path, model, capsys):
+    x = (np.random.default_rng(1).random((15, 4, 3)) < 0.5).astype(np.float32)
+    np.savez(tmp_path / "in.npz", input=x)
+    assert main(["simulate", str(model), "--input", str(tmp_path / "in.npz"), "--output",
+                 str(tmp_path / "o.npz"), "--dt", "1", "--batch"]) == 0
+    with np.load(tmp_path / "o.npz") as npz:
+        np.testing.assert_array_equal(
+            npz["output"], simulate(two_layer(), {"in": x}, dt=1.0, batch=True).outputs["out"])
+    np.savez(tmp_path / "flat.npz", input=x[:, 0])
+    assert main(["simulate", str(model), "--input", str(tmp_path / "flat.npz"), "--output",
+                 str(tmp_path / "o.npz"), "--batch"]) == 2
+    assert "expected (T, B, 3)" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """`nirc simulate`: run a NIR model on an input file with the float reference simulator.
 
 A thin layer over nirc.simulate.simulate: it maps NPZ arrays to Input nodes
-(`input`, or `input_<name>` for several), checks their shapes before running,
+(`input`, or `input_<name>` for several; (T, *shape), or (T, B, *shape) with
+--batch), checks their shapes before running,
 and writes `output` / `output_<name>` (plus `v_<node>`, `i_<node>` and
 `spikes_<node>` with --record) atomically, so a failed run leaves no file.
 """
@@ -39,6 +40,8 @@ def add_parser(subparsers) -> None:
                              "else 1e-3)")
     parser.add_argument("--method", choices=("euler", "exact"), default="euler",
                         help="discretisation: forward Euler (default) or exact exponential")
+    parser.add_argument("--batch", action="store_true",
+                        help="arrays carry a batch axis after time: (T, B, *shape) in and out")
     parser.add_argument("--record", action="store_true",
                         help="also write each neuron node's membrane trace v_<node> "
                              "(i_<node> for Cuba nodes) and spike train spikes_<node>")
@@ -53,7 +56,8 @@ def output_key(name: str, several: bool) -> str:
     return f"output_{name}" if several else "output"
 
 
-def load_inputs(path: str, input_shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+def load_inputs(path: str, input_shapes: dict[str, tuple[int, ...]],
+                batch: bool = False) -> dict[str, np.ndarray]:
     """The arrays for each Input node; NircError naming the file and array on any mismatch."""
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -67,23 +71,24 @@ def load_inputs(path: str, input_shapes: dict[str, tuple[int, ...]]) -> dict[str
     steps = None
     for name, shape in input_shapes.items():
         key = input_key(name, several)
-        expected = f"(T, {', '.join(map(str, shape))})"
+        lead = 2 if batch else 1
+        expected = f"({'T, B' if batch else 'T'}, {', '.join(map(str, shape))})"
         if key not in arrays:
             raise NircError(f"no array '{key}' for Input node '{name}' (expected shape "
                             f"{expected}; the file holds {sorted(arrays) or 'nothing'})",
                             file=path)
         array = arrays[key]
-        if array.ndim != len(shape) + 1 or tuple(array.shape[1:]) != tuple(shape):
+        if array.ndim != len(shape) + lead or tuple(array.shape[lead:]) != tuple(shape):
             raise NircError(f"array '{key}' has shape {tuple(array.shape)}, expected {expected} "
                             f"for Input node '{name}'", file=path)
         if array.dtype.kind not in "biuf":
             raise NircError(f"array '{key}' has dtype {array.dtype}, expected numbers", file=path)
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             raise NircError(f"array '{key}' contains NaN or Inf", file=path)
-        if steps is not None and array.shape[0] != steps:
-            raise NircError(f"array '{key}' has {array.shape[0]} steps, the others {steps}",
-                            file=path)
-        steps = array.shape[0]
+        if steps is not None and array.shape[:lead] != steps:
+            raise NircError(f"array '{key}' has (T{', B' if batch else ''}) = "
+                            f"{array.shape[:lead]}, the others {steps}", file=path)
+        steps = array.shape[:lead]
         inputs[name] = array
     return inputs
 
@@ -115,11 +120,12 @@ def run(args: argparse.Namespace) -> int:
     except NircError as err:
         raise err.at(file=args.model) from None
     input_shapes = {name: shapes[name].output for name in graph.inputs()}
-    inputs = load_inputs(args.input, input_shapes)
+    inputs = load_inputs(args.input, input_shapes, batch=args.batch)
     log.info("simulating %s: %d steps of dt = %g s (%s), %s method", args.model,
              next(iter(inputs.values())).shape[0], dt, source, args.method)
     try:
-        result = simulate(graph, inputs, dt=dt, method=args.method, record=args.record)
+        result = simulate(graph, inputs, dt=dt, method=args.method, batch=args.batch,
+                          record=args.record)
     except NircError as err:
         raise err.at(file=args.model) from None
 
