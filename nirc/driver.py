@@ -146,13 +146,13 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
                         f"'{granularity}'", field="granularity")
     watch = _Stopwatch()
     with watch.stage("read"):
+        tgt = target if isinstance(target, Target) else load_target(target)
         if isinstance(model, NIRGraph):
             graph, file = model, None
         else:
             from nirc.nirio import read
 
             graph, file = read(model), str(model)
-        tgt = target if isinstance(target, Target) else load_target(target)
     dt_value, dt_source = resolve_dt(dt, graph, tgt.default_dt)
     formats = tgt.formats.model_dump() if hasattr(tgt.formats, "model_dump") else dict(tgt.formats)
     ctx = PassContext(model=get_model(tgt.neuron_model), dt=dt_value, method=method,

@@ -1,0 +1,118 @@
+"""The build directory: byte-identical for identical compiles, never partial, and usable from the CLI."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core_graphs import lif, mlp, recurrent, spikes
+from nirc.cli import main
+from nirc.driver import compile
+from nirc.emulator import Chip
+from nirc.errors import FitError, TargetError
+from nirc.ir.nodes import Input, Linear, NIRGraph, Output
+from nirc.nirio import write
+
+TINY = str(Path(__file__).parent / "targets" / "tiny_loihi_4.yaml")
+
+
+def test_determinism_same_input_and_options_give_byte_identical_builds(tmp_path):
+    for name in ("a", "b"):
+        compile(recurrent(), TINY, tmp_path / name, calibration_steps=10)
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == ["arrays.npz", "config.json", "report.json", "timings.json"]
+    for f in ("arrays.npz", "config.json", "report.json"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+
+
+def test_atomic_output_a_failing_compile_leaves_no_out_dir(tmp_path):
+    big = NIRGraph(nodes={"in": Input(shape=np.array([4])), "w": Linear(weight=np.ones((2000, 4))),
+                          "l": lif(2000), "out": Output(shape=np.array([2000]))},
+                   edges=(("in", "w"), ("w", "l"), ("l", "out")))
+    with pytest.raises(FitError):
+        compile(big, TINY, tmp_path / "build", calibration_steps=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_a_failing_compile_keeps_the_previous_build(tmp_path):
+    compile(mlp(), TINY, tmp_path / "build", calibration_steps=0, partition_method="sequential")
+    before = (tmp_path / "build" / "config.json").read_bytes()
+    bad = mlp()
+    nodes = dict(bad.nodes, lif1=lif(tau=0.005, thr=0.0, v_reset=0.5))
+    with pytest.raises(TargetError, match="node 'lif1'.*not above the reset"):
+        compile(NIRGraph(nodes=nodes, edges=bad.edges), TINY, tmp_path / "build",
+                calibration_steps=0)
+    assert (tmp_path / "build" / "config.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]
+
+
+def test_config_lists_every_neuron_on_exactly_one_core_and_every_synapse_once(tmp_path):
+    result = compile(mlp(), TINY, tmp_path / "b", calibration_steps=0,
+                     partition_method="sequential")
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["format"] == "nirc-deployment-config" and config["schema_version"] == 1
+    for pop in config["populations"]:
+        covered = sorted((s, e) for s, e, _ in pop["blocks"])
+        assert covered[0][0] == 0 and covered[-1][1] == pop["size"]
+        assert all(a[1] == b[0] for a, b in zip(covered, covered[1:]))
+    stored = sum(s["synapses"] for c in config["cores"] for s in c["synapses"])
+    assert stored == sum(t["synapses"] for t in config["tables"]) == result.network.synapse_count
+    assert {t["sign_mode"] for t in config["tables"]} <= {1, 2, 3}
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["cores_used"] == len(config["cores"]) >= report["lower_bound"]
+    assert {row["population"] for row in report["quantization"]} == {"lif1", "lif2"}
+
+
+def test_dump_after_writes_the_intermediate_stage(tmp_path):
+    compile(mlp(), TINY, tmp_path / "b", calibration_steps=0, partition_method="sequential", dump_after="fuse")
+    dumped = json.loads((tmp_path / "b" / "dump" / "after-fuse.json").read_text())
+    assert dumped["kind"] == "hardware_network" and set(dumped["populations"]) == {"lif1", "lif2"}
+    compile(mlp(), TINY, tmp_path / "c", calibration_steps=0, partition_method="sequential", dump_after="normalize")
+    assert (tmp_path / "c" / "dump" / "after-normalize.nir").is_file()
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / "rnn.nir"
+    write(path, recurrent())
+    return path
+
+
+def test_cli_compile_emulate_verify(tmp_path, model_file, capsys):
+    build = tmp_path / "build"
+    assert main(["-q", "compile", str(model_file), "--target", TINY, "-o", str(build),
+                 "--calibration-steps", "5"]) == 0
+    np.savez(tmp_path / "in.npz", input=spikes((6,), steps=20))
+    assert main(["-q", "emulate", str(build), "--input", str(tmp_path / "in.npz"),
+                 "--output", str(tmp_path / "out.npz"), "--record"]) == 0
+    out = np.load(tmp_path / "out.npz")
+    assert out["output"].shape == (20, 10) and "v_rlif" in out and "u_rlif" in out
+    assert main(["-q", "verify", str(model_file), "--target", TINY, "--steps", "20",
+                 "--samples", "2", "--calibration-steps", "5"]) == 0
+    assert "bit-exact: yes" in capsys.readouterr().out
+
+
+def test_cli_verify_exits_1_when_the_emulator_differs(model_file, monkeypatch, capsys):
+    original = Chip.run
+
+    def corrupted(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        result.states["rlif"]["v"][5, 0, 0] += 1
+        return result
+
+    monkeypatch.setattr(Chip, "run", corrupted)
+    assert main(["-q", "verify", str(model_file), "--target", TINY, "--steps", "10",
+                 "--samples", "1", "--calibration-steps", "0"]) == 1
+    assert "MISMATCH state v of 'rlif': step 5, sample 0, index 0" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_line_with_exit_2(tmp_path, model_file, capsys):
+    assert main(["compile", str(model_file), "--target", "no_such_chip", "-o",
+                 str(tmp_path / "b")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("warning")]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "no_such_chip" in errors[0]
+    assert not (tmp_path / "b").exists()
+    assert main(["emulate", str(tmp_path / "nothing"), "--input", "x.npz", "--output",
+                 str(tmp_path / "o.npz")]) == 2
+    assert "no config.json" in capsys.readouterr().err
