@@ -72,6 +72,8 @@ class Placement:
     solver_status: str
     solve_time_s: float
     notes: tuple[str, ...] = field(default=())
+    # Limits of the whole chip (nirc.target.CHIP_RESOURCES), e.g. routing-table entries.
+    chip_utilisation: Mapping[str, ResourceUse] = field(default_factory=dict)
 
     @property
     def gap(self) -> float:
@@ -118,6 +120,8 @@ class Placement:
             "utilisation": {str(core): {name: {"used": u.used, "capacity": u.capacity, "unit": u.unit}
                                         for name, u in uses.items()}
                             for core, uses in sorted(self.utilisation.items())},
+            "chip_utilisation": {name: {"used": u.used, "capacity": u.capacity, "unit": u.unit}
+                                 for name, u in self.chip_utilisation.items()},
             "notes": list(self.notes),
         }
         if include_time:

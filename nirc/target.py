@@ -78,34 +78,44 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
 )}
 
 
+# Limits of the whole chip rather than of one core. Checked after placement by the
+# strategies listed for each.
+CHIP_RESOURCES: dict[str, Resource] = {r.name: r for r in (
+    Resource("routing_entries", "entries",
+             "multicast routing-table entries of the chip's router: one per (population, core) "
+             "whose neurons send spikes, plus one per network input",
+             ("neuron_partition",)),
+)}
+
+
 def unit_of(resource: str) -> str:
-    return RESOURCES[resource].unit
+    return (RESOURCES.get(resource) or CHIP_RESOURCES[resource]).unit
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _limit(meaning: str) -> Any:
-    return Field(None, gt=0, description=meaning)
+def _limit(resource: Resource) -> Any:
+    return Field(None, gt=0, description=f"{resource.meaning} [{resource.unit}]")
 
 
 class CoreLimits(_Strict):
     """Named per-core capacities; a missing limit means the chip does not bound it."""
 
-    neurons: int | None = _limit(RESOURCES["neurons"].meaning)
-    synapses: int | None = _limit(RESOURCES["synapses"].meaning)
-    synapse_memory_bits: int | None = _limit(RESOURCES["synapse_memory_bits"].meaning)
-    fan_in_axons: int | None = _limit(RESOURCES["fan_in_axons"].meaning)
-    fan_out_axons: int | None = _limit(RESOURCES["fan_out_axons"].meaning)
-    kernel_memory_words: int | None = _limit(RESOURCES["kernel_memory_words"].meaning)
-    neuron_memory_words: int | None = _limit(RESOURCES["neuron_memory_words"].meaning)
-    bias_memory_words: int | None = _limit(RESOURCES["bias_memory_words"].meaning)
-    destinations: int | None = _limit(RESOURCES["destinations"].meaning)
-    input_channels: int | None = _limit(RESOURCES["input_channels"].meaning)
-    output_neurons: int | None = _limit(RESOURCES["output_neurons"].meaning)
-    fan_in_per_neuron: int | None = _limit(RESOURCES["fan_in_per_neuron"].meaning)
-    fan_out_per_neuron: int | None = _limit(RESOURCES["fan_out_per_neuron"].meaning)
+    neurons: int | None = _limit(RESOURCES["neurons"])
+    synapses: int | None = _limit(RESOURCES["synapses"])
+    synapse_memory_bits: int | None = _limit(RESOURCES["synapse_memory_bits"])
+    fan_in_axons: int | None = _limit(RESOURCES["fan_in_axons"])
+    fan_out_axons: int | None = _limit(RESOURCES["fan_out_axons"])
+    kernel_memory_words: int | None = _limit(RESOURCES["kernel_memory_words"])
+    neuron_memory_words: int | None = _limit(RESOURCES["neuron_memory_words"])
+    bias_memory_words: int | None = _limit(RESOURCES["bias_memory_words"])
+    destinations: int | None = _limit(RESOURCES["destinations"])
+    input_channels: int | None = _limit(RESOURCES["input_channels"])
+    output_neurons: int | None = _limit(RESOURCES["output_neurons"])
+    fan_in_per_neuron: int | None = _limit(RESOURCES["fan_in_per_neuron"])
+    fan_out_per_neuron: int | None = _limit(RESOURCES["fan_out_per_neuron"])
 
     def named(self) -> dict[str, int]:
         """The limits the chip states, by resource name, in RESOURCES order."""
@@ -115,8 +125,8 @@ class CoreLimits(_Strict):
 class CoreOverride(_Strict):
     """Limits that differ on some cores (e.g. Speck's per-core kernel/neuron memories)."""
 
-    cores: list[int] = Field(min_length=1)
-    limits: CoreLimits
+    cores: list[int] = Field(min_length=1, description="indices of the cores these limits apply to")
+    limits: CoreLimits = Field(description="limits replacing the defaults on those cores")
 
     @field_validator("cores")
     @classmethod
@@ -136,17 +146,25 @@ class SynapseMemory(_Strict):
     group_header_bits`` bits, rounded up to ``word_bits``.
     """
 
-    word_bits: int = Field(64, gt=0)
-    synapses_per_group: int = Field(64, gt=0)
-    group_header_bits: int = Field(10, ge=0)
-    index_bits: int = Field(0, ge=0)
+    word_bits: int = Field(64, gt=0, description="memory word; each group is rounded up to "
+                                                "whole words [bits]")
+    synapses_per_group: int = Field(64, gt=0, description="most synapses one group stores "
+                                                          "[synapses]")
+    group_header_bits: int = Field(10, ge=0, description="fixed cost of one group [bits]")
+    index_bits: int = Field(0, ge=0, description="target-neuron index stored with each synapse "
+                                                 "[bits]")
 
 
 class Cores(_Strict):
-    count: int = Field(gt=0)
-    limits: CoreLimits = Field(default_factory=CoreLimits)
-    overrides: list[CoreOverride] = Field(default_factory=list)
-    synapse_memory: SynapseMemory = Field(default_factory=SynapseMemory)
+    """The chip's cores: how many, and the named capacity of each."""
+
+    count: int = Field(gt=0, description="cores on the chip [cores]")
+    limits: CoreLimits = Field(default_factory=CoreLimits,
+                               description="capacity of every core, by resource name")
+    overrides: list[CoreOverride] = Field(default_factory=list,
+                                          description="cores whose limits differ from 'limits'")
+    synapse_memory: SynapseMemory = Field(default_factory=SynapseMemory,
+                                          description="how synapse_memory_bits is counted")
 
     @model_validator(mode="after")
     def _overrides_name_existing_cores_once(self) -> "Cores":
@@ -174,21 +192,44 @@ class Cores(_Strict):
         return not self.overrides
 
 
+class ChipLimits(_Strict):
+    """Capacities of the whole chip (shared by all cores); a missing limit is unbounded."""
+
+    routing_entries: int | None = _limit(CHIP_RESOURCES["routing_entries"])
+
+    def named(self) -> dict[str, int]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class Formats(_Strict):
     """Number formats of the chip's registers and memories (bit widths)."""
 
-    weight_bits: int = Field(gt=0, le=64)
-    weight_exponent_bits: int = Field(0, ge=0, le=16)
-    weight_shift_bits: int = Field(0, ge=0, le=16)
-    delay_bits: int = Field(0, ge=0, le=16)
-    state_bits: int = Field(gt=0, le=64)
-    current_bits: int | None = Field(None, gt=0, le=64)
-    decay_bits: int | None = Field(None, gt=0, le=32)
-    threshold_bits: int | None = Field(None, gt=0, le=64)
-    threshold_shift: int = Field(0, ge=0, le=32)
-    bias_bits: int | None = Field(None, gt=0, le=64)
-    bias_exponent_bits: int = Field(0, ge=0, le=16)
-    spike_bits: int = Field(1, gt=0, le=32)
+    weight_bits: int = Field(gt=0, le=64,
+                             description="stored weight (mantissa), sign included [bits]")
+    weight_exponent_bits: int = Field(0, ge=0, le=16,
+                                      description="signed shared exponent applied to summed "
+                                                  "weights; 0: none [bits]")
+    weight_shift_bits: int = Field(0, ge=0, le=16,
+                                   description="unsigned left shift of the weighted input (Xylo "
+                                               "dash-style); 0: none [bits]")
+    delay_bits: int = Field(0, ge=0, le=16,
+                            description="synaptic delay field; 0: no programmable delay [bits]")
+    state_bits: int = Field(gt=0, le=64, description="membrane potential register [bits]")
+    current_bits: int | None = Field(None, gt=0, le=64,
+                                     description="synaptic current register; absent: no separate "
+                                                 "current [bits]")
+    decay_bits: int | None = Field(None, gt=0, le=32,
+                                   description="decay constants (fractions of 2**decay_bits, or "
+                                               "shift widths) [bits]")
+    threshold_bits: int | None = Field(None, gt=0, le=64, description="threshold mantissa [bits]")
+    threshold_shift: int = Field(0, ge=0, le=32,
+                                 description="left shift from threshold mantissa to state units "
+                                             "[bits]")
+    bias_bits: int | None = Field(None, gt=0, le=64,
+                                  description="bias mantissa, sign included [bits]")
+    bias_exponent_bits: int = Field(0, ge=0, le=16, description="bias exponent; 0: none [bits]")
+    spike_bits: int = Field(1, gt=0, le=32,
+                            description="payload of one spike; 1: binary spikes [bits]")
 
     # Dict-like reading, for code that treats formats as optional keys with defaults.
     def get(self, key: str, default: Any = None) -> Any:
@@ -208,33 +249,59 @@ class Formats(_Strict):
 
 
 class PartitionerSettings(_Strict):
-    time_limit_s: float = Field(10.0, gt=0)
-    seed: int = Field(0, ge=0)
+    """How the placement solver runs (neuron_partition and layer_per_core strategies)."""
+
+    time_limit_s: float = Field(10.0, gt=0,
+                                description="wall-clock budget of the CP-SAT placement [s]")
+    seed: int = Field(0, ge=0,
+                      description="random seed of the solver (placements are reproducible for a "
+                                  "seed)")
     # Coarsening: neurons per block (None: chosen so the model has at most max_blocks blocks).
-    block_size: int | None = Field(None, gt=0)
-    max_blocks: int = Field(192, gt=0)
+    block_size: int | None = Field(None, gt=0,
+                                   description="neurons per placement block; absent: chosen so "
+                                               "there are at most max_blocks [neurons]")
+    max_blocks: int = Field(192, gt=0,
+                            description="most blocks the network is cut into before packing "
+                                        "[blocks]")
 
 
 class Target(_Strict):
     """One chip, as its YAML file describes it."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    description: str = Field(min_length=1)
-    aliases: list[str] = Field(default_factory=list)
-    vendor: str | None = None
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$",
+                      description="target name; for a shipped target, the file name without .yaml")
+    description: str = Field(min_length=1, description="one line shown by 'nirc targets'")
+    aliases: list[str] = Field(default_factory=list,
+                               description="other names that select this target")
+    vendor: str | None = Field(None, description="who makes the chip")
     # Module nirc.targets.<backend> holding what the YAML cannot say (emitter, layer
     # mapping...). backend_options is that backend's own section: the backend validates
     # it, or declares TARGET_SCHEMA (a Target subclass) to have the loader do so.
-    backend: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$")
-    backend_options: dict[str, Any] = Field(default_factory=dict)
-    neuron_model: str = Field(min_length=1)
-    mapping: Literal["neuron_partition", "layer_per_core", "fixed_fabric"]
-    default_dt: float = Field(gt=0)
-    passes: list[str] = Field(min_length=1)
-    cores: Cores
-    formats: Formats
-    partitioner: PartitionerSettings = Field(default_factory=PartitionerSettings)
-    sources: list[str] = Field(default_factory=list)
+    backend: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$",
+                                description="module nirc.targets.<backend> with what YAML cannot "
+                                            "say (strategy, emitter, emulator hooks); absent: the"
+                                            " generic ones")
+    backend_options: dict[str, Any] = Field(default_factory=dict,
+                                            description="free-form section validated by the "
+                                                        "backend")
+    neuron_model: str = Field(min_length=1,
+                              description="key in nirc.neuron_models.MODELS: the integer "
+                                          "arithmetic of the neurons")
+    mapping: Literal["neuron_partition", "layer_per_core", "fixed_fabric"] = Field(
+        description="placement strategy, key in nirc.partition.STRATEGIES")
+    default_dt: float = Field(gt=0,
+                              description="time step when neither --dt nor the model's metadata "
+                                          "gives one [s]")
+    passes: list[str] = Field(min_length=1,
+                              description="pass names from nirc.passes.registry.PASSES, run in "
+                                          "order")
+    cores: Cores = Field(description="how many cores and what each holds")
+    chip: ChipLimits = Field(default_factory=ChipLimits, description="limits of the whole chip")
+    formats: Formats = Field(description="number formats of registers and memories")
+    partitioner: PartitionerSettings = Field(default_factory=PartitionerSettings,
+                                             description="settings of the placement solver")
+    sources: list[str] = Field(default_factory=list,
+                               description="where the numbers in this file come from")
 
     @field_validator("neuron_model")
     @classmethod
@@ -264,6 +331,9 @@ class Target(_Strict):
                     raise _FieldProblem(f"{where}.{name}",
                                         f"not a limit of the {self.mapping} mapping; "
                                         f"allowed: {', '.join(allowed)}")
+        for name in self.chip.named():
+            if self.mapping not in CHIP_RESOURCES[name].mappings:
+                raise _FieldProblem(f"chip.{name}", f"not a limit of the {self.mapping} mapping")
         if self.mapping == "neuron_partition" and "neurons" not in self.cores.limits.named():
             raise _FieldProblem("cores.limits.neurons",
                                 "required field missing (the neuron_partition mapping needs it)")

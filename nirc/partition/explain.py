@@ -13,6 +13,8 @@ ADVICE = {
                     "channels), or a chip with larger cores",
     "fan_out_axons": "give each neuron fewer targets (sparser weights, fewer target layers), "
                      "or a chip with larger cores",
+    "routing_entries": "use fewer, larger layers (each layer sends from every core it spans), "
+                       "or a chip with a larger routing table",
 }
 
 
@@ -48,3 +50,9 @@ def no_placement(resource: str, population: str, provenance: tuple[str, ...], de
                     f"placing {layer_name(population, provenance)} needs {demand} {unit} of "
                     f"'{resource}' on a core that has {capacity}; {ADVICE[resource]}, or raise "
                     f"partitioner.time_limit_s")
+
+
+def chip_overflow(resource: str, demand: int, capacity: int, target: str, cores: int) -> FitError:
+    unit = unit_of(resource)
+    return FitError(f"the placement on {cores} cores needs {demand} {unit} of '{resource}' but "
+                    f"{target} has {capacity} for the whole chip; {ADVICE[resource]}")

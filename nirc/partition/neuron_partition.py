@@ -18,9 +18,9 @@ from nirc.partition.blocks import BlockGraph, coarsen
 from nirc.partition.connectivity import Connectivity, Rates
 from nirc.partition.demand import SynapseListCost, core_traffic, group_demand
 from nirc.partition.lower_bound import LowerBound, lower_bound_cores
-from nirc.partition.packing import Overflow, check_assignment, sequential_fill
+from nirc.partition.packing import Overflow, affinity_fill, check_assignment, sequential_fill
 from nirc.placement import Block, Placement, ResourceUse
-from nirc.target import RESOURCES, Target
+from nirc.target import CHIP_RESOURCES, RESOURCES, Target
 
 RESOURCE_ORDER = ("neurons", "synapses", "synapse_memory_bits", "fan_in_axons", "fan_out_axons")
 METHODS = ("cpsat", "sequential")
@@ -63,6 +63,7 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
             raise _no_placement(problem, start, graph, conn, target, time_limit_s)
         assignment = cpsat.relabel(start) if uniform else start
     else:
+        start, problem = _better_start(graph, capacities, cost, conn, start, problem, notes)
         assignment, status = _improve(graph, capacities, cost, uniform, bound, start, problem,
                                       time_limit_s, seed, notes)
         if assignment is None:
@@ -70,8 +71,25 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     broken = check_assignment(graph, capacities, cost, assignment)
     if broken is not None:
         raise AssertionError(f"partitioner produced an assignment breaking {broken}")
-    return _placement(net, target, conn, cost, graph, assignment, bound, capacities, method,
-                      status, time.perf_counter() - started, notes)
+    placement = _placement(net, target, conn, cost, graph, assignment, bound, capacities, method,
+                           status, time.perf_counter() - started, notes)
+    for resource, use in placement.chip_utilisation.items():
+        if use.capacity is not None and use.used > use.capacity:
+            raise explain.chip_overflow(resource, use.used, use.capacity, target.name,
+                                        placement.cores_used)
+    return placement
+
+
+def routing_entries(net: HardwareNetwork, blocks: tuple[Block, ...]) -> int:
+    """Routing-table entries of a placement, with population-based multicast routing.
+
+    Each (population, core) whose neurons feed some table sends spikes under one
+    key range, so it takes one entry in the chip's router; each network input is
+    injected under one key range of its own.
+    """
+    sending = {t.source for t in net.tables}
+    placed = {(b.population, b.core) for b in blocks if b.population in sending}
+    return len(placed) + len(sending & set(net.inputs))
 
 
 def _improve(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
@@ -118,6 +136,32 @@ def _improve(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: Synapse
     return best, "OPTIMAL" if all(s == "OPTIMAL" for s in statuses) else "FEASIBLE"
 
 
+def _better_start(graph, capacities, cost, conn, start, problem, notes):
+    """The sequential or the affinity fill, whichever uses fewer cores, then fewer messages."""
+    other, other_problem = affinity_fill(graph, capacities, cost)
+    if other_problem is not None:
+        return start, problem
+    if problem is not None:
+        notes.append("start: affinity fill (the sequential fill found no placement)")
+        return other, None
+    key = [(_cores(a), _messages(conn, graph, cost, a)) for a in (start, other)]
+    if key[1] < key[0]:
+        notes.append("start: affinity fill")
+        return other, None
+    notes.append("start: sequential fill")
+    return start, problem
+
+
+def _messages(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost,
+              core_of_block: np.ndarray) -> float:
+    """Messages per step of an assignment, counted exactly at neuron level."""
+    cores = int(core_of_block.max()) + 1
+    core_of_neuron = core_of_block[graph.block_of_neuron]
+    demand = group_demand(conn, core_of_neuron, cores, cost)
+    traffic = core_traffic(conn, core_of_neuron, cores, demand)
+    return float(traffic.messages_by_pair.sum()) + traffic.input_messages
+
+
 def _cores(core_of_block: np.ndarray) -> int:
     return len(np.unique(core_of_block))
 
@@ -150,13 +194,18 @@ def _placement(net: HardwareNetwork, target: Target, conn: Connectivity, cost: S
              for a, b in zip(*np.nonzero(traffic.messages_by_pair))}
     blocks = tuple(Block(s.population, s.start, s.stop, int(core_of_block[k]))
                    for k, s in enumerate(graph.blocks))
+    chip_limits = target.chip.named()
+    chip_utilisation = {
+        "routing_entries": ResourceUse(routing_entries(net, blocks),
+                                       chip_limits.get("routing_entries"),
+                                       CHIP_RESOURCES["routing_entries"].unit)}
     return Placement(
         target=target.name, strategy="neuron_partition", method=method, blocks=blocks,
         cores_used=len(np.unique(core_of_block)), lower_bound=bound.cores,
         lower_bound_resource=bound.resource, utilisation=utilisation,
         messages=float(traffic.messages_by_pair.sum()), messages_by_pair=pairs,
         input_messages=traffic.input_messages, solver_status=status, solve_time_s=seconds,
-        notes=tuple(notes))
+        notes=tuple(notes), chip_utilisation=chip_utilisation)
 
 
 def _largest_population(conn: Connectivity, graph: BlockGraph, resource: str):
