@@ -1,0 +1,1 @@
+"""The `nirc` subcommands, one module each (registered in nirc.cli.COMMANDS)."""
