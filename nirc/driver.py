@@ -185,7 +185,11 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
         if directory is None:
             return
         with watch.stage("emit"):
-            config, arrays = build_config(net, placement, tgt.name)
+            backend = _backend_module(tgt)
+            if backend is not None and hasattr(backend, "build_config"):
+                config, arrays = backend.build_config(net, placement, tgt)
+            else:
+                config, arrays = build_config(net, placement, tgt.name)
             write_build(directory, config, arrays, report)
         (directory / TIMINGS_NAME).write_text(dumps(
             {"unit": "s", "stages": {k: round(v, 6) for k, v in watch.timings.items()}}))
@@ -201,6 +205,15 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
     return CompileResult(out_dir=written, graph=graph, network=staged["net"],
                          placement=staged["placement"], report=staged["report"],
                          timings=dict(watch.timings))
+
+
+def _backend_module(target):
+    """nirc.targets.<backend> when the target names one (it may emit its own config)."""
+    if not getattr(target, "backend", None):
+        return None
+    import importlib
+
+    return importlib.import_module(f"nirc.targets.{target.backend}")
 
 
 def compile_report(net: HardwareNetwork, placement: Placement, ctx: PassContext, target,

@@ -98,6 +98,12 @@ class Chip:
                               file=str(build)) from None
         except json.JSONDecodeError as err:
             raise ConfigError(f"not valid JSON ({err})", file=str(path)) from None
+        if isinstance(config, dict) and config.get("backend"):
+            # A chip whose config follows its vendor's vocabulary: its backend runs it.
+            import importlib
+
+            backend = importlib.import_module(f"nirc.targets.{config['backend']}")
+            return backend.load_build(build, config)
         if config.get("format") != FORMAT:
             raise ConfigError(f"format is {config.get('format')!r}, expected {FORMAT!r}",
                               file=str(path), field="format")

@@ -129,6 +129,11 @@ class SpeckIAF(NeuronModel):
             spikes[b, touched[integrate(v, touched, a_in[b][touched], th, tl, rz)]] = True
         return spikes
 
+    def run_network(self, net, inputs, batch: bool = False, record: bool = False):
+        """Speck's integer reference is event-driven (nirc.intref delegates to it)."""
+        from nirc.targets.speck.backend import run_network
+        return run_network(net, inputs, batch=batch, record=record)
+
     def quantize(self, pop: Population, tables: list[SynapseTable],
                  formats: Mapping[str, Any], granularity: str
                  ) -> tuple[Population, list[SynapseTable], dict[str, Any]]:

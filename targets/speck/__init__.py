@@ -26,3 +26,6 @@ def _register_strategy() -> None:
 
 
 _register_strategy()
+
+# Hooks read by nirc.driver (emit) and nirc.emulator (configs with "backend": "speck").
+from nirc.targets.speck.backend import build_config, load_build  # noqa: E402,F401

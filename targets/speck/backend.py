@@ -1,12 +1,15 @@
-"""The Speck backend's hooks into nirc's driver: place, emit, reference, emulate.
+"""The Speck backend's hooks into nirc's driver, emulator and integer reference.
 
 - :func:`place` is the ``layer_per_core`` partitioning strategy (registered
   with nirc.partition): CP-SAT layer -> core (nirc.targets.speck.assign),
   returned as nirc.placement.Placement whose core numbers are the physical
   cores (samna's ``cnn_layers`` indices).
-- :func:`emit` writes ``config.json`` (nirc.targets.speck.config).
-- :func:`reference` runs the event-driven integer reference of the hardware
-  network; :func:`emulate` runs an emitted config directory.
+- :func:`build_config` is the driver's emit hook: config.json in samna's
+  vocabulary (nirc.targets.speck.config); nirc.emitter writes it atomically
+  with report.json.
+- :func:`load_build` is nirc.emulator's hook for configs with ``backend:
+  speck``; :func:`run_network` is the integer reference nirc.intref uses for
+  the speck_iaf neuron model. Both return nirc.intref.RunResult.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from nirc.errors import NircError
 from nirc.hwnet import HardwareNetwork
 from nirc.placement import Block, Placement, ResourceUse
 from nirc.targets.speck.assign import LayerToPlace, assign_layers
 from nirc.targets.speck.chip import SpeckChip
-from nirc.targets.speck.config import build_config, dumps
+from nirc.targets.speck.config import build_config as build_config_json
+from nirc.targets.speck.config import dumps
 from nirc.targets.speck.emulate import SpeckEmulator
 from nirc.targets.speck.network import from_hwnet, run_reference
 
@@ -77,25 +82,70 @@ def place(hw: HardwareNetwork, target: Any, **options: Any) -> Placement:
                "prefers the smallest cores that fit, leaving the largest free",))
 
 
-def emit(hw: HardwareNetwork, placement: Placement, target: Any, out_dir: Path,
-         report: dict | None = None) -> list[Path]:
+def _assignment_of(placement: Placement):
     from nirc.targets.speck.assign import CoreAssignment
 
+    return CoreAssignment(core_of={b.population: b.core for b in placement.blocks},
+                          utilisation={}, objective=0, optimal=True)
+
+
+def build_config(hw: HardwareNetwork, placement: Placement, target: Any
+                 ) -> tuple[dict, dict[str, np.ndarray]]:
+    """The driver's emit hook: (config.json content, arrays.npz content — none for Speck)."""
     chip = SpeckChip.from_mapping(target, file=getattr(target, "source", None))
-    assignment = CoreAssignment(core_of={b.population: b.core for b in placement.blocks},
-                                utilisation={}, objective=0, optimal=True)
-    path = Path(out_dir) / CONFIG_FILE
-    path.write_text(dumps(build_config(hw, assignment, chip)))
-    return [path]
+    config = build_config_json(hw, _assignment_of(placement), chip)
+    return config, {}
 
 
-def reference(hw: HardwareNetwork, inputs: Mapping[str, np.ndarray]) -> dict:
-    return run_reference(hw, inputs)
+def run_batched(run_one, inputs: Mapping[str, np.ndarray], batch: bool, shapes: dict,
+                record: bool):
+    """Run a single-sample runner over each sample of a batch; results as nirc.intref.RunResult."""
+    from nirc.intref import RunResult
+
+    first = np.asarray(next(iter(inputs.values())))
+    samples = first.shape[1] if batch else 1
+    runs = []
+    for b in range(samples):
+        one = {k: np.asarray(v)[:, b] if batch else np.asarray(v) for k, v in inputs.items()}
+        if any(np.any(x < 0) or np.any(x != np.round(x)) for x in one.values()):
+            raise NircError("Speck inputs are event counts: non-negative integers per step")
+        runs.append(run_one({k: x.astype(np.int64) for k, x in one.items()}))
+    T = first.shape[0]
+
+    def stack(key, name, shape):
+        arrays = [r[key][name].reshape(T, *shape) for r in runs]
+        return np.stack(arrays, axis=1) if batch else arrays[0]
+
+    outputs = {name: stack("outputs", name, runs[0]["outputs"][name].shape[1:])
+               for name in runs[0]["outputs"]}
+    spikes = {name: stack("spikes", name, shapes[name]) for name in runs[0]["spikes"]}
+    states = {name: {"v": stack("v", name, shapes[name])} for name in runs[0]["v"]} \
+        if record else {}
+    return RunResult(outputs=outputs, spikes=spikes, states=states, steps=T)
 
 
-def emulate(config_dir: Path, inputs: Mapping[str, np.ndarray]) -> dict:
-    return SpeckEmulator.load(Path(config_dir) / CONFIG_FILE).run(inputs)
+class SpeckBuild:
+    """An emitted Speck build loaded for nirc.emulator: ``run(inputs, batch, record)``."""
+
+    def __init__(self, emulator: SpeckEmulator):
+        self.emulator = emulator
+        self.config = emulator.config
+        self.dt = float(self.config["nirc"]["dt"])
+        self.shapes = {name: tuple(core.out_shape) for name, core in emulator.cores.items()}
+
+    def run(self, inputs: Mapping[str, np.ndarray], batch: bool = False, record: bool = False):
+        return run_batched(self.emulator.run, inputs, batch, self.shapes, record)
+
+    def to_float(self, name: str, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64)
 
 
-def load_config(config_dir: Path) -> dict:
-    return json.loads((Path(config_dir) / CONFIG_FILE).read_text())
+def load_build(build_dir: Path, config: dict) -> SpeckBuild:
+    return SpeckBuild(SpeckEmulator(config, where=str(Path(build_dir) / CONFIG_FILE)))
+
+
+def run_network(hw: HardwareNetwork, inputs: Mapping[str, np.ndarray], batch: bool = False,
+                record: bool = False):
+    """The integer reference for nirc.intref.run (the neuron model's run_network hook)."""
+    shapes = {name: tuple(p.shape) for name, p in hw.populations.items()}
+    return run_batched(lambda one: run_reference(hw, one), inputs, batch, shapes, record)

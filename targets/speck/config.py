@@ -105,7 +105,7 @@ def build_config(hw: HardwareNetwork, assignment: CoreAssignment, chip: SpeckChi
             for i, t in enumerate(tables):
                 dvs["destinations"][i] = {"layer": int(core_of[t.target]), "enable": True}
     config = {
-        "format": FORMAT, "version": VERSION, "chip": chip.name,
+        "format": FORMAT, "version": VERSION, "backend": "speck", "chip": chip.name,
         "dvs_layer": dvs,
         "cnn_layers": cnn_layers,
         "readout": {"enable": False} if chip.readout_classes else None,
