@@ -1,4 +1,4 @@
-"""Small NIR networks for the Loihi oracle: an MLP, a CNN and a recurrent network.
+"""Small NIR networks for the Loihi oracle: an MLP, a CNN, a recurrent network, a non-spiking readout.
 
 Shared by tests/test_lava_oracle.py and benchmarks/bench_lava.py. Weights are
 drawn at a scale that makes every layer spike at moderate rates for Bernoulli
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nirc.ir.nodes import Affine, Conv2d, CubaLIF, Flatten, Input, LIF, NIRGraph, Output, SumPool2d
+from nirc.ir.nodes import Affine, Conv2d, CubaLI, CubaLIF, Flatten, Input, LIF, NIRGraph, Output, SumPool2d
 
 
 def cuba_lif(shape: tuple[int, ...], tau_syn=5e-3, tau_mem=10e-3, threshold=1.0) -> CubaLIF:
@@ -73,7 +73,21 @@ def recurrent(n_in: int = 12, n_hidden: int = 24, n_out: int = 4, seed: int = 2)
     return NIRGraph(nodes=nodes, edges=edges)
 
 
-NETWORKS = {"mlp": mlp, "cnn": cnn, "recurrent": recurrent}
+def readout(n_in: int = 16, n_hidden: int = 20, n_out: int = 5, seed: int = 3) -> NIRGraph:
+    """Input -> Affine -> CubaLIF -> Affine -> CubaLI (a non-spiking readout: its voltage is the output)."""
+    rng = np.random.default_rng(seed)
+    ones = np.ones(n_out)
+    nodes = {"input": Input(shape=np.array([n_in])),
+             "fc1": _affine(n_hidden, n_in, rng, 3.0), "lif": cuba_lif((n_hidden,)),
+             "fc2": _affine(n_out, n_hidden, rng, 2.0),
+             "li": CubaLI(tau_syn=ones * 5e-3, tau_mem=ones * 20e-3, r=ones * 20.0, v_leak=np.zeros(n_out),
+                          w_in=ones),
+             "output": Output(shape=np.array([n_out]))}
+    order = list(nodes)
+    return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
+
+
+NETWORKS = {"mlp": mlp, "cnn": cnn, "recurrent": recurrent, "readout": readout}
 
 
 def bernoulli_input(graph: NIRGraph, steps: int, rate: float = 0.3, seed: int = 0,

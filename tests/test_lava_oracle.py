@@ -151,8 +151,9 @@ def test_lava_runner_equals_loihi_cuba_lif_arithmetic(case, tmp_path):
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # The snnTorch exports of examples/ (trained MLP; recurrent SNN with an RLeaky loop and a CubaLIF
 # readout), and networks built in tests/loihi_networks.py: a CNN (conv, sum-pool, fc; examples/cnn.nir
-# is sized for Speck and does not fit loihi2's cores) and a CubaLIF loop with a LIF readout.
-COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn", "recurrent"]
+# is sized for Speck and does not fit loihi2's cores), a CubaLIF loop with a LIF readout, and a
+# non-spiking CubaLI readout.
+COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn", "recurrent", "readout"]
 
 
 def load_network(name: str):
@@ -190,6 +191,7 @@ def test_emulator_equals_lava_on_every_spike_and_state(name, tmp_path):
 
     assert mismatches(ours, lava) == []
     assert all(lava[k].any() for k in lava if k.endswith(".spikes")), "a population never spikes"
+    assert all(lava[k].any() for k in lava if k.endswith(".v")), "a population's voltage never moves"
 
 
 def test_the_comparison_catches_a_changed_weight_exponent(tmp_path):

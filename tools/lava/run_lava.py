@@ -23,8 +23,9 @@ The network becomes Lava processes run with ``Loihi2SimCfg(select_tag="fixed_pt"
 - one ``Monitor`` per recorded quantity (s_out, u, v) per LIF process.
 
 IN.npz holds one array per input port, named like the port, shaped (T, *shape).
-OUT.npz gets ``<population>.spikes`` (and ``<population>.u``, ``<population>.v``
-with ``--record states``), each (T, size) int32, row k = after step k.
+OUT.npz gets ``<population>.spikes`` for spiking populations (and
+``<population>.u``, ``<population>.v`` of every population with ``--record
+states``), each (T, size) int32, row k = after step k.
 A one-line JSON with the timings (seconds spent building and running) goes to stdout.
 Timing alignment with nirc's emulator is documented in docs/oracles.md.
 """
@@ -56,6 +57,7 @@ class PopulationSpec:
 
     name: str
     size: int
+    spiking: bool
     du: np.ndarray
     dv: np.ndarray
     vth: np.ndarray
@@ -112,7 +114,8 @@ def load_network(build_dir: Path) -> NetworkSpec:
         size = int(np.prod(pop["shape"]))
         params = {key: arrays.param(pop, key, size) for key in
                   ("du", "dv", "vth", "bias_mant", "bias_exp", "v_init")}
-        populations[pop["name"]] = PopulationSpec(name=pop["name"], size=size, **params)
+        populations[pop["name"]] = PopulationSpec(name=pop["name"], size=size,
+                                                  spiking=bool(pop.get("spiking", True)), **params)
 
     connections = []
     sizes = {**inputs, **{name: p.size for name, p in populations.items()}}
@@ -210,7 +213,9 @@ def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int,
     quantities = ("spikes", "u", "v") if record_states else ("spikes",)
     monitors = []
     for name, lif in lifs.items():
-        for quantity in quantities:
+        # A readout (spiking: false) has the maximal vth and no spikes to record; were it to
+        # spike all the same, its reset would show in v.
+        for quantity in quantities if net.populations[name].spiking else quantities[1:]:
             target = lif.s_out if quantity == "spikes" else getattr(lif, quantity)
             monitor = Monitor()  # a Monitor's process model records one probe only
             monitor.probe(target, steps)
