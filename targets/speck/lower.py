@@ -206,6 +206,14 @@ def _lower_layer(flat, g, shapes, neuron_name, chip, dt, method, reset, coeffici
     for pred in g.predecessors(wname):
         src, pooling, avg, pooled_shape, path = _walk_source(flat, g, shapes, pred, wname, chip)
         provenance.extend(path)
+        is_input = isinstance(flat.nodes[src], Input)
+        allowed = chip.dvs.pooling if is_input else chip.limits.pooling
+        if pooling not in allowed:
+            pool_node = next(n for n in path if isinstance(flat.nodes[n], POOL_NODES))
+            raise _fail(pool_node, f"pooling {pooling}x{pooling} from '{src}' is not one of "
+                                   f"{list(allowed)} on Speck"
+                                   + (" (the DVS layer's pooling)" if is_input else ""),
+                        field="kernel_size")
         sources.append(Source(src, pooling, isinstance(flat.nodes[src], Input)))
         avg_factors.append(avg)
         in_shapes.append(pooled_shape)
@@ -385,11 +393,6 @@ def _check_layer_limits(layer: SpeckLayer, chip: SpeckChip, wname: str) -> None:
                          "stride"))
     if any(p > lim.max_padding for p in layer.padding):
         problems.append((f"padding {list(layer.padding)} exceeds {lim.max_padding}", "padding"))
-    for s in layer.sources:
-        allowed = chip.dvs.pooling if s.is_input else lim.pooling
-        if s.pooling not in allowed:
-            problems.append((f"pooling {s.pooling}x{s.pooling} from '{s.name}' is not one of "
-                             f"{list(allowed)}", "kernel_size"))
     if problems:
         message, fld = problems[0]
         raise _fail(wname, message + " on Speck", field=fld)
