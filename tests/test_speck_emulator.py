@@ -1,0 +1,119 @@
+"""The Speck emulator (reads only config.json) against the chip's documented IAF semantics and
+against the event-driven integer reference of the hardware network (bit for bit)."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from nirc.errors import NircError
+from nirc.ir.nodes import Conv2d
+from nirc.nirio import read
+from nirc.targets.speck.emulate import SpeckEmulator
+from nirc.targets.speck.network import run_reference
+
+from speck_networks import (chain, compile_for_speck, conv, iaf, random_events, residual_cnn,
+                            small_cnn, sumpool)
+
+
+def one_neuron(weight, threshold, bias=None):
+    """A 1x1 convolution from one input pixel to one IAF neuron."""
+    c = Conv2d(weight=np.full((1, 1, 1, 1), weight), stride=np.array([1, 1]),
+               padding=np.array([0, 0]), dilation=np.array([1, 1]), groups=1,
+               bias=None if bias is None else np.array([bias]))
+    return chain((1, 1, 1), [("c", c), ("n", iaf((1, 1, 1), threshold))], (1, 1, 1))
+
+
+def run_one(g, counts, reset="nir"):
+    _, _, config, _ = compile_for_speck(g, reset=reset)
+    out = SpeckEmulator(config).run({"input": np.asarray(counts).reshape(-1, 1, 1, 1)})
+    return out["spikes"]["n"][:, 0], out["v"]["n"][:, 0], config["cnn_layers"]
+
+
+def test_weight_127_threshold_127_one_event_gives_one_spike_like_the_chip():
+    spikes, v, layers = run_one(one_neuron(1.0, 1.0), [1, 0])
+    core = next(l for l in layers if l["weights"])
+    assert (core["weights"], core["threshold_high"], core["threshold_low"]) == ([[[[127]]]], 127, -127)
+    assert spikes.tolist() == [1, 0] and v.tolist() == [0, 0]
+
+
+def test_every_input_event_can_fire_so_one_step_may_carry_several_spikes():
+    spikes, _, _ = run_one(one_neuron(1.0, 1.0), [3])
+    assert spikes.tolist() == [3]
+
+
+def test_a_neuron_left_above_threshold_waits_for_its_next_input():
+    # weight 127, threshold round(0.4 * 127) = 51; subtract reset leaves 76 >= 51 but no spike.
+    spikes, v, _ = run_one(one_neuron(1.0, 0.4), [1, 0, 1], reset="subtract")
+    assert spikes.tolist() == [1, 0, 1] and v.tolist() == [76, 76, 76 + 127 - 51]
+
+
+def test_low_threshold_is_a_floor_on_the_membrane():
+    spikes, v, _ = run_one(one_neuron(-1.0, 1.0), [1, 1, 2])
+    assert spikes.tolist() == [0, 0, 0] and v.tolist() == [-127, -127, -127]
+
+
+def test_bias_is_added_once_per_step_and_can_fire_alone():
+    # weight 1 -> 127, bias 0.5 -> round(63.5) = 64 (half to even), threshold 127.
+    spikes, v, layers = run_one(one_neuron(1.0, 1.0, bias=0.5), [0, 0, 0, 0])
+    core = next(l for l in layers if l["weights"])
+    assert core["biases"] == [64] and core["leak_enable"] is True
+    assert spikes.tolist() == [0, 1, 0, 1] and v.tolist() == [64, 0, 64, 0]
+
+
+NETWORKS = {
+    "cnn_example": lambda: read("examples/cnn.nir"),
+    "small_cnn": lambda: small_cnn(seed=1),
+    "stride2_pad2_pool4": lambda: small_cnn(seed=2, size=32, stride=2, padding=2, pool=4, k=5),
+    "residual_merge": lambda: residual_cnn(seed=3),
+    "dvs_pooling": lambda: chain((2, 16, 16), [
+        ("p", sumpool(2)), ("c", conv(np.random.default_rng(4), 4, 2, 3, padding=1)),
+        ("n", iaf((4, 8, 8)))], (4, 8, 8)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("reset", ["nir", "subtract"])
+def test_emulator_equals_the_integer_reference_on_every_spike_and_state(name, reset):
+    hw, _, config, _ = compile_for_speck(NETWORKS[name](), reset=reset)
+    rng = np.random.default_rng(hash(name) % 2**32)
+    port = next(iter(hw.inputs.values()))
+    counts = random_events(rng, 12, port.shape, rate=0.15, max_count=2)
+    ours = SpeckEmulator(config).run({port.name: counts})
+    ref = run_reference(hw, {port.name: counts})
+    assert sum(int(s.sum()) for s in ref["spikes"].values()) > 0
+    for layer in ref["spikes"]:
+        assert np.array_equal(ours["spikes"][layer], ref["spikes"][layer]), layer
+        assert np.array_equal(ours["v"][layer], ref["v"][layer]), layer
+    for out in ref["outputs"]:
+        assert np.array_equal(ours["outputs"][out], ref["outputs"][out])
+
+
+def test_config_uses_samna_vocabulary_with_kernels_transposed_as_sinabs_writes_them():
+    hw, placement, config, _ = compile_for_speck(small_cnn(seed=1))
+    core = {b.population: b.core for b in placement.blocks}
+    w = np.asarray(hw.tables_into("if1")[0].kernel["weight"])
+    layer = config["cnn_layers"][core["if1"]]
+    assert np.array_equal(np.asarray(layer["weights"]), w.transpose(0, 1, 3, 2))
+    assert layer["dimensions"] == {"input_shape": {"size": {"x": 16, "y": 16}, "feature_count": 2},
+                                   "output_shape": {"size": {"x": 16, "y": 16}, "feature_count": 4},
+                                   "padding": {"x": 1, "y": 1}, "stride": {"x": 1, "y": 1},
+                                   "kernel_size": 3}
+    assert layer["destinations"][0] == {"layer": core["if2"], "enable": True, "pooling": 2,
+                                        "feature_shift": 0}
+    assert layer["destinations"][1]["enable"] is False
+    assert config["cnn_layers"][core["if3"]]["monitor_enable"] is True
+    assert len(config["cnn_layers"]) == 9
+
+
+def test_compiling_twice_gives_the_same_config():
+    assert compile_for_speck(small_cnn(seed=1))[2] == compile_for_speck(small_cnn(seed=1))[2]
+
+
+def test_emulator_refuses_a_config_whose_routing_lost_a_destination():
+    _, placement, config, _ = compile_for_speck(small_cnn(seed=1))
+    broken = copy.deepcopy(config)
+    src = {b.population: b.core for b in placement.blocks}["if1"]
+    broken["cnn_layers"][src]["destinations"][0]["enable"] = False
+    with pytest.raises(NircError, match="has no destination to core"):
+        SpeckEmulator(broken)
