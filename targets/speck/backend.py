@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from nirc.errors import NircError
+from nirc.errors import FitError, NircError
 from nirc.hwnet import HardwareNetwork
 from nirc.placement import Block, Placement, ResourceUse
 from nirc.targets.speck.assign import LayerToPlace, assign_layers
@@ -45,9 +45,14 @@ def place(hw: HardwareNetwork, target: Any, **options: Any) -> Placement:
     chip = SpeckChip.from_mapping(target, file=getattr(target, "source", None))
     layers = layers_to_place(hw)
     start = time.perf_counter()
-    assignment = assign_layers(layers, chip.cores,
-                               time_limit_s=options.get("time_limit_s", chip.time_limit_s),
-                               seed=options.get("seed", chip.seed))
+    try:
+        assignment = assign_layers(layers, chip.cores,
+                                   time_limit_s=options.get("time_limit_s", chip.time_limit_s),
+                                   seed=options.get("seed", chip.seed))
+    except FitError as err:
+        nodes = hw.populations[err.node].provenance if err.node in hw.populations else ()
+        where = f"layer of NIR nodes {' -> '.join(nodes)} " if nodes else ""
+        raise FitError(f"{where}on {chip.name} {err.message}", node=err.node) from None
     elapsed = time.perf_counter() - start
     core_of = assignment.core_of
     utilisation = {}

@@ -1,0 +1,57 @@
+"""`nirc compile/verify --target speck2f`: the build on disk, refusals as one line, verification."""
+
+import json
+
+import numpy as np
+import pytest
+
+from nirc.cli import main
+from nirc.nirio import write
+
+from speck_networks import chain, conv, iaf
+
+
+def test_compile_cnn_example_writes_a_speck_config_and_report(tmp_path, capsys):
+    out = tmp_path / "build"
+    assert main(["-q", "compile", "examples/cnn.nir", "--target", "speck2f", "-o", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    report = json.loads((out / "report.json").read_text())
+    assert (config["format"], config["backend"], config["chip"]) == ("nirc-speck-config", "speck",
+                                                                     "speck2f")
+    used = [i for i, layer in enumerate(config["cnn_layers"]) if layer["weights"]]
+    assert sorted(used) == sorted(config["nirc"]["layers"][n]["core"] for n in ("1", "4", "8"))
+    assert [row["population"] for row in report["quantization"]] == ["1", "4", "8"]
+    assert all(-128 <= row["weight_range"][0] and row["weight_range"][1] <= 127
+               for row in report["quantization"])
+    assert report["cores_used"] == 3 and report["lower_bound"] == 3
+
+
+def test_network_too_big_for_any_core_fails_in_one_line_with_a_fix_and_writes_nothing(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    model = tmp_path / "big.nir"
+    write(model, chain((16, 64, 64), [("conv1", conv(rng, 32, 16, 3, padding=1)),
+                                      ("if1", iaf((32, 64, 64)))], (32, 64, 64)))
+    out = tmp_path / "build"
+    assert main(["compile", str(model), "--target", "speck2f", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("error: node 'if1': layer of NIR nodes conv1 -> if1 on speck2f does not fit: "
+                       "neuron memory 128Ki exceeds the 64Ki of core 0 by 64Ki (the best-fitting "
+                       "core; largest kernel memory 64Ki, neuron memory 64Ki). To fit: at most 16 "
+                       "output channels (now 32); or pool 2x2 earlier or use stride 2 so the "
+                       "output map shrinks from 64x64 to 32x32")
+    assert not out.exists()
+
+
+def test_leaky_lif_mlp_is_refused_naming_node_and_parameter(tmp_path, capsys):
+    assert main(["compile", "examples/mlp.nir", "--target", "speck2f", "-o",
+                 str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "error: examples/mlp.nir: node '1', parameter 'tau': LIF leaks" in err or \
+        "error: node '1', parameter 'tau': LIF leaks" in err
+
+
+@pytest.mark.slow
+def test_verify_cnn_example_is_bit_exact(capsys):
+    assert main(["verify", "examples/cnn.nir", "--target", "speck2f", "--steps", "10",
+                 "--samples", "2"]) == 0
+    assert "bit-exact: yes" in capsys.readouterr().out
