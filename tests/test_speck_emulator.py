@@ -72,8 +72,11 @@ NETWORKS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
-@pytest.mark.parametrize("reset", ["nir", "subtract"])
+CASES = [pytest.param(name, reset, marks=[pytest.mark.slow] if (name, reset) == (
+    "cnn_example", "subtract") else []) for name in sorted(NETWORKS) for reset in ("nir", "subtract")]
+
+
+@pytest.mark.parametrize("name, reset", CASES)
 def test_emulator_equals_the_integer_reference_on_every_spike_and_state(name, reset):
     hw, _, config, _ = compile_for_speck(NETWORKS[name](), reset=reset)
     rng = np.random.default_rng(hash(name) % 2**32)

@@ -183,7 +183,8 @@ def _positive_cnn(seed):
     return NIRGraph(nodes=nodes, edges=g.edges)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow),
+                                  pytest.param(2, marks=pytest.mark.slow)])
 def test_emulator_equals_sinabs_iafsqueeze_when_weights_lie_in_zero_to_threshold(seed):
     hw, _, config, _ = compile_for_speck(_positive_cnn(seed), reset="subtract")
     counts = random_events(np.random.default_rng(seed), 25, (2, 12, 12), rate=0.3)
