@@ -202,8 +202,8 @@ class LoihiCubaLIF(NeuronModel):
 
     def accumulate(self, weights, attrs, spikes):
         # Lava's Dense (num_message_bits = 0) treats any non-zero input as one spike.
-        s = sp.csr_array(np.asarray(spikes) != 0, dtype=np.int64)
-        a = np.asarray((s @ weights.T).todense(), dtype=np.int64)
+        s = (np.asarray(spikes) != 0).astype(np.int64)
+        a = np.ascontiguousarray(np.asarray(weights @ s.T, dtype=np.int64).T)
         return shift_activation(a, int(attrs.get("weight_exp", 0)))
 
     def step(self, params, state, a_in):
