@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from loihi_networks import bernoulli_input, cnn, mlp, recurrent  # noqa: E402
-from test_lava_oracle import compile_to_build  # noqa: E402
 
+from nirc.driver import compile as compile_model  # noqa: E402
 from nirc.emulator import Chip  # noqa: E402
 from nirc.nirio import read  # noqa: E402
 from nirc.oracles.lava import mismatches, run_lava  # noqa: E402
@@ -64,7 +64,7 @@ def synaptic_events(build: Path, spikes: dict[str, np.ndarray], inputs: dict[str
             cols = arrays[table["weights"]["col"].partition(":")[2]]
             fan_out = np.bincount(cols, minlength=table["shape"][1])
             source = table["source"]
-            sent = inputs[source] if source in inputs else spikes[f"{source}.spikes"]
+            sent = inputs[source] if source in inputs else spikes[f"spikes_{source}"]
             total += int(np.asarray(sent, dtype=np.int64).reshape(-1, fan_out.size).sum(axis=0) @ fan_out)
     return total
 
@@ -79,7 +79,7 @@ def best_of(repeats: int, run) -> tuple[float, object]:
 
 
 def bench_one(name: str, graph, steps: int, batch: int, build: Path) -> dict:
-    net = compile_to_build(graph, build)
+    net = compile_model(graph, "loihi2", build).network
     single = bernoulli_input(graph, steps, rate=0.2, seed=3)
     batched = {k: np.moveaxis(v, 0, 1) for k, v in
                bernoulli_input(graph, steps, rate=0.2, seed=4, batch=batch).items()}
@@ -89,7 +89,7 @@ def bench_one(name: str, graph, steps: int, batch: int, build: Path) -> dict:
     single_s, ours = best_of(3, lambda: chip.run(single))
     batch_s, _ = best_of(3, lambda: chip.run(batched, batch=True))
 
-    ours_spikes = {f"{p}.spikes": np.asarray(s).reshape(steps, -1) for p, s in ours.spikes.items()}
+    ours_spikes = {f"spikes_{p}": s for p, s in ours.spikes.items()}
     differences = mismatches(ours_spikes, lava.recordings)
     events = synaptic_events(build, lava.recordings, single)
     row = {

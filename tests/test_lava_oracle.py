@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nirc.oracles.lava import LavaUnavailable, lava_python, mismatches, run_lava
+from nirc.oracles.lava import (LavaUnavailable, compare_build, emulator_recordings, lava_python,
+                               mismatches, run_lava)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from loihi_networks import NETWORKS, bernoulli_input  # noqa: E402
@@ -84,7 +85,7 @@ def integer_reference(populations, tables, inputs: dict[str, np.ndarray], steps:
     states = {n: LOIHI.init_state(p, batch=1) for n, p in populations.items()}
     previous = {**{n: np.zeros((1, a.shape[1]), np.int64) for n, a in inputs.items()},
                 **{n: np.zeros((1, len(p["vth"])), np.int64) for n, p in populations.items()}}
-    out = {f"{n}.{q}": [] for n in populations for q in ("spikes", "u", "v")}
+    out = {f"{q}_{n}": [] for n in populations for q in ("spikes", "u", "v")}
     for k in range(steps):
         a_in = {n: np.zeros((1, len(p["vth"])), np.int64) for n, p in populations.items()}
         for source, target, weights, attrs in prepared:
@@ -92,9 +93,9 @@ def integer_reference(populations, tables, inputs: dict[str, np.ndarray], steps:
         for n, p in populations.items():
             spikes = LOIHI.step(p, states[n], a_in[n])
             previous[n] = spikes.astype(np.int64)
-            out[f"{n}.spikes"].append(spikes[0])
-            out[f"{n}.u"].append(states[n]["u"][0])
-            out[f"{n}.v"].append(states[n]["v"][0])
+            out[f"spikes_{n}"].append(spikes[0])
+            out[f"u_{n}"].append(states[n]["u"][0])
+            out[f"v_{n}"].append(states[n]["v"][0])
         previous.update({n: a[k][None].astype(np.int64) for n, a in inputs.items()})
     return {key: np.array(rows, dtype=np.int32) for key, rows in out.items()}
 
@@ -141,9 +142,9 @@ def test_lava_runner_equals_loihi_cuba_lif_arithmetic(case, tmp_path):
 
     assert mismatches(ours, lava) == []
     if case == "saturating":
-        assert (np.abs(lava["s.u"]) > (1 << 22)).any() and (np.abs(lava["s.v"]) == (1 << 23) - 1).any()
+        assert (np.abs(lava["u_s"]) > (1 << 22)).any() and (np.abs(lava["v_s"]) == (1 << 23) - 1).any()
     else:
-        assert all(lava[k].any() for k in lava if k.endswith(".spikes"))
+        assert all(lava[k].any() for k in lava if k.startswith("spikes_"))
 
 
 # --- compiled NIR networks: the emitted build, run by nirc's emulator and by Lava ------------------
@@ -169,29 +170,18 @@ def compile_to_build(graph, build: Path, target_name: str = "loihi2"):
     return compile_model(graph, target_name, build).network
 
 
-def emulator_recordings(build: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Spikes, u and v of every population from nirc's emulator, named as the Lava runner names them."""
-    from nirc.emulator import Chip
-
-    run = Chip.load(build).run(inputs, record=True)
-    recordings = {f"{pop}.{q}": np.asarray(a).reshape(run.steps, -1)
-                  for pop, states in run.states.items() for q, a in states.items()}
-    recordings.update({f"{pop}.spikes": np.asarray(s).reshape(run.steps, -1) for pop, s in run.spikes.items()})
-    return recordings
-
-
 @pytest.mark.parametrize("name", COMPILED_NETWORKS)
 def test_emulator_equals_lava_on_every_spike_and_state(name, tmp_path):
     graph = load_network(name)
     compile_to_build(graph, tmp_path / "build")
     inputs = bernoulli_input(graph, STEPS, rate=0.2, seed=3)
 
-    ours = emulator_recordings(tmp_path / "build", inputs)
-    lava = run_lava(tmp_path / "build", {k: v.reshape(STEPS, -1) for k, v in inputs.items()}).recordings
+    problems, lava, _ = compare_build(tmp_path / "build", inputs)
 
-    assert mismatches(ours, lava) == []
-    assert all(lava[k].any() for k in lava if k.endswith(".spikes")), "a population never spikes"
-    assert all(lava[k].any() for k in lava if k.endswith(".v")), "a population's voltage never moves"
+    assert problems == []
+    recorded = lava.recordings
+    assert all(recorded[k].any() for k in recorded if k.startswith("spikes_")), "a population never spikes"
+    assert all(recorded[k].any() for k in recorded if k.startswith("v_")), "a population's voltage never moves"
 
 
 def test_the_comparison_catches_a_changed_weight_exponent(tmp_path):
@@ -205,7 +195,7 @@ def test_the_comparison_catches_a_changed_weight_exponent(tmp_path):
     config["tables"][0]["weight_exp"] += 1
     config_path.write_text(json.dumps(config))
 
-    lava = run_lava(tmp_path / "build", {k: v.reshape(STEPS, -1) for k, v in inputs.items()}).recordings
+    lava = run_lava(tmp_path / "build", inputs).recordings
 
     first_layer = config["tables"][0]["target"]
-    assert any(line.startswith(f"{first_layer}.u: first differs") for line in mismatches(ours, lava))
+    assert any(line.startswith(f"u_{first_layer}: first differs") for line in mismatches(ours, lava))

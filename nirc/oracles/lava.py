@@ -43,7 +43,8 @@ def lava_python() -> Path:
 
 @dataclass(frozen=True)
 class LavaRun:
-    """Lava's recordings ("<population>.spikes|u|v" -> (T, size) int32) and its timings in seconds."""
+    """Lava's recordings ("spikes_<pop>", "u_<pop>", "v_<pop>" -> (T, *shape) int32, as `nirc emulate
+    --record` names them) and its timings in seconds."""
 
     recordings: dict[str, np.ndarray]
     build_s: float
@@ -57,7 +58,9 @@ def run_lava(build_dir: Path, inputs: Mapping[str, np.ndarray], steps: int | Non
     python = lava_python()
     with tempfile.TemporaryDirectory(prefix="nirc-lava-") as tmp:
         in_path, out_path = Path(tmp) / "input.npz", Path(tmp) / "lava.npz"
-        np.savez(in_path, **{name: np.asarray(a) for name, a in inputs.items()})
+        several = len(inputs) > 1
+        np.savez(in_path, **{f"input_{name}" if several else "input": np.asarray(a)
+                             for name, a in inputs.items()})
         cmd = [str(python), str(RUNNER), str(build_dir), "--input", str(in_path),
                "--output", str(out_path), "--record", record]
         if steps is not None:
@@ -85,9 +88,59 @@ def mismatches(ours: Mapping[str, np.ndarray], lava: Mapping[str, np.ndarray]) -
             continue
         differ = a.astype(np.int64) != b.astype(np.int64)
         if differ.any():
-            step = int(np.flatnonzero(differ.any(axis=tuple(range(1, a.ndim))))[0])
+            step = int(np.flatnonzero(differ.reshape(differ.shape[0], -1).any(axis=1))[0])
             neurons = np.flatnonzero(differ[step].ravel())
             problems.append(f"{key}: first differs at step {step}, neurons {neurons[:8].tolist()}"
                             f"{'...' if neurons.size > 8 else ''}: ours {a[step].ravel()[neurons[:4]].tolist()}"
                             f" vs Lava {b[step].ravel()[neurons[:4]].tolist()}")
     return problems
+
+
+def emulator_recordings(build_dir: Path, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Spikes, u and v of every population from nirc's emulator, named as `nirc emulate --record` does."""
+    from nirc.emulator import Chip
+
+    run = Chip.load(build_dir).run(inputs, record=True)
+    recordings = {f"{q}_{pop}": a for pop, states in run.states.items() for q, a in states.items()}
+    recordings.update({f"spikes_{pop}": s for pop, s in run.spikes.items()})
+    return recordings
+
+
+def compare_build(build_dir: Path, inputs: Mapping[str, np.ndarray]) -> tuple[list[str], LavaRun, int]:
+    """Run ``build_dir`` on nirc's emulator and on Lava; returns (mismatches, Lava's run, recordings compared)."""
+    recordings = emulator_recordings(build_dir, inputs)
+    lava = run_lava(Path(build_dir), inputs)
+    return mismatches(recordings, lava.recordings), lava, len(recordings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m nirc.oracles.lava BUILD_DIR --input IN.npz`: emulator vs Lava, exit 1 on any difference."""
+    import argparse
+    import sys
+
+    from nirc.commands.emulate import read_npz_inputs
+    from nirc.emulator import Chip
+
+    parser = argparse.ArgumentParser(prog="python -m nirc.oracles.lava",
+                                     description="Run a loihi2 build on nirc's emulator and on Lava's "
+                                                 "bit-accurate models; compare every spike, u and v.")
+    parser.add_argument("build", type=Path, metavar="BUILD_DIR")
+    parser.add_argument("--input", required=True, metavar="IN.npz",
+                        help="'input' (T, *shape) or 'input_<name>' per input port, as for nirc emulate")
+    args = parser.parse_args(argv)
+    try:
+        inputs = read_npz_inputs(args.input, Chip.load(args.build).inputs, batch=False)
+        problems, lava, compared = compare_build(args.build, inputs)
+    except NircError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for line in problems:
+        print(f"MISMATCH {line}")
+    verdict = "differ" if problems else "equal bit for bit"
+    print(f"{args.build}: emulator and Lava {verdict} on {compared} recordings x {lava.steps} steps "
+          f"(Lava: {lava.build_s:.2f} s to build, {lava.run_s:.2f} s to run)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -22,10 +22,12 @@ The network becomes Lava processes run with ``Loihi2SimCfg(select_tag="fixed_pt"
   table's weights, weight_exp, num_weight_bits and sign_mode unchanged;
 - one ``Monitor`` per recorded quantity (s_out, u, v) per LIF process.
 
-IN.npz holds one array per input port, named like the port, shaped (T, *shape).
-OUT.npz gets ``<population>.spikes`` for spiking populations (and
-``<population>.u``, ``<population>.v`` of every population with ``--record
-states``), each (T, size) int32, row k = after step k.
+Files are laid out as for `nirc emulate --record`, so the two outputs compare
+array by array: IN.npz holds ``input`` (one input port) or ``input_<name>``
+per port, each (T, *shape), non-zero meaning a spike; OUT.npz gets
+``spikes_<population>`` for spiking populations and, with ``--record states``
+(the default), ``u_<population>`` and ``v_<population>`` for every population,
+each (T, *shape) int32, row k = after step k.
 A one-line JSON with the timings (seconds spent building and running) goes to stdout.
 Timing alignment with nirc's emulator is documented in docs/oracles.md.
 """
@@ -56,6 +58,7 @@ class PopulationSpec:
     """One population of Loihi CUBA LIF neurons, every parameter an int array of shape (size,)."""
 
     name: str
+    shape: tuple[int, ...]
     size: int
     spiking: bool
     du: np.ndarray
@@ -81,7 +84,7 @@ class ConnectionSpec:
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    inputs: dict[str, int]
+    inputs: dict[str, tuple[int, ...]]
     populations: dict[str, PopulationSpec]
     connections: list[ConnectionSpec]
 
@@ -108,17 +111,18 @@ def load_network(build_dir: Path) -> NetworkSpec:
         raise DeploymentError(f"{config_path}: neuron_model is {model!r}; Lava runs only {LIF_MODEL!r}")
     arrays = _ArrayStore(build_dir, config_path)
 
-    inputs = {port["name"]: int(np.prod(port["shape"])) for port in config["inputs"]}
+    inputs = {port["name"]: tuple(port["shape"]) for port in config["inputs"]}
     populations = {}
     for pop in config["populations"]:
         size = int(np.prod(pop["shape"]))
         params = {key: arrays.param(pop, key, size) for key in
                   ("du", "dv", "vth", "bias_mant", "bias_exp", "v_init")}
-        populations[pop["name"]] = PopulationSpec(name=pop["name"], size=size,
+        populations[pop["name"]] = PopulationSpec(name=pop["name"], shape=tuple(pop["shape"]), size=size,
                                                   spiking=bool(pop.get("spiking", True)), **params)
 
     connections = []
-    sizes = {**inputs, **{name: p.size for name, p in populations.items()}}
+    sizes = {**{name: int(np.prod(shape)) for name, shape in inputs.items()},
+             **{name: p.size for name, p in populations.items()}}
     for table in config["tables"]:
         weights = arrays.dense_weights(table, (sizes[table["target"]], sizes[table["source"]]))
         connections.append(ConnectionSpec(
@@ -195,12 +199,11 @@ def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int,
 
     started = time.perf_counter()
     senders = {}
-    for name, size in net.inputs.items():
-        data = inputs[name].reshape(steps, size)
-        # Dense with binary messages reads its input as bool: only 0/1 inputs mean the same on both sides.
-        if not np.isin(data, (0, 1)).all():
-            raise DeploymentError(f"input {name!r}: Loihi inputs are binary spikes; found other values")
-        senders[name] = RingBuffer(data=data.T.astype(np.int32))
+    for name in net.inputs:
+        # Dense with binary messages reads its input as bool, so any non-zero value is one spike
+        # (as in nirc's emulator); feeding it 0/1 keeps fractional values from truncating to 0.
+        spikes = (inputs[name].reshape(steps, -1) != 0).astype(np.int32)
+        senders[name] = RingBuffer(data=spikes.T.copy())
     lifs = {name: _lif_process(pop, LIF) for name, pop in net.populations.items()}
     senders.update(lifs)
 
@@ -219,7 +222,7 @@ def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int,
             target = lif.s_out if quantity == "spikes" else getattr(lif, quantity)
             monitor = Monitor()  # a Monitor's process model records one probe only
             monitor.probe(target, steps)
-            monitors.append((f"{name}.{quantity}", monitor, target))
+            monitors.append((f"{quantity}_{name}", monitor, target))
 
     anchor = next(iter(lifs.values()))
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
@@ -229,6 +232,7 @@ def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int,
         anchor.run(condition=RunSteps(num_steps=steps), run_cfg=run_cfg)
         ran = time.perf_counter()
         recordings = {key: monitor.get_data()[target.process.name][target.name].astype(np.int32)
+                      .reshape((steps,) + net.populations[key.partition("_")[2]].shape)
                       for key, monitor, target in monitors}
     finally:
         anchor.stop()
@@ -239,30 +243,34 @@ def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int,
 
 
 def _read_inputs(path: Path, net: NetworkSpec, steps: int | None) -> tuple[dict[str, np.ndarray], int]:
+    """``input`` (one port) or ``input_<name>`` per port, each (T, *shape), as `nirc emulate` reads them."""
+    several = len(net.inputs) > 1
+    keys = {name: f"input_{name}" if several else "input" for name in net.inputs}
     with np.load(path) as npz:
-        missing = [name for name in net.inputs if name not in npz.files]
+        missing = [key for key in keys.values() if key not in npz.files]
         if missing:
-            raise DeploymentError(f"{path}: no array for input port(s) {', '.join(missing)} "
-                                  f"(has {', '.join(npz.files) or 'nothing'})")
-        inputs = {name: npz[name] for name in net.inputs}
+            raise DeploymentError(f"{path}: no array {', '.join(missing)} "
+                                  f"(the file holds {', '.join(npz.files) or 'nothing'})")
+        inputs = {name: npz[key] for name, key in keys.items()}
+    for name, shape in net.inputs.items():
+        if inputs[name].shape[1:] != shape:
+            raise DeploymentError(f"{path}: array {keys[name]} has shape {inputs[name].shape}, "
+                                  f"expected (T, {', '.join(map(str, shape))})")
     lengths = {a.shape[0] for a in inputs.values()}
     if len(lengths) != 1:
         raise DeploymentError(f"{path}: input arrays differ in length (time steps): {sorted(lengths)}")
     available = lengths.pop()
     steps = available if steps is None else steps
-    if steps > available:
+    if not 0 < steps <= available:
         raise DeploymentError(f"{path}: --steps {steps} but the inputs hold {available} steps")
-    for name, size in net.inputs.items():
-        if inputs[name][0].size != size:
-            raise DeploymentError(f"{path}: input {name!r} has {inputs[name][0].size} values per step, "
-                                  f"the port has {size}")
     return {name: a[:steps] for name, a in inputs.items()}, steps
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("build_dir", type=Path, help="directory written by `nirc compile --target loihi2`")
-    parser.add_argument("--input", type=Path, required=True, help="NPZ with one (T, *shape) array per input port")
+    parser.add_argument("--input", type=Path, required=True,
+                        help="NPZ with 'input' (T, *shape), or 'input_<name>' per input port")
     parser.add_argument("--output", type=Path, required=True, help="NPZ to write the recordings to")
     parser.add_argument("--steps", type=int, help="time steps to run (default: all the input holds)")
     parser.add_argument("--record", choices=("states", "spikes"), default="states",
