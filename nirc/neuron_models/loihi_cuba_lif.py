@@ -316,6 +316,10 @@ class LoihiCubaLIF(NeuronModel):
             notes.append(f"{clipped} weights clipped at the largest weight exponent {exp_max}")
         if zeroed:
             notes.append(f"{zeroed} non-zero weights rounded to 0 by the 8-bit mantissa")
+        worst_u = worst_input * (1 << ACT_SHIFT) / np.maximum(1.0 - i_decay, 1.0 / DECAY_UNITY)
+        if np.any(worst_u > UV_MAX):
+            notes.append(f"the current u can wrap at 24 bits if enough inputs spike together "
+                         f"(worst case {worst_u.max() / UV_MAX:.3g} x 2^23)")
         if np.any(worst_input >= 1 << 15):
             notes.append(f"worst-case input per step {int(worst_input.max())} exceeds 16 bits "
                          f"(Lava's activation port)")
