@@ -184,6 +184,18 @@ def test_emulator_equals_lava_on_every_spike_and_state(name, tmp_path):
     assert all(recorded[k].any() for k in recorded if k.startswith("v_")), "a population's voltage never moves"
 
 
+def test_lava_sparse_synapses_equal_dense_ones_and_the_emulator(tmp_path):
+    """Large tables go to Lava's Sparse process; it must compute exactly what Dense and the emulator do."""
+    graph = load_network("cnn")
+    compile_to_build(graph, tmp_path / "build")
+    inputs = bernoulli_input(graph, STEPS, rate=0.2, seed=5)
+
+    ours = emulator_recordings(tmp_path / "build", inputs)
+    sparse = run_lava(tmp_path / "build", inputs, synapses="sparse").recordings
+
+    assert mismatches(ours, sparse) == []
+
+
 def test_the_comparison_catches_a_changed_weight_exponent(tmp_path):
     """The oracle can fail: raising the first table's weight_exp in the build changes what Lava computes."""
     graph = load_network("mlp.nir")

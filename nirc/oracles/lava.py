@@ -53,7 +53,7 @@ class LavaRun:
 
 
 def run_lava(build_dir: Path, inputs: Mapping[str, np.ndarray], steps: int | None = None,
-             record: str = "states", timeout_s: float = 600.0) -> LavaRun:
+             record: str = "states", synapses: str = "auto", timeout_s: float = 600.0) -> LavaRun:
     """Run an emitted Loihi build on Lava's fixed_pt CPU models; ``inputs`` maps port -> (T, *shape)."""
     python = lava_python()
     with tempfile.TemporaryDirectory(prefix="nirc-lava-") as tmp:
@@ -62,7 +62,7 @@ def run_lava(build_dir: Path, inputs: Mapping[str, np.ndarray], steps: int | Non
         np.savez(in_path, **{f"input_{name}" if several else "input": np.asarray(a)
                              for name, a in inputs.items()})
         cmd = [str(python), str(RUNNER), str(build_dir), "--input", str(in_path),
-               "--output", str(out_path), "--record", record]
+               "--output", str(out_path), "--record", record, "--synapses", synapses]
         if steps is not None:
             cmd += ["--steps", str(steps)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)

@@ -19,7 +19,10 @@ The network becomes Lava processes run with ``Loihi2SimCfg(select_tag="fixed_pt"
   each Dense shifts its own partial sum by weight_exp, and a floor shift of a
   sum is not the sum of floor shifts.
 - each synapse table: one ``Dense`` process (``PyDenseModelBitAcc``) with the
-  table's weights, weight_exp, num_weight_bits and sign_mode unchanged;
+  table's weights, weight_exp, num_weight_bits and sign_mode unchanged, or,
+  for tables too large to hold as a dense matrix (``--synapses``), a
+  ``Sparse`` process (``PySparseModelBitAcc``: the same clip, truncation,
+  sum and shift, on a CSR matrix);
 - one ``Monitor`` per recorded quantity (s_out, u, v) per LIF process.
 
 Files are laid out as for `nirc emulate --record`, so the two outputs compare
@@ -71,11 +74,14 @@ class PopulationSpec:
 
 @dataclass(frozen=True)
 class ConnectionSpec:
-    """One synapse table in Lava Dense units: ``weights`` is (target size, source size)."""
+    """One synapse table in Lava's Dense/Sparse units, as COO arrays of a (target size, source size) matrix."""
 
     source: str
     target: str
-    weights: np.ndarray
+    shape: tuple[int, int]
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
     weight_exp: int
     num_weight_bits: int
     sign_mode: object  # lava.utils.weightutils.SignMode
@@ -124,9 +130,10 @@ def load_network(build_dir: Path) -> NetworkSpec:
     sizes = {**{name: int(np.prod(shape)) for name, shape in inputs.items()},
              **{name: p.size for name, p in populations.items()}}
     for table in config["tables"]:
-        weights = arrays.dense_weights(table, (sizes[table["target"]], sizes[table["source"]]))
+        rows, cols, values = (arrays.get(table["weights"][k]).astype(np.int64) for k in ("row", "col", "value"))
         connections.append(ConnectionSpec(
-            source=table["source"], target=table["target"], weights=weights,
+            source=table["source"], target=table["target"],
+            shape=(sizes[table["target"]], sizes[table["source"]]), rows=rows, cols=cols, values=values,
             weight_exp=int(table["weight_exp"]), num_weight_bits=int(table["num_weight_bits"]),
             sign_mode=_sign_mode(table["sign_mode"]), delay=int(table.get("delay", 1))))
         if connections[-1].delay != 1:
@@ -155,13 +162,6 @@ class _ArrayStore:
         array = self.get(value) if isinstance(value, str) else np.asarray(value)
         return np.broadcast_to(array, (size,)).astype(np.int64)
 
-    def dense_weights(self, table: dict, shape: tuple[int, int]) -> np.ndarray:
-        weights = table["weights"]
-        dense = np.zeros(shape, dtype=np.int64)
-        rows, cols, values = (self.get(weights[k]) for k in ("row", "col", "value"))
-        dense[rows, cols] = values
-        return dense
-
 
 def _sign_mode(value):
     """The SignMode member itself: Lava compares with ``==`` against members, so a bare int would not match."""
@@ -187,12 +187,37 @@ def _lif_process(pop: PopulationSpec, lif_cls):
         u=0, v=pop.v_init.astype(np.int32), name=pop.name)
 
 
-def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int,
-                record_states: bool = True) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Run ``steps`` steps of the network on Lava; return recordings and timings."""
+# Above this many matrix entries a table becomes a Sparse process: a Dense one holds every
+# entry as int32 (a 10^6-synapse convolution unrolls to ~10^8 entries).
+DENSE_MAX_ENTRIES = 1 << 22
+
+
+def _connection_process(conn: ConnectionSpec, kind: str):
+    """A Dense or Sparse process for ``conn``: the same bit-accurate arithmetic, stored differently."""
+    from lava.proc.dense.process import Dense
+    from lava.proc.sparse.process import Sparse
+    from scipy.sparse import csr_matrix
+
+    if kind == "auto":
+        kind = "sparse" if conn.shape[0] * conn.shape[1] > DENSE_MAX_ENTRIES else "dense"
+    options = dict(weight_exp=conn.weight_exp, num_weight_bits=conn.num_weight_bits, sign_mode=conn.sign_mode)
+    if kind == "sparse":
+        weights = csr_matrix((conn.values.astype(np.int32), (conn.rows, conn.cols)), shape=conn.shape)
+        return Sparse(weights=weights, **options)
+    weights = np.zeros(conn.shape, dtype=np.int32)
+    weights[conn.rows, conn.cols] = conn.values
+    return Dense(weights=weights, **options)
+
+
+def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int, record_states: bool = True,
+                synapses: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Run ``steps`` steps of the network on Lava; return recordings and timings.
+
+    ``synapses``: "dense" (Dense processes), "sparse" (Sparse processes) or "auto"
+    (Sparse only for tables of more than DENSE_MAX_ENTRIES matrix entries).
+    """
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.dense.process import Dense
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF
     from lava.proc.monitor.process import Monitor
@@ -208,10 +233,9 @@ def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int,
     senders.update(lifs)
 
     for conn in net.connections:
-        dense = Dense(weights=conn.weights.astype(np.int32), weight_exp=conn.weight_exp,
-                      num_weight_bits=conn.num_weight_bits, sign_mode=conn.sign_mode)
-        senders[conn.source].s_out.connect(dense.s_in)
-        dense.a_out.connect(lifs[conn.target].a_in)
+        synapse = _connection_process(conn, synapses)
+        senders[conn.source].s_out.connect(synapse.s_in)
+        synapse.a_out.connect(lifs[conn.target].a_in)
 
     quantities = ("spikes", "u", "v") if record_states else ("spikes",)
     monitors = []
@@ -275,11 +299,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="time steps to run (default: all the input holds)")
     parser.add_argument("--record", choices=("states", "spikes"), default="states",
                         help="record spikes, u and v of every population (default), or spikes only")
+    parser.add_argument("--synapses", choices=("auto", "dense", "sparse"), default="auto",
+                        help="Lava process per table: Dense, Sparse, or Sparse only for tables of more "
+                             f"than {DENSE_MAX_ENTRIES} matrix entries (default)")
     args = parser.parse_args(argv)
     try:
         net = load_network(args.build_dir)
         inputs, steps = _read_inputs(args.input, net, args.steps)
-        recordings, timings = run_network(net, inputs, steps, record_states=args.record == "states")
+        recordings, timings = run_network(net, inputs, steps, record_states=args.record == "states",
+                                          synapses=args.synapses)
     except (DeploymentError, KeyError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
