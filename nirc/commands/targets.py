@@ -3,6 +3,8 @@
     nirc targets                 # name, cores, neuron model, mapping, description
     nirc targets show loihi2     # every limit with its unit, formats, passes, sources
     nirc targets check my.yaml   # validate a file; one-line error naming the field if not
+    nirc targets schema          # JSON Schema of a target YAML (for editors)
+    nirc targets schema --markdown   # the field reference table of docs/targets.md
 
 A thin layer over nirc.target (load_target, list_targets, check_target_file).
 """
@@ -29,6 +31,13 @@ def add_parser(subparsers) -> None:
     check.add_argument("file", metavar="FILE.yaml")
     show = sub.add_parser("show", help="print one target's limits, formats and passes")
     show.add_argument("target", metavar="NAME_OR_PATH")
+    schema = sub.add_parser("schema", help="print the JSON Schema of a target YAML",
+                            description="Print the JSON Schema of target YAML files (generated "
+                                        "from the schema the loader validates with), or with "
+                                        "--markdown the field reference table of "
+                                        "docs/targets.md.")
+    schema.add_argument("--markdown", action="store_true",
+                        help="print the field reference as a markdown table instead")
     parser.set_defaults(run=run)
 
 
@@ -39,6 +48,11 @@ def run(args) -> int:
         target = check_target_file(args.file)
         console.print(f"{args.file}: valid target '{target.name}' ({target.mapping}, "
                       f"{target.core_count} cores, neuron model {target.neuron_model})", soft_wrap=True)
+        return 0
+    if action == "schema":
+        from nirc.target_schema import json_schema_text, markdown_field_table
+
+        sys.stdout.write(markdown_field_table() if args.markdown else json_schema_text())
         return 0
     if action == "show":
         _show(console, load_target(args.target))
