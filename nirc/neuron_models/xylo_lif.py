@@ -50,13 +50,14 @@ MAX_HIDDEN_SPIKES = 31
 MAX_READOUT_SPIKES = 1
 
 _INT = np.int64
+DENSE_LIMIT = 1 << 20      # weight tables up to this many entries are multiplied densely (BLAS)
 
 
 # ---------------------------------------------------------------- elementwise arithmetic
 
 def saturate(x: np.ndarray) -> np.ndarray:
     """Clamp to the signed 16-bit range (xylosim's safe_add after an exact add)."""
-    return np.clip(x, STATE_MIN, STATE_MAX)
+    return np.minimum(np.maximum(x, STATE_MIN), STATE_MAX)
 
 
 def wrap(x: np.ndarray) -> np.ndarray:
@@ -89,10 +90,10 @@ def compose_saturating_adds(initial: np.ndarray, contributions: np.ndarray) -> n
         s1, s2 = s[..., 0::2], s[..., 1::2]
         l1, l2 = lo[..., 0::2], lo[..., 1::2]
         h1, h2 = hi[..., 0::2], hi[..., 1::2]
-        lo = np.clip(l1 + s2, l2, h2)
-        hi = np.clip(h1 + s2, l2, h2)
+        lo = np.minimum(np.maximum(l1 + s2, l2), h2)
+        hi = np.minimum(np.maximum(h1 + s2, l2), h2)
         s = s1 + s2
-    return np.clip(np.asarray(initial, _INT) + s[..., 0], lo[..., 0], hi[..., 0])
+    return np.minimum(np.maximum(np.asarray(initial, _INT) + s[..., 0], lo[..., 0]), hi[..., 0])
 
 
 def integrate(v_mem: np.ndarray, i_syns: np.ndarray, dash_mem: np.ndarray, dash_syns: np.ndarray,
@@ -239,6 +240,7 @@ class XyloState:
     v_mem_out: np.ndarray      # (B, Nout)
     i_syn_out: np.ndarray      # (B, Nout)
     saturated: int = 0         # currents clipped while delivering this step's events
+    delivered: int = 0         # synaptic events delivered this step (source events x fan-out)
 
     @classmethod
     def zeros(cls, spec: XyloSpec, batch: int = 1) -> "XyloState":
@@ -274,6 +276,7 @@ class XyloFabric:
     spec: XyloSpec
     weights: np.ndarray                 # (Nin + Nhidden, 2 Nhidden + Nout) effective, shifts applied
     pos_neg: sp.csr_array               # [max(w, 0) | min(w, 0)] of ``weights``
+    pos_neg_dense: np.ndarray | None    # the same as float64 (exact) when small enough for BLAS
     by_target: sp.csc_array             # ``weights`` by column, rows (sources) in delivery order
     fan_out: np.ndarray                 # synapses per source, for event counts
     alias_order: np.ndarray             # hidden neurons fired one by one (alias sources and targets)
@@ -296,7 +299,8 @@ class XyloFabric:
         dash_syns = np.stack([spec.dash_syn, spec.dash_syn_2], axis=-1).astype(_INT)
         by_target = sp.csc_array(w)
         by_target.sort_indices()
-        return cls(spec, w, pos_neg, by_target, np.count_nonzero(w, axis=1), np.asarray(involved, np.intp),
+        dense = pos_neg.toarray().astype(np.float64) if pos_neg.shape[0] * pos_neg.shape[1] <= DENSE_LIMIT else None
+        return cls(spec, w, pos_neg, dense, by_target, np.count_nonzero(w, axis=1), np.asarray(involved, np.intp),
                    plain, dash_syns)
 
     def deliver(self, i_now: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, int]:
@@ -304,7 +308,10 @@ class XyloFabric:
 
         Returns the new currents and how many of them saturated on the way.
         """
-        pn = np.asarray((sp.csr_array(events) @ self.pos_neg).todense())
+        if self.pos_neg_dense is not None:
+            pn = (events.astype(np.float64) @ self.pos_neg_dense).astype(_INT)
+        else:
+            pn = np.asarray((sp.csr_array(events) @ self.pos_neg).todense())
         ncol = self.weights.shape[1]
         pos, neg = pn[:, :ncol], pn[:, ncol:]
         out = i_now + pos + neg
@@ -334,6 +341,7 @@ class XyloFabric:
         events = np.concatenate([np.minimum(counts_in, MAX_INPUT_EVENTS), state.spikes], axis=1)
         i_now = np.concatenate([state.i_syn[:, :, 0], state.i_syn[:, :, 1], state.i_syn_out], axis=1)
         i_new, saturated = self.deliver(i_now, events)
+        delivered = int(self.fan_out @ np.count_nonzero(events, axis=0))
         i_syn = np.stack([i_new[:, :nh], i_new[:, nh:2 * nh]], axis=-1)
         bias = spec.bias if spec.has_bias else None
         v, i_syn = integrate(state.v_mem, i_syn, spec.dash_mem, self.dash_syns, bias)
@@ -348,7 +356,7 @@ class XyloFabric:
         v_out, i_out = integrate(state.v_mem_out, i_new[:, 2 * nh:, None], spec.dash_mem_out,
                                  np.asarray(spec.dash_syn_out)[:, None], bias_out)
         spikes_out, v_out = fire(v_out, spec.threshold_out, MAX_READOUT_SPIKES)
-        return XyloState(v, i_syn, spikes, v_out, i_out[:, :, 0], saturated), spikes_out
+        return XyloState(v, i_syn, spikes, v_out, i_out[:, :, 0], saturated, delivered), spikes_out
 
     def run(self, counts: np.ndarray, state: XyloState | None = None) -> tuple[XyloRecord, XyloState]:
         """Run input events ``counts`` (T, Nin) or (B, T, Nin); return recordings (B, T, ...) and the final state."""
@@ -371,9 +379,8 @@ class XyloFabric:
                          np.zeros((b, t, no), np.int16))
         events = 0
         for k in range(t):
-            sources = np.concatenate([np.minimum(counts[:, k], MAX_INPUT_EVENTS), state.spikes], axis=1)
-            events += int(((sources > 0) * self.fan_out).sum())
             state, out = self.step(state, counts[:, k])
+            events += state.delivered
             rec.spikes[:, k] = state.spikes
             rec.spikes_out[:, k] = out
             rec.v_mem[:, k] = state.v_mem

@@ -1,0 +1,133 @@
+"""nirc's Xylo emulator against SynSense's C++ simulator xylosim on the same config, side by side.
+
+For each network: a Xylo config (XyloSpec) and one input of event counts; then
+- xylosim.v2.XyloLayer.evolve on one sample (layer built beforehand, build time apart);
+- nirc's XyloFabric.run on one sample, and on a batch of samples (sample-steps).
+Reported: time steps per second, synaptic events per second (source events
+times their fan-out, counted by nirc) and nirc/xylosim ratios (> 1: nirc
+faster). Every recording of nirc's single-sample run is compared with
+xylosim's, so a speed-up never hides a difference.
+
+Networks: the compiled examples/srnn.nir (16-64-8), a full-size XyloAudio 2
+fabric (16-1000-8) at moderate activity, and the same fabric driven into
+saturation (every delivery takes the ordered saturating path).
+
+    .venv/bin/python benchmarks/bench_xylo.py [--steps 500] [--batch 64] [--quick]
+
+Prints a table and writes benchmarks/results/xylo.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from test_xylo_compile import lower  # noqa: E402
+from test_xylo_vs_xylosim import RECORDINGS, random_events, random_spec  # noqa: E402
+
+from nirc.neuron_models.xylo_lif import XyloFabric  # noqa: E402
+from nirc.nirio import read  # noqa: E402
+from nirc.targets.xylo import backend  # noqa: E402
+from nirc.targets.xylo.config import read_config  # noqa: E402
+from nirc.targets.xylo.xylosim_bridge import run_xylosim, xylosim_layer  # noqa: E402
+
+
+def srnn_spec():
+    g = read(ROOT / "examples" / "srnn.nir")
+    net, report, target = lower(g, dt=float(g.metadata.get("dt", 1e-3)))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = backend.emit(net, target, Path(tmp) / "build", report)
+        spec, _ = read_config(out)
+    return spec
+
+
+def networks(steps: int):
+    return {
+        "srnn example 16-64-8": (srnn_spec(), random_events(11, steps, 16, rate=0.1, max_count=1)),
+        "XyloAudio2 16-1000-8": (random_spec(12, nh=1000, density=0.02, threshold=(2000, 8000),
+                                             shifts=(4, 2, 2)),
+                                 random_events(12, steps, 16, rate=0.3, max_count=3)),
+        "XyloAudio2 saturating": (random_spec(9, nh=1000, density=0.03, threshold=(100, 800), shifts=(4, 3, 3)),
+                                  random_events(9, steps, 16, rate=0.4, max_count=5)),
+    }
+
+
+def timed(fn, repeat: int = 3):
+    best, result = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--quick", action="store_true", help="100 steps, batch 16, one repeat")
+    args = parser.parse_args()
+    steps, batch, repeat = (100, 16, 1) if args.quick else (args.steps, args.batch, 3)
+
+    rows = []
+    for name, (spec, counts) in networks(steps).items():
+        fabric = XyloFabric.build(spec)
+        t0 = time.perf_counter()
+        layer = xylosim_layer(spec)
+        build_s = time.perf_counter() - t0
+
+        def xylosim_run():
+            layer.reset_all()
+            return run_xylosim(spec, counts, layer)
+
+        t_x, theirs = timed(xylosim_run, repeat)
+        t_1, (ours, _) = timed(lambda: fabric.run(counts), repeat)
+        identical = all(np.array_equal(getattr(ours, f), getattr(theirs, f)) for f in RECORDINGS)
+        rng = np.random.default_rng(0)
+        many = np.stack([np.roll(counts, int(rng.integers(steps)), axis=0) for _ in range(batch)])
+        t_b, (ours_b, _) = timed(lambda: fabric.run(many), repeat)
+        events_1 = ours.synaptic_events
+        rows.append({
+            "network": name, "hidden": spec.n_hidden, "steps": steps, "batch": batch,
+            "synaptic_events_per_sample": events_1, "saturated_currents": ours.saturated_currents,
+            "xylosim_build_s": build_s,
+            "xylosim_steps_per_s": steps / t_x, "xylosim_events_per_s": events_1 / t_x,
+            "nirc_steps_per_s": steps / t_1, "nirc_events_per_s": events_1 / t_1,
+            "nirc_batch_sample_steps_per_s": batch * steps / t_b,
+            "nirc_batch_events_per_s": ours_b.synaptic_events / t_b,
+            "ratio_single": t_x / t_1, "ratio_batch_per_sample": (t_x * batch) / t_b,
+            "bit_identical": identical,
+        })
+
+    table = Table(title=f"Xylo: nirc emulator vs xylosim ({steps} steps; batch {batch})")
+    for col in ("network", "xylosim steps/s", "nirc steps/s", "nirc/xylosim", "xylosim ev/s",
+                "nirc ev/s", "nirc batch sample-steps/s", "batch nirc/xylosim", "identical"):
+        table.add_column(col, justify="right" if col != "network" else "left")
+    for r in rows:
+        table.add_row(r["network"], f"{r['xylosim_steps_per_s']:,.0f}", f"{r['nirc_steps_per_s']:,.0f}",
+                      f"{r['ratio_single']:.2f}x", f"{r['xylosim_events_per_s']:,.0f}",
+                      f"{r['nirc_events_per_s']:,.0f}", f"{r['nirc_batch_sample_steps_per_s']:,.0f}",
+                      f"{r['ratio_batch_per_sample']:.2f}x", "yes" if r["bit_identical"] else "NO")
+    Console().print(table)
+    out = ROOT / "benchmarks" / "results" / "xylo.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
+                               "steps": steps, "batch": batch, "rows": rows}, indent=1) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+    return 0 if all(r["bit_identical"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
