@@ -6,7 +6,7 @@ lava, never nirc: what it checks is the emitted deployment config on disk,
 read independently of the compiler that wrote it.
 
     .venv-lava/bin/python tools/lava/run_lava.py BUILD_DIR --input IN.npz --output OUT.npz
-        [--steps T] [--record states|spikes]
+        [--steps T] [--record states|spikes] [--synapses auto|dense|sparse]
 
 The network becomes Lava processes run with ``Loihi2SimCfg(select_tag="fixed_pt")``:
 - each input port: ``lava.proc.io.source.RingBuffer`` (column k is sent at step k);
@@ -101,6 +101,13 @@ class NetworkSpec:
 def load_network(build_dir: Path) -> NetworkSpec:
     """Read config.json and its NPZ arrays into plain numpy specs (see docs/config-format.md)."""
     config_path = build_dir / CONFIG_NAME
+    try:
+        return _load_network(build_dir, config_path)
+    except KeyError as err:
+        raise DeploymentError(f"{config_path}: missing field or array {err}")
+
+
+def _load_network(build_dir: Path, config_path: Path) -> NetworkSpec:
     try:
         config = json.loads(config_path.read_text())
     except FileNotFoundError:
