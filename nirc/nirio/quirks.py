@@ -52,11 +52,16 @@ def repair(graph: NIRGraph, hints: Hints, file: str | None = None) -> NIRGraph:
             if not shape:
                 _warn(file, path, name, "is stored but empty; ignored, the shape comes from "
                       "the neighbours")
-    graph = _strip_batch_dimensions(graph, file)
-    flat = flatten(graph)
-    shapes = infer_shapes(flat)
-    graph = _complete_shapes(graph, flat, shapes, hints, file)
-    graph.validate()
+    graph, flat, shapes = _strip_batch_dimensions(graph, file)
+    replacements = _complete_shapes(flat, shapes, hints, file)
+    if not replacements:
+        return graph
+    for name, node in replacements.items():
+        try:
+            node.validate()
+        except ModelError as err:
+            raise err.at(node=name) from None
+    graph = replace_nodes(graph, replacements)
     infer_shapes(flatten(graph))
     return graph
 
@@ -84,29 +89,32 @@ def replace_nodes(graph: NIRGraph, replacements: dict[str, Node]) -> NIRGraph:
 # --- batch dimensions ------------------------------------------------------------------
 
 
-def _strip_batch_dimensions(graph: NIRGraph, file: str | None) -> NIRGraph:
-    first_error = _shape_error(graph)
-    if first_error is None:
-        return graph
+def _strip_batch_dimensions(graph: NIRGraph, file: str | None
+                            ) -> tuple[NIRGraph, NIRGraph, dict[str, NodeShapes]]:
+    """The graph (repaired if it must be), its flattened form and its shapes."""
+    first = _shapes_or_error(graph)
+    if not isinstance(first, ModelError):
+        return graph, *first
     candidates = _batch_candidates(graph)
     for count in range(1, min(MAX_REPAIRS, len(candidates)) + 1):
         for chosen in itertools.combinations(candidates, count):
             if len({r.node for r in chosen}) < count:
                 continue  # two alternative repairs of the same node
             fixed = replace_nodes(graph, {r.node: r.replacement for r in chosen})
-            if _shape_error(fixed) is None:
+            result = _shapes_or_error(fixed)
+            if not isinstance(result, ModelError):
                 for r in chosen:
                     _warn(file, r.node, None, r.message)
-                return fixed
-    raise first_error
+                return fixed, *result
+    raise first
 
 
-def _shape_error(graph: NIRGraph) -> ModelError | None:
+def _shapes_or_error(graph: NIRGraph) -> tuple[NIRGraph, dict[str, NodeShapes]] | ModelError:
     try:
-        infer_shapes(flatten(graph))
+        flat = flatten(graph)
+        return flat, infer_shapes(flat)
     except ModelError as err:
         return err
-    return None
 
 
 def _batch_candidates(graph: NIRGraph) -> list[_Repair]:
@@ -148,8 +156,9 @@ def _flatten_candidates(name: str, node: Flatten) -> list[_Repair]:
 # --- shapes the file left out -------------------------------------------------------------
 
 
-def _complete_shapes(graph: NIRGraph, flat: NIRGraph, shapes: dict[str, NodeShapes],
-                     hints: Hints, file: str | None) -> NIRGraph:
+def _complete_shapes(flat: NIRGraph, shapes: dict[str, NodeShapes], hints: Hints,
+                     file: str | None) -> dict[str, Node]:
+    """Replacement nodes (by flattened name) that carry the shapes the file left out."""
     replacements: dict[str, Node] = {}
     for name, node in flat.nodes.items():
         arriving = shapes[name].input
@@ -167,7 +176,7 @@ def _complete_shapes(graph: NIRGraph, flat: NIRGraph, shapes: dict[str, NodeShap
             fixed = _broadcast_parameters(name, node, layer, file)
             if fixed is not node:
                 replacements[name] = fixed
-    return replace_nodes(graph, replacements)
+    return replacements
 
 
 def _hinted_shape(types: dict[str, tuple[int, ...]]) -> tuple[int, ...] | None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+from h5py import h5d, h5g, h5i, h5o, h5s
 
 from nirc.errors import ModelError, NircWarning, locate
 from nirc.ir.nodes import NODE_TYPES, NIRGraph, Node
@@ -67,23 +68,25 @@ class _Reader:
     # --- layout --------------------------------------------------------------------
 
     def read_root(self, f: h5py.File) -> tuple[NIRGraph, dict[str, dict[str, tuple[int, ...]]]]:
-        if "node" in f and isinstance(f["node"], h5py.Group):
-            graph = self.read_node(f["node"], "")
+        root = dict(_members(f["/"].id))
+        if isinstance(root.get("node"), h5g.GroupID):
+            graph = self.read_node(root["node"], "")
             if not isinstance(graph, NIRGraph):
                 raise ModelError(f"the root node is a {type(graph).nir_type}, not a NIRGraph",
                                  field="type")
             return graph, self.hints
-        if isinstance(f.get("nodes"), h5py.Group) and isinstance(f.get("edges"), h5py.Dataset):
+        if isinstance(root.get("nodes"), h5g.GroupID) \
+                and isinstance(root.get("edges"), h5d.DatasetID):
             self.warn("file uses the NIR 0.0.x layout (no root 'node' group); reading it with "
                       "the old field names")
-            return self.read_list_layout(f), self.hints
+            return self.read_list_layout(root), self.hints
         raise ModelError("not a NIR file: no 'node' group at the root (found: "
-                         f"{', '.join(sorted(f.keys())) or 'nothing'})")
+                         f"{', '.join(sorted(root)) or 'nothing'})")
 
-    def read_list_layout(self, f: h5py.File) -> NIRGraph:
+    def read_list_layout(self, root: dict[str, Any]) -> NIRGraph:
         """0.0.x: nodes '0', '1', ... and edges as integer index pairs."""
-        nodes = {key: self.read_node(group, key) for key, group in _items(f["nodes"])}
-        raw = self.read_array(f["edges"], "", "edges")
+        nodes = {key: self.read_node(group, key) for key, group in _members(root["nodes"])}
+        raw = self.read_array(root["edges"], "", "edges")
         if raw.size == 0:
             return NIRGraph(nodes=nodes, edges=())
         if raw.ndim != 2 or raw.shape[1] != 2 or raw.dtype.kind not in "iu":
@@ -95,15 +98,16 @@ class _Reader:
 
     def read_node(self, group: Any, path: str) -> Node:
         where = path or None
-        if not isinstance(group, h5py.Group):
+        if not isinstance(group, h5g.GroupID):
             raise ModelError("expected a group holding a node, found a dataset", node=where)
-        if "type" not in group:
+        entries = dict(_members(group))
+        if "type" not in entries:
             raise ModelError("missing (every node stores its type)", node=where, field="type")
-        stored_type = self.read_string(group["type"], path, "type")
-        metadata = self.read_metadata(group["metadata"], path) if "metadata" in group else {}
+        stored_type = self.read_string(entries.pop("type"), path, "type")
+        metadata = self.read_metadata(entries.pop("metadata"), path) if "metadata" in entries \
+            else {}
         if stored_type == "NIRGraph":
-            return self.read_graph(group, path, metadata)
-        entries = {k: v for k, v in _items(group) if k not in ("type", "metadata")}
+            return self.read_graph(entries, path, metadata)
         type_name = legacy.current_type(stored_type, set(entries))
         cls = NODE_TYPES.get(type_name)
         if cls is None:
@@ -131,13 +135,13 @@ class _Reader:
                     values[f.name] = default
         return cls(**values, metadata=metadata)
 
-    def read_graph(self, group: h5py.Group, path: str, metadata: dict) -> NIRGraph:
+    def read_graph(self, group: dict[str, Any], path: str, metadata: dict) -> NIRGraph:
         where = path or None
-        if not isinstance(group.get("nodes"), h5py.Group):
+        if not isinstance(group.get("nodes"), h5g.GroupID):
             raise ModelError("missing (a NIRGraph stores its nodes in a group 'nodes')",
                              node=where, field="nodes")
         prefix = f"{path}." if path else ""
-        nodes = {key: self.read_node(sub, prefix + key) for key, sub in _items(group["nodes"])}
+        nodes = {key: self.read_node(sub, prefix + key) for key, sub in _members(group["nodes"])}
         if "edges" not in group:
             raise ModelError("missing (a NIRGraph stores its edges as (source, target) names)",
                              node=where, field="edges")
@@ -157,24 +161,25 @@ class _Reader:
                    ) -> np.ndarray:
         """A dataset's contents, after checking its declared shape and type."""
         where = path or None
-        if not isinstance(ds, h5py.Dataset):
+        if not isinstance(ds, h5d.DatasetID):
             raise ModelError("expected a dataset, found a group", node=where, field=field)
-        shape = ds.shape
+        shape, dtype = ds.shape, ds.dtype  # HDF5 metadata only; no data read yet
         if shape is None:  # an HDF5 null dataspace
             raise ModelError("is an empty (null) dataset", node=where, field=field)
-        if any(d < 0 for d in shape) or math.prod(shape) > MAX_DATASET_ELEMENTS:
+        if math.prod(shape) > MAX_DATASET_ELEMENTS:
             raise ModelError(f"declares a dataset of shape {list(shape)}, more than the "
                              f"{MAX_DATASET_ELEMENTS} elements nirc reads", node=where,
                              field=field)
-        is_string = h5py.check_string_dtype(ds.dtype) is not None or ds.dtype.kind in "SU"
+        is_string = dtype.kind in "SU" or (dtype.kind == "O"
+                                           and h5py.check_string_dtype(dtype) is not None)
         if is_string and not allow_strings:
-            raise ModelError(f"expected numbers, got the text '{_preview(ds)}'",
+            raise ModelError(f"expected numbers, got the text '{_preview(ds, shape, dtype)}'",
                              node=where, field=field)
-        if not is_string and ds.dtype.kind not in "biuf":
-            raise ModelError(f"expected numbers, got HDF5 type {ds.dtype}", node=where,
+        if not is_string and dtype.kind not in "biuf":
+            raise ModelError(f"expected numbers, got HDF5 type {dtype}", node=where,
                              field=field)
         try:
-            return np.asarray(ds[()])
+            return _load(ds, shape, dtype)
         except (OSError, ValueError, TypeError) as err:
             raise ModelError(f"cannot be read ({_first_line(err)})", node=where,
                              field=field) from None
@@ -215,8 +220,8 @@ class _Reader:
 
     def read_hint(self, entry: Any, path: str, field: str) -> tuple[int, ...]:
         """input_type/output_type some writers store: a dataset, or a group of one dataset."""
-        if isinstance(entry, h5py.Group):
-            members = list(entry.values())
+        if isinstance(entry, h5g.GroupID):
+            members = [member for _, member in _members(entry)]
             if len(members) != 1:
                 return ()
             entry = members[0]
@@ -224,11 +229,11 @@ class _Reader:
         return tuple(int(v) for v in _integers(value, path, field).ravel())
 
     def read_metadata(self, group: Any, path: str) -> dict:
-        if not isinstance(group, h5py.Group):
+        if not isinstance(group, h5g.GroupID):
             raise ModelError("expected a group", node=path or None, field="metadata")
         out: dict[str, Any] = {}
-        for key, item in _items(group):
-            if isinstance(item, h5py.Group):
+        for key, item in _members(group):
+            if isinstance(item, h5g.GroupID):
                 out[key] = self.read_metadata(item, path)
                 continue
             value = self.read_array(item, path, f"metadata.{key}", allow_strings=True)
@@ -241,12 +246,22 @@ class _Reader:
         return out
 
 
-def _items(group: h5py.Group) -> list[tuple[str, Any]]:
-    """Members in creation order when the file tracks it (nir's does not), else by name."""
+def _members(group: h5g.GroupID) -> list[tuple[str, Any]]:
+    """A group's members by name, as low-level h5py ids (GroupID / DatasetID): the
+    high-level objects cost more per node than the reading itself on many-node files."""
     try:
-        return list(group.items())
-    except (OSError, KeyError, RuntimeError) as err:
-        raise ModelError(f"group '{group.name}' cannot be read ({_first_line(err)})") from None
+        return [(raw.decode("utf-8", errors="replace"), h5o.open(group, raw))
+                for raw in group]
+    except (OSError, KeyError, RuntimeError, ValueError) as err:
+        name = _text(h5i.get_name(group) or b"?")
+        raise ModelError(f"group '{name}' cannot be read ({_first_line(err)})") from None
+
+
+def _load(ds: h5d.DatasetID, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    out = np.empty(shape, dtype=dtype)
+    if out.size:
+        ds.read(h5s.ALL, h5s.ALL, out)
+    return out
 
 
 def _integers(value: np.ndarray, where: str | None, field: str) -> np.ndarray:
@@ -266,10 +281,12 @@ def _text(value: Any) -> Any:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
 
-def _preview(ds: h5py.Dataset) -> str:
+def _preview(ds: h5d.DatasetID, shape: tuple[int, ...], dtype: np.dtype) -> str:
+    if math.prod(shape) != 1:
+        return f"<{math.prod(shape)} strings>"
     try:
-        value = ds[()] if ds.shape == () else ds[(0,) * len(ds.shape)]
-    except (OSError, ValueError, TypeError, IndexError):
+        value = _load(ds, shape, dtype).ravel()[0]
+    except (OSError, ValueError, TypeError):
         return "?"
     text = str(_text(value))
     return text if len(text) <= 40 else text[:37] + "..."
