@@ -153,7 +153,8 @@ def unroll(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         if m.shape != (target.size, net.size_of(t.source)):
             raise ModelError(f"the chain from '{t.source}' produces {m.shape[0]} values for "
                              f"{target.size} neurons", node=t.target)
-        w = sp.csr_array(sp.diags_array(gain) @ m)
+        w = sp.csr_array((m.data * np.repeat(gain, np.diff(m.indptr)), m.indices, m.indptr),
+                         shape=m.shape)
         w.eliminate_zeros()
         w.sort_indices()
         for key, vec in biases.items():
