@@ -17,17 +17,21 @@ NIRC = [sys.executable, "-m", "nirc"]
 # file -> the message after "error: <file>: "
 EXPECTED = {
     "absurd_shape.nir":
-        "node 'input', parameter 'shape': shape [100000, 100000, 100000] has more than 2147483648 elements",
+        "node 'input', parameter 'shape': shape [100000, 100000, 100000] has "
+        "1,000,000,000,000,000 elements, more than the 67,108,864 nirc accepts in one layer",
     "bias_length.nir":
         "node 'fc', parameter 'bias': shape [5] does not match the weight's 3 outputs",
     "conv_bad_padding.nir":
-        "node 'conv', parameter 'padding': must be an integer, a list or 'same'/'valid', got 'full'",
+        "node 'conv', parameter 'padding': must be an integer, a list or 'same'/'valid', got "
+        "'full'",
     "conv_channels.nir":
-        "node 'conv', parameter 'weight': input has 3 channels but the weight [4, 2, 3, 3] with groups=1 expects 2",
+        "node 'conv', parameter 'weight': input has 3 channels but the weight [4, 2, 3, 3] with "
+        "groups=1 expects 2",
     "conv_groups.nir":
         "node 'conv', parameter 'groups': 3 groups do not divide 4 output channels",
     "conv_kernel_too_big.nir":
-        "node 'conv', parameter 'weight': input [2, 4, 4] is smaller than the kernel [7, 7] (output would be [-2, -2])",
+        "node 'conv', parameter 'weight': input [2, 4, 4] is smaller than the kernel [7, 7] "
+        "(output would be [-2, -2])",
     "conv_negative_stride.nir":
         "node 'conv', parameter 'stride': must be >= 1, got [1, -1]",
     "edge_into_input.nir":
@@ -39,11 +43,13 @@ EXPECTED = {
     "empty.nir":
         "is empty (0 bytes)",
     "flatten_dims.nir":
-        "node 'flat', parameter 'start_dim': start_dim=3, end_dim=-1 do not fit an input with 2 dimensions",
+        "node 'flat', parameter 'start_dim': start_dim=3, end_dim=-1 do not fit an input with 2 "
+        "dimensions",
     "fractional_shape.nir":
         "node 'input', parameter 'shape': expected integers, got [4.5]",
     "huge_dataset.nir":
-        "node 'fc', parameter 'weight': declares a dataset of shape [1048576, 1048576], more than the 268435456 elements nirc reads",
+        "node 'fc', parameter 'weight': declares a dataset of shape [1048576, 1048576], more "
+        "than the 268435456 elements nirc reads",
     "inf_threshold.nir":
         "node 'lif', parameter 'v_threshold': contains Inf values",
     "missing_edges.nir":
@@ -61,7 +67,8 @@ EXPECTED = {
     "negative_shape.nir":
         "node 'input', parameter 'shape': dimensions must be positive, got [-4]",
     "neuron_width_mismatch.nir":
-        "node 'lif', parameter 'tau': shape mismatch on edge fc -> lif: 'fc' produces [3] but 'lif' expects [5]",
+        "node 'lif', parameter 'tau': shape mismatch on edge fc -> lif: 'fc' produces [3] but "
+        "'lif' expects [5]",
     "no_node_group.nir":
         "not a NIR file: no 'node' group at the root (found: model, version)",
     "not_hdf5.nir":
@@ -75,7 +82,8 @@ EXPECTED = {
     "root_not_a_graph.nir":
         "parameter 'type': the root node is a LIF, not a NIRGraph",
     "shape_mismatch.nir":
-        "node 'fc', parameter 'weight': shape mismatch on edge input -> fc: 'input' produces [4] but 'fc' expects [5]",
+        "node 'fc', parameter 'weight': shape mismatch on edge input -> fc: 'input' produces [4] "
+        "but 'fc' expects [5]",
     "tau_negative_nested.nir":
         "node 'sub.lif', parameter 'tau': must be > 0, got -1 at index [1] (1 of 3 values)",
     "tau_zero.nir":
@@ -85,7 +93,9 @@ EXPECTED = {
     "type_not_text.nir":
         "node 'lif', parameter 'type': expected a string, got 3 (int64)",
     "unknown_type.nir":
-        "node 'lif', parameter 'type': unknown node type 'LSTM' (NIR 1.0 types: Affine, AvgPool2d, Conv1d, Conv2d, CubaLI, CubaLIF, Delay, Flatten, I, IF, Input, LI, LIF, Linear, NIRGraph, Output, Scale, SumPool2d, Threshold)",
+        "node 'lif', parameter 'type': unknown node type 'LSTM' (NIR 1.0 types: Affine, "
+        "AvgPool2d, Conv1d, Conv2d, CubaLI, CubaLIF, Delay, Flatten, I, IF, Input, LI, LIF, "
+        "Linear, NIRGraph, Output, Scale, SumPool2d, Threshold)",
     "weight_not_matrix.nir":
         "node 'fc', parameter 'weight': must be a matrix (out, in), got shape [12]",
 }

@@ -25,8 +25,9 @@ from nirc.errors import ModelError
 
 Shape = tuple[int, ...]
 
-# Shapes beyond this many elements are refused before anything is allocated.
-MAX_ELEMENTS = 1 << 31
+# Layers beyond this many neurons are refused before anything is allocated: far more
+# than any chip holds (Loihi 2: 1M neurons), and a float64 parameter of this size is 512 MiB.
+MAX_ELEMENTS = 1 << 26
 
 
 def param(kind: str, default: Any = None, optional: bool = False):
@@ -76,7 +77,8 @@ def as_shape(value: Any, name: str) -> Shape:
     if any(d <= 0 for d in dims):
         raise ModelError(f"dimensions must be positive, got {list(dims)}", field=name)
     if math.prod(dims) > MAX_ELEMENTS:
-        raise ModelError(f"shape {list(dims)} has more than {MAX_ELEMENTS} elements", field=name)
+        raise ModelError(f"shape {list(dims)} has {math.prod(dims):,} elements, more than the "
+                         f"{MAX_ELEMENTS:,} nirc accepts in one layer", field=name)
     return dims
 
 
