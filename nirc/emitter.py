@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
+import scipy.sparse as sp
 
 from nirc import __version__
 from nirc.arrayfile import write_npz
@@ -94,8 +95,9 @@ def build_config(net: HardwareNetwork, placement: Placement, target_name: str
 
     tables = []
     for k, t in enumerate(net.tables):
-        coo = t.weights.tocoo()
-        order = np.lexsort((coo.col, coo.row))
+        w = sp.csr_array(t.weights)
+        w.sort_indices()          # CSR order is already row-major, column-sorted COO order
+        rows = np.repeat(np.arange(w.shape[0], dtype=np.int32), np.diff(w.indptr))
         attrs = model.table_attrs(t)
         entry = {
             "id": k, "source": t.source, "target": t.target,
@@ -104,9 +106,9 @@ def build_config(net: HardwareNetwork, placement: Placement, target_name: str
             **{f: attrs[f] for f in model.table_fields if f in attrs},
             "nodes": list(t.provenance),
             "weights": {
-                "row": ref(f"tables/{k}/row", coo.row[order].astype(np.int32)),
-                "col": ref(f"tables/{k}/col", coo.col[order].astype(np.int32)),
-                "value": ref(f"tables/{k}/value", _compact_int(coo.data[order])),
+                "row": ref(f"tables/{k}/row", rows),
+                "col": ref(f"tables/{k}/col", w.indices.astype(np.int32)),
+                "value": ref(f"tables/{k}/value", _compact_int(w.data)),
             },
         }
         tables.append(entry)
