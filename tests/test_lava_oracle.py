@@ -124,7 +124,8 @@ def arithmetic_cases():
     recurrent = ({"x": 8}, {"r": random_population(rng, 12, vth=(50, 50))},
                  [random_table(rng, "x", "r", 8, 12, sign_mode=1, weight_exp=0, num_weight_bits=7),
                   random_table(rng, "r", "r", 12, 12, sign_mode=1, weight_exp=-2)])
-    # weight_exp 7 with dense full-scale weights drives u near its 24-bit range and v to its clip.
+    # weight_exp 7 with dense full-scale weights drives u past its 24-bit range (Lava's wrap branch is
+    # taken 22 times in the 30 steps below) and v to its clip.
     saturating = ({"x": 10}, {"s": random_population(rng, 5, du=(0, 30), dv=(0, 0), vth=(131071, 131071))},
                   [random_table(rng, "x", "s", 10, 5, sign_mode=1, weight_exp=7, density=1.0)])
     return {"layered": layered, "recurrent": recurrent, "saturating": saturating}
