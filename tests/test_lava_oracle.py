@@ -8,10 +8,12 @@ reach every branch of the arithmetic (weight truncation per sign mode,
 exponents of both signs, per-neuron registers, recurrence, 24-bit wrap and
 clip) are checked against nirc's loihi_cuba_lif model stepped directly.
 Networks compiled from NIR for loihi2 (the snnTorch MLP and recurrent SNN of
-examples/, a CNN and a recurrent network built here) are emitted to a build
-directory and run by nirc's emulator (nirc.emulator.Chip) and by Lava. Skipped when .venv-lava is absent (build it with
-tools/lava/setup_venv.sh), unless NIRC_REQUIRE_ORACLES=1, which turns a missing
-Lava venv into a failure.
+examples/; a CNN, a recurrent network and a non-spiking readout built in
+tests/loihi_networks.py) are emitted to a build directory and run by nirc's
+emulator (nirc.emulator.Chip) and by Lava.
+
+Skipped when .venv-lava is absent (make lava-venv), unless
+NIRC_REQUIRE_ORACLES=1, which turns a missing Lava venv into a failure.
 """
 
 from __future__ import annotations
