@@ -157,3 +157,66 @@ def test_nirc_reads_every_file_reference_nir_writes(reference_round_trip, name, 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_same_graph(GRAPHS[name], read(path), name)
+
+
+# --- property: any valid chain with any metadata survives write -> read ---------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from nirc.ir.nodes import LIF, Affine, Input, Output  # noqa: E402
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=8)
+_leaf = st.one_of(st.integers(-2**62, 2**62), st.floats(allow_nan=False),
+                  st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")),
+                          max_size=12),
+                  st.booleans())
+_metadata = st.recursive(st.dictionaries(_names, _leaf, max_size=3),
+                         lambda inner: st.dictionaries(_names, inner, max_size=3), max_leaves=8)
+
+
+@st.composite
+def chains(draw) -> NIRGraph:
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    widths = draw(st.lists(st.integers(1, 6), min_size=2, max_size=4))
+    finite = st.floats(-2.0**20, 2.0**20, width=32)
+    positive = st.floats(2.0**-20, 1024.0, width=32)
+
+    def arr(shape, elements=finite):
+        n = int(np.prod(shape))
+        return np.array(draw(st.lists(elements, min_size=n, max_size=n)),
+                        dtype=dtype).reshape(shape)
+
+    nodes = {"input": Input(shape=np.array([widths[0]]))}
+    edges, prev = [], "input"
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        nodes[f"fc{i}"] = Affine(weight=arr((b, a)), bias=arr((b,)),
+                                 metadata=draw(_metadata))
+        nodes[f"lif{i}"] = LIF(tau=arr((b,), positive), r=arr((b,)), v_leak=arr((b,)),
+                               v_threshold=arr((b,)), v_reset=arr((b,)))
+        edges += [(prev, f"fc{i}"), (f"fc{i}", f"lif{i}")]
+        prev = f"lif{i}"
+    nodes["output"] = Output(shape=np.array([widths[-1]]))
+    edges.append((prev, "output"))
+    return NIRGraph(nodes=nodes, edges=tuple(edges), metadata=draw(_metadata))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(graph=chains(), compress=st.booleans())
+def test_any_chain_with_any_metadata_round_trips(tmp_path, graph, compress):
+    path = tmp_path / "chain.nir"
+    write(path, graph, compress=compress)
+    assert_same_graph(graph, read(path))
+
+
+def test_a_node_name_hdf5_would_split_is_refused(tmp_path):
+    graph = NIRGraph(nodes={"input": GRAPHS["LIF"].nodes["input"],
+                            "a/b": GRAPHS["LIF"].nodes["node"],
+                            "output": GRAPHS["LIF"].nodes["output"]},
+                     edges=(("input", "a/b"), ("a/b", "output")))
+    with pytest.raises(ModelError) as err:
+        write(tmp_path / "slash.nir", graph)
+    assert str(err.value) == (f"{tmp_path / 'slash.nir'}: node 'a/b': is not a name HDF5 can "
+                              f"store (empty, '.' or containing '/')")
+    assert list(tmp_path.iterdir()) == []

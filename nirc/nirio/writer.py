@@ -27,6 +27,8 @@ FORMAT_VERSION = "1.0.8"
 
 def write(path: str | Path, graph: NIRGraph, compress: bool = True) -> None:
     """Store ``graph`` in ``path`` (replacing it), readable by ``nir.read`` and ``nirc.nirio.read``."""
+    if not isinstance(graph, NIRGraph):
+        raise TypeError(f"write() stores a NIRGraph, got {type(graph).__name__}")
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
@@ -48,8 +50,11 @@ def _write_node(group: h5py.Group, node: Node, path: str, compress: bool) -> Non
     if isinstance(node, NIRGraph):
         nodes = group.create_group("nodes")
         for name, child in node.nodes.items():
-            _write_node(nodes.create_group(name), child, f"{path}.{name}" if path else name,
-                        compress)
+            where = f"{path}.{name}" if path else name
+            if not name or "/" in name or name == ".":
+                raise ModelError("is not a name HDF5 can store (empty, '.' or containing '/')",
+                                 node=where)
+            _write_node(nodes.create_group(name), child, where, compress)
         edges = np.array([[s, t] for s, t in node.edges], dtype=object).reshape(-1, 2)
         group.create_dataset("edges", data=edges, dtype=h5py.string_dtype())
         return
