@@ -1,9 +1,10 @@
 """Small NIR graphs built in memory for the compiler's tests (no files involved)."""
 
 import numpy as np
+from hypothesis import strategies as st
 
-from nirc.ir.nodes import (LI, LIF, Affine, Conv2d, CubaLIF, Delay, Flatten, IF, Input, Linear,
-                           NIRGraph, Output, Scale, SumPool2d)
+from nirc.ir.nodes import (IF, LI, LIF, Affine, Conv2d, CubaLI, CubaLIF, Delay, Flatten, Input,
+                           Linear, NIRGraph, Output, Scale, SumPool2d)
 
 
 def a(x):
@@ -98,3 +99,75 @@ def spikes(shape, steps=40, seed=1, rate=0.3, batch=None):
     rng = np.random.default_rng(seed)
     lead = (steps,) if batch is None else (steps, batch)
     return (rng.random((*lead, *shape)) < rate).astype(np.float64)
+
+
+NEURONS = ["LIF", "CubaLIF", "IF"]
+
+
+@st.composite
+def random_graphs(draw):
+    """Feed-forward stacks of 1-3 LIF/CubaLIF/IF layers, optionally behind a conv front, with
+    an optional recurrent layer and an optional LI/CubaLI readout; weights from a drawn seed."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    n_layers = draw(st.integers(1, 3))
+    sizes = [draw(st.integers(1, 7)) for _ in range(n_layers + 1)]
+    kinds = [draw(st.sampled_from(NEURONS)) for _ in range(n_layers)]
+    readout = draw(st.booleans())
+    recurrent_at = draw(st.one_of(st.none(), st.integers(0, n_layers - 1)))
+    edges = []
+    if draw(st.booleans()):
+        # A convolutional front: (C, H, W) input -> Conv2d -> IF -> Flatten -> the layers.
+        c, h = draw(st.integers(1, 3)), draw(st.integers(3, 6))
+        stride, padding = draw(st.integers(1, 2)), draw(st.sampled_from([0, 1, "same"]))
+        if padding == "same":
+            stride = 1
+        conv = Conv2d(weight=rng.normal(0, 1.5, (2, c, 3, 3)), stride=np.array([stride] * 2),
+                      padding=padding, dilation=np.array([1, 1]), groups=1,
+                      bias=rng.normal(0, 0.1, 2))
+        out_shape = conv.output_shape((c, h, h))
+        nodes = {"in": Input(shape=np.array([c, h, h])), "conv": conv,
+                 "cif": IF(r=np.full(out_shape, 200.0), v_threshold=np.full(out_shape, 0.5),
+                           v_reset=np.zeros(out_shape)),
+                 "flat": Flatten(start_dim=0, end_dim=-1)}
+        edges += [("in", "conv"), ("conv", "cif"), ("cif", "flat")]
+        sizes[0] = int(np.prod(out_shape))
+        prev = "flat"
+    else:
+        nodes = {"in": Input(shape=np.array([sizes[0]]))}
+        prev = "in"
+    for k in range(n_layers):
+        n, m = sizes[k + 1], sizes[k]
+        w = rng.normal(0, 2.0, (n, m)) * (rng.random((n, m)) < 0.8)
+        nodes[f"w{k}"] = Affine(weight=w, bias=rng.normal(0, 0.2, n)) if rng.random() < 0.5 \
+            else Linear(weight=w)
+        thr = rng.uniform(0.2, 1.0, n)
+        reset = rng.uniform(-0.2, 0.1, n) * (rng.random() < 0.5)
+        tau = rng.uniform(0.002, 0.02, n)
+        kind = kinds[k]
+        if kind == "LIF":
+            node = LIF(tau=tau, r=a(rng.uniform(0.5, 2)), v_leak=a(rng.uniform(-0.1, 0.1)),
+                       v_threshold=thr, v_reset=reset)
+        elif kind == "CubaLIF":
+            node = CubaLIF(tau_syn=rng.uniform(0.002, 0.01, n), tau_mem=tau, r=a(1.0),
+                           v_leak=a(0.0), v_threshold=thr, v_reset=reset,
+                           w_in=a(rng.uniform(0.5, 2)))
+        else:
+            node = IF(r=a(rng.uniform(50, 300)), v_threshold=thr, v_reset=reset)
+        nodes[f"n{k}"] = node
+        edges += [(prev, f"w{k}"), (f"w{k}", f"n{k}")]
+        if recurrent_at == k:
+            nodes[f"rec{k}"] = Linear(weight=rng.normal(0, 0.8, (n, n)))
+            edges += [(f"n{k}", f"rec{k}"), (f"rec{k}", f"n{k}")]
+        prev = f"n{k}"
+    last = prev
+    if readout:
+        n = draw(st.integers(1, 4))
+        nodes["wr"] = Linear(weight=rng.normal(0, 1.0, (n, sizes[-1])))
+        nodes["ro"] = LI(tau=a(0.01), r=a(1.0), v_leak=a(0.0)) if rng.random() < 0.5 else \
+            CubaLI(tau_syn=a(0.005), tau_mem=a(0.01), r=a(1.0), v_leak=a(0.0), w_in=a(1.0))
+        edges += [(prev, "wr"), ("wr", "ro")]
+        last, sizes = "ro", sizes + [n]
+    nodes["out"] = Output(shape=np.array([sizes[-1]]))
+    edges.append((last, "out"))
+    return NIRGraph(nodes=nodes, edges=tuple(edges))

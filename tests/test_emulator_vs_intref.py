@@ -9,11 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core_graphs import a, cnn, mlp, recurrent, skip_and_delay, spikes
+from core_graphs import cnn, mlp, random_graphs, recurrent, skip_and_delay, spikes
 from nirc import intref
 from nirc.driver import compile
 from nirc.emulator import Chip
-from nirc.ir.nodes import IF, LI, LIF, Affine, CubaLI, CubaLIF, Input, Linear, NIRGraph, Output
 from nirc.verify import compare_runs
 
 TARGETS = Path(__file__).parent / "targets"
@@ -70,59 +69,7 @@ def test_compare_runs_reports_the_first_differing_step_and_neuron():
     assert (m.what, m.step, m.sample, m.index) == ("state v of 'rlif'", 7, 1, 3)
 
 
-# --- random graphs -----------------------------------------------------------------------
-
-NEURONS = ["LIF", "CubaLIF", "IF"]
-
-
-@st.composite
-def random_graphs(draw):
-    seed = draw(st.integers(0, 2**31 - 1))
-    rng = np.random.default_rng(seed)
-    n_layers = draw(st.integers(1, 3))
-    sizes = [draw(st.integers(1, 7)) for _ in range(n_layers + 1)]
-    kinds = [draw(st.sampled_from(NEURONS)) for _ in range(n_layers)]
-    readout = draw(st.booleans())
-    recurrent_at = draw(st.one_of(st.none(), st.integers(0, n_layers - 1)))
-    nodes = {"in": Input(shape=np.array([sizes[0]]))}
-    edges = []
-    prev = "in"
-    for k in range(n_layers):
-        n, m = sizes[k + 1], sizes[k]
-        w = rng.normal(0, 2.0, (n, m)) * (rng.random((n, m)) < 0.8)
-        nodes[f"w{k}"] = Affine(weight=w, bias=rng.normal(0, 0.2, n)) if rng.random() < 0.5 \
-            else Linear(weight=w)
-        thr = rng.uniform(0.2, 1.0, n)
-        reset = rng.uniform(-0.2, 0.1, n) * (rng.random() < 0.5)
-        tau = rng.uniform(0.002, 0.02, n)
-        kind = kinds[k]
-        if kind == "LIF":
-            node = LIF(tau=tau, r=a(rng.uniform(0.5, 2)), v_leak=a(rng.uniform(-0.1, 0.1)),
-                       v_threshold=thr, v_reset=reset)
-        elif kind == "CubaLIF":
-            node = CubaLIF(tau_syn=rng.uniform(0.002, 0.01, n), tau_mem=tau, r=a(1.0),
-                           v_leak=a(0.0), v_threshold=thr, v_reset=reset,
-                           w_in=a(rng.uniform(0.5, 2)))
-        else:
-            node = IF(r=a(rng.uniform(50, 300)), v_threshold=thr, v_reset=reset)
-        nodes[f"n{k}"] = node
-        edges += [(prev, f"w{k}"), (f"w{k}", f"n{k}")]
-        if recurrent_at == k:
-            nodes[f"rec{k}"] = Linear(weight=rng.normal(0, 0.8, (n, n)))
-            edges += [(f"n{k}", f"rec{k}"), (f"rec{k}", f"n{k}")]
-        prev = f"n{k}"
-    last = prev
-    if readout:
-        n = draw(st.integers(1, 4))
-        nodes["wr"] = Linear(weight=rng.normal(0, 1.0, (n, sizes[-1])))
-        nodes["ro"] = LI(tau=a(0.01), r=a(1.0), v_leak=a(0.0)) if rng.random() < 0.5 else \
-            CubaLI(tau_syn=a(0.005), tau_mem=a(0.01), r=a(1.0), v_leak=a(0.0), w_in=a(1.0))
-        edges += [(prev, "wr"), ("wr", "ro")]
-        last, sizes = "ro", sizes + [n]
-    nodes["out"] = Output(shape=np.array([sizes[-1]]))
-    edges.append((last, "out"))
-    return NIRGraph(nodes=nodes, edges=tuple(edges))
-
+# --- random graphs (core_graphs.random_graphs) --------------------------------------------
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graph=random_graphs(), granularity=st.sampled_from(["layer", "channel"]),

@@ -29,7 +29,7 @@ Quantization maps the generic discrete neuron of
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 import scipy.sparse as sp
