@@ -116,3 +116,17 @@ def test_cli_errors_are_one_line_with_exit_2(tmp_path, model_file, capsys):
     assert main(["emulate", str(tmp_path / "nothing"), "--input", "x.npz", "--output",
                  str(tmp_path / "o.npz")]) == 2
     assert "no config.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_determinism_holds_across_processes_with_different_hash_seeds(tmp_path, model_file):
+    import os
+    import subprocess
+    import sys
+
+    for seed in ("1", "2"):
+        subprocess.run([sys.executable, "-m", "nirc", "-q", "compile", str(model_file),
+                        "--target", TINY, "-o", str(tmp_path / seed)], check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed})
+    for f in ("arrays.npz", "config.json", "report.json"):
+        assert (tmp_path / "1" / f).read_bytes() == (tmp_path / "2" / f).read_bytes(), f
