@@ -251,7 +251,7 @@ def test_nir_0_0_x_list_layout_with_old_names_reads(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.frameworks
-def test_live_norse_rockpool_and_sinabs_exports_load(tmp_path):
+def test_live_snntorch_norse_rockpool_and_sinabs_exports_load(tmp_path):
     torch = pytest.importorskip("torch")
     nir = pytest.importorskip("nir")
     norse = pytest.importorskip("norse.torch")
@@ -261,14 +261,20 @@ def test_live_norse_rockpool_and_sinabs_exports_load(tmp_path):
     from rockpool.nn.modules import LIFTorch, LinearTorch
     from rockpool.nn.modules.torch.nir import to_nir as rockpool_to_nir
 
+    import snntorch
+    from snntorch.export_nir import export_to_nir
+
     # The exporters build graphs nir 1.0.8's own type check rejects (that is the quirk),
     # so they are built without it and written uncompressed (0-d datasets cannot be).
-    original = nir.NIRGraph.__init__
+    original, original_infer = nir.NIRGraph.__init__, nir.NIRGraph.infer_types
 
     def unchecked(self, *args, type_check=True, **kwargs):
         original(self, *args, type_check=False, **kwargs)
 
     exports = {
+        "snntorch": lambda: export_to_nir(torch.nn.Sequential(
+            torch.nn.Linear(16, 8), snntorch.Leaky(beta=0.9, init_hidden=True, output=True)),
+            torch.randn(1, 16)),
         "norse": lambda: norse.to_nir(norse.SequentialState(torch.nn.Linear(10, 5),
                                                             norse.LIFBoxCell()),
                                       torch.randn(1, 10)),
@@ -277,13 +283,14 @@ def test_live_norse_rockpool_and_sinabs_exports_load(tmp_path):
             torch.nn.Linear(20, 10), sl.LIFSqueeze(tau_mem=torch.tensor(10.0), batch_size=1)),
             torch.randn(1, 20)),
     }
-    widths = {"norse": (10, 5), "rockpool": (3, 5), "sinabs": (20, 10)}
+    widths = {"snntorch": (16, 8), "norse": (10, 5), "rockpool": (3, 5), "sinabs": (20, 10)}
     nir.NIRGraph.__init__ = unchecked
+    nir.NIRGraph.infer_types = lambda self: None  # snnTorch calls it itself
     try:
         for name, export in exports.items():
             nir.write(tmp_path / f"{name}.nir", export(), compression=None)
     finally:
-        nir.NIRGraph.__init__ = original
+        nir.NIRGraph.__init__, nir.NIRGraph.infer_types = original, original_infer
     for name, (n_in, n_out) in widths.items():
         graph, messages = read_warned(tmp_path / f"{name}.nir")
         assert messages, name
