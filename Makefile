@@ -31,7 +31,7 @@ lava-venv:
 	bash tools/lava/setup_venv.sh $(LAVA_VENV)
 
 oracle: $(STAMP) lava-venv
-	$(BIN)/pytest -m lava -q -p no:cacheprovider || [ $$? -eq 5 ]
+	NIRC_LAVA_VENV=$(abspath $(LAVA_VENV)) $(BIN)/pytest -m lava -q -p no:cacheprovider || [ $$? -eq 5 ]
 
 clean:
 	rm -rf $(VENV) $(LAVA_VENV) build dist out *.egg-info
