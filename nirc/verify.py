@@ -43,6 +43,9 @@ class VerifyReport:
     samples: int
     compile: CompileResult | None = None
     notes: list[str] = field(default_factory=list)
+    # Per spiking population: (float, emulator) spikes of sample 0, each (T, size), for
+    # the mapping report's rasters.
+    rasters: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def _first_difference(what: str, a: np.ndarray, b: np.ndarray) -> Mismatch | None:
@@ -86,14 +89,15 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
 def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps: int = 100,
            samples: int = 8, seed: int = 0, out_dir: str | Path | None = None,
            dt: float | None = None, method: str = "euler", granularity: str = "layer",
-           calibration_steps: int = 50) -> VerifyReport:
+           calibration_steps: int = 50, partition_method: str | None = None) -> VerifyReport:
     """Compile and check; ``inputs`` are batched (T, B, *shape) arrays (or None: random)."""
     from nirc.simulate import simulate
 
     with tempfile.TemporaryDirectory(prefix="nirc-verify-") as tmp:
         build = Path(out_dir) if out_dir is not None else Path(tmp) / "build"
         result = compile(model, target, build, dt=dt, method=method, granularity=granularity,
-                         calibration_steps=calibration_steps, seed=seed)
+                         calibration_steps=calibration_steps, seed=seed,
+                         partition_method=partition_method)
         if inputs is None:
             inputs = random_spike_input(result.graph, steps, seed=seed + 1, batch=samples)
         chip = Chip.load(build)
@@ -137,6 +141,10 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
     notes = ["integer outputs lag the float simulation by one step per synaptic table on the "
              "path (Loihi's synapses buffer one step); counts are compared over the whole run"] \
         if net.neuron_model != "float" and any(t.delay > 0 for t in net.tables) else []
+    rasters = {name: (floated.spikes[name][:, 0].reshape(n_steps, -1),
+                      emulated.spikes[name][:, 0].reshape(n_steps, -1))
+               for name in net.populations
+               if name in floated.spikes and name in emulated.spikes}
     return VerifyReport(bit_exact=not mismatches, mismatches=mismatches, outputs=outputs,
                         layers=layers, steps=n_steps, samples=n_samples, compile=result,
-                        notes=notes)
+                        notes=notes, rasters=rasters)

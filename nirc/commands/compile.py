@@ -12,10 +12,15 @@ import logging
 log = logging.getLogger("nirc")
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
-    """Options shared by compile and verify."""
-    parser.add_argument("--target", required=True,
-                        help="target name (see 'nirc targets') or path to a target YAML")
+def add_common(parser: argparse.ArgumentParser, multiple_targets: bool = False) -> None:
+    """Options shared by compile and verify (verify may name several targets)."""
+    if multiple_targets:
+        parser.add_argument("--target", required=True, action="append", metavar="TARGET",
+                            help="target name (see 'nirc targets') or path to a target YAML; "
+                                 "repeat for several targets")
+    else:
+        parser.add_argument("--target", required=True,
+                            help="target name (see 'nirc targets') or path to a target YAML")
     parser.add_argument("--dt", type=float, default=None,
                         help="time step in seconds (default: the file's metadata 'dt', else the "
                              "target's default_dt)")
@@ -23,6 +28,9 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                         help="discretisation of the NIR dynamics (default: euler)")
     parser.add_argument("--granularity", choices=("layer", "channel"), default="layer",
                         help="quantization scale per layer (default) or per neuron")
+    parser.add_argument("--placement", choices=("cpsat", "sequential"), default=None,
+                        help="placement method of neuron-partitioned targets: OR-Tools CP-SAT "
+                             "(default) or the fast sequential fill")
     parser.add_argument("--calibration-steps", type=int, default=50, metavar="N",
                         help="float-simulate N steps of seeded random input to estimate spike "
                              "rates for placement and the traffic report (0: skip)")
@@ -40,6 +48,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--dump-after", metavar="PASS", default=None,
                         help="also write the stage after PASS into OUT_DIR/dump/ (.nir for NIR "
                              "graphs, .json + .npz otherwise)")
+    parser.add_argument("--report", action="store_true",
+                        help="also write OUT_DIR/report.html: pictures of the graph, the cores "
+                             "and how full they are, inter-core traffic and quantization error "
+                             "(self-contained, opens offline)")
     parser.set_defaults(run=run)
 
 
@@ -48,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = compile(args.model, args.target, args.output, dt=args.dt, method=args.method,
                      granularity=args.granularity, dump_after=args.dump_after,
-                     calibration_steps=args.calibration_steps)
+                     calibration_steps=args.calibration_steps, partition_method=args.placement)
     r = result.report
     log.info("%s: %d neurons, %d synapses on %d cores (lower bound %d, gap %.1f%%), "
              "%.1f inter-core messages per step", result.out_dir, r["neurons"], r["synapses"],
@@ -57,4 +69,8 @@ def run(args: argparse.Namespace) -> int:
     for row in r["quantization"]:
         if row.get("notes"):
             log.info("  %s: %s", row["population"], "; ".join(row["notes"]))
+    if args.report:
+        from nirc.mapping_report import REPORT_NAME, write_report
+
+        log.info("wrote %s", write_report(result.out_dir / REPORT_NAME, result))
     return 0
