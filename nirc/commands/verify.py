@@ -1,31 +1,50 @@
 """`nirc verify`: compile, then check emulator == integer reference bit for bit, and report
-fidelity against the float simulation. Exit status 1 when the emulator and the integer
-reference differ (a compiler bug), 0 otherwise.
+fidelity against the float simulation, for one or several models on one or several targets.
+
+    nirc verify a.nir b.nir --target loihi2 --target spinnaker2 --json --junit verify.xml
+
+Exit status: 0 when every (model, target) pair fits and is bit-exact; 1 when some pair does
+not fit, cannot be compiled for its target, or differs from the integer reference (a compiler
+bug); 2 on bad input (a missing model file, an invalid target YAML...) before any work.
+``--json`` prints one machine-readable record per pair; ``--junit FILE`` writes one test
+case per pair for CI (docs/ci-recipe.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from nirc.commands.compile import add_common
+from nirc.errors import FitError, NircError
 
 log = logging.getLogger("nirc")
+
+JSON_FORMAT = "nirc-verify"
+JSON_SCHEMA_VERSION = 1
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "verify", help="compile and prove the build bit-exact against the integer reference",
-        description="Compile MODEL.nir (into a temporary directory unless -o), run the float "
-                    "simulator, the integer reference and the emulator on the same input, and "
-                    "print how they agree. Exit 1 if emulator and integer reference differ.")
-    parser.add_argument("model", metavar="MODEL.nir")
-    add_common(parser)
+        description="Compile each MODEL.nir for each target (into a temporary directory unless "
+                    "-o), run the float simulator, the integer reference and the emulator on the "
+                    "same input, and print how they agree. Exit 1 if some model does not fit a "
+                    "target or its emulator and integer reference differ.")
+    parser.add_argument("models", nargs="+", metavar="MODEL.nir")
+    add_common(parser, multiple_targets=True)
     parser.add_argument("-o", "--output", metavar="OUT_DIR", default=None,
-                        help="keep the build here (default: a temporary directory)")
+                        help="keep the build here (with several models or targets: "
+                             "OUT_DIR/<model>-<target>/; default: a temporary directory)")
     parser.add_argument("--input", metavar="IN.npz", default=None,
                         help="input spikes as for 'nirc emulate' (default: seeded random "
                              "spikes)")
@@ -33,6 +52,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=100, help="steps of random input")
     parser.add_argument("--samples", type=int, default=8, help="samples of random input")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as JSON on stdout (one record per model and "
+                             "target) instead of tables")
+    parser.add_argument("--junit", metavar="FILE", default=None,
+                        help="also write the results as a JUnit XML file (one test case per "
+                             "model and target) for CI")
+    parser.add_argument("--report", action="store_true",
+                        help="also write report.html into each build directory (needs -o): the "
+                             "mapping pictures plus spike rasters, float vs emulator")
     parser.set_defaults(run=run)
 
 
@@ -46,26 +74,142 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def run(args: argparse.Namespace) -> int:
+def _build_dir(args, model: str, target: str, several: bool) -> str | None:
+    if args.output is None:
+        return None
+    if not several:
+        return args.output
+    return str(Path(args.output) / f"{Path(model).stem}-{Path(target).stem}")
+
+
+def _check_inputs(args) -> dict[str, Any]:
+    """Inputs per model; bad input stops everything before any compilation (exit 2)."""
+    from nirc.nirio import read
+    from nirc.target import load_target
+
+    if args.report and args.output is None:
+        raise NircError("--report needs -o OUT_DIR (report.html is written into the build "
+                        "directory)")
+    for target in args.target:
+        load_target(target)
+    return {model: _inputs_for(args, read(model)) for model in args.models}
+
+
+def _inputs_for(args, graph):
+    if not args.input:
+        return None
     from nirc.commands.emulate import read_npz_inputs
     from nirc.ir.graph import flatten, infer_shapes
-    from nirc.nirio import read
+
+    shapes = infer_shapes(flatten(graph))
+    inputs = read_npz_inputs(args.input, {n: tuple(shapes[n].output)
+                                          for n in sorted(graph.inputs())}, args.batch)
+    return inputs if args.batch else {k: v[:, None] for k, v in inputs.items()}
+
+
+def verify_pair(args, model: str, target: str, inputs, several: bool
+                ) -> tuple[dict[str, Any], Any]:
+    """One model on one target: the JSON record, and the VerifyReport (None if it failed)."""
     from nirc.verify import verify
 
-    graph = read(args.model)
-    inputs = None
-    if args.input:
-        shapes = infer_shapes(flatten(graph))
-        inputs = read_npz_inputs(args.input, {n: tuple(shapes[n].output)
-                                              for n in sorted(graph.inputs())}, args.batch)
-        if not args.batch:
-            inputs = {k: v[:, None] for k, v in inputs.items()}
-    report = verify(args.model, args.target, inputs=inputs, steps=args.steps,
-                    samples=args.samples, seed=args.seed, out_dir=args.output, dt=args.dt,
-                    method=args.method, granularity=args.granularity,
-                    calibration_steps=args.calibration_steps)
+    record: dict[str, Any] = {"model": model, "target": target}
+    started = time.perf_counter()
+    try:
+        report = verify(model, target, inputs=inputs, steps=args.steps,
+                        samples=args.samples, seed=args.seed,
+                        out_dir=_build_dir(args, model, target, several), dt=args.dt,
+                        method=args.method, granularity=args.granularity,
+                        calibration_steps=args.calibration_steps, partition_method=args.placement)
+    except FitError as err:
+        record.update(status="does-not-fit", fits=False, bit_exact=None, message=str(err))
+        report = None
+    except NircError as err:
+        record.update(status="cannot-compile", fits=False, bit_exact=None, message=str(err))
+        report = None
+    else:
+        placement = report.compile.placement
+        record.update(
+            status="bit-exact" if report.bit_exact else "mismatch", fits=True,
+            bit_exact=report.bit_exact,
+            message="" if report.bit_exact else f"{len(report.mismatches)} differences; first: "
+            + _mismatch_text(report.mismatches[0]),
+            cores_used=placement.cores_used, lower_bound=placement.lower_bound,
+            steps=report.steps, samples=report.samples, outputs=report.outputs,
+            layers=report.layers, notes=report.notes,
+            mismatches=[_mismatch_dict(m) for m in report.mismatches[:10]])
+        if args.report:
+            from nirc.mapping_report import REPORT_NAME, write_report
+
+            path = write_report(Path(report.compile.out_dir) / REPORT_NAME, report.compile,
+                                report)
+            record["report"] = str(path)
+    record["seconds"] = round(time.perf_counter() - started, 3)
+    return record, report
+
+
+def _mismatch_text(m) -> str:
+    return (f"{m.what}: step {m.step}, sample {m.sample}, index {m.index}: emulator "
+            f"{m.emulator} != reference {m.reference}")
+
+
+def _mismatch_dict(m) -> dict[str, Any]:
+    return {"what": m.what, "step": m.step, "sample": m.sample, "index": m.index,
+            "emulator": _plain(m.emulator), "reference": _plain(m.reference)}
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def junit_xml(records: list[dict[str, Any]]) -> str:
+    """One <testcase> per (model, target): failure when it does not fit or is not bit-exact."""
+    failed = [r for r in records if r["status"] != "bit-exact"]
+    suite = ET.Element("testsuite", name="nirc verify", tests=str(len(records)),
+                       failures=str(len(failed)), errors="0",
+                       time=f"{sum(r['seconds'] for r in records):.3f}")
+    for r in records:
+        case = ET.SubElement(suite, "testcase", classname=Path(r["model"]).stem,
+                             name=f"{Path(r['model']).name} on {r['target']}",
+                             time=f"{r['seconds']:.3f}")
+        if r["status"] != "bit-exact":
+            failure = ET.SubElement(case, "failure", type=r["status"], message=r["message"])
+            failure.text = r["message"]
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = (f"bit-exact over {r['steps']} steps x {r['samples']} samples; "
+                        f"{r['cores_used']} cores (lower bound {r['lower_bound']})")
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    inputs = _check_inputs(args)
+    several = len(args.models) * len(args.target) > 1
+    records = []
+    for model in args.models:
+        for target in args.target:
+            record, report = verify_pair(args, model, target, inputs[model], several)
+            records.append(record)
+            if not args.json:
+                _print(model, target, record, report)
+    passed = all(r["status"] == "bit-exact" for r in records)
+    if args.junit:
+        Path(args.junit).write_text(junit_xml(records), encoding="utf-8")
+    if args.json:
+        json.dump({"format": JSON_FORMAT, "schema_version": JSON_SCHEMA_VERSION,
+                   "passed": passed, "results": records}, sys.stdout, indent=2, default=_plain)
+        sys.stdout.write("\n")
+    return 0 if passed else 1
+
+
+def _print(model: str, target: str, record: dict[str, Any], report) -> None:
     console = Console(stderr=False)
-    console.print(f"[bold]{args.model}[/bold] on {args.target}: {report.steps} steps x "
+    if report is None:
+        what = "does not fit" if record["status"] == "does-not-fit" else "cannot be compiled"
+        console.print(f"[bold]{model}[/bold] on {target}: [red]{what}[/red]: {record['message']}",
+                      markup=True, highlight=False)
+        return
+    console.print(f"[bold]{model}[/bold] on {target}: {report.steps} steps x "
                   f"{report.samples} samples; emulator vs integer reference bit-exact: "
                   f"[bold]{'yes' if report.bit_exact else 'NO'}[/bold]")
     outputs = Table(title="outputs: integer (chip) vs float simulation")
@@ -90,6 +234,6 @@ def run(args: argparse.Namespace) -> int:
     for note in report.notes:
         console.print(f"note: {note}")
     for m in report.mismatches[:10]:
-        console.print(f"[red]MISMATCH[/red] {m.what}: step {m.step}, sample {m.sample}, "
-                      f"index {m.index}: emulator {m.emulator} != reference {m.reference}")
-    return 0 if report.bit_exact else 1
+        console.print(f"[red]MISMATCH[/red] {_mismatch_text(m)}")
+    if "report" in record:
+        log.info("wrote %s", record["report"])
