@@ -29,6 +29,7 @@ from nirc.partition.demand import GroupDemand, SynapseListCost, group_demand, on
 # is bounded from the core's synapses and fan-in instead (SynapseListCost.bound_bits).
 ADDITIVE = ("neurons", "synapses")
 SPLITS = (16, 12, 8, 6, 4, 3, 2, 1)
+MAX_ATOMS = 16
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class BlockGraph:
     """Blocks with their demands and who feeds whom, at block granularity.
 
     Source groups 0..B-1 are the blocks themselves; groups B.. are slices of the
-    network inputs (not placed: their spikes enter from outside).
+    network inputs (not placed: their spikes enter from outside). An *atom* is
+    the set of a group's neurons that feed exactly the same blocks: with atoms,
+    the neurons of g sending to core c are exactly the atoms with a block on c.
     """
 
     blocks: tuple[BlockSlice, ...]
@@ -54,15 +57,31 @@ class BlockGraph:
     group_senders: np.ndarray          # (G,) neurons of group g that feed any block
     group_rate: np.ndarray             # (G,) mean spike rate of the group's sending neurons
     group_is_input: np.ndarray         # (G,) bool
+    group_exact: np.ndarray            # (G,) bool: fan-in counted exactly through atoms
+    atom_blocks: sp.csr_array          # (A, B): blocks fed by each atom's neurons
+    atom_group: np.ndarray             # (A,) group of each atom
+    atom_size: np.ndarray              # (A,) neurons in each atom
 
     @property
     def block_count(self) -> int:
         return len(self.blocks)
 
 
-def _slices(size: int, piece: int) -> list[tuple[int, int]]:
-    n = max(1, -(-size // max(1, piece)))
-    edges = np.linspace(0, size, n + 1).round().astype(int)   # balanced pieces
+def _slices(size: int, piece: int, shape: tuple[int, ...] = ()) -> list[tuple[int, int]]:
+    """Balanced pieces of at most ``piece`` neurons, cut at whole rows (planes...) where possible.
+
+    For a (C, H, W) population a piece of at least W neurons is a band of whole
+    rows of one channel: neurons of a band share receptive fields, so blocks of
+    the next layer are fed by few distinct sets of them (few atoms).
+    """
+    unit = 1
+    for k in range(len(shape) - 1, 0, -1):       # largest trailing-axes product that fits a piece
+        trailing = int(np.prod(shape[k:]))
+        if trailing <= piece and size % trailing == 0:
+            unit = trailing
+    units = size // unit
+    n = max(1, -(-units // max(1, piece // unit)))
+    edges = np.linspace(0, units, n + 1).round().astype(int) * unit
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
@@ -131,7 +150,7 @@ def coarsen(conn: Connectivity, cost: SynapseListCost, limits: dict[str, int], *
     # Halve the pieces of any population whose blocks do not fit a core alone.
     while True:
         slices = [BlockSlice(p, a, b) for p, size, piece in zip(conn.population_names, sizes, pieces)
-                  for a, b in _slices(int(size), int(piece))]
+                  for a, b in _slices(int(size), int(piece), conn.shapes[p])]
         graph = _block_graph(conn, slices, cost)
         too_big = _oversized_populations(conn, graph, limits, cost)
         if not too_big:
@@ -186,6 +205,7 @@ def _block_graph(conn: Connectivity, slices: list[BlockSlice], cost: SynapseList
     feeders = sp.csr_array(one_hot(group_of_source, groups) @ pattern.T)          # (G, B)
     sends = np.zeros(n + m, dtype=bool)
     sends[np.unique(pattern.indices)] = True
+    atoms = _atoms(pattern, group_of_source, groups)
     senders = np.bincount(group_of_source, weights=sends, minlength=groups).astype(np.int64)
     rates = np.concatenate([conn.neuron_rates, conn.input_rates])
     rate_sum = np.bincount(group_of_source, weights=rates * sends, minlength=groups)
@@ -199,4 +219,35 @@ def _block_graph(conn: Connectivity, slices: list[BlockSlice], cost: SynapseList
         group_senders=senders,
         group_rate=group_rate,
         group_is_input=np.arange(groups) >= b_count,
+        group_exact=atoms[0],
+        atom_blocks=atoms[1],
+        atom_group=atoms[2],
+        atom_size=atoms[3],
     )
+
+
+def _atoms(pattern: sp.csr_array, group_of_source: np.ndarray, groups: int):
+    """Per source group, its neurons bundled by the exact set of blocks they feed.
+
+    Returns (group_exact (G,) bool, atom_blocks (A x B) 0/1 csr, atom_group (A,),
+    atom_size (A,)). Groups with more than MAX_ATOMS distinct sets are not
+    bundled (group_exact False): the model then bounds their fan-in by
+    min(senders, sum of feeders).
+    """
+    by_source = sp.csr_array(pattern.T)                              # (sources, B)
+    by_source.sum_duplicates()
+    rng = np.random.default_rng(12345)
+    # Two random integer hashes of each source's block set; sums stay exact in float64.
+    keys = by_source @ rng.integers(1, 2**20, size=(by_source.shape[1], 2)).astype(np.float64)
+    senders = np.flatnonzero(np.diff(by_source.indptr) > 0)
+    table = np.column_stack([group_of_source[senders], keys[senders]])
+    unique, first, inverse, counts = np.unique(table, axis=0, return_index=True, return_inverse=True,
+                                               return_counts=True)
+    atom_group = unique[:, 0].astype(np.int64)
+    per_group = np.bincount(atom_group, minlength=groups)
+    exact = (per_group > 0) & (per_group <= MAX_ATOMS)
+    keep = exact[atom_group]
+    representative = senders[first[keep]]
+    atom_blocks = sp.csr_array(by_source[representative])
+    atom_blocks.data = np.ones_like(atom_blocks.data)
+    return exact, atom_blocks, atom_group[keep], counts[keep].astype(np.int64)

@@ -34,6 +34,7 @@ class Connectivity:
     neuron_rates: np.ndarray           # (N,) expected spikes per step of each neuron
     input_rates: np.ndarray            # (M,)
     provenance: Mapping[str, tuple[str, ...]]
+    shapes: Mapping[str, tuple[int, ...]]
 
     @property
     def neuron_count(self) -> int:
@@ -92,6 +93,7 @@ class Connectivity:
             neuron_rates=_rate_vector(rates, pops, pop_off, net),
             input_rates=_rate_vector(rates, ins, in_off, net),
             provenance={p: net.populations[p].provenance for p in pops},
+            shapes={p: tuple(net.populations[p].shape) for p in pops},
         )
 
 

@@ -5,18 +5,20 @@ assignment already meets the lower bound), then, on exactly that many cores,
 the fewest messages. Variables, for blocks b, source groups g and cores c:
 
 - x[b,c]: block b sits on core c (exactly one c per b);
-- f[g,c]: neurons of group g that send to core c, = min(senders_g,
-  sum_b feeders[g,b] * x[b,c]) (for a dense layer: senders_g * OR_b x[b,c]);
+- f[g,c]: neurons of group g that send to core c: the sizes of g's atoms
+  with a block on c (exact), or for groups with many atoms min(senders_g,
+  sum_b feeders[g,b] * x[b,c]) (an upper bound);
 - fan-in of c = sum_g f[g,c]; synapse memory of c <= the linear bound of
   SynapseListCost.bound_bits(synapses on c, fan-in of c); fan-out of c = sum over groups placed on c of
   sum_c' f[g,c'];
 - messages = sum_g rate_g * (sum_c f[g,c] - f[g, core of g]).
 
 Identical cores are interchangeable, so block b may only use cores 0..b
-(cores numbered by their first block). Search is deterministic: one worker,
-a fixed seed and a deterministic time limit (CP-SAT's work units, about a
-second each); a wall-clock limit of four times that is only a safety net, and
-the result notes when it was hit.
+(cores numbered by their first block). Search is deterministic: a fixed seed,
+one thread (several strategies interleaved for the core count), and a
+deterministic time limit (CP-SAT's work units, roughly seconds on an idle
+machine); a wall-clock limit of four times that plus 5 s is only a safety
+net, and the result notes when it was hit.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from nirc.partition.demand import SynapseListCost
 
 # Above this many block x core pairs the model is not built (the start assignment is kept).
 MAX_PAIRS = 60_000
+# CP-SAT's portfolio (with LNS) run interleaved in one thread: deterministic, and with a
+# complete hint it improved on one worker in benchmarks/bench_partition.py.
+INTERLEAVED_WORKERS = 4
 
 
 @dataclass
@@ -79,42 +84,64 @@ class _Model:
         self.f: dict[tuple[int, int], cp_model.IntVar] = {}
         self.total: dict[int, cp_model.IntVar] = {}
         self.total_max: dict[int, int] = {}
+        # Auxiliary variables and how to compute them from an assignment (for complete hints).
+        self.aux: list[tuple[cp_model.IntVar, object]] = []
+        atoms = graph.atom_blocks.tocsr()
+        self._atoms_of_group: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for a in range(atoms.shape[0]):
+            self._atoms_of_group.setdefault(int(graph.atom_group[a]), []).append(
+                (int(graph.atom_size[a]), atoms.indices[atoms.indptr[a]:atoms.indptr[a + 1]]))
+        self._feeders = graph.feeders.tocsr()
         self.uniform = uniform
         if need_traffic or {"fan_in_axons", "fan_out_axons", "synapse_memory_bits"} & set(capacities):
             self._traffic(capacities)
 
     def _traffic(self, capacities: dict[str, np.ndarray]) -> None:
         m, g_, cores = self.m, self.graph, self.cores
+        sending: dict[tuple[int, int], list] = {}      # (g, c) -> terms summing to f[g,c]
+        atoms = g_.atom_blocks.tocsr()
+        for a in range(atoms.shape[0]):
+            g, size = int(g_.atom_group[a]), int(g_.atom_size[a])
+            fed = atoms.indices[atoms.indptr[a]:atoms.indptr[a + 1]]
+            for c in range(cores):
+                xs = [self.x[b][c] for b in fed if self.x[b][c] is not None]
+                if not xs:
+                    continue
+                if len(xs) == 1:
+                    present = xs[0]
+                else:
+                    present = m.NewBoolVar(f"a{a}_{c}")
+                    for v in xs:
+                        m.AddImplication(v, present)
+                    self.aux.append((present, lambda cob, fed=fed, c=c: int(np.any(cob[fed] == c))))
+                sending.setdefault((g, c), []).append(size * present)
         rows = g_.feeders.tocsr()
-        for g in range(rows.shape[0]):
+        for g in np.flatnonzero(~g_.group_exact):
             fed = rows.indices[rows.indptr[g]:rows.indptr[g + 1]]
             amounts = rows.data[rows.indptr[g]:rows.indptr[g + 1]]
-            if len(fed) == 0:
-                continue
             senders = int(g_.group_senders[g])
-            dense = bool(np.all(amounts >= senders))
             for c in range(cores):
                 terms = [(int(k), self.x[b][c]) for b, k in zip(fed, amounts) if self.x[b][c] is not None]
                 if not terms:
                     continue
-                if dense or len(terms) == 1:
-                    y = m.NewBoolVar(f"y{g}_{c}")
-                    for _, v in terms:
-                        m.AddImplication(v, y)
-                    f = m.NewIntVar(0, senders, f"f{g}_{c}")
-                    m.Add(f == (senders if dense else min(senders, terms[0][0])) * y)
-                else:
-                    f = m.NewIntVar(0, senders, f"f{g}_{c}")
-                    m.AddMinEquality(f, [senders, sum(k * v for k, v in terms)])
-                self.f[g, c] = f
+                f = m.NewIntVar(0, senders, f"f{g}_{c}")
+                m.AddMinEquality(f, [senders, sum(k * v for k, v in terms)])
+                sending[int(g), c] = [f]
+                self.aux.append((f, lambda cob, g=int(g), c=c: self.sending_value(g, c, cob)))
+        for (g, c), terms in sending.items():
+            self.f[g, c] = sum(terms)
+        for g in sorted({g for g, _ in sending}):
             mine = [self.f[g, c] for c in range(cores) if (g, c) in self.f]
-            total = m.NewIntVar(0, senders * len(mine), f"t{g}")
+            top = int(g_.group_senders[g]) * len(mine)
+            total = m.NewIntVar(0, top, f"t{g}")
             m.Add(total == sum(mine))
+            self.aux.append((total, lambda cob, g=g: sum(self.sending_value(g, c, cob) for c in range(cores))))
             self.total[g] = total
-            self.total_max[g] = senders * len(mine)
+            self.total_max[g] = top
+        rows_count = g_.feeders.shape[0]
         per_synapse, per_list, scale = self.cost.bound_terms()
         for c in range(cores):
-            fan_in = sum(self.f[g, c] for g in range(rows.shape[0]) if (g, c) in self.f)
+            fan_in = sum(self.f[g, c] for g in range(rows_count) if (g, c) in self.f)
             if "fan_in_axons" in capacities:
                 m.Add(fan_in <= int(capacities["fan_in_axons"][c]))
             if "synapse_memory_bits" in capacities:
@@ -130,6 +157,8 @@ class _Model:
                         continue
                     w = m.NewIntVar(0, self.total_max[b], f"w{b}_{c}")
                     m.Add(w >= self.total[b]).OnlyEnforceIf(self.x[b][c])
+                    self.aux.append((w, lambda cob, b=b, c=c: 0 if cob[b] != c else
+                                     sum(self.sending_value(b, d, cob) for d in range(cores))))
                     terms.append(w)
                 if terms:
                     m.Add(sum(terms) <= int(capacities["fan_out_axons"][c]))
@@ -150,10 +179,21 @@ class _Model:
                 for c in range(self.cores):
                     if (g, c) in self.f and self.x[g][c] is not None:
                         local = m.NewIntVar(0, int(g_.group_senders[g]), f"l{g}_{c}")
+                        self.aux.append((local, lambda cob, g=g, c=c: 0 if cob[g] != c else
+                                         self.sending_value(g, c, cob)))
                         m.Add(local <= self.f[g, c])
                         m.Add(local <= int(g_.group_senders[g]) * self.x[g][c])
                         terms.append(-wg * local)
         m.Minimize(sum(terms))
+
+    def sending_value(self, g: int, c: int, cob: np.ndarray) -> int:
+        """Neurons of group g sending to core c under assignment ``cob``, as the model counts them."""
+        if self.graph.group_exact[g]:
+            return sum(size for size, fed in self._atoms_of_group.get(g, ()) if np.any(cob[fed] == c))
+        rows = self._feeders
+        fed = rows.indices[rows.indptr[g]:rows.indptr[g + 1]]
+        amounts = rows.data[rows.indptr[g]:rows.indptr[g + 1]]
+        return int(min(self.graph.group_senders[g], int(amounts[cob[fed] == c].sum())))
 
     def hint(self, core_of_block: np.ndarray) -> None:
         for b, core in enumerate(core_of_block):
@@ -162,14 +202,17 @@ class _Model:
                     self.m.AddHint(self.x[b][c], int(c == core))
         for c in range(self.cores):
             self.m.AddHint(self.used[c], int(c in set(core_of_block.tolist())))
+        for var, value in self.aux:
+            self.m.AddHint(var, int(value(core_of_block)))
 
-    def solve(self, time_limit_s: float, seed: int) -> Solve:
+    def solve(self, time_limit_s: float, seed: int, workers: int = 1) -> Solve:
         solver = cp_model.CpSolver()
         p = solver.parameters
-        p.num_workers = 1
+        p.num_workers = workers
+        p.interleave_search = workers > 1     # several strategies, still deterministic
         p.random_seed = seed
         p.max_deterministic_time = time_limit_s
-        p.max_time_in_seconds = 4 * time_limit_s
+        p.max_time_in_seconds = 4 * time_limit_s + 5
         status = solver.Solve(self.m)
         name = solver.StatusName(status)
         wall_hit = solver.WallTime() >= p.max_time_in_seconds * 0.99
@@ -189,7 +232,7 @@ def fewest_cores(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: Syn
     model.m.Minimize(sum(model.used))
     if start is not None:
         model.hint(start)
-    return model.solve(time_limit_s, seed)
+    return model.solve(time_limit_s, seed, workers=INTERLEAVED_WORKERS)
 
 
 def fewest_messages(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
@@ -198,4 +241,4 @@ def fewest_messages(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: 
     model.message_objective()
     if start is not None:
         model.hint(start)
-    return model.solve(time_limit_s, seed)
+    return model.solve(time_limit_s, seed, workers=INTERLEAVED_WORKERS)

@@ -3,10 +3,10 @@
 Used by the sequential fill (the baseline, and the starting point CP-SAT is
 given) and to check any block->core assignment at block granularity.
 Synapse memory is SynapseListCost.bound_bits of the core's synapses and
-fan-in. Fan-in of group g on core c is min(senders of g, sum of feeders(g, b) over
-blocks b on c): exact when every block of a dense layer is fed by all of g,
-an upper bound otherwise. Fan-out of a core sums, over the groups placed on
-it, the fan-in those groups cause on all cores.
+fan-in. The neurons of group g sending to core c are counted exactly through
+atoms (see BlockGraph) when g has few, else bounded by min(senders of g, sum
+of feeders(g, b) over blocks b on c). Fan-out of a core sums, over the
+groups placed on it, the (neuron, core) pairs those groups send to.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from nirc.partition.blocks import ADDITIVE, BlockGraph
 from nirc.partition.demand import SynapseListCost
@@ -28,9 +29,17 @@ class Overflow:
 
 
 class CoreLoads:
-    """Loads of every core for a partial assignment of blocks to cores."""
+    """Loads of every core for a partial assignment of blocks to cores.
 
-    def __init__(self, graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost):
+    With ``reserve=True`` (the greedy fills) a placed block whose targets are
+    not all placed yet keeps fan-out axons in reserve for the cores they will
+    likely land on (about as many as the targets need by neuron count, plus
+    one), so that filling later cores does not push an early core over its
+    fan-out limit.
+    """
+
+    def __init__(self, graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
+                 reserve: bool = False):
         self.graph = graph
         self.cost = cost
         self.capacities = capacities
@@ -39,62 +48,140 @@ class CoreLoads:
         groups = graph.feeders.shape[0]
         self.core_of_block = np.full(graph.block_count, -1, dtype=np.int64)
         self.additive = {r: np.zeros(cores, dtype=np.int64) for r in ADDITIVE}
-        self.fed = np.zeros((groups, cores), dtype=np.int64)      # sum of feeders per (group, core)
+        self.sending = np.zeros((groups, cores), dtype=np.int64)   # neurons of g sending to c
+        self.sends = np.zeros(groups, dtype=np.int64)              # row sums of sending
+        self.present = np.zeros((graph.atom_blocks.shape[0], cores), dtype=bool)
+        self.fed = np.zeros((groups, cores), dtype=np.int64)       # sum of feeders (inexact groups)
         self.fan_in = np.zeros(cores, dtype=np.int64)
         self.fan_out = np.zeros(cores, dtype=np.int64)
-        self._columns = graph.feeders.tocsc()
+        self._atoms_of = graph.atom_blocks.tocsc()
+        inexact = sp.csr_array(graph.feeders.multiply(~graph.group_exact[:, None]))
+        self._inexact_sources = inexact.tocsc()
+        self.reserved = self._reservations(capacities) if reserve else np.zeros(groups, dtype=np.int64)
 
-    def _fan_in_terms(self, fed: np.ndarray, groups: np.ndarray) -> np.ndarray:
-        return np.minimum(fed, self.graph.group_senders[groups, None] if fed.ndim == 2
-                          else self.graph.group_senders[groups])
+    def _reservations(self, capacities: dict[str, np.ndarray]) -> np.ndarray:
+        """Fan-out each group will likely need: its senders times the cores its targets span.
+
+        Targets filled in order occupy about (span of their neuron range) / (neurons
+        per core) + 1 cores per target population, and no more than their block count.
+        """
+        g_ = self.graph
+        per_core = int(capacities["neurons"].max()) if "neurons" in capacities else 1 << 30
+        stops = np.cumsum(g_.demand["neurons"])
+        starts = stops - g_.demand["neurons"]
+        population = np.array([b.population for b in g_.blocks])
+        rows = g_.feeders.tocsr()
+        likely = np.zeros(rows.shape[0], dtype=np.int64)
+        for g in range(rows.shape[0]):
+            fed = rows.indices[rows.indptr[g]:rows.indptr[g + 1]]
+            for name in np.unique(population[fed]):
+                mine = fed[population[fed] == name]
+                span = int(stops[mine].max() - starts[mine].min())
+                likely[g] += min(len(mine), -(-span // per_core) + 1)
+        return g_.group_senders * likely
+
+    def _delta(self, block: int, core: int):
+        """Groups whose senders to ``core`` grow if ``block`` goes there, and by how much."""
+        col = self._atoms_of
+        atoms = col.indices[col.indptr[block]:col.indptr[block + 1]]
+        new_atoms = atoms[~self.present[atoms, core]]
+        col = self._inexact_sources
+        span = slice(col.indptr[block], col.indptr[block + 1])
+        groups, amounts = col.indices[span], col.data[span]
+        senders = self.graph.group_senders[groups]
+        fed = self.fed[groups, core]
+        grown = np.minimum(fed + amounts, senders) - np.minimum(fed, senders)
+        grp = np.concatenate([self.graph.atom_group[new_atoms], groups])
+        dlt = np.concatenate([self.graph.atom_size[new_atoms], grown]).astype(np.int64)
+        return grp, dlt, new_atoms, groups, amounts
+
+    def message_increase(self, block: int, core: int) -> float:
+        """Messages per step added by putting ``block`` on ``core`` (rate weighted, multicast).
+
+        New (source neuron, core) pairs from sources elsewhere (inputs always
+        cross), plus the block's own neurons sending to other cores that already
+        hold their targets.
+        """
+        g_ = self.graph
+        grp, dlt, *_ = self._delta(block, core)
+        remote = np.ones(len(grp), dtype=bool)
+        on_chip = grp < g_.block_count
+        remote[on_chip] = self.core_of_block[grp[on_chip]] != core
+        incoming = float(np.sum(dlt[remote] * g_.group_rate[grp[remote]]))
+        own = float(self.sending[block].sum() - self.sending[block, core])
+        return incoming + own * g_.group_rate[block]
 
     def try_place(self, block: int, core: int, commit: bool = True) -> Overflow | None:
         """Place ``block`` on ``core`` if every core stays within its limits; else say what overflows."""
-        caps = self.capacities
+        caps, g_ = self.capacities, self.graph
         for r in ADDITIVE:
             if r in caps:
-                load = self.additive[r][core] + self.graph.demand[r][block]
+                load = self.additive[r][core] + g_.demand[r][block]
                 if load > caps[r][core]:
                     return Overflow(r, core, int(load), int(caps[r][core]))
-        col = self._columns
-        groups = col.indices[col.indptr[block]:col.indptr[block + 1]]
-        amounts = col.data[col.indptr[block]:col.indptr[block + 1]]
-        old = self._fan_in_terms(self.fed[groups, core], groups)
-        new = self._fan_in_terms(self.fed[groups, core] + amounts, groups)
-        delta = new - old
-        fan_in = self.fan_in[core] + int(delta.sum())
+        grp, dlt, new_atoms, groups, amounts = self._delta(block, core)
+        fan_in = self.fan_in[core] + int(dlt.sum())
         if "fan_in_axons" in caps and fan_in > caps["fan_in_axons"][core]:
             return Overflow("fan_in_axons", core, fan_in, int(caps["fan_in_axons"][core]))
         if "synapse_memory_bits" in caps:
-            bits = int(self.cost.bound_bits(self.additive["synapses"][core] + self.graph.demand["synapses"][block],
+            bits = int(self.cost.bound_bits(self.additive["synapses"][core] + g_.demand["synapses"][block],
                                             fan_in))
             if bits > caps["synapse_memory_bits"][core]:
                 return Overflow("synapse_memory_bits", core, bits, int(caps["synapse_memory_bits"][core]))
-        # Groups already placed send to one more (group, core) set: their cores' fan-out grows.
+        # Fan-out: each group's (neuron, core) pairs, charged to the core the group sits on;
+        # only the groups this placement touches (its sources and itself) change.
+        touched, where = np.unique(np.append(grp, block), return_inverse=True)
+        sends = self.sends[touched].copy()
+        np.add.at(sends, where[:-1], dlt)
+        core_of = np.where(touched < g_.block_count, self.core_of_block[np.minimum(touched, g_.block_count - 1)], -1)
+        before = np.where(core_of >= 0, np.maximum(self.sends[touched], self.reserved[touched]), 0)
+        core_of[touched == block] = core
+        after = np.where(core_of >= 0, np.maximum(sends, self.reserved[touched]), 0)
         fan_out = self.fan_out.copy()
-        on_chip = groups < self.graph.block_count
-        placed_cores = np.full(len(groups), -1)
-        placed_cores[on_chip] = self.core_of_block[groups[on_chip]]
-        has_core = placed_cores >= 0
-        np.add.at(fan_out, placed_cores[has_core], delta[has_core])
-        # The block's own neurons send to the cores already holding their targets.
-        own = int(self._fan_in_terms(self.fed[block], np.full(self.cores, block)).sum())
-        if block in groups[~has_core & on_chip]:      # a block feeding itself (recurrence)
-            own += int(delta[groups == block].sum())
-        fan_out[core] += own
+        placed = core_of >= 0
+        np.add.at(fan_out, core_of[placed], (after - before)[placed])
         if "fan_out_axons" in caps:
-            over = np.flatnonzero(fan_out > caps["fan_out_axons"])
+            hit = np.unique(np.append(core_of[placed], core))
+            over = hit[fan_out[hit] > caps["fan_out_axons"][hit]]
             if len(over):
-                c = int(over[0])
+                c = int(core) if core in over else int(over[0])
                 return Overflow("fan_out_axons", c, int(fan_out[c]), int(caps["fan_out_axons"][c]))
         if commit:
             for r in ADDITIVE:
-                self.additive[r][core] += self.graph.demand[r][block]
+                self.additive[r][core] += g_.demand[r][block]
+            self.present[new_atoms, core] = True
             self.fed[groups, core] += amounts
+            np.add.at(self.sending[:, core], grp, dlt)
+            self.sends[touched] = sends
             self.fan_in[core] = fan_in
             self.fan_out = fan_out
             self.core_of_block[block] = core
         return None
+
+
+RETRIES = 8
+
+
+def _fill_with_retries(place_all, graph: BlockGraph, capacities: dict[str, np.ndarray],
+                       cost: SynapseListCost) -> tuple[np.ndarray, Overflow | None]:
+    """Run a greedy fill; when an early core ends over its fan-out, reserve more and start again.
+
+    Fan-out reservations are estimates: if a core overflows, every population on
+    it reserves half as much again, which leaves fewer of its neurons per core.
+    """
+    loads = CoreLoads(graph, capacities, cost, reserve=True)
+    population = np.array([b.population for b in graph.blocks])
+    for _ in range(RETRIES):
+        problem = place_all(loads)
+        if problem is None or problem.resource != "fan_out_axons":
+            return loads.core_of_block, problem
+        crowded = np.unique(population[loads.core_of_block == problem.core])
+        reserved = loads.reserved.copy()
+        blocks = np.flatnonzero(np.isin(population, crowded))
+        reserved[blocks] = np.maximum(reserved[blocks], loads.sends[blocks]) * 3 // 2
+        loads = CoreLoads(graph, capacities, cost, reserve=True)
+        loads.reserved = reserved
+    return loads.core_of_block, problem
 
 
 def sequential_fill(graph: BlockGraph, capacities: dict[str, np.ndarray],
@@ -104,19 +191,45 @@ def sequential_fill(graph: BlockGraph, capacities: dict[str, np.ndarray],
     Returns the block->core array (-1 for blocks not placed) and, on failure,
     the overflow that stopped it.
     """
-    loads = CoreLoads(graph, capacities, cost)
-    core = 0
-    for block in range(graph.block_count):
-        problem = loads.try_place(block, core)
-        while problem is not None:
-            if core + 1 >= loads.cores:
-                return loads.core_of_block, problem
-            core += 1
+    def place_all(loads: CoreLoads) -> Overflow | None:
+        core = 0
+        for block in range(graph.block_count):
             problem = loads.try_place(block, core)
-            if problem is not None and loads.additive["neurons"][core] == 0 and problem.core == core \
-                    and problem.resource not in ("fan_out_axons",):
-                return loads.core_of_block, problem
-    return loads.core_of_block, None
+            while problem is not None:
+                if core + 1 >= loads.cores:
+                    return problem
+                core += 1
+                problem = loads.try_place(block, core)
+                if problem is not None and problem.core == core and problem.resource != "fan_out_axons":
+                    return problem          # does not fit an empty core
+        return None
+
+    return _fill_with_retries(place_all, graph, capacities, cost)
+
+
+def affinity_fill(graph: BlockGraph, capacities: dict[str, np.ndarray],
+                  cost: SynapseListCost) -> tuple[np.ndarray, Overflow | None]:
+    """Blocks in network order, each on the open core where it adds the fewest messages.
+
+    A new core is opened only when no open core can take the block. Used as
+    CP-SAT's starting point next to the sequential fill (whichever is better).
+    """
+    def place_all(loads: CoreLoads) -> Overflow | None:
+        opened = 0
+        for block in range(graph.block_count):
+            scored = sorted((loads.message_increase(block, c), c) for c in range(opened))
+            if any(loads.try_place(block, core) is None for _, core in scored):
+                continue
+            if opened >= loads.cores:
+                return Overflow("neurons", opened, 0, 0) if not scored else \
+                    loads.try_place(block, scored[0][1], commit=False)
+            problem = loads.try_place(block, opened)
+            opened += 1
+            if problem is not None:
+                return problem
+        return None
+
+    return _fill_with_retries(place_all, graph, capacities, cost)
 
 
 def check_assignment(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
