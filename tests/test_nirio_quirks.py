@@ -297,3 +297,24 @@ def test_live_snntorch_norse_rockpool_and_sinabs_exports_load(tmp_path):
         shapes = infer_shapes(flatten(graph))
         assert shapes["input"].output == (n_in,), name
         assert shapes["output"].input == (n_out,), name
+
+
+def test_torch_flatten_after_a_batched_input_strips_the_input_batch_too(tmp_path):
+    # snnTorch-style conv export: Input (1, C, H, W) and Flatten(start_dim=1). Repairing
+    # only the Flatten would also fit (flattening the batch of 1), but the Input would then
+    # keep its batch dimension.
+    path = write_tree(tmp_path / "torch_flatten.nir", graph_tree(
+        {"input": {"type": "Input", "shape": np.array([1, 2, 4, 4])},
+         "flat": {"type": "Flatten", "start_dim": 1, "end_dim": -1},
+         "fc": {"type": "Affine", "weight": np.ones((3, 32)), "bias": np.zeros(3)},
+         "output": {"type": "Output", "shape": np.array([1, 3])}},
+        [("input", "flat"), ("flat", "fc"), ("fc", "output")]))
+    graph, messages = read_warned(path)
+    assert messages[:3] == [
+        f"{path}: node 'input': shape [1, 2, 4, 4] includes a batch dimension; read as "
+        f"[2, 4, 4]",
+        f"{path}: node 'output': shape [1, 3] includes a batch dimension; read as [3]",
+        f"{path}: node 'flat': start_dim=1, end_dim=-1 count the batch dimension (as "
+        f"torch.nn.Flatten does); read as start_dim=0, end_dim=-1"]
+    assert list(graph.nodes["input"].shape) == [2, 4, 4]
+    assert list(graph.nodes["flat"].input_type) == [2, 4, 4]

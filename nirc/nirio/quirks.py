@@ -42,6 +42,7 @@ class _Repair:
     node: str          # flattened (dotted) name
     replacement: Node
     message: str
+    unit_strip: bool = False  # drops only leading dimensions of size 1 from an Input/Output
 
 
 def repair(graph: NIRGraph, hints: Hints, file: str | None = None) -> NIRGraph:
@@ -103,10 +104,29 @@ def _strip_batch_dimensions(graph: NIRGraph, file: str | None
             fixed = replace_nodes(graph, {r.node: r.replacement for r in chosen})
             result = _shapes_or_error(fixed)
             if not isinstance(result, ModelError):
+                chosen, fixed, result = _also_strip_unit_batches(graph, list(chosen), fixed,
+                                                                 result, candidates)
                 for r in chosen:
                     _warn(file, r.node, None, r.message)
                 return fixed, *result
     raise first
+
+
+def _also_strip_unit_batches(graph, chosen, fixed, result, candidates):
+    """Once a file is known to leak the batch dimension, a leading 1 on another Input or
+    Output is that batch too, when dropping it keeps the shapes consistent (a Flatten over
+    (1, C, H, W) with torch's start_dim=1 also fits the graph if only the Flatten is
+    repaired, but then the Input would keep the batch)."""
+    for extra in candidates:
+        if extra.node in {r.node for r in chosen} or not extra.unit_strip:
+            continue
+        trial = [*chosen, extra]
+        trial_graph = replace_nodes(graph, {r.node: r.replacement for r in trial})
+        trial_result = _shapes_or_error(trial_graph)
+        if not isinstance(trial_result, ModelError):
+            chosen, fixed, result = trial, trial_graph, trial_result
+    chosen.sort(key=candidates.index)
+    return chosen, fixed, result
 
 
 def _shapes_or_error(graph: NIRGraph) -> tuple[NIRGraph, dict[str, NodeShapes]] | ModelError:
@@ -124,9 +144,11 @@ def _batch_candidates(graph: NIRGraph) -> list[_Repair]:
             shape = [int(d) for d in np.ravel(node.shape)]
             # Rockpool writes Output (1, 1, N): batch and time both leaked.
             for lead in range(1, len(shape)):
+                what = "a batch dimension" if lead == 1 else \
+                    f"{lead} leading (batch/time) dimensions"
                 out.append(_Repair(name, dataclasses.replace(node, shape=np.asarray(shape[lead:])),
-                                   f"shape {shape} includes {'a batch dimension' if lead == 1 else f'{lead} leading (batch/time) dimensions'}; "
-                                   f"read as {shape[lead:]}"))
+                                   f"shape {shape} includes {what}; read as {shape[lead:]}",
+                                   unit_strip=all(d == 1 for d in shape[:lead])))
     for name, node in flatten(graph).nodes.items():
         if isinstance(node, Flatten):
             out.extend(_flatten_candidates(name, node))
