@@ -12,8 +12,8 @@ from NIR 1.0 in a few recurring ways. None of them is reinterpreted silently:
 - ``input_type``/``output_type`` entries stored on nodes (empty ones are ignored).
 
 A batch-dimension repair is applied only when shape inference fails without it and
-succeeds with it (the smallest such set of repairs is chosen); otherwise the file means
-what NIR says it means. Requires: a graph read from a file. Guarantees: the returned
+succeeds with it (the smallest such set of repairs is chosen, plus any unit batch on
+another Input/Output that still fits); otherwise the file means what NIR says it means. Requires: a graph read from a file. Guarantees: the returned
 graph passes ``validate()`` and ``infer_shapes(flatten(graph))``.
 """
 
@@ -31,8 +31,10 @@ from nirc.ir.graph import NodeShapes, flatten, infer_shapes
 from nirc.ir.nodes import Flatten, Input, NIRGraph, Node, Output, _Elementwise
 
 # Batch-dimension repairs tried together at most; enough for an Input, an Output and a
-# Flatten, and it bounds the search at 1 + C + C(C-1)/2 + ... shape inferences.
+# Flatten, and it bounds the search at 1 + C + C(C-1)/2 + ... shape inferences, which
+# MAX_TRIALS caps for graphs with many Flattens (only malformed files get that far).
 MAX_REPAIRS = 3
+MAX_TRIALS = 400
 
 Hints = dict[str, dict[str, tuple[int, ...]]]
 
@@ -97,22 +99,28 @@ def _strip_batch_dimensions(graph: NIRGraph, file: str | None
     if not isinstance(first, ModelError):
         return graph, *first
     candidates = _batch_candidates(graph)
-    for count in range(1, min(MAX_REPAIRS, len(candidates)) + 1):
-        for chosen in itertools.combinations(candidates, count):
-            if len({r.node for r in chosen}) < count:
-                continue  # two alternative repairs of the same node
-            fixed = replace_nodes(graph, {r.node: r.replacement for r in chosen})
-            result = _shapes_or_error(fixed)
-            if not isinstance(result, ModelError):
-                chosen, fixed, result = _also_strip_unit_batches(graph, list(chosen), fixed,
-                                                                 result, candidates)
-                for r in chosen:
-                    _warn(file, r.node, None, r.message)
-                return fixed, *result
+    combinations = itertools.chain.from_iterable(
+        itertools.combinations(candidates, count)
+        for count in range(1, min(MAX_REPAIRS, len(candidates)) + 1))
+    for chosen in itertools.islice(combinations, MAX_TRIALS):
+        if len({r.node for r in chosen}) < len(chosen):
+            continue  # two alternative repairs of the same node
+        fixed = replace_nodes(graph, {r.node: r.replacement for r in chosen})
+        result = _shapes_or_error(fixed)
+        if not isinstance(result, ModelError):
+            repairs, fixed, result = _also_strip_unit_batches(graph, list(chosen), fixed,
+                                                              result, candidates)
+            for r in repairs:
+                _warn(file, r.node, None, r.message)
+            return fixed, *result
     raise first
 
 
-def _also_strip_unit_batches(graph, chosen, fixed, result, candidates):
+def _also_strip_unit_batches(graph: NIRGraph, chosen: list[_Repair], fixed: NIRGraph,
+                             result: tuple[NIRGraph, dict[str, NodeShapes]],
+                             candidates: list[_Repair]
+                             ) -> tuple[list[_Repair], NIRGraph,
+                                        tuple[NIRGraph, dict[str, NodeShapes]]]:
     """Once a file is known to leak the batch dimension, a leading 1 on another Input or
     Output is that batch too, when dropping it keeps the shapes consistent (a Flatten over
     (1, C, H, W) with torch's start_dim=1 also fits the graph if only the Flatten is
