@@ -40,6 +40,8 @@ EXPECTED = {
         "parameter 'edges': edge lif -> ghost names a target node 'ghost' that does not exist",
     "edges_not_pairs.nir":
         "parameter 'edges': expected (E, 2) node names, got float64 of shape [3]",
+    "empty_weight.nir":
+        "node 'fc', parameter 'weight': is empty (shape [0, 4])",
     "empty.nir":
         "is empty (0 bytes)",
     "flatten_dims.nir":

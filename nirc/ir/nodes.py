@@ -132,9 +132,12 @@ class Node:
         return 0, 0
 
     def validate(self) -> None:
-        for name, value in self.params().items():
-            if isinstance(value, np.ndarray):
-                check_finite(name, value)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("nir") == "array" and isinstance(value, np.ndarray):
+                if value.size == 0:
+                    raise ModelError(f"is empty (shape {list(value.shape)})", field=f.name)
+                check_finite(f.name, value)
 
 
 # --- graph boundary --------------------------------------------------------------

@@ -129,6 +129,8 @@ CORPUS: dict[str, Callable[[Path], None]] = {
     "huge_dataset.nir": huge_dataset,
     "weight_not_matrix.nir": tree_file(mlp(fc={"type": "Affine", "weight": np.ones(12),
                                                "bias": np.zeros(3)})),
+    "empty_weight.nir": tree_file(mlp(fc={"type": "Affine", "weight": np.ones((0, 4)),
+                                          "bias": np.zeros(0)})),
     "bias_length.nir": tree_file(mlp(fc={"type": "Affine", "weight": np.ones((3, 4)),
                                          "bias": np.zeros(5)})),
     "shape_mismatch.nir": tree_file(mlp(fc={"type": "Affine", "weight": np.ones((3, 5)),
