@@ -226,17 +226,18 @@ class _Reader:
                 return ()
             entry = members[0]
         value = self.read_array(entry, path, field)
-        return tuple(int(v) for v in _integers(value, path, field).ravel())
+        return tuple(int(v) for v in _integers(value, path or None, field).ravel())
 
-    def read_metadata(self, group: Any, path: str) -> dict:
+    def read_metadata(self, group: Any, path: str, where: str = "metadata") -> dict:
+        """A metadata group as nested dicts: text as str, 0-d numbers as Python scalars."""
         if not isinstance(group, h5g.GroupID):
-            raise ModelError("expected a group", node=path or None, field="metadata")
+            raise ModelError("expected a group", node=path or None, field=where)
         out: dict[str, Any] = {}
         for key, item in _members(group):
             if isinstance(item, h5g.GroupID):
-                out[key] = self.read_metadata(item, path)
+                out[key] = self.read_metadata(item, path, f"{where}.{key}")
                 continue
-            value = self.read_array(item, path, f"metadata.{key}", allow_strings=True)
+            value = self.read_array(item, path, f"{where}.{key}", allow_strings=True)
             if value.ndim == 0:
                 out[key] = _text(value.item())
             elif value.dtype.kind in "OSU":
