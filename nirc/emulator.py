@@ -34,7 +34,7 @@ class ConfigError(NircError):
 @dataclass
 class _Slice:
     source: str
-    weights: sp.csr_array
+    weights: Any                  # the neuron model's prepared form of the stored rows
     attrs: dict[str, Any]
     delay: int
     offset: int
@@ -163,15 +163,12 @@ class Chip:
             for name, start, stop, offset in blocks:
                 values[offset:offset + stop - start] = self.populations[name].params[k][start:stop]
             params[k] = values
-        prepared: dict[int, sp.csr_array] = {}
         slices = []
         for s in c["synapses"]:
-            k = int(s["table"])
-            t = tables[k]
-            if k not in prepared:
-                prepared[k] = self.model.prepare_weights(t)
+            t = tables[int(s["table"])]
             start, stop = s["rows"]
-            slices.append(_Slice(t.source, sp.csr_array(prepared[k][start:stop]),
+            rows = t.with_(weights=sp.csr_array(t.weights[start:stop]))
+            slices.append(_Slice(t.source, self.model.prepare_weights(rows),
                                  self.model.table_attrs(t), t.delay, int(s["offset"]),
                                  stop - start))
         return _Core(int(c["core"]), size, params, blocks, slices)

@@ -19,7 +19,6 @@ from abc import ABC, abstractmethod
 from typing import Any, Mapping
 
 import numpy as np
-import scipy.sparse as sp
 
 from nirc.hwnet import Population, SynapseTable
 
@@ -47,11 +46,12 @@ class NeuronModel(ABC):
         """Initial states, each (batch, size)."""
 
     @abstractmethod
-    def prepare_weights(self, table: SynapseTable) -> sp.csr_array:
-        """The weight matrix the hardware really stores (e.g. after mantissa truncation)."""
+    def prepare_weights(self, table: SynapseTable) -> Any:
+        """The weights the hardware really stores (e.g. after mantissa truncation), in
+        whatever form :meth:`accumulate` computes fastest with (opaque to callers)."""
 
     @abstractmethod
-    def accumulate(self, weights: sp.csr_array, attrs: Mapping[str, Any],
+    def accumulate(self, weights: Any, attrs: Mapping[str, Any],
                    spikes: np.ndarray) -> np.ndarray:
         """Input delivered by one table for a (batch, n_source) spike array -> (batch, n_target).
 
