@@ -14,7 +14,8 @@ import sys
 import warnings
 
 from nirc import __version__
-from nirc.errors import NircError, NircWarning
+from nirc.errors import FitError, NircError, NircWarning
+from nirc.progress import install as install_progress
 
 # Explicit, ordered registry of subcommands (module names in nirc.commands).
 COMMANDS = ["inspect", "simulate", "targets", "compile", "emulate", "verify"]
@@ -58,14 +59,43 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    progress = install_progress(quiet=args.quiet, verbose=args.verbose)
     try:
         return int(args.run(args) or 0)
     except NircError as err:
+        if progress is not None:
+            progress.close()
         print(f"error: {err}", file=sys.stderr)
+        if isinstance(err, FitError) and not args.quiet:
+            for line in fit_hints(err, getattr(args, "target", None)):
+                print(f"  {line}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def fit_hints(err: FitError, target) -> list[str]:
+    """Two lines after a FitError for a newcomer: what the resource is, where to look next."""
+    from nirc.target import CHIP_RESOURCES, RESOURCES
+
+    known = {**RESOURCES, **CHIP_RESOURCES}
+    named = [name for name in known if f"'{name}'" in str(err)]
+    chip = target if isinstance(target, str) else "TARGET"
+    lines = []
+    if named:
+        r = known[named[0]]
+        scope = "the whole chip" if r.name in CHIP_RESOURCES else "one core"
+        lines.append(f"why: the model is valid, but the chip is too small for it. '{r.name}' "
+                     f"counts {r.meaning} [{r.unit}], a limit of {scope} in the target file.")
+    else:
+        lines.append("why: the model is valid, but the chip is too small for it.")
+    lines.append(f"next: 'nirc targets show {chip}' lists every limit; 'nirc targets' lists "
+                 f"other chips; or make the layer named above smaller or sparser.")
+    return lines
 
 
 if __name__ == "__main__":

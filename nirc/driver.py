@@ -56,10 +56,12 @@ class _Stopwatch:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
-        log.debug("%-12s ...", name)
+        # extra: nirc.progress shows the running stage on a terminal.
+        log.debug("%-12s ...", name, extra={"stage": name, "seconds": None})
         yield
         self.timings[name] = time.perf_counter() - start
-        log.info("%-12s %.3f s", name, self.timings[name])
+        log.info("%-12s %.3f s", name, self.timings[name],
+                 extra={"stage": name, "seconds": self.timings[name]})
 
 
 def resolve_dt(dt: float | None, graph: NIRGraph, default: float) -> tuple[float, str]:
