@@ -208,6 +208,13 @@ def _lower_layer(flat, g, shapes, neuron_name, chip, dt, method, reset, coeffici
         provenance.extend(path)
         is_input = isinstance(flat.nodes[src], Input)
         allowed = chip.dvs.pooling if is_input else chip.limits.pooling
+        if is_input and pooling > 1:
+            c, h, w = _as_map(shapes[src].output)
+            if c > chip.dvs.polarities or h > chip.dvs.size[0] or w > chip.dvs.size[1]:
+                raise _fail(src, f"input {c}x{h}x{w} is pooled before '{wname}', which only the "
+                                 f"DVS layer can do, and it takes at most {chip.dvs.polarities} "
+                                 f"polarities of {chip.dvs.size[0]}x{chip.dvs.size[1]}",
+                            field="shape")
         if pooling not in allowed:
             pool_node = next(n for n in path if isinstance(flat.nodes[n], POOL_NODES))
             raise _fail(pool_node, f"pooling {pooling}x{pooling} from '{src}' is not one of "
