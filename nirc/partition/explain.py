@@ -27,20 +27,18 @@ def neuron_too_big(resource: str, population: str, provenance: tuple[str, ...], 
                    capacity: int, target: str) -> FitError:
     unit = unit_of(resource)
     return FitError(f"{layer_name(population, provenance)}: one neuron needs {demand} {unit} of "
-                    f"'{resource}' but a core of {target} has {capacity}; {ADVICE[resource]}",
-                    node=None)
+                    f"'{resource}' but a core of {target} has {capacity}; {ADVICE[resource]}")
 
 
-def too_few_cores(resource: str, demand: int, per_core: int, cores: int, target: str,
+def too_few_cores(resource: str, demand: int, capacity: int, cores: int, target: str,
                   largest: tuple[str, tuple[str, ...], int] | None) -> FitError:
     unit = unit_of(resource)
     where = ""
     if largest is not None:
         name, provenance, amount = largest
         where = f"; the largest demand is {layer_name(name, provenance)} with {amount} {unit}"
-    return FitError(f"the network needs {demand} {unit} of '{resource}' but {target} has "
-                    f"{cores} cores of {per_core} (capacity {per_core * cores}){where}; "
-                    f"{ADVICE[resource]}")
+    return FitError(f"the network needs at least {demand} {unit} of '{resource}' but the {cores} "
+                    f"cores of {target} have {capacity}{where}; {ADVICE[resource]}")
 
 
 def no_placement(resource: str, population: str, provenance: tuple[str, ...], demand: int,

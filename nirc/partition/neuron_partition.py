@@ -209,12 +209,12 @@ def _placement(net: HardwareNetwork, target: Target, conn: Connectivity, cost: S
 
 
 def _largest_population(conn: Connectivity, graph: BlockGraph, resource: str):
+    """(name, provenance, demand) of the population demanding most of an additive resource."""
     if resource not in graph.demand:
         return None
-    per_pop: dict[str, int] = {}
-    for k, s in enumerate(graph.blocks):
-        per_pop[s.population] = per_pop.get(s.population, 0) + int(graph.demand[resource][k])
-    name = max(per_pop, key=lambda p: (per_pop[p], p))
+    population = np.array([b.population for b in graph.blocks])
+    per_pop = {p: int(graph.demand[resource][population == p].sum()) for p in conn.population_names}
+    name = max(conn.population_names, key=lambda p: per_pop[p])   # first of equals, network order
     return name, conn.provenance.get(name, ()), per_pop[name]
 
 

@@ -1,0 +1,189 @@
+"""The neuron_partition strategy: lower bound, packing, multicast message counting, FitError.
+
+Small networks whose optimum is known by hand; every run uses a fixed seed and
+a deterministic time limit, so results are exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from nirc.errors import FitError
+from nirc.hwnet import HardwareNetwork, InputPort, OutputPort, Population, SynapseTable
+from nirc.partition import partition
+from nirc.partition.connectivity import Connectivity
+from nirc.partition.demand import SynapseListCost, core_traffic, group_demand
+from nirc.target import Target
+
+TIME_LIMIT_S = 1.0
+
+
+def toy_target(count: int = 4, **limits) -> Target:
+    return Target.model_validate({
+        "name": "toy", "description": "test chip", "neuron_model": "loihi_cuba_lif",
+        "mapping": "neuron_partition", "default_dt": 1e-3, "passes": ["normalize"],
+        "cores": {"count": count, "limits": limits,
+                  "synapse_memory": {"word_bits": 64, "synapses_per_group": 64,
+                                     "group_header_bits": 10, "index_bits": 10}},
+        "formats": {"weight_bits": 8, "state_bits": 24},
+        "partitioner": {"time_limit_s": TIME_LIMIT_S, "seed": 0},
+    })
+
+
+def dense(n_dst: int, n_src: int) -> sp.csr_array:
+    return sp.csr_array(np.ones((n_dst, n_src)))
+
+
+def network(populations: dict[str, int], tables: list[tuple[str, str, sp.csr_array]],
+            inputs: dict[str, int] | None = None, provenance: dict[str, tuple] | None = None) -> HardwareNetwork:
+    provenance = provenance or {}
+    pops = {n: Population(n, (size,), {}, provenance=provenance.get(n, (n,))) for n, size in populations.items()}
+    ins = {n: InputPort(n, (size,)) for n, size in (inputs or {}).items()}
+    last = list(populations)[-1]
+    return HardwareNetwork("float", 1e-3, ins, pops,
+                           tuple(SynapseTable(s, t, w) for s, t, w in tables),
+                           {"out": OutputPort("out", last)})
+
+
+def assert_within_limits(placement) -> None:
+    for core, uses in placement.utilisation.items():
+        for name, use in uses.items():
+            if use.capacity is not None:
+                assert use.used <= use.capacity, (core, name, use)
+
+
+def assert_covers_every_neuron_once(placement, net: HardwareNetwork) -> None:
+    for name, pop in net.populations.items():
+        cores = placement.core_of(name, pop.size)
+        assert np.all(cores >= 0), name
+        blocks = placement.blocks_of(name)
+        assert blocks[0].start == 0 and blocks[-1].stop == pop.size
+        assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:]))
+
+
+def test_lower_bound_is_the_largest_demand_over_capacity_among_resources():
+    # neurons: 120 / 64 -> 2 cores; synapses: (60 + 3600) / 1000 -> 4 cores.
+    net = network({"a": 60, "b": 60}, [("in", "a", sp.csr_array(sp.eye(60))), ("a", "b", dense(60, 60))],
+                  inputs={"in": 60})
+    placement = partition(net, toy_target(count=8, neurons=64, synapses=1000))
+    assert (placement.lower_bound, placement.lower_bound_resource) == (4, "synapses")
+    assert placement.cores_used == 4 and placement.gap == 0.0
+    assert_within_limits(placement)
+    assert_covers_every_neuron_once(placement, net)
+
+
+def test_three_layers_that_fit_two_cores_use_two_cores():
+    net = network({"a": 40, "b": 40, "c": 40}, [])
+    placement = partition(net, toy_target(neurons=60))
+    assert (placement.cores_used, placement.lower_bound) == (2, 2)
+    assert sorted(u["neurons"].used for u in placement.utilisation.values()) == [60, 60]
+
+
+def test_two_independent_chains_share_no_core_messages_unlike_the_sequential_fill():
+    # a1->b1 and a2->b2, 30 neurons each, 60 per core: the optimum keeps each chain on one
+    # core (0 messages); filling cores in network order puts both a's on core 0 and both
+    # b's on core 1 (each a neuron sends one message per step).
+    net = network({"a1": 30, "a2": 30, "b1": 30, "b2": 30},
+                  [("a1", "b1", dense(30, 30)), ("a2", "b2", dense(30, 30))])
+    target = toy_target(neurons=60)
+    naive = partition(net, target, method="sequential")
+    best = partition(net, target)
+    assert (naive.cores_used, naive.messages) == (2, 60.0)
+    assert (best.cores_used, best.messages) == (2, 0.0)
+    assert best.solver_status == "OPTIMAL"
+
+
+def test_one_message_per_source_neuron_and_destination_core_weighted_by_rate():
+    # s0 -> t0, t1 (both on core 1): one message; s1 -> t2 (core 1), t3 (core 2): two.
+    weights = sp.csr_array(np.array([[1, 0], [1, 0], [0, 1], [0, 1]], dtype=float))
+    net = network({"s": 2, "t": 4}, [("s", "t", weights)])
+    conn = Connectivity.from_hwnet(net, rates={"s": np.array([3.0, 0.5])})
+    core_of = np.array([0, 0, 1, 1, 1, 2])          # s0 s1 | t0 t1 t2 | t3
+    cost = SynapseListCost.of(toy_target(neurons=8))
+    demand = group_demand(conn, core_of, 3, cost)
+    traffic = core_traffic(conn, core_of, 3, demand)
+    assert traffic.messages_by_pair[0, 1] == 3.0 + 0.5 and traffic.messages_by_pair[0, 2] == 0.5
+    assert traffic.messages_by_pair.sum() == 4.0
+    assert traffic.fan_out_axons.tolist() == [3, 0, 0]
+    assert demand.fan_in_axons.tolist() == [0, 2, 1]
+
+
+def test_synapse_memory_counts_groups_of_64_rounded_to_words():
+    # One source feeding 70 neurons on one core: a group of 64 and one of 6 synapses,
+    # each (n * (8 + 10) + 10) bits rounded up to 64: 1216 + 128.
+    net = network({"s": 1, "t": 70}, [("s", "t", dense(70, 1))])
+    conn = Connectivity.from_hwnet(net)
+    cost = SynapseListCost.of(toy_target(neurons=100))
+    demand = group_demand(conn, np.array([0] + [1] * 70), 2, cost)
+    assert demand.synapse_memory_bits.tolist() == [0, 1216 + 128]
+
+
+def test_placement_reports_each_bounded_resource_per_core_and_consistent_messages():
+    net = network({"a": 50, "b": 50}, [("a", "b", dense(50, 50)), ("b", "b", sp.csr_array(sp.eye(50)))])
+    target = toy_target(neurons=64, fan_in_axons=200, fan_out_axons=200, synapse_memory_bits=200_000)
+    placement = partition(net, target)
+    assert set(placement.utilisation[0]) == {"neurons", "synapses", "synapse_memory_bits",
+                                             "fan_in_axons", "fan_out_axons"}
+    assert placement.utilisation[0]["fan_in_axons"].unit == "axons"
+    assert placement.utilisation[0]["neurons"].capacity == 64
+    assert placement.utilisation[0]["synapses"].capacity is None
+    assert placement.messages == sum(placement.messages_by_pair.values())
+    assert_within_limits(placement)
+    assert_covers_every_neuron_once(placement, net)
+
+
+def random_network(seed: int) -> HardwareNetwork:
+    rng = np.random.default_rng(seed)
+
+    def table(n_dst, n_src):
+        return sp.csr_array(sp.random_array((n_dst, n_src), density=0.2, rng=rng, format="csr"))
+    return network({"h1": 90, "h2": 70, "h3": 20},
+                   [("in", "h1", table(90, 30)), ("h1", "h2", table(70, 90)), ("h2", "h2", table(70, 70)),
+                    ("h2", "h3", table(20, 70))], inputs={"in": 30})
+
+
+def test_same_network_and_seed_give_the_same_placement():
+    target = toy_target(count=8, neurons=48, fan_in_axons=150)
+    first = partition(random_network(1), target).to_dict()
+    second = partition(random_network(1), target).to_dict()
+    assert first == second
+
+
+def test_cpsat_never_does_worse_than_the_sequential_fill():
+    net = random_network(2)
+    target = toy_target(count=8, neurons=48, fan_in_axons=200)
+    naive = partition(net, target, method="sequential")
+    best = partition(net, target)
+    assert best.cores_used <= naive.cores_used
+    assert (best.cores_used, best.messages + best.input_messages) <= \
+        (naive.cores_used, naive.messages + naive.input_messages)
+    assert best.lower_bound <= best.cores_used
+    assert_within_limits(best)
+    assert_within_limits(naive)
+
+
+def test_a_neuron_with_too_many_inputs_names_layer_resource_demand_and_capacity():
+    net = network({"a": 10, "b": 1}, [("a", "b", dense(1, 10))], provenance={"b": ("fc2", "lif2")})
+    with pytest.raises(FitError) as info:
+        partition(net, toy_target(neurons=64, fan_in_axons=8))
+    assert str(info.value) == (
+        "layer 'b' (NIR nodes fc2, lif2): one neuron needs 10 axons of 'fan_in_axons' but a core "
+        "of toy has 8; give each neuron fewer inputs (sparser weights, smaller kernels, fewer input "
+        "channels), or a chip with larger cores")
+
+
+def test_a_network_larger_than_the_chip_names_the_resource_and_the_largest_layer():
+    net = network({"a": 100, "b": 150}, [])
+    with pytest.raises(FitError) as info:
+        partition(net, toy_target(count=3, neurons=64))
+    assert str(info.value) == (
+        "the network needs at least 250 neurons of 'neurons' but the 3 cores of toy have 192; "
+        "the largest demand is layer 'b' with 150 neurons; use fewer neurons per layer, "
+        "or a chip with more cores")
+
+
+def test_neuron_partition_rejects_unknown_methods():
+    with pytest.raises(ValueError, match="method must be one of"):
+        partition(network({"a": 1}, []), toy_target(neurons=4), method="magic")
