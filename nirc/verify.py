@@ -118,6 +118,13 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
             row["float_spikes"] = int(want.sum())
             row["integer_spikes"] = int(got.sum())
             row["count_correlation"] = _corr(got.sum(axis=0), want.sum(axis=0))
+            counts_f = want.reshape(n_steps, n_samples, -1).sum(axis=0)
+            counts_i = got.reshape(n_steps, n_samples, -1).sum(axis=0)
+            if counts_f.shape[1] > 1:
+                # The predicted class is the most active output neuron, as rate-coded
+                # classifiers read their output layer.
+                row["classification_agreement"] = float(np.mean(
+                    np.argmax(counts_f, axis=1) == np.argmax(counts_i, axis=1)))
         else:
             as_float = chip.to_float(name, got)
             flat_f = want.reshape(n_steps, n_samples, -1).mean(axis=0)
