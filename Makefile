@@ -12,7 +12,12 @@ LAVA_VENV ?= .venv-lava
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/pip install --quiet -e '.[test,frameworks]'
+	# Two steps: sinabs 3.1 pins nir<=1.0.4, but snnTorch 1.0's exporter and the
+	# compatibility tests need the reference nir 1.0.8; installing test extras last
+	# keeps 1.0.8 (pip only warns about sinabs' pin, and sinabs works with it).
+	$(BIN)/pip install --quiet -e '.[frameworks]'
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -c "from importlib.metadata import version as v; assert v('nir') == '1.0.8', v('nir')"
 	touch $(STAMP)
 
 demo: $(STAMP)
