@@ -287,7 +287,8 @@ class Target(_Strict):
     neuron_model: str = Field(min_length=1,
                               description="key in nirc.neuron_models.MODELS: the integer "
                                           "arithmetic of the neurons")
-    mapping: Literal["neuron_partition", "layer_per_core", "fixed_fabric"] = Field(
+    # One list of mapping names (MAPPINGS): a new strategy adds its name there only.
+    mapping: Literal[MAPPINGS] = Field(  # type: ignore[valid-type]
         description="placement strategy, key in nirc.partition.STRATEGIES")
     default_dt: float = Field(gt=0,
                               description="time step when neither --dt nor the model's metadata "
