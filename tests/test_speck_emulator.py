@@ -4,6 +4,8 @@ against the event-driven integer reference of the hardware network (bit for bit)
 import copy
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 
 from nirc.errors import NircError
@@ -120,3 +122,39 @@ def test_emulator_refuses_a_config_whose_routing_lost_a_destination():
     broken["cnn_layers"][src]["destinations"][0]["enable"] = False
     with pytest.raises(NircError, match="has no destination to core"):
         SpeckEmulator(broken)
+
+
+@st.composite
+def two_layer_nets(draw):
+    """Input -> conv/IF -> [pool] -> conv/IF with random geometry Speck accepts."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    c_in, c1, c2 = (draw(st.integers(1, 3)) for _ in range(3))
+    size = draw(st.integers(4, 14))
+    k1 = draw(st.integers(1, min(4, size)))
+    s1 = draw(st.sampled_from([1, 2, 4]))
+    p1 = draw(st.integers(0, k1 - 1))
+    h1 = (size + 2 * p1 - k1) // s1 + 1
+    pool = draw(st.sampled_from([p for p in (1, 2) if h1 // p >= 1]))
+    hp = h1 // pool
+    k2 = draw(st.integers(1, hp))
+    p2 = draw(st.integers(0, k2 - 1))
+    h2 = hp + 2 * p2 - k2 + 1
+    nodes = [("c1", conv(rng, c1, c_in, k1, s1, p1, scale=2.0)), ("i1", iaf((c1, h1, h1)))]
+    if pool > 1:
+        nodes.append(("p", sumpool(pool)))
+    nodes += [("c2", conv(rng, c2, c1, k2, 1, p2, scale=1.0)), ("i2", iaf((c2, h2, h2)))]
+    return chain((c_in, size, size), nodes, (c2, h2, h2)), draw(st.sampled_from(["nir", "subtract"]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=two_layer_nets(), seed=st.integers(0, 1000))
+def test_emulator_equals_reference_on_random_geometries(case, seed):
+    g, reset = case
+    hw, _, config, _ = compile_for_speck(g, reset=reset)
+    port = next(iter(hw.inputs.values()))
+    counts = random_events(np.random.default_rng(seed), 6, port.shape, rate=0.3, max_count=3)
+    ours = SpeckEmulator(config).run({port.name: counts})
+    ref = run_reference(hw, {port.name: counts})
+    for layer in ref["spikes"]:
+        assert np.array_equal(ours["spikes"][layer], ref["spikes"][layer]), layer
+        assert np.array_equal(ours["v"][layer], ref["v"][layer]), layer
