@@ -130,3 +130,36 @@ def test_determinism_holds_across_processes_with_different_hash_seeds(tmp_path, 
                        env={**os.environ, "PYTHONHASHSEED": seed})
     for f in ("arrays.npz", "config.json", "report.json"):
         assert (tmp_path / "1" / f).read_bytes() == (tmp_path / "2" / f).read_bytes(), f
+
+
+def test_emulate_refuses_a_config_of_another_schema_version_naming_the_field(tmp_path, capsys):
+    compile(recurrent(), TINY, tmp_path / "b", calibration_steps=0, partition_method="sequential")
+    path = tmp_path / "b" / "config.json"
+    config = json.loads(path.read_text())
+    config["schema_version"] = 99
+    path.write_text(json.dumps(config))
+    np.savez(tmp_path / "in.npz", input=spikes((6,), steps=5))
+    assert main(["emulate", str(tmp_path / "b"), "--input", str(tmp_path / "in.npz"),
+                 "--output", str(tmp_path / "o.npz")]) == 2
+    assert "parameter 'schema_version': schema_version 99 is not supported" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_emulate_warns_that_graded_inputs_count_as_single_spikes(tmp_path, capsys):
+    compile(recurrent(), TINY, tmp_path / "b", calibration_steps=0, partition_method="sequential")
+    np.savez(tmp_path / "in.npz", input=2.0 * spikes((6,), steps=5))
+    assert main(["emulate", str(tmp_path / "b"), "--input", str(tmp_path / "in.npz"),
+                 "--output", str(tmp_path / "o.npz")]) == 0
+    assert "values other than 0 and 1" in capsys.readouterr().err
+
+
+def test_emulate_batch_mode_reads_and_writes_a_sample_axis(tmp_path):
+    compile(mlp(readout=True), TINY, tmp_path / "b", calibration_steps=0,
+            partition_method="sequential")
+    np.savez(tmp_path / "in.npz", input=spikes((8,), steps=12, batch=5))
+    assert main(["-q", "emulate", str(tmp_path / "b"), "--batch", "--input",
+                 str(tmp_path / "in.npz"), "--output", str(tmp_path / "o.npz")]) == 0
+    out = np.load(tmp_path / "o.npz")
+    assert out["output"].shape == (12, 5, 3) and out["output"].dtype.kind == "i"
+    assert out["voltage_out"].shape == (12, 5, 3) and out["voltage_out"].dtype.kind == "f"
