@@ -100,7 +100,8 @@ def figure_graph(graph) -> str:
     pos = nx.multipartite_layout(g, subset_key="layer")
     columns = 1 + max(nx.get_node_attributes(g, "layer").values())
     rows = max(np.bincount(list(nx.get_node_attributes(g, "layer").values())))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.9 * columns), max(2.5, 1.3 * rows)))
+    # At most 14 inches wide: the page shows it ~11 inches wide, labels stay legible.
+    fig, ax = plt.subplots(figsize=(min(14.0, max(6.0, 1.9 * columns)), max(2.5, 1.3 * rows)))
     forward = [e for e in g.edges if e not in back]
     nx.draw_networkx_edges(g, pos, edgelist=forward, ax=ax, arrows=True, node_size=2600,
                            arrowsize=14, edge_color="#555")
