@@ -158,7 +158,8 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
     dt_value, dt_source = resolve_dt(dt, graph, tgt.default_dt)
     formats = tgt.formats.model_dump() if hasattr(tgt.formats, "model_dump") else dict(tgt.formats)
     ctx = PassContext(model=get_model(tgt.neuron_model), dt=dt_value, method=method,
-                      granularity=granularity, formats=formats, target_name=tgt.name, file=file)
+                      granularity=granularity, formats=formats, target_name=tgt.name, file=file,
+                      target=tgt)
     staged: dict[str, Any] = {}
 
     def passes_into(directory: Path | None) -> HardwareNetwork:

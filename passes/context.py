@@ -24,5 +24,6 @@ class PassContext:
     formats: Mapping[str, Any] = field(default_factory=dict)
     supported_nodes: frozenset[str] | None = None   # NIR types the target runs; None = all
     target_name: str = ""
+    target: Any = None                # the loaded Target (backends read their own sections)
     file: str | None = None
     report: dict[str, Any] = field(default_factory=dict)

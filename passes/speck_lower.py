@@ -21,7 +21,8 @@ def speck_lower(graph: NIRGraph, ctx: PassContext) -> HardwareNetwork:
     from nirc.targets.speck.network import to_hwnet
 
     chip = chip_for(ctx)
-    reset = (getattr(ctx, "options", None) or {}).get("speck_reset", "nir")
+    # The target's backend_options.neuron.reset_mode, unless the caller overrides it.
+    reset = (getattr(ctx, "options", None) or {}).get("speck_reset", chip.reset_mode)
     net = lower_to_speck(graph, chip, dt=ctx.dt, method=ctx.method, reset=reset)
     ctx.report["speck_lower"] = {
         "layers": [{"layer": l.name, "nodes": list(l.provenance),

@@ -55,3 +55,25 @@ def test_verify_cnn_example_is_bit_exact(capsys):
     assert main(["verify", "examples/cnn.nir", "--target", "speck2f", "--steps", "10",
                  "--samples", "2"]) == 0
     assert "bit-exact: yes" in capsys.readouterr().out
+
+
+def test_target_yaml_reset_mode_subtract_gives_subtract_reset(tmp_path):
+    text = open("targets/speck2f.yaml").read().replace("name: speck2f", "name: speck_sub") \
+        .replace("reset_mode: nir ", "reset_mode: subtract ").replace("aliases: [speck]", "aliases: []")
+    target = tmp_path / "speck_sub.yaml"
+    target.write_text(text)
+    out = tmp_path / "build"
+    assert main(["-q", "compile", "examples/cnn.nir", "--target", str(target), "-o", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert [config["cnn_layers"][spec["core"]]["return_to_zero"]
+            for spec in config["nirc"]["layers"].values()] == [False, False, False]
+
+
+def test_unknown_speck_backend_option_is_a_one_line_target_error(tmp_path, capsys):
+    text = open("targets/speck2f.yaml").read().replace("reset_mode: nir ", "reset_mode: sideways ")
+    target = tmp_path / "bad.yaml"
+    target.write_text(text)
+    assert main(["compile", "examples/cnn.nir", "--target", str(target), "-o",
+                 str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {target}: field 'backend_options.neuron.reset_mode'" in err

@@ -9,7 +9,7 @@ backend never re-reads files or repeats a constant.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,10 +43,14 @@ class ReadoutSpec(_Section):
 
 
 class NeuronSpec(_Section):
-    threshold_compare: str = ">="
-    spikes_per_input_event: int = Field(1, gt=0)
-    reset: list[str] = Field(default_factory=lambda: ["subtract", "to_zero"])
-    low_threshold: str = "floor"
+    threshold_compare: Literal[">="] = ">="
+    spikes_per_input_event: Literal[1] = 1
+    reset: list[Literal["subtract", "to_zero"]] = Field(
+        default_factory=lambda: ["subtract", "to_zero"])
+    low_threshold: Literal["floor"] = "floor"
+    # How NIR resets map to the chip: "nir" follows v_reset (0 -> return_to_zero),
+    # "subtract" subtracts the threshold as sinabs does for every IAF layer.
+    reset_mode: Literal["nir", "subtract"] = "nir"
 
 
 class SpeckOptions(_Section):
@@ -111,6 +115,7 @@ class SpeckChip:
     readout_classes: int | None = 15
     time_limit_s: float = 10.0
     seed: int = 0
+    reset_mode: str = "nir"
 
     @classmethod
     def from_mapping(cls, spec: Any, file: str | None = None) -> "SpeckChip":
@@ -154,6 +159,7 @@ class SpeckChip:
                    bias_bits=int(formats.get("bias_bits") or 8),
                    state_bits=int(formats.get("state_bits") or 16),
                    readout_classes=int(readout["classes"]) if readout else None,
+                   reset_mode=str((options.get("neuron") or {}).get("reset_mode", "nir")),
                    time_limit_s=float(partitioner.get("time_limit_s", 10.0)),
                    seed=int(partitioner.get("seed", 0)))
 
