@@ -175,3 +175,14 @@ def test_schema_is_generated_from_the_loaders_model():
                                                        "fixed_fabric"]
     assert np.all([p in schema["properties"]["passes"]["items"]["enum"]
                    for p in load_target("spinnaker2").passes])
+
+
+def test_the_guides_minimal_chip_is_valid_and_holds_the_mlp(tmp_path):
+    guide = (ROOT / "docs" / "targets.md").read_text()
+    example = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "mychip.yaml"
+    path.write_text(example)
+    target = load_target(str(path))
+    assert (target.name, target.core_count, target.cores.limits.neurons) == ("mychip", 64, 512)
+    result = compile(EXAMPLES / "mlp.nir", target, None, calibration_steps=0)
+    assert result.placement.cores_used == 1
