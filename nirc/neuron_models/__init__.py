@@ -8,13 +8,14 @@ targets name a model by its key (``neuron_model:`` in the target YAML).
 from __future__ import annotations
 
 from nirc.errors import TargetError
-from nirc.neuron_models import float_reference, loihi_cuba_lif, xylo_lif
+from nirc.neuron_models import float_reference, loihi_cuba_lif, speck_iaf, xylo_lif
 from nirc.neuron_models.base import NeuronModel
 
 MODELS: dict[str, NeuronModel] = {
     float_reference.MODEL.name: float_reference.MODEL,
     loihi_cuba_lif.MODEL.name: loihi_cuba_lif.MODEL,
     xylo_lif.MODEL.name: xylo_lif.MODEL,
+    speck_iaf.MODEL.name: speck_iaf.MODEL,
 }
 
 

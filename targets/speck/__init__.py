@@ -12,10 +12,6 @@ Modules:
 """
 
 from nirc.targets.speck.chip import TARGET_SCHEMA  # noqa: F401  (read by nirc.target)
-from nirc.neuron_models import register as _register_model
-from nirc.neuron_models.speck_iaf import MODEL as _SPECK_IAF
-
-_register_model(_SPECK_IAF)
 
 
 def _register_strategy() -> None:
