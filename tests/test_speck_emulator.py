@@ -158,3 +158,32 @@ def test_emulator_equals_reference_on_random_geometries(case, seed):
     for layer in ref["spikes"]:
         assert np.array_equal(ours["spikes"][layer], ref["spikes"][layer]), layer
         assert np.array_equal(ours["v"][layer], ref["v"][layer]), layer
+
+
+def test_a_config_missing_a_field_of_a_used_core_is_a_config_error(tmp_path):
+    import json
+
+    from nirc.emulator import Chip, ConfigError
+
+    _, placement, config, _ = compile_for_speck(small_cnn(seed=1))
+    core = placement.blocks[0].core
+    del config["cnn_layers"][core]["dimensions"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="config.json: missing field 'dimensions'"):
+        Chip.load(tmp_path)
+
+
+def test_nirc_emulator_runs_a_speck_build_like_the_speck_emulator(tmp_path):
+    import json
+
+    from nirc.emulator import Chip
+
+    hw, _, config, _ = compile_for_speck(small_cnn(seed=1))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    counts = random_events(np.random.default_rng(0), 8, (2, 16, 16), rate=0.2)
+    chip = Chip.load(tmp_path)
+    assert chip.inputs == {"input": (2, 16, 16)}
+    result = chip.run({"input": counts[:, None]}, batch=True, record=True)
+    direct = SpeckEmulator(config).run({"input": counts})
+    assert np.array_equal(result.outputs["output"][:, 0], direct["outputs"]["output"])
+    assert np.array_equal(result.states["if1"]["v"][:, 0].reshape(8, -1), direct["v"]["if1"])

@@ -135,8 +135,12 @@ class SpeckBuild:
     def __init__(self, emulator: SpeckEmulator):
         self.emulator = emulator
         self.config = emulator.config
-        self.dt = float(self.config["nirc"]["dt"])
+        nirc = self.config["nirc"]
+        self.dt = float(nirc["dt"])
         self.shapes = {name: tuple(core.out_shape) for name, core in emulator.cores.items()}
+        self.inputs = {name: tuple(spec["shape"]) for name, spec in nirc["inputs"].items()}
+        self.outputs = {name: {"name": name, "quantity": "spikes", **spec}
+                        for name, spec in nirc["outputs"].items()}
 
     def run(self, inputs: Mapping[str, np.ndarray], batch: bool = False, record: bool = False):
         return run_batched(self.emulator.run, inputs, batch, self.shapes, record)
@@ -146,7 +150,19 @@ class SpeckBuild:
 
 
 def load_build(build_dir: Path, config: dict) -> SpeckBuild:
-    return SpeckBuild(SpeckEmulator(config, where=str(Path(build_dir) / CONFIG_FILE)))
+    """nirc.emulator's hook: a Speck config.json ready to run (ConfigError if malformed)."""
+    from nirc.emulator import ConfigError
+
+    where = str(Path(build_dir) / CONFIG_FILE)
+    try:
+        return SpeckBuild(SpeckEmulator(config, where=where))
+    except NircError:
+        raise
+    except KeyError as err:
+        raise ConfigError(f"missing field {err} (not a complete Speck config)", file=where) \
+            from None
+    except (TypeError, ValueError, IndexError) as err:
+        raise ConfigError(f"malformed Speck config: {err}", file=where) from None
 
 
 def run_network(hw: HardwareNetwork, inputs: Mapping[str, np.ndarray], batch: bool = False,
