@@ -1,4 +1,5 @@
-"""Small NIR networks for the Loihi oracle: an MLP, a CNN, a recurrent network, a non-spiking readout.
+"""Small NIR networks for the Loihi oracle: an MLP, a CNN, a recurrent network, a non-spiking readout
+and a network with a synaptic delay of several steps.
 
 Shared by tests/test_lava_oracle.py and benchmarks/bench_lava.py. Weights are
 drawn at a scale that makes every layer spike at moderate rates for Bernoulli
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nirc.ir.nodes import Affine, Conv2d, CubaLI, CubaLIF, Flatten, Input, LIF, NIRGraph, Output, SumPool2d
+from nirc.ir.nodes import Affine, Conv2d, CubaLI, CubaLIF, Delay, Flatten, Input, LIF, NIRGraph, Output, SumPool2d
 
 
 def cuba_lif(shape: tuple[int, ...], tau_syn=5e-3, tau_mem=10e-3, threshold=1.0) -> CubaLIF:
@@ -87,7 +88,19 @@ def readout(n_in: int = 16, n_hidden: int = 20, n_out: int = 5, seed: int = 3) -
     return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
 
 
-NETWORKS = {"mlp": mlp, "cnn": cnn, "recurrent": recurrent, "readout": readout}
+def delayed(n_in: int = 16, n_hidden: int = 20, n_out: int = 6, delay_s: float = 3e-3, seed: int = 4) -> NIRGraph:
+    """Input -> Affine -> CubaLIF -> Delay -> Affine -> CubaLIF -> Output: a synaptic delay of several steps."""
+    rng = np.random.default_rng(seed)
+    nodes = {"input": Input(shape=np.array([n_in])),
+             "fc1": _affine(n_hidden, n_in, rng, 3.0), "lif1": cuba_lif((n_hidden,)),
+             "delay": Delay(delay=np.full(n_hidden, delay_s)),
+             "fc2": _affine(n_out, n_hidden, rng, 4.0), "lif2": cuba_lif((n_out,)),
+             "output": Output(shape=np.array([n_out]))}
+    order = list(nodes)
+    return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
+
+
+NETWORKS = {"mlp": mlp, "cnn": cnn, "recurrent": recurrent, "readout": readout, "delayed": delayed}
 
 
 def bernoulli_input(graph: NIRGraph, steps: int, rate: float = 0.3, seed: int = 0,

@@ -9,7 +9,7 @@ exponents of both signs, per-neuron registers, recurrence, 24-bit wrap and
 clip) are checked against nirc's loihi_cuba_lif model stepped directly.
 Networks compiled from NIR for loihi2 (the snnTorch MLP and recurrent SNN of
 examples/; a CNN, a recurrent network and a non-spiking readout built in
-tests/loihi_networks.py) are emitted to a build directory and run by nirc's
+tests/loihi_networks.py, one with a multi-step synaptic delay) are emitted to a build directory and run by nirc's
 emulator (nirc.emulator.Chip) and by Lava.
 
 Skipped when .venv-lava is absent (make lava-venv), unless
@@ -155,9 +155,9 @@ def test_lava_runner_equals_loihi_cuba_lif_arithmetic(case, tmp_path):
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # The snnTorch exports of examples/ (trained MLP; recurrent SNN with an RLeaky loop and a CubaLIF
 # readout), and networks built in tests/loihi_networks.py: a CNN (conv, sum-pool, fc; examples/cnn.nir
-# is sized for Speck and does not fit loihi2's cores), a CubaLIF loop with a LIF readout, and a
-# non-spiking CubaLI readout.
-COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn", "recurrent", "readout"]
+# is sized for Speck and does not fit loihi2's cores), a CubaLIF loop with a LIF readout, a
+# non-spiking CubaLI readout, and a NIR Delay (a table delivering 3 steps late: Lava's DelayDense).
+COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn", "recurrent", "readout", "delayed"]
 
 
 def load_network(name: str):

@@ -22,7 +22,8 @@ The network becomes Lava processes run with ``Loihi2SimCfg(select_tag="fixed_pt"
   table's weights, weight_exp, num_weight_bits and sign_mode unchanged, or,
   for tables too large to hold as a dense matrix (``--synapses``), a
   ``Sparse`` process (``PySparseModelBitAcc``: the same clip, truncation,
-  sum and shift, on a CSR matrix);
+  sum and shift, on a CSR matrix); a table with a delay of d > 1 steps
+  becomes a ``DelayDense`` (``PyDelayDenseModelBitAcc``) with delays d - 1;
 - one ``Monitor`` per recorded quantity (s_out, u, v) per LIF process.
 
 Files are laid out as for `nirc emulate --record`, so the two outputs compare
@@ -50,6 +51,8 @@ CONFIG_NAME = "config.json"
 CONFIG_FORMAT = "nirc-deployment-config"
 SCHEMA_VERSIONS = (1,)
 LIF_MODEL = "loihi_cuba_lif"
+# DelayDense holds delays in 6 bits (0..63) on top of the one step every Dense takes.
+MAX_DELAY = 64
 
 
 class DeploymentError(Exception):
@@ -143,10 +146,11 @@ def _load_network(build_dir: Path, config_path: Path) -> NetworkSpec:
             shape=(sizes[table["target"]], sizes[table["source"]]), rows=rows, cols=cols, values=values,
             weight_exp=int(table["weight_exp"]), num_weight_bits=int(table["num_weight_bits"]),
             sign_mode=_sign_mode(table["sign_mode"]), delay=int(table.get("delay", 1))))
-        if connections[-1].delay != 1:
+        if not 1 <= connections[-1].delay <= MAX_DELAY:
             raise DeploymentError(
                 f"{config_path}: table {table['source']}->{table['target']} has delay "
-                f"{connections[-1].delay}; Lava's Dense delivers after exactly 1 step")
+                f"{connections[-1].delay}; Lava's Dense delivers after 1 step and its DelayDense "
+                f"after 1 to {MAX_DELAY}")
     return NetworkSpec(inputs=inputs, populations=populations, connections=connections)
 
 
@@ -200,14 +204,23 @@ DENSE_MAX_ENTRIES = 1 << 22
 
 
 def _connection_process(conn: ConnectionSpec, kind: str):
-    """A Dense or Sparse process for ``conn``: the same bit-accurate arithmetic, stored differently."""
-    from lava.proc.dense.process import Dense
+    """A Dense, Sparse or DelayDense process for ``conn``: the same bit-accurate arithmetic.
+
+    A table of delay d > 1 becomes a DelayDense with every synapse's delay d - 1
+    (its delay 0 arrives one step later, as Dense does); a table has one delay,
+    so the weight_exp shift still applies to the table's whole sum per step.
+    """
+    from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.sparse.process import Sparse
     from scipy.sparse import csr_matrix
 
+    options = dict(weight_exp=conn.weight_exp, num_weight_bits=conn.num_weight_bits, sign_mode=conn.sign_mode)
+    if conn.delay > 1:
+        weights = np.zeros(conn.shape, dtype=np.int32)
+        weights[conn.rows, conn.cols] = conn.values
+        return DelayDense(weights=weights, delays=conn.delay - 1, **options)
     if kind == "auto":
         kind = "sparse" if conn.shape[0] * conn.shape[1] > DENSE_MAX_ENTRIES else "dense"
-    options = dict(weight_exp=conn.weight_exp, num_weight_bits=conn.num_weight_bits, sign_mode=conn.sign_mode)
     if kind == "sparse":
         weights = csr_matrix((conn.values.astype(np.int32), (conn.rows, conn.cols)), shape=conn.shape)
         return Sparse(weights=weights, **options)
