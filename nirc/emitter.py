@@ -135,26 +135,37 @@ def build_config(net: HardwareNetwork, placement: Placement, target_name: str
     return config, arrays
 
 
+def _core_blocks(net: HardwareNetwork, placement: Placement) -> dict[int, list[list]]:
+    """Per core, its neuron ranges [population, start, stop] in population order, with
+    neighbouring blocks of one population merged (the partitioner's blocks are finer than
+    what a core needs to know)."""
+    order = {name: k for k, name in enumerate(net.populations)}
+    by_core: dict[int, list[list]] = {}
+    for b in sorted(placement.blocks, key=lambda b: (b.core, order[b.population], b.start)):
+        ranges = by_core.setdefault(b.core, [])
+        if ranges and ranges[-1][0] == b.population and ranges[-1][2] == b.start:
+            ranges[-1][2] = b.stop
+        else:
+            ranges.append([b.population, b.start, b.stop])
+    return by_core
+
+
 def _cores(net: HardwareNetwork, placement: Placement) -> list[dict[str, Any]]:
     """Per core: its neuron blocks (local offsets) and the table rows it stores."""
-    by_core: dict[int, list] = {}
-    for b in sorted(placement.blocks, key=lambda b: (b.core, list(net.populations).index(b.population),
-                                                      b.start)):
-        by_core.setdefault(b.core, []).append(b)
+    into = {name: [k for k, t in enumerate(net.tables) if t.target == name]
+            for name in net.populations}
     cores = []
-    for core in sorted(by_core):
+    for core, ranges in sorted(_core_blocks(net, placement).items()):
         offset = 0
         blocks, synapses = [], []
-        for b in by_core[core]:
-            blocks.append({"population": b.population, "start": b.start, "stop": b.stop,
+        for population, start, stop in ranges:
+            blocks.append({"population": population, "start": start, "stop": stop,
                            "offset": offset})
-            for k, t in enumerate(net.tables):
-                if t.target != b.population:
-                    continue
-                count = int(t.weights.indptr[b.stop] - t.weights.indptr[b.start])
-                synapses.append({"table": k, "rows": [b.start, b.stop], "offset": offset,
-                                 "synapses": count})
-            offset += b.stop - b.start
+            for k in into[population]:
+                ptr = net.tables[k].weights.indptr
+                synapses.append({"table": k, "rows": [start, stop], "offset": offset,
+                                 "synapses": int(ptr[stop] - ptr[start])})
+            offset += stop - start
         cores.append({"core": core, "neurons": offset, "blocks": blocks, "synapses": synapses})
     return cores
 

@@ -5,7 +5,8 @@
 the input its stored table rows deliver (the neuron model's accumulation rule
 on the spikes routed to it, ``delay`` steps old) and advances its neurons
 with the neuron model's step — the same arithmetic the integer reference
-uses, but on the placed, serialised network. Populations are reassembled
+uses, but on the placed, serialised network. All cores' neurons advance as
+one vector per step (neurons do not interact within a step). Populations are reassembled
 from their blocks only to route spikes and to report outputs. Everything is
 whole-array numpy / scipy.sparse over a batch of samples.
 """
@@ -185,30 +186,39 @@ class Chip:
                    for name, shape in self.inputs.items()}
         history.update({name: np.zeros((depth, n_batch, p.size), bool)
                         for name, p in self.populations.items()})
-        states = [model.init_state(core.params, n_batch) for core in self.cores]
         spikes = {n: np.zeros((steps, n_batch, p.size), bool) for n, p in self.populations.items()}
         readout = {o["source"] for o in self.outputs.values() if o["quantity"] != "spikes"}
         traced = set(self.populations) if record else readout
         traces = {n: {s: np.zeros((steps, n_batch, self.populations[n].size), model.dtype)
                       for s in model.state_names} for n in traced}
+        # Neurons are independent of one another within a step, so every core's neurons
+        # advance in one vector (cores in order, each at its base offset); what is per core
+        # is which table rows it stores and where its blocks' spikes are routed.
+        bases = np.cumsum([0] + [core.size for core in self.cores])
+        params = {k: np.concatenate([core.params[k] for core in self.cores])
+                  for k in model.param_names}
+        state = model.init_state(params, n_batch)
+        slices = [(s, int(base) + s.offset) for core, base in zip(self.cores, bases)
+                  for s in core.slices]
+        blocks = [(name, start, stop, int(base) + offset) for core, base in zip(self.cores, bases)
+                  for name, start, stop, offset in core.blocks]
+        n_chip = int(bases[-1])
         for t in range(steps):
             slot = t % depth
             for name in self.inputs:
                 history[name][slot] = x[name][t]
-            for core, state in zip(self.cores, states):
-                a_in = np.zeros((n_batch, core.size), model.dtype)
-                for s in core.slices:
-                    if s.delay > t:
-                        continue
-                    a_in[:, s.offset:s.offset + s.rows] += model.accumulate(
+            a_in = np.zeros((n_batch, n_chip), model.dtype)
+            for s, at in slices:
+                if s.delay <= t:
+                    a_in[:, at:at + s.rows] += model.accumulate(
                         s.weights, s.attrs, history[s.source][(t - s.delay) % depth])
-                z = model.step(core.params, state, a_in)
-                for name, start, stop, offset in core.blocks:
-                    local = slice(offset, offset + stop - start)
-                    history[name][slot][:, start:stop] = z[:, local]
-                    if name in traces:
-                        for s_name, trace in traces[name].items():
-                            trace[t][:, start:stop] = state[s_name][:, local]
+            z = model.step(params, state, a_in)
+            for name, start, stop, at in blocks:
+                chip = slice(at, at + stop - start)
+                history[name][slot][:, start:stop] = z[:, chip]
+                if name in traces:
+                    for s_name, trace in traces[name].items():
+                        trace[t][:, start:stop] = state[s_name][:, chip]
             for name in self.populations:
                 spikes[name][t] = history[name][slot]
         return self._result(spikes, traces, steps, batch, record)
