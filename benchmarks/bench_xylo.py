@@ -12,7 +12,7 @@ Networks: the compiled examples/srnn.nir (16-64-8), a full-size XyloAudio 2
 fabric (16-1000-8) at moderate activity, and the same fabric driven into
 saturation (every delivery takes the ordered saturating path).
 
-    .venv/bin/python benchmarks/bench_xylo.py [--steps 500] [--batch 64] [--quick]
+    .venv/bin/python benchmarks/bench_xylo.py [--steps 300] [--batch 32] [--quick]
 
 Prints a table and writes benchmarks/results/xylo.json.
 """
@@ -75,8 +75,8 @@ def timed(fn, repeat: int = 3):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="100 steps, batch 16, one repeat")
     args = parser.parse_args()
     steps, batch, repeat = (100, 16, 1) if args.quick else (args.steps, args.batch, 3)
@@ -97,7 +97,7 @@ def main() -> int:
         identical = all(np.array_equal(getattr(ours, f), getattr(theirs, f)) for f in RECORDINGS)
         rng = np.random.default_rng(0)
         many = np.stack([np.roll(counts, int(rng.integers(steps)), axis=0) for _ in range(batch)])
-        t_b, (ours_b, _) = timed(lambda: fabric.run(many), repeat)
+        t_b, (ours_b, _) = timed(lambda: fabric.run(many), 1)
         events_1 = ours.synaptic_events
         rows.append({
             "network": name, "hidden": spec.n_hidden, "steps": steps, "batch": batch,

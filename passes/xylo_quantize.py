@@ -22,4 +22,10 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     target = getattr(ctx, "target", None) or ctx.target_name or "xylo"
     quantized, report = quantized_network(net, device_for(target), ctx.granularity, ctx.file)
     ctx.report["quantize"] = report
+    # The driver's report and nirc verify read one row per population under "quantization".
+    ctx.report["quantization"] = [
+        {"population": row["population"], "scale": row["scale"],
+         "weight_rel_error": max([v for k, v in row.items() if k.endswith("_relative_rms_error")], default=0.0),
+         "threshold_rel_error": row["threshold_relative_error"], "tau_mem_rel_error": row["tau_mem_relative_error"]}
+        for row in report["layers"]]
     return quantized

@@ -434,6 +434,12 @@ class XyloLIF(NeuronModel):
         state["i_syn"], state["v_mem"] = i[..., 0], v
         return count
 
+    def run_network(self, net, inputs, batch=False, record=False):
+        """The integer reference (nirc.intref's hook): the whole fabric with its delivery order."""
+        from nirc.targets.xylo.backend import reference
+
+        return reference(net, inputs, batch=batch, record=record)
+
     def quantize(self, pop, tables, formats, granularity):
         raise TargetError("Xylo's weight shifts are shared by all populations: quantize the whole network "
                           "with the xylo_quantize pass, not one population at a time", node=pop.name)

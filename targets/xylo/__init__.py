@@ -16,3 +16,16 @@ Modules:
 """
 
 from nirc.targets.xylo.device import TARGET_SCHEMA  # noqa: F401  (read by nirc.target)
+
+
+def _register_strategy() -> None:
+    from nirc.partition import register_strategy
+    from nirc.targets.xylo.backend import place
+
+    register_strategy("fixed_fabric", place)
+
+
+_register_strategy()
+
+# Hooks read by nirc.driver (emit) and nirc.emulator (configs with "backend": "xylo").
+from nirc.targets.xylo.backend import build_config, load_build  # noqa: E402,F401

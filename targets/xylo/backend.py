@@ -3,7 +3,9 @@
 - ``quantized_network(net, device, granularity)``: float hardware network ->
   the same populations and tables in xylo_lif units (the xylo_quantize pass);
 - ``spec_of(net, device)``: an integer xylo_lif hardware network -> (XyloSpec, XyloLayout);
-- ``emit(net, target, out_dir, report)``: writes the config atomically;
+- ``place``: the fixed_fabric partitioning strategy (one core, the layout's limits);
+- ``build_config`` (nirc.driver's emit hook) / ``emit(net, target, out_dir, report)``;
+- ``load_build`` (nirc.emulator's hook for configs with ``"backend": "xylo"``);
 - ``reference(net, inputs)`` runs the integer network and ``emulate(build_dir, inputs)``
   runs the emitted files; both with XyloFabric, both return nirc.intref.RunResult
   ((T, *shape) or (T, B, *shape) arrays, as the rest of nirc).
@@ -17,13 +19,15 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from nirc.emitter import REPORT_NAME, dumps, write_atomically
+from nirc.emitter import write_atomically, write_build
 from nirc.errors import TargetError
 from nirc.hwnet import HardwareNetwork, Population
 from nirc.intref import RunResult
-from nirc.neuron_models.xylo_lif import XyloFabric, XyloRecord, XyloSpec
+from nirc.neuron_models.xylo_lif import MAX_HIDDEN_SPIKES, XyloFabric, XyloRecord, XyloSpec
+from nirc.placement import Block, Placement, ResourceUse
 from nirc.target import Target, load_target
-from nirc.targets.xylo.config import read_config, write_config
+from nirc.targets.xylo.config import build_config as build_config_json
+from nirc.targets.xylo.config import read_config
 from nirc.targets.xylo.device import XyloDevice
 from nirc.targets.xylo.inputs import input_events
 from nirc.targets.xylo.layout import XyloLayout, layout
@@ -113,16 +117,44 @@ def spec_of(net: HardwareNetwork, device: XyloDevice, file: str | None = None) -
     return spec.validate(file), placed
 
 
-def emit(net: HardwareNetwork, target: Target | str, out_dir: str | Path, report: Mapping[str, Any]) -> Path:
-    """Write config.json, xylo_spec.npz and report.json into ``out_dir`` atomically."""
+def build_config(net: HardwareNetwork, placement: Placement | None, target: Target | str
+                 ) -> tuple[dict, dict[str, np.ndarray]]:
+    """nirc.driver's emit hook: config.json mapping and arrays.npz contents for a quantized network."""
     device = device_for(target)
-    spec, placed = spec_of(net, device)
+    spec, placed = spec_of(net, device, getattr(target, "source", None))
+    return build_config_json(spec, placed, device)
 
-    def write(tmp: Path) -> None:
-        write_config(tmp, spec, placed, device)
-        (tmp / REPORT_NAME).write_text(dumps(report))
 
-    return write_atomically(out_dir, write)
+def emit(net: HardwareNetwork, target: Target | str, out_dir: str | Path, report: Mapping[str, Any]) -> Path:
+    """Write config.json, arrays.npz and report.json into ``out_dir`` atomically (without the driver)."""
+    config, arrays = build_config(net, None, target)
+    return write_atomically(out_dir, lambda tmp: write_build(tmp, config, arrays, report))
+
+
+def place(net: HardwareNetwork, target: Target, **options: Any) -> Placement:
+    """The fixed_fabric strategy: one core; every population one block at its fabric indices' core 0.
+
+    The layout itself (which hidden or readout indices) is decided by
+    nirc.targets.xylo.layout and written by build_config; the Placement
+    reports what the fabric's named limits use.
+    """
+    device = device_for(target)
+    placed = layout(net, device, getattr(target, "source", None))
+    limits = target.cores.limits.named()
+    fan_out = np.count_nonzero(placed.w_rec, axis=(1, 2))
+    used = {"neurons": placed.n_hidden + placed.n_readout, "input_channels": placed.n_inputs,
+            "output_neurons": placed.n_readout,
+            "fan_out_per_neuron": int(fan_out.max()) if fan_out.size else 0}
+    utilisation = {0: {k: ResourceUse(v, limits.get(k), "synapses" if k.startswith("fan") else
+                                      "channels" if k == "input_channels" else "neurons")
+                       for k, v in used.items()}}
+    blocks = tuple(Block(name, 0, net.populations[name].size, 0) for name in net.populations)
+    return Placement(target=target.name, strategy="fixed_fabric", method="fixed", blocks=blocks, cores_used=1,
+                     lower_bound=1, lower_bound_resource="neurons", utilisation=utilisation, messages=0.0,
+                     messages_by_pair={}, input_messages=0.0, solver_status="FIXED", solve_time_s=0.0,
+                     notes=tuple(f"hidden '{p.name}' at neurons {p.start}..{p.stop - 1}" for p in placed.hidden)
+                     + tuple(f"readout '{p.name}' at readout neurons {p.start}..{p.stop - 1}"
+                             for p in placed.readout))
 
 
 def _result(record: XyloRecord, manifest: Mapping[str, Any], batch: bool, record_states: bool) -> RunResult:
@@ -165,18 +197,50 @@ def _manifest(placed: XyloLayout) -> dict:
                          "shape": list(p.shape)} for p in placed.outputs]}
 
 
+def unbounded_device(net: HardwareNetwork) -> XyloDevice:
+    """A device as large as ``net`` needs (the integer reference checks arithmetic, not capacity)."""
+    big = 1 << 30
+    return XyloDevice(name="xylo_lif", input_channels=big, hidden_neurons=big, output_neurons=big,
+                      synapses_per_hidden_neuron=2, fan_out_per_neuron=None, max_input_events=15,
+                      max_hidden_spikes=MAX_HIDDEN_SPIKES, max_readout_spikes=1, has_bias=True,
+                      readout_sources=big, input_targets=big, weight_bits=8, weight_shift_bits=3,
+                      state_bits=16, decay_bits=4, default_dt=net.dt)
+
+
 def reference(net: HardwareNetwork, inputs: Mapping[str, np.ndarray], batch: bool = False,
-              record: bool = False, target: Target | str = "xylo") -> RunResult:
+              record: bool = False, target: Target | str | None = None) -> RunResult:
     """The integer reference: the quantized network run with XyloFabric, without reading files."""
-    spec, placed = spec_of(net, device_for(target))
+    spec, placed = spec_of(net, device_for(target) if target is not None else unbounded_device(net))
     manifest = _manifest(placed)
     rec, _ = XyloFabric.build(spec).run(_events(manifest, inputs, batch, spec.n_inputs))
     return _result(rec, manifest, batch, record)
 
 
+class XyloBuild:
+    """An emitted Xylo build loaded for nirc.emulator: ``run(inputs, batch, record)``."""
+
+    def __init__(self, build_dir: str | Path):
+        self.spec, self.manifest = read_config(build_dir)
+        self.fabric = XyloFabric.build(self.spec)
+        self.dt = self.spec.dt
+        self.inputs = {p["name"]: tuple(p["shape"]) for p in self.manifest["inputs"]}
+        self.outputs = {o["name"]: dict(o) for o in self.manifest["outputs"]}
+
+    def run(self, inputs: Mapping[str, np.ndarray], batch: bool = False, record: bool = False) -> RunResult:
+        rec, _ = self.fabric.run(_events(self.manifest, inputs, batch, self.spec.n_inputs))
+        return _result(rec, self.manifest, batch, record)
+
+    def to_float(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Readout v_mem in integer units (Xylo keeps no float scale on chip)."""
+        return np.asarray(values, dtype=np.float64)
+
+
+def load_build(build_dir: str | Path, config: dict | None = None) -> XyloBuild:
+    """nirc.emulator's hook for configs with ``"backend": "xylo"``."""
+    return XyloBuild(build_dir)
+
+
 def emulate(build_dir: str | Path, inputs: Mapping[str, np.ndarray], batch: bool = False,
             record: bool = False) -> RunResult:
     """Run an emitted Xylo config (reads only the files in ``build_dir``)."""
-    spec, manifest = read_config(build_dir)
-    rec, _ = XyloFabric.build(spec).run(_events(manifest, inputs, batch, spec.n_inputs))
-    return _result(rec, manifest, batch, record)
+    return XyloBuild(build_dir).run(inputs, batch, record)

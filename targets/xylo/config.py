@@ -1,10 +1,11 @@
 """The Xylo deployment config on disk, in rockpool's Xylo specification vocabulary, and reading it back.
 
-A config directory holds ``config.json`` (human-readable manifest: target,
+A build directory holds ``config.json`` (human-readable manifest: target,
 dt, device limits, the global weight shifts and aliases, and where every NIR
-input, population and output sits on the fabric) and ``xylo_spec.npz`` (the
-integer arrays, named as ``rockpool.devices.xylo.syns61201.XyloSim.from_specification``
-names its arguments). ``rockpool_specification(spec)`` gives exactly the
+input, population and output sits on the fabric; ``"backend": "xylo"`` sends
+nirc.emulator here) and ``arrays.npz`` (the integer arrays, named as
+``rockpool.devices.xylo.syns61201.XyloSim.from_specification`` names its
+arguments); nirc.emitter writes both (with report.json) atomically. ``rockpool_specification(spec)`` gives exactly the
 keyword arguments a rockpool user passes to ``XyloSim.from_specification``.
 """
 
@@ -23,7 +24,7 @@ from nirc.targets.xylo.layout import XyloLayout
 FORMAT = "nirc.xylo"
 VERSION = 1
 MANIFEST = "config.json"
-ARRAYS = "xylo_spec.npz"
+ARRAYS = "arrays.npz"
 ARRAY_FIELDS = ("weights_in", "weights_rec", "weights_out", "dash_mem", "dash_syn", "dash_syn_2",
                 "threshold", "bias", "dash_mem_out", "dash_syn_out", "threshold_out", "bias_out")
 SCALAR_FIELDS = ("weight_shift_in", "weight_shift_rec", "weight_shift_out", "dt")
@@ -43,20 +44,16 @@ def _placed(items, key):
     return [{"name": p.name, key: [p.start, p.stop], "shape": list(p.shape)} for p in items]
 
 
-def write_config(out_dir: str | Path, spec: XyloSpec, layout: XyloLayout, device: XyloDevice) -> list[Path]:
-    """Write config.json and xylo_spec.npz into ``out_dir``; return the paths written."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def build_config(spec: XyloSpec, layout: XyloLayout, device: XyloDevice) -> tuple[dict, dict[str, np.ndarray]]:
+    """The config.json mapping and the arrays (int8 weights, int16 per-neuron values) it refers to."""
     arrays = {name: np.asarray(getattr(spec, name)) for name in ARRAY_FIELDS}
-    arrays["weights_in"] = arrays["weights_in"].astype(np.int8)
-    arrays["weights_rec"] = arrays["weights_rec"].astype(np.int8)
-    arrays["weights_out"] = arrays["weights_out"].astype(np.int8)
+    for name in ("weights_in", "weights_rec", "weights_out"):
+        arrays[name] = arrays[name].astype(np.int8)
     for name in ARRAY_FIELDS[3:]:
         arrays[name] = arrays[name].astype(np.int16)
-    np.savez_compressed(out / ARRAYS, **arrays)
     manifest = {
-        "format": FORMAT, "version": VERSION, "target": device.name, "neuron_model": "xylo_lif",
-        "dt": spec.dt,
+        "format": FORMAT, "version": VERSION, "backend": "xylo", "target": device.name,
+        "neuron_model": "xylo_lif", "dt": spec.dt,
         "device": {"input_channels": device.input_channels, "hidden_neurons": device.hidden_neurons,
                    "output_neurons": device.output_neurons,
                    "synapses_per_hidden_neuron": device.synapses_per_hidden_neuron,
@@ -72,8 +69,7 @@ def write_config(out_dir: str | Path, spec: XyloSpec, layout: XyloLayout, device
         "outputs": [{"name": p.name, "quantity": p.quantity, "neurons": [p.start, p.stop], "shape": list(p.shape)}
                     for p in layout.outputs],
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return [out / MANIFEST, out / ARRAYS]
+    return manifest, arrays
 
 
 def read_config(config_dir: str | Path) -> tuple[XyloSpec, dict]:
