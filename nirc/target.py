@@ -531,6 +531,9 @@ def load_target(name_or_path: str | Path) -> Target:
     if not path.is_file():
         if looks_like_path:
             raise TargetError("no such target file", file=text_name)
+        aliased = target_aliases().get(text_name)
+        if aliased is not None:
+            return load_target(aliased)
         raise TargetError(f"unknown target {text_name!r}; available: {', '.join(sorted(packaged))} "
                           f"(or give a path to a YAML file)")
     try:
@@ -538,6 +541,24 @@ def load_target(name_or_path: str | Path) -> Target:
     except (OSError, UnicodeDecodeError) as err:
         raise TargetError(f"cannot read: {err}", file=text_name) from None
     return parse_target(text, text_name)
+
+
+def target_aliases() -> dict[str, str]:
+    """Other names of shipped targets (their YAML's ``aliases``), e.g. {"speck": "speck2f"}."""
+    aliases: dict[str, str] = {}
+    for name, entry in sorted(_packaged_files().items()):
+        try:
+            data = yaml.safe_load(entry.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            continue        # the file's own load reports it
+        listed = data.get("aliases") if isinstance(data, dict) else None
+        for alias in listed if isinstance(listed, list) else ():
+            alias = str(alias)
+            if alias in aliases and aliases[alias] != name:
+                raise TargetError(f"field 'aliases': {alias!r} is also an alias of "
+                                  f"targets/{aliases[alias]}.yaml", file=f"targets/{name}.yaml")
+            aliases[alias] = name
+    return aliases
 
 
 def check_target_file(path: str | Path) -> Target:

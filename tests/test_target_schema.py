@@ -13,7 +13,8 @@ import yaml
 
 import nirc.cli as cli
 from nirc.errors import TargetError
-from nirc.target import RESOURCES, check_target_file, list_targets, load_target, target_names
+from nirc.target import (RESOURCES, check_target_file, list_targets, load_target, target_aliases,
+                         target_names)
 
 REPO_TARGETS = Path(__file__).resolve().parents[1] / "targets"
 NEURON_PARTITION_LIMITS = "neurons, synapses, synapse_memory_bits, fan_in_axons, fan_out_axons"
@@ -197,3 +198,12 @@ def test_cli_lists_every_shipped_target(monkeypatch, capsys):
     for name in target_names():
         assert name in out
     assert "neuron_partition" in out and "loihi_cuba_lif" in out
+
+
+def test_aliases_name_shipped_targets_and_load_them():
+    aliases = target_aliases()
+    names = set(target_names())
+    assert not names & set(aliases), "an alias must not shadow a target name"
+    for alias, name in aliases.items():
+        assert name in names
+        assert load_target(alias).name == name
