@@ -11,13 +11,15 @@ from nirc.nirio import write
 from speck_networks import chain, conv, iaf
 
 
-def test_compile_cnn_example_writes_a_speck_config_and_report(tmp_path, capsys):
+@pytest.mark.parametrize("target", ["speck2f", "speck2e", "dynapcnn_devkit"])
+def test_compile_cnn_example_writes_a_speck_config_and_report(tmp_path, target):
     out = tmp_path / "build"
-    assert main(["-q", "compile", "examples/cnn.nir", "--target", "speck2f", "-o", str(out)]) == 0
+    assert main(["-q", "compile", "examples/cnn.nir", "--target", target, "-o", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
     report = json.loads((out / "report.json").read_text())
     assert (config["format"], config["backend"], config["chip"]) == ("nirc-speck-config", "speck",
-                                                                     "speck2f")
+                                                                     target)
+    assert config["readout"] == (None if target == "dynapcnn_devkit" else {"enable": False})
     used = [i for i, layer in enumerate(config["cnn_layers"]) if layer["weights"]]
     assert sorted(used) == sorted(config["nirc"]["layers"][n]["core"] for n in ("1", "4", "8"))
     assert [row["population"] for row in report["quantization"]] == ["1", "4", "8"]

@@ -14,8 +14,8 @@ from nirc.nirio import read
 from nirc.targets.speck.emulate import SpeckEmulator
 from nirc.targets.speck.network import run_reference
 
-from speck_networks import (chain, compile_for_speck, conv, iaf, random_events, residual_cnn,
-                            small_cnn, sumpool)
+from speck_networks import (affine, chain, compile_for_speck, conv, iaf, random_events,
+                            residual_cnn, small_cnn, sumpool)
 
 
 def one_neuron(weight, threshold, bias=None):
@@ -68,6 +68,9 @@ NETWORKS = {
     "small_cnn": lambda: small_cnn(seed=1),
     "stride2_pad2_pool4": lambda: small_cnn(seed=2, size=32, stride=2, padding=2, pool=4, k=5),
     "residual_merge": lambda: residual_cnn(seed=3),
+    "mlp_if": lambda: chain((64,), [
+        ("fc1", affine(np.random.default_rng(5), 32, 64, scale=0.5)), ("n1", iaf((32,))),
+        ("fc2", affine(np.random.default_rng(6), 10, 32, scale=0.5)), ("n2", iaf((10,)))], (10,)),
     "dvs_pooling": lambda: chain((2, 16, 16), [
         ("p", sumpool(2)), ("c", conv(np.random.default_rng(4), 4, 2, 3, padding=1)),
         ("n", iaf((4, 8, 8)))], (4, 8, 8)),
