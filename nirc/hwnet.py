@@ -9,7 +9,9 @@ errors and reports can name them.
 
 Conventions:
 - A table's ``weights`` is a scipy.sparse CSR array of shape
-  (target.size, source.size); the effective weight is ``weights * 2**exponent``.
+  (target.size, source.size), scaled by ``2**exponent``; how the exponent
+  applies is the neuron model's accumulation rule (Loihi shifts each table's
+  summed input, flooring, rather than each weight).
 - ``delay`` counts time steps between a spike and its arrival (>= 1 on chips
   whose synapses buffer one step, as Loihi's and Xylo's do).
 - Sources are populations or input ports; targets are populations.
