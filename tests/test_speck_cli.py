@@ -79,3 +79,9 @@ def test_unknown_speck_backend_option_is_a_one_line_target_error(tmp_path, capsy
                  str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert f"error: {target}: field 'backend_options.neuron.reset_mode'" in err
+
+
+def test_alias_speck_selects_speck2f(tmp_path):
+    out = tmp_path / "build"
+    assert main(["-q", "compile", "examples/cnn.nir", "--target", "speck", "-o", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["chip"] == "speck2f"
