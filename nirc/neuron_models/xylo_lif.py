@@ -111,7 +111,7 @@ def integrate(v_mem: np.ndarray, i_syns: np.ndarray, dash_mem: np.ndarray, dash_
     return saturate(v_mem + dv), i_syns
 
 
-def fire(v_mem: np.ndarray, threshold: np.ndarray, max_spikes: int,
+def fire(v_mem: np.ndarray, threshold: np.ndarray, max_spikes: np.ndarray | int,
          already: np.ndarray | int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Subtractive reset repeated while ``v >= threshold`` and the count is below ``max_spikes``.
 
@@ -119,10 +119,14 @@ def fire(v_mem: np.ndarray, threshold: np.ndarray, max_spikes: int,
     source). Returns (total count, v_mem after reset).
     """
     v_mem = np.asarray(v_mem, _INT)
-    threshold = np.broadcast_to(np.asarray(threshold, _INT), v_mem.shape)
-    already = np.broadcast_to(np.asarray(already, _INT), v_mem.shape)
-    room = np.maximum(max_spikes - already, 0)
+    threshold = np.asarray(threshold, _INT)
+    room = np.maximum(np.asarray(max_spikes, _INT) - already, 0)
     positive = threshold > 0
+    if positive.all():
+        own = np.minimum(np.maximum((v_mem - threshold) // threshold + 1, 0), room)
+        return already + own, v_mem - own * threshold
+    threshold = np.broadcast_to(threshold, v_mem.shape)
+    room = np.broadcast_to(room, v_mem.shape)
     safe_th = np.where(positive, threshold, 1)
     wanted = np.where(v_mem >= threshold, (v_mem - threshold) // safe_th + 1, 0)
     own = np.where(positive, np.minimum(wanted, room), 0)
@@ -132,7 +136,7 @@ def fire(v_mem: np.ndarray, threshold: np.ndarray, max_spikes: int,
         # threshold <= 0: the C++ loop wraps v around int16, so run it literally (at most 31 rounds).
         v, th, left = v_mem[odd], threshold[odd], room[odd]
         count = np.zeros_like(v)
-        for _ in range(max_spikes):
+        for _ in range(int(np.max(max_spikes))):
             go = (v >= th) & (count < left)
             if not go.any():
                 break
@@ -232,22 +236,24 @@ class XyloSpec:
 
 @dataclass
 class XyloState:
-    """The fabric's state between steps for a batch of B samples."""
+    """The fabric's state between steps for a batch of B samples.
 
-    v_mem: np.ndarray          # (B, Nhidden)
-    i_syn: np.ndarray          # (B, Nhidden, 2)
+    Hidden and readout neurons are stored together (M = Nhidden + Nout, hidden
+    first); ``currents`` holds synapse 1 of all M neurons, then synapse 2
+    (always 0 for readout neurons, which have one synapse).
+    """
+
+    v_mem: np.ndarray          # (B, M)
+    currents: np.ndarray       # (B, 2M)
     spikes: np.ndarray         # (B, Nhidden) hidden spikes of the last step, delivered next step
-    v_mem_out: np.ndarray      # (B, Nout)
-    i_syn_out: np.ndarray      # (B, Nout)
     saturated: int = 0         # currents clipped while delivering this step's events
     delivered: int = 0         # synaptic events delivered this step (source events x fan-out)
 
     @classmethod
     def zeros(cls, spec: XyloSpec, batch: int = 1) -> "XyloState":
-        nh, no = spec.n_hidden, spec.n_outputs
-        return cls(np.zeros((batch, nh), _INT), np.zeros((batch, nh, 2), _INT),
-                   np.zeros((batch, nh), _INT), np.zeros((batch, no), _INT),
-                   np.zeros((batch, no), _INT))
+        m = spec.n_hidden + spec.n_outputs
+        return cls(np.zeros((batch, m), _INT), np.zeros((batch, 2 * m), _INT),
+                   np.zeros((batch, spec.n_hidden), _INT))
 
 
 @dataclass
@@ -265,43 +271,58 @@ class XyloRecord:
     saturated_currents: int = 0  # (sample, step, current) deliveries clipped at the 16-bit rails
 
 
+def _per_neuron(hidden, readout) -> np.ndarray:
+    return np.concatenate([np.asarray(hidden, _INT).reshape(-1), np.asarray(readout, _INT).reshape(-1)])
+
+
 @dataclass(frozen=True, eq=False)
 class XyloFabric:
     """A spec prepared for stepping: one signed weight table from every source to every synaptic current.
 
     Sources are the Nin input channels then the Nhidden hidden neurons (xylosim's
-    delivery order); columns are hidden synapse 1, hidden synapse 2, readout.
+    delivery order); columns are synapse 1 of the M = Nhidden + Nout neurons,
+    then synapse 2 (hidden and readout neurons are stepped together; readout
+    neurons have no second synapse, so those columns stay 0).
     """
 
     spec: XyloSpec
-    weights: np.ndarray                 # (Nin + Nhidden, 2 Nhidden + Nout) effective, shifts applied
+    weights: np.ndarray                 # (Nin + Nhidden, 2M) effective, shifts applied
     pos_neg: sp.csr_array               # [max(w, 0) | min(w, 0)] of ``weights``
     pos_neg_dense: np.ndarray | None    # the same as float64 (exact) when small enough for BLAS
     by_target: sp.csc_array             # ``weights`` by column, rows (sources) in delivery order
     fan_out: np.ndarray                 # synapses per source, for event counts
     alias_order: np.ndarray             # hidden neurons fired one by one (alias sources and targets)
-    plain: np.ndarray                   # hidden neurons fired all at once
-    dash_syns: np.ndarray = field(repr=False)
+    plain: np.ndarray                   # neurons (hidden or readout) fired all at once
+    dash_columns: np.ndarray = field(repr=False)   # (2M,) decay shift of each current
+    dash_mem: np.ndarray = field(repr=False)       # (M,)
+    threshold: np.ndarray = field(repr=False)      # (M,)
+    bias: np.ndarray | None = field(repr=False)    # (M,) or None when biases are off
+    max_spikes: np.ndarray = field(repr=False)     # (M,) 31 hidden, 1 readout
 
     @classmethod
     def build(cls, spec: XyloSpec) -> "XyloFabric":
         nin, nh, no = spec.n_inputs, spec.n_hidden, spec.n_outputs
-        w = np.zeros((nin + nh, 2 * nh + no), _INT)
+        m = nh + no
+        w = np.zeros((nin + nh, 2 * m), _INT)
         w_in = np.asarray(spec.weights_in, _INT) << int(spec.weight_shift_in)
         w_rec = np.asarray(spec.weights_rec, _INT) << int(spec.weight_shift_rec)
-        w[:nin, :nh], w[:nin, nh:2 * nh] = w_in[:, :, 0], w_in[:, :, 1]
-        w[nin:, :nh], w[nin:, nh:2 * nh] = w_rec[:, :, 0], w_rec[:, :, 1]
-        w[nin:, 2 * nh:] = np.asarray(spec.weights_out, _INT) << int(spec.weight_shift_out)
+        w[:nin, :nh], w[:nin, m:m + nh] = w_in[:, :, 0], w_in[:, :, 1]
+        w[nin:, :nh], w[nin:, m:m + nh] = w_rec[:, :, 0], w_rec[:, :, 1]
+        w[nin:, nh:m] = np.asarray(spec.weights_out, _INT) << int(spec.weight_shift_out)
         pos_neg = sp.csr_array(np.concatenate([np.maximum(w, 0), np.minimum(w, 0)], axis=1))
-        involved = sorted({i for i, ts in enumerate(spec.aliases) if ts}
-                          | {int(t) for ts in spec.aliases for t in ts})
-        plain = np.setdiff1d(np.arange(nh), involved)
-        dash_syns = np.stack([spec.dash_syn, spec.dash_syn_2], axis=-1).astype(_INT)
         by_target = sp.csc_array(w)
         by_target.sort_indices()
         dense = pos_neg.toarray().astype(np.float64) if pos_neg.shape[0] * pos_neg.shape[1] <= DENSE_LIMIT else None
-        return cls(spec, w, pos_neg, dense, by_target, np.count_nonzero(w, axis=1), np.asarray(involved, np.intp),
-                   plain, dash_syns)
+        involved = sorted({i for i, ts in enumerate(spec.aliases) if ts}
+                          | {int(t) for ts in spec.aliases for t in ts})
+        plain = np.setdiff1d(np.arange(m), involved)
+        dash_columns = np.concatenate([_per_neuron(spec.dash_syn, spec.dash_syn_out),
+                                       _per_neuron(spec.dash_syn_2, np.zeros(no))])
+        return cls(spec, w, pos_neg, dense, by_target, np.count_nonzero(w, axis=1),
+                   np.asarray(involved, np.intp), plain, dash_columns,
+                   _per_neuron(spec.dash_mem, spec.dash_mem_out), _per_neuron(spec.threshold, spec.threshold_out),
+                   _per_neuron(spec.bias, spec.bias_out) if spec.has_bias else None,
+                   _per_neuron(np.full(nh, MAX_HIDDEN_SPIKES), np.full(no, MAX_READOUT_SPIKES)))
 
     def deliver(self, i_now: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, int]:
         """Add every source's events (B, S) to the synaptic currents (B, C), in xylosim's order.
@@ -309,7 +330,7 @@ class XyloFabric:
         Returns the new currents and how many of them saturated on the way.
         """
         if self.pos_neg_dense is not None:
-            pn = (events.astype(np.float64) @ self.pos_neg_dense).astype(_INT)
+            pn = (events @ self.pos_neg_dense).astype(_INT)
         else:
             pn = np.asarray((sp.csr_array(events) @ self.pos_neg).todense())
         ncol = self.weights.shape[1]
@@ -328,7 +349,7 @@ class XyloFabric:
         flat = np.repeat(starts, lengths) + position
         pair = np.repeat(np.arange(len(b)), lengths)
         contributions = np.zeros((len(b), max(int(lengths.max()), 1)), _INT)
-        contributions[pair, position] = (events[b[pair], self.by_target.indices[flat]]
+        contributions[pair, position] = (events[b[pair], self.by_target.indices[flat]].astype(_INT)
                                          * self.by_target.data[flat])
         exact = compose_saturating_adds(i_now[b, c], contributions)
         saturated = int(np.count_nonzero(exact != out[b, c]))
@@ -337,32 +358,33 @@ class XyloFabric:
 
     def step(self, state: XyloState, counts_in: np.ndarray) -> tuple[XyloState, np.ndarray]:
         """Advance one time step on ``counts_in`` (B, Nin) input events; return (new state, readout spikes)."""
-        spec, nh = self.spec, self.spec.n_hidden
+        nh, m = self.spec.n_hidden, self.threshold.shape[0]
         events = np.concatenate([np.minimum(counts_in, MAX_INPUT_EVENTS), state.spikes], axis=1)
-        i_now = np.concatenate([state.i_syn[:, :, 0], state.i_syn[:, :, 1], state.i_syn_out], axis=1)
-        i_new, saturated = self.deliver(i_now, events)
+        events = events.astype(np.float64) if self.pos_neg_dense is not None else events
+        currents, saturated = self.deliver(state.currents, events)
         delivered = int(self.fan_out @ np.count_nonzero(events, axis=0))
-        i_syn = np.stack([i_new[:, :nh], i_new[:, nh:2 * nh]], axis=-1)
-        bias = spec.bias if spec.has_bias else None
-        v, i_syn = integrate(state.v_mem, i_syn, spec.dash_mem, self.dash_syns, bias)
-        spikes = np.zeros_like(v)
-        spikes[:, self.plain], v[:, self.plain] = fire(v[:, self.plain], spec.threshold[self.plain],
-                                                       MAX_HIDDEN_SPIKES)
-        for n in self.alias_order:
-            spikes[:, n], v[:, n] = fire(v[:, n], spec.threshold[n], MAX_HIDDEN_SPIKES, spikes[:, n])
-            for t in spec.aliases[n]:
-                spikes[:, t] = np.minimum(spikes[:, t] + spikes[:, n], MAX_HIDDEN_SPIKES)
-        bias_out = spec.bias_out if spec.has_bias else None
-        v_out, i_out = integrate(state.v_mem_out, i_new[:, 2 * nh:, None], spec.dash_mem_out,
-                                 np.asarray(spec.dash_syn_out)[:, None], bias_out)
-        spikes_out, v_out = fire(v_out, spec.threshold_out, MAX_READOUT_SPIKES)
-        return XyloState(v, i_syn, spikes, v_out, i_out[:, :, 0], saturated, delivered), spikes_out
+        currents -= bitshift_decay(currents, self.dash_columns)
+        dv = wrap(-bitshift_decay(state.v_mem, self.dash_mem))
+        dv = saturate(dv + currents[:, :m] + currents[:, m:])
+        if self.bias is not None:
+            dv = saturate(dv + self.bias)
+        v = saturate(state.v_mem + dv)
+        if self.alias_order.size:
+            counts = np.zeros_like(v)
+            counts[:, self.plain], v[:, self.plain] = fire(v[:, self.plain], self.threshold[self.plain],
+                                                           self.max_spikes[self.plain])
+            for n in self.alias_order:
+                counts[:, n], v[:, n] = fire(v[:, n], self.threshold[n], MAX_HIDDEN_SPIKES, counts[:, n])
+                for t in self.spec.aliases[n]:
+                    counts[:, t] = np.minimum(counts[:, t] + counts[:, n], MAX_HIDDEN_SPIKES)
+        else:
+            counts, v = fire(v, self.threshold, self.max_spikes)
+        return XyloState(v, currents, counts[:, :nh], saturated, delivered), counts[:, nh:]
 
     def run(self, counts: np.ndarray, state: XyloState | None = None) -> tuple[XyloRecord, XyloState]:
         """Run input events ``counts`` (T, Nin) or (B, T, Nin); return recordings (B, T, ...) and the final state."""
         counts = np.asarray(counts)
-        single = counts.ndim == 2
-        if single:
+        if counts.ndim == 2:
             counts = counts[None]
         if counts.ndim != 3 or counts.shape[2] != self.spec.n_inputs:
             raise TargetError(f"input events have shape {counts.shape}, expected (T, {self.spec.n_inputs}) "
@@ -372,25 +394,24 @@ class XyloFabric:
         counts = counts.astype(_INT)
         b, t = counts.shape[:2]
         state = state or XyloState.zeros(self.spec, b)
-        nh, no = self.spec.n_hidden, self.spec.n_outputs
-        rec = XyloRecord(np.zeros((b, t, nh), np.uint8), np.zeros((b, t, no), np.uint8),
-                         np.zeros((b, t, nh), np.int16), np.zeros((b, t, nh), np.int16),
-                         np.zeros((b, t, nh), np.int16), np.zeros((b, t, no), np.int16),
-                         np.zeros((b, t, no), np.int16))
-        events = 0
+        nh, m = self.spec.n_hidden, self.threshold.shape[0]
+        spikes = np.zeros((t, b, m), np.uint8)
+        v_mem = np.zeros((t, b, m), np.int16)
+        currents = np.zeros((t, b, 2 * m), np.int16)
+        events = saturated = 0
         for k in range(t):
             state, out = self.step(state, counts[:, k])
+            spikes[k, :, :nh], spikes[k, :, nh:] = state.spikes, out
+            v_mem[k], currents[k] = state.v_mem, state.currents
             events += state.delivered
-            rec.spikes[:, k] = state.spikes
-            rec.spikes_out[:, k] = out
-            rec.v_mem[:, k] = state.v_mem
-            rec.i_syn[:, k] = state.i_syn[:, :, 0]
-            rec.i_syn2[:, k] = state.i_syn[:, :, 1]
-            rec.v_mem_out[:, k] = state.v_mem_out
-            rec.i_syn_out[:, k] = state.i_syn_out
-            rec.saturated_currents += state.saturated
-        rec.synaptic_events = events
-        return rec, state
+            saturated += state.saturated
+
+        def bt(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(np.swapaxes(a, 0, 1))
+
+        return XyloRecord(bt(spikes[:, :, :nh]), bt(spikes[:, :, nh:]), bt(v_mem[:, :, :nh]),
+                          bt(currents[:, :, :nh]), bt(currents[:, :, m:m + nh]), bt(v_mem[:, :, nh:]),
+                          bt(currents[:, :, nh:m]), events, saturated), state
 
 
 # ---------------------------------------------------------------- the registry's view
