@@ -65,11 +65,19 @@ def test_config_lists_every_neuron_on_exactly_one_core_and_every_synapse_once(tm
 
 
 def test_dump_after_writes_the_intermediate_stage(tmp_path):
-    compile(mlp(), TINY, tmp_path / "b", calibration_steps=0, partition_method="sequential", dump_after="fuse")
+    compile(mlp(), TINY, tmp_path / "b", calibration_steps=0, partition_method="sequential",
+            dump_after="fuse")
     dumped = json.loads((tmp_path / "b" / "dump" / "after-fuse.json").read_text())
     assert dumped["kind"] == "hardware_network" and set(dumped["populations"]) == {"lif1", "lif2"}
-    compile(mlp(), TINY, tmp_path / "c", calibration_steps=0, partition_method="sequential", dump_after="normalize")
+    compile(mlp(), TINY, tmp_path / "c", calibration_steps=0, partition_method="sequential",
+            dump_after="normalize")
     assert (tmp_path / "c" / "dump" / "after-normalize.nir").is_file()
+    compile(mlp(), TINY, tmp_path / "d", calibration_steps=0, partition_method="sequential",
+            dump_after="discretize")
+    dumped = json.loads((tmp_path / "d" / "dump" / "after-discretize.json").read_text())
+    assert dumped["nodes"]["lif1"]["type"] == "nirc.DiscreteNeuron"
+    key = dumped["nodes"]["lif1"]["v_decay"]["array"]
+    assert np.allclose(np.load(tmp_path / "d" / "dump" / "after-discretize.npz")[key], 0.8)
 
 
 @pytest.fixture
