@@ -164,3 +164,14 @@ def test_fire_subtracts_threshold_per_spike_up_to_the_limit():
                     np.array([0, 0, 0, 0, 30]))
     np.testing.assert_array_equal(count, [0, 1, 3, 31, 31])
     np.testing.assert_array_equal(v, [99, 0, 50, 1900, 250])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13, 64])
+def test_composed_saturating_adds_equal_one_add_at_a_time(n):
+    rng = np.random.default_rng(n)
+    contributions = rng.integers(-20000, 20000, (200, n))
+    current = rng.integers(-32768, 32768, 200)
+    expected = current.copy()
+    for j in range(n):
+        expected = np.clip(expected + contributions[:, j], -32768, 32767)
+    np.testing.assert_array_equal(compose_saturating_adds(current, contributions), expected)

@@ -81,11 +81,16 @@ def compose_saturating_adds(initial: np.ndarray, contributions: np.ndarray) -> n
     """
     s = np.asarray(contributions, _INT)
     n = s.shape[-1]
-    width = 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))
-    pad = [(0, 0)] * (s.ndim - 1) + [(0, width - n)]
-    s = np.pad(s, pad)
-    lo = np.full_like(s, STATE_MIN)
-    hi = np.full_like(s, STATE_MAX)
+    width = 1 << max(0, int(n - 1).bit_length())
+    if width != n:
+        s = np.pad(s, [(0, 0)] * (s.ndim - 1) + [(0, width - n)])
+    if width == 1:
+        return np.minimum(np.maximum(np.asarray(initial, _INT) + s[..., 0], STATE_MIN), STATE_MAX)
+    # The first round starts from plain adds (lo, hi = the rails).
+    s1, s2 = s[..., 0::2], s[..., 1::2]
+    lo = np.minimum(np.maximum(STATE_MIN + s2, STATE_MIN), STATE_MAX)
+    hi = np.minimum(np.maximum(STATE_MAX + s2, STATE_MIN), STATE_MAX)
+    s = s1 + s2
     while s.shape[-1] > 1:
         s1, s2 = s[..., 0::2], s[..., 1::2]
         l1, l2 = lo[..., 0::2], lo[..., 1::2]
@@ -348,7 +353,8 @@ class XyloFabric:
         position = np.arange(lengths.sum()) - offsets
         flat = np.repeat(starts, lengths) + position
         pair = np.repeat(np.arange(len(b)), lengths)
-        contributions = np.zeros((len(b), max(int(lengths.max()), 1)), _INT)
+        width = 1 << max(0, int(lengths.max()) - 1).bit_length()
+        contributions = np.zeros((len(b), width), _INT)
         contributions[pair, position] = (events[b[pair], self.by_target.indices[flat]].astype(_INT)
                                          * self.by_target.data[flat])
         exact = compose_saturating_adds(i_now[b, c], contributions)
