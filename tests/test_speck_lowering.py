@@ -9,8 +9,8 @@ from nirc.nirio import read
 from nirc.targets.speck.chip import load_chip
 from nirc.targets.speck.lower import Source, lower_to_speck
 
-from speck_networks import (affine, avgpool, chain, conv, flatten, graph, iaf, lif, residual_cnn,
-                            small_cnn, sumpool)
+from speck_networks import (avgpool, chain, conv, graph, iaf, lif, residual_cnn, small_cnn,
+                            sumpool)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ for how the samna-free parts are loaded.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
@@ -169,7 +167,6 @@ def sinabs_simulation(hw, counts: np.ndarray) -> dict[str, np.ndarray]:
 
 def _positive_cnn(seed):
     """Weights and biases in [0, threshold]: sinabs' MultiSpike and the chip's one spike per event agree."""
-    from nirc.ir.nodes import Conv2d
     g = small_cnn(seed=seed, size=12, c1=4, c2=4, n_out=6)
     nodes = dict(g.nodes)
     for name, node in g.nodes.items():

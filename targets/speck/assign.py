@@ -145,7 +145,7 @@ def _solve(layers, cores, time_limit_s, seed, require_all):
 def explain_misfit(layer: LayerToPlace, cores: Sequence[CoreMemory], competing: str = "") -> str:
     """One line: which memory the layer exceeds on the nearest-fitting core, and how to fix it."""
     if not cores:
-        return (f"layer needs a core but all are taken"
+        return ("layer needs a core but all are taken"
                 + (f" ({competing})" if competing else ""))
 
     def excess(core: CoreMemory) -> float:

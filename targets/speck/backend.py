@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,7 +25,6 @@ from nirc.placement import Block, Placement, ResourceUse
 from nirc.targets.speck.assign import LayerToPlace, assign_layers
 from nirc.targets.speck.chip import SpeckChip
 from nirc.targets.speck.config import build_config as build_config_json
-from nirc.targets.speck.config import dumps
 from nirc.targets.speck.emulate import SpeckEmulator
 from nirc.targets.speck.network import from_hwnet, run_reference
 

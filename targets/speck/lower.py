@@ -24,7 +24,6 @@ Rules (the chip's, as sinabs' DynapcnnNetwork applies them; docs/speck.md):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 import networkx as nx
@@ -32,8 +31,8 @@ import numpy as np
 
 from nirc.errors import TargetError
 from nirc.ir.graph import flatten, infer_shapes
-from nirc.ir.nodes import (Affine, AvgPool2d, Conv2d, Flatten, IF, LIF, Input, Linear, NIRGraph,
-                           Node, Output, Scale, SumPool2d)
+from nirc.ir.nodes import (IF, LIF, Affine, AvgPool2d, Conv2d, Flatten, Input, Linear, NIRGraph,
+                           Output, Scale, SumPool2d)
 from nirc.neuron_models.speck_iaf import STATE_BITS
 from nirc.targets.speck.chip import SpeckChip
 from nirc.targets.speck.memory import LayerGeometry
@@ -235,7 +234,6 @@ def _lower_layer(flat, g, shapes, neuron_name, chip, dt, method, reset, coeffici
     weight = weight * avg_factors[0]
 
     coeffs = coefficients(neuron, dt, method, neuron_name)
-    n_out = math.prod(out_shape)
 
     def per_channel(values, what: str) -> np.ndarray:
         full = np.broadcast_to(np.asarray(values, dtype=np.float64), out_shape).reshape(
