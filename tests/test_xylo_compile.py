@@ -221,3 +221,24 @@ def test_emulate_rejects_inputs_that_are_not_event_counts(built):
     _, _, out = built
     with pytest.raises(TargetError, match="input 'input'|node 'input'"):
         backend.emulate(out, {"input": np.full((5, 16), 0.5)})
+
+
+def test_convolution_unrolling_beyond_the_hidden_pool_fails_naming_the_layer():
+    from nirc.ir.nodes import Conv2d, Flatten
+
+    rng = np.random.default_rng(0)
+    n_conv = 64 * 4 * 4                       # 64 channels of 4x4: 1024 hidden neurons > 1000
+    g = NIRGraph(nodes={
+        "input": Input(shape=np.array([1, 4, 4])),
+        "conv": Conv2d(weight=rng.normal(size=(64, 1, 3, 3)), stride=np.array([1, 1]),
+                       padding=np.array([1, 1]), dilation=np.array([1, 1]), groups=1, bias=np.zeros(64),
+                       input_shape=np.array([4, 4])),
+        "h": lif(n_conv).__class__(**{k: v.reshape(64, 4, 4) if isinstance(v, np.ndarray) else v
+                                      for k, v in lif(n_conv).__dict__.items()}),
+        "flat": Flatten(start_dim=0, end_dim=-1, input_type=np.array([64, 4, 4])),
+        "w": Affine(weight=rng.normal(size=(4, n_conv)), bias=np.zeros(4)),
+        "readout": lif(4), "output": Output(shape=np.array([4]))},
+        edges=[("input", "conv"), ("conv", "h"), ("h", "flat"), ("flat", "w"), ("w", "readout"),
+               ("readout", "output")])
+    with pytest.raises(FitError, match=r"node 'h'.*hidden layers need 1024 neurons.*xylo has 1000"):
+        lower(g)
