@@ -16,7 +16,7 @@ neuron count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,6 +61,7 @@ class BlockGraph:
     atom_blocks: sp.csr_array          # (A, B): blocks fed by each atom's neurons
     atom_group: np.ndarray             # (A,) group of each atom
     atom_size: np.ndarray              # (A,) neurons in each atom
+    likely_cores: np.ndarray | None = None   # (G,) cores a group's targets will likely span
 
     @property
     def block_count(self) -> int:
@@ -135,12 +136,12 @@ def coarsen(conn: Connectivity, cost: SynapseListCost, limits: dict[str, int], *
     alone = per_neuron_demand(conn, cost)
     check_neurons_fit(conn, alone, limits, cost, target_name)
     sizes = np.diff(conn.population_offsets)
+    per_core = _neurons_per_core(conn, alone, limits, cost)
+    if "neurons" in limits:
+        per_core = np.minimum(per_core, limits["neurons"])
     if block_size is not None:
         pieces = np.full(len(sizes), block_size)
     else:
-        per_core = _neurons_per_core(conn, alone, limits, cost)
-        if "neurons" in limits:
-            per_core = np.minimum(per_core, limits["neurons"])
         for m in SPLITS:
             pieces = np.maximum(1, -(-per_core // m))
             if int(np.sum(-(-sizes // pieces))) <= max_blocks:
@@ -152,6 +153,7 @@ def coarsen(conn: Connectivity, cost: SynapseListCost, limits: dict[str, int], *
         slices = [BlockSlice(p, a, b) for p, size, piece in zip(conn.population_names, sizes, pieces)
                   for a, b in _slices(int(size), int(piece), conn.shapes[p])]
         graph = _block_graph(conn, slices, cost)
+        graph = replace(graph, likely_cores=_likely_destination_cores(conn, graph, per_core))
         too_big = _oversized_populations(conn, graph, limits, cost)
         if not too_big:
             return graph
@@ -175,9 +177,33 @@ def _oversized_populations(conn: Connectivity, graph: BlockGraph, limits: dict[s
     if "fan_in_axons" in limits:
         bad |= graph.fan_in_alone > limits["fan_in_axons"]
     if "fan_out_axons" in limits:
-        bad |= graph.group_senders[:graph.block_count] > limits["fan_out_axons"]
+        senders = graph.group_senders[:graph.block_count]
+        # A block must leave room on its core for what its targets will likely need.
+        bad |= (senders * np.maximum(graph.likely_cores[:graph.block_count], 1) > limits["fan_out_axons"]) \
+            & (senders > 1)
     names = sorted({graph.blocks[b].population for b in np.flatnonzero(bad)})
     return [conn.population_names.index(n) for n in names]
+
+
+def _likely_destination_cores(conn: Connectivity, graph: BlockGraph, per_core: np.ndarray) -> np.ndarray:
+    """Per source group: about how many cores its targets will occupy if placed in order.
+
+    Per target population, the span of the blocks it feeds divided by how many of
+    that population's neurons fit a core, plus one; never more than the blocks fed.
+    """
+    fits = dict(zip(conn.population_names, per_core.tolist()))
+    stops = np.cumsum(graph.demand["neurons"])
+    starts = stops - graph.demand["neurons"]
+    population = np.array([b.population for b in graph.blocks])
+    rows = graph.feeders.tocsr()
+    likely = np.zeros(rows.shape[0], dtype=np.int64)
+    for g in range(rows.shape[0]):
+        fed = rows.indices[rows.indptr[g]:rows.indptr[g + 1]]
+        for name in np.unique(population[fed]):
+            mine = fed[population[fed] == name]
+            span = int(stops[mine].max() - starts[mine].min())
+            likely[g] += min(len(mine), -(-span // max(1, fits[name])) + 1)
+    return likely
 
 
 def _block_graph(conn: Connectivity, slices: list[BlockSlice], cost: SynapseListCost) -> BlockGraph:
@@ -251,3 +277,21 @@ def _atoms(pattern: sp.csr_array, group_of_source: np.ndarray, groups: int):
     atom_blocks = sp.csr_array(by_source[representative])
     atom_blocks.data = np.ones_like(atom_blocks.data)
     return exact, atom_blocks, atom_group[keep], counts[keep].astype(np.int64)
+
+
+def spatial_order(conn: Connectivity, graph: BlockGraph) -> np.ndarray:
+    """Blocks sorted by where they sit in their layer's feature map, then by layer.
+
+    A block's position is the middle of its slice within one channel plane (the
+    last two axes of a (C, H, W) population; the whole range of a flat one), as a
+    fraction. Filling cores in this order stacks the same region of successive
+    layers on one core, which is where convolutional and topographic networks
+    keep their spikes local.
+    """
+    keys = []
+    for k, b in enumerate(graph.blocks):
+        shape = conn.shapes[b.population]
+        plane = int(np.prod(shape[-2:])) if len(shape) >= 3 else int(np.prod(shape))
+        middle = ((b.start + b.stop) / 2) % plane if plane else 0.0
+        keys.append((round(middle / max(plane, 1), 6), conn.population_names.index(b.population), k))
+    return np.array([k for *_, k in sorted(keys)], dtype=np.int64)

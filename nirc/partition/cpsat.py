@@ -17,7 +17,7 @@ Identical cores are interchangeable, so block b may only use cores 0..b
 (cores numbered by their first block). Search is deterministic: a fixed seed,
 one thread (several strategies interleaved for the core count), and a
 deterministic time limit (CP-SAT's work units, roughly seconds on an idle
-machine); a wall-clock limit of four times that plus 5 s is only a safety
+machine); a wall-clock limit of ten times that plus 10 s is only a safety
 net, and the result notes when it was hit.
 """
 
@@ -212,7 +212,7 @@ class _Model:
         p.interleave_search = workers > 1     # several strategies, still deterministic
         p.random_seed = seed
         p.max_deterministic_time = time_limit_s
-        p.max_time_in_seconds = 4 * time_limit_s + 5
+        p.max_time_in_seconds = 10 * time_limit_s + 10
         status = solver.Solve(self.m)
         name = solver.StatusName(status)
         wall_hit = solver.WallTime() >= p.max_time_in_seconds * 0.99

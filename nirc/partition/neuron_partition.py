@@ -14,7 +14,7 @@ import numpy as np
 
 from nirc.hwnet import HardwareNetwork
 from nirc.partition import cpsat, explain
-from nirc.partition.blocks import BlockGraph, coarsen
+from nirc.partition.blocks import BlockGraph, coarsen, spatial_order
 from nirc.partition.connectivity import Connectivity, Rates
 from nirc.partition.demand import SynapseListCost, core_traffic, group_demand
 from nirc.partition.lower_bound import LowerBound, lower_bound_cores
@@ -137,19 +137,23 @@ def _improve(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: Synapse
 
 
 def _better_start(graph, capacities, cost, conn, start, problem, notes):
-    """The sequential or the affinity fill, whichever uses fewer cores, then fewer messages."""
-    other, other_problem = affinity_fill(graph, capacities, cost)
-    if other_problem is not None:
+    """The best of several greedy fills: fewest cores, then fewest messages.
+
+    Candidates: the sequential fill (given), and the sequential and affinity
+    fills in network order and in spatial order (blocks.spatial_order).
+    """
+    spatial = spatial_order(conn, graph)
+    candidates = [("sequential fill", start, problem),
+                  ("affinity fill", *affinity_fill(graph, capacities, cost)),
+                  ("sequential fill in spatial order", *sequential_fill(graph, capacities, cost, spatial)),
+                  ("affinity fill in spatial order", *affinity_fill(graph, capacities, cost, spatial))]
+    feasible = [(_cores(a), _messages(conn, graph, cost, a), k, name, a)
+                for k, (name, a, p) in enumerate(candidates) if p is None]
+    if not feasible:
         return start, problem
-    if problem is not None:
-        notes.append("start: affinity fill (the sequential fill found no placement)")
-        return other, None
-    key = [(_cores(a), _messages(conn, graph, cost, a)) for a in (start, other)]
-    if key[1] < key[0]:
-        notes.append("start: affinity fill")
-        return other, None
-    notes.append("start: sequential fill")
-    return start, problem
+    *_, name, best = min(feasible, key=lambda f: f[:3])
+    notes.append(f"start: {name}")
+    return best, None
 
 
 def _messages(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost,

@@ -60,25 +60,11 @@ class CoreLoads:
         self.reserved = self._reservations(capacities) if reserve else np.zeros(groups, dtype=np.int64)
 
     def _reservations(self, capacities: dict[str, np.ndarray]) -> np.ndarray:
-        """Fan-out each group will likely need: its senders times the cores its targets span.
-
-        Targets filled in order occupy about (span of their neuron range) / (neurons
-        per core) + 1 cores per target population, and no more than their block count.
-        """
+        """Fan-out each group will likely need: its senders times the cores its targets span."""
         g_ = self.graph
-        per_core = int(capacities["neurons"].max()) if "neurons" in capacities else 1 << 30
-        stops = np.cumsum(g_.demand["neurons"])
-        starts = stops - g_.demand["neurons"]
-        population = np.array([b.population for b in g_.blocks])
-        rows = g_.feeders.tocsr()
-        likely = np.zeros(rows.shape[0], dtype=np.int64)
-        for g in range(rows.shape[0]):
-            fed = rows.indices[rows.indptr[g]:rows.indptr[g + 1]]
-            for name in np.unique(population[fed]):
-                mine = fed[population[fed] == name]
-                span = int(stops[mine].max() - starts[mine].min())
-                likely[g] += min(len(mine), -(-span // per_core) + 1)
-        return g_.group_senders * likely
+        if g_.likely_cores is None:
+            return np.zeros(len(g_.group_senders), dtype=np.int64)
+        return g_.group_senders * g_.likely_cores
 
     def _delta(self, block: int, core: int):
         """Groups whose senders to ``core`` grow if ``block`` goes there, and by how much."""
@@ -184,16 +170,18 @@ def _fill_with_retries(place_all, graph: BlockGraph, capacities: dict[str, np.nd
     return loads.core_of_block, problem
 
 
-def sequential_fill(graph: BlockGraph, capacities: dict[str, np.ndarray],
-                    cost: SynapseListCost) -> tuple[np.ndarray, Overflow | None]:
-    """Blocks in network order, each on the current core or else the next (the naive baseline).
+def sequential_fill(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
+                    order: np.ndarray | None = None) -> tuple[np.ndarray, Overflow | None]:
+    """Blocks in network order (or ``order``), each on the current core or else the next.
 
-    Returns the block->core array (-1 for blocks not placed) and, on failure,
-    the overflow that stopped it.
+    In network order this is the naive baseline. Returns the block->core array
+    (-1 for blocks not placed) and, on failure, the overflow that stopped it.
     """
+    order = np.arange(graph.block_count) if order is None else order
+
     def place_all(loads: CoreLoads) -> Overflow | None:
         core = 0
-        for block in range(graph.block_count):
+        for block in order:
             problem = loads.try_place(block, core)
             while problem is not None:
                 if core + 1 >= loads.cores:
@@ -207,16 +195,18 @@ def sequential_fill(graph: BlockGraph, capacities: dict[str, np.ndarray],
     return _fill_with_retries(place_all, graph, capacities, cost)
 
 
-def affinity_fill(graph: BlockGraph, capacities: dict[str, np.ndarray],
-                  cost: SynapseListCost) -> tuple[np.ndarray, Overflow | None]:
-    """Blocks in network order, each on the open core where it adds the fewest messages.
+def affinity_fill(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
+                  order: np.ndarray | None = None) -> tuple[np.ndarray, Overflow | None]:
+    """Blocks in network order (or ``order``), each on the open core where it adds the fewest messages.
 
-    A new core is opened only when no open core can take the block. Used as
-    CP-SAT's starting point next to the sequential fill (whichever is better).
+    A new core is opened only when no open core can take the block. A candidate
+    starting point for CP-SAT.
     """
+    order = np.arange(graph.block_count) if order is None else order
+
     def place_all(loads: CoreLoads) -> Overflow | None:
         opened = 0
-        for block in range(graph.block_count):
+        for block in order:
             scored = sorted((loads.message_increase(block, c), c) for c in range(opened))
             if any(loads.try_place(block, core) is None for _, core in scored):
                 continue
