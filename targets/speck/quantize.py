@@ -10,8 +10,8 @@ by nirc and by sinabs gets the same integers: for each layer
 and every value is multiplied by ``s`` and rounded half to even, in float32 as
 sinabs' torch code does. The low threshold defaults to -threshold_high (what
 sinabs' from_nir sets for IF), so it enters ``s`` like the high one. Nothing is
-clipped: the scale guarantees the ranges. A float layer whose weights are all
-zero gets scale 1.
+clipped: the scale guarantees the ranges. All-zero weights and biases leave the
+scale to the thresholds (which are > 0, so the scale is always finite).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def layer_scale(layer: SpeckLayer, weight_bits: int = 8, state_bits: int = 16) -
             discretization_scale(bias, weight_bits),
             discretization_scale(np.array([layer.threshold_low, layer.threshold_high]),
                                  state_bits))
-    return np.float32(1.0) if not np.isfinite(s) else s
+    return s
 
 
 def quantize_network(net: SpeckNetwork, weight_bits: int = 8, state_bits: int = 16
