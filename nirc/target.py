@@ -515,26 +515,10 @@ def _schema_for(data: dict, where: str) -> type[Target]:
     return schema
 
 
-def _alias_owner(alias: str, packaged: dict[str, Any]) -> str | None:
-    """The shipped target whose YAML lists ``alias`` under ``aliases:`` (e.g. speck -> speck2f)."""
-    for name in sorted(packaged):
-        try:
-            data = yaml.safe_load(packaged[name].read_text(encoding="utf-8"))
-        except yaml.YAMLError:
-            continue          # reported when that target itself is loaded
-        if isinstance(data, dict) and alias in (data.get("aliases") or []):
-            return name
-    return None
-
-
 def load_target(name_or_path: str | Path) -> Target:
     """A target by shipped name (``"loihi2"``) or alias (``"speck"``), or by path to a YAML file."""
     text_name = str(name_or_path)
     packaged = _packaged_files()
-    if isinstance(name_or_path, str) and text_name not in packaged and not Path(text_name).suffix:
-        owner = _alias_owner(text_name, packaged)
-        if owner is not None:
-            return load_target(owner)
     if isinstance(name_or_path, str) and text_name in packaged:
         where = f"targets/{text_name}.yaml"
         target = parse_target(packaged[text_name].read_text(encoding="utf-8"), where)
