@@ -79,7 +79,7 @@ def test_memory_of_200_random_layers_equals_sinabs_memory_summary(sinabs_backend
 
 @pytest.mark.parametrize("source", ["examples/cnn.nir", "small_cnn", "small_cnn_stride2",
                                     "residual_cnn"])
-def test_memory_of_every_layer_of_the_examples_equals_sinabs(sinabs_backend, chip, source):
+def test_memory_and_fit_of_every_example_layer_equal_sinabs(sinabs_backend, chip, source):
     g = {"small_cnn": lambda: small_cnn(),
          "small_cnn_stride2": lambda: small_cnn(seed=3, size=32, stride=2, c1=8),
          "residual_cnn": lambda: residual_cnn()}.get(source, lambda: read(source))()
@@ -90,6 +90,9 @@ def test_memory_of_every_layer_of_the_examples_equals_sinabs(sinabs_backend, chi
         ours = memory_demand(layer.geometry)
         assert (ours.kernel, ours.neuron, ours.bias) == \
             (int(theirs["kernel"]), int(theirs["neuron"]), int(theirs["bias"])), layer.name
+    geometries = [layer.geometry for layer in net.layers]
+    assert _sinabs_fits(sinabs_backend, geometries)
+    assign_layers([LayerToPlace.of(l.name, l.geometry) for l in net.layers], chip.cores)
 
 
 def _sinabs_fits(backend, geometries) -> bool:
