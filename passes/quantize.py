@@ -9,13 +9,36 @@ model's stored weights, its per-table fields in ``kernel`` and a delay of at
 least the model's minimum (one step on Loihi: its synapses buffer a step).
 The model decides the scaling (per layer, or per channel with
 ``ctx.granularity = "channel"``); ``ctx.report["quantization"]`` gets one row
-per population with the error introduced and what was not exact.
+per population with the error introduced and what was not exact, and
+``ctx.report["latency_steps"]`` the steps by which each population lags the
+float network because of delays the hardware added (longest path from the
+inputs through same-step tables).
 """
 
 from __future__ import annotations
 
+import networkx as nx
+
 from nirc.hwnet import HardwareNetwork
 from nirc.passes.context import PassContext
+
+
+def added_latency(before: HardwareNetwork, after: HardwareNetwork) -> dict[str, int]:
+    """Per population, the most steps the quantized network adds on a path from the inputs
+    through tables that were same-step (delay 0) in the float network."""
+    g = nx.DiGraph()
+    g.add_nodes_from([*before.inputs, *before.populations])
+    for old, new in zip(before.tables, after.tables):
+        if old.delay == 0:
+            extra = new.delay - old.delay
+            weight = max(extra, g.edges[old.source, old.target]["extra"]) \
+                if g.has_edge(old.source, old.target) else extra
+            g.add_edge(old.source, old.target, extra=weight)
+    latency = {name: 0 for name in g.nodes}
+    for name in nx.topological_sort(g):      # same-step tables form no cycle (fuse)
+        for src, _, data in g.in_edges(name, data=True):
+            latency[name] = max(latency[name], latency[src] + data["extra"])
+    return {name: latency[name] for name in before.populations}
 
 
 def quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
@@ -32,6 +55,8 @@ def quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         new_tables.update(zip(index, tables))
         rows.append(row)
     ctx.report["quantization"] = rows
-    return net.with_(neuron_model=model.name, populations=populations,
-                     tables=tuple(new_tables[k] for k in range(len(net.tables))),
-                     quantized=True)
+    quantized = net.with_(neuron_model=model.name, populations=populations,
+                          tables=tuple(new_tables[k] for k in range(len(net.tables))),
+                          quantized=True)
+    ctx.report["latency_steps"] = added_latency(net, quantized)
+    return quantized

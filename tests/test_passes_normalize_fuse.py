@@ -150,3 +150,18 @@ def test_threshold_and_integrator_nodes_lower_to_neurons():
                         ("acc", "out")))
     net = lower_to(g, "fuse", model="float")
     assert net.populations["th"].spiking and not net.populations["acc"].spiking
+
+
+def test_quantize_reports_the_latency_the_hardware_adds_per_population():
+    c = ctx()
+    stage = skip_and_delay()
+    for name in ("normalize", "discretize", "fuse", "unroll", "quantize"):
+        stage = PASSES[name](stage, c)
+    # in -> block.l gains one step; block.l -> l2 another; the delayed path in -> d -> l2
+    # (2 steps already) gains nothing, so l2 lags by the longer of 2 and 0.
+    assert c.report["latency_steps"] == {"block.l": 1, "l2": 2}
+    c = ctx()
+    stage = recurrent()
+    for name in ("normalize", "discretize", "fuse", "unroll", "quantize"):
+        stage = PASSES[name](stage, c)
+    assert c.report["latency_steps"] == {"rlif": 1}     # the recurrent table keeps its step
