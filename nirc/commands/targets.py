@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nirc.errors import TargetError
-from nirc.target import RESOURCES, Target, check_target_file, load_target, target_names
+from nirc.target import CHIP_RESOURCES, RESOURCES, Target, check_target_file, load_target, target_names
 
 
 def add_parser(subparsers) -> None:
@@ -90,6 +90,9 @@ def _show(console: Console, target: Target) -> None:
     for cores, named in rows:
         for name, value in named.items():
             limits.add_row(name, cores, str(value), RESOURCES[name].unit)
+    chip = getattr(target, "chip", None)
+    for name, value in (chip.named().items() if chip is not None else ()):
+        limits.add_row(name, "whole chip", str(value), CHIP_RESOURCES[name].unit)
     console.print(limits)
     formats = {k: v for k, v in target.formats.model_dump().items() if v is not None}
     console.print("formats: " + ", ".join(f"{k}={v}" for k, v in formats.items()), soft_wrap=True)
