@@ -78,3 +78,23 @@ def test_random_graphs_emulate_bit_exactly(graph, granularity, method):
     _, emulated, reference = emulate_and_reference(graph, granularity=granularity,
                                                    discretisation=method)
     assert compare_runs(emulated, reference) == []
+
+
+@pytest.mark.slow
+def test_a_million_synapse_cnn_emulates_bit_exactly_on_many_cores():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from bench_compile import TARGET, cnn
+
+    graph = cnn(8, 28)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = compile(graph, str(TARGET), Path(tmp) / "b", calibration_steps=5,
+                         partition_method="sequential")
+        chip = Chip.load(Path(tmp) / "b")
+        x = {"in": spikes((8, 28, 28), steps=8, batch=2)}
+        emulated = chip.run(x, batch=True, record=True)
+    assert result.network.synapse_count > 800_000 and result.placement.cores_used > 10
+    reference = intref.run(result.network, x, batch=True, record=True)
+    assert compare_runs(emulated, reference) == []
+    assert emulated.spikes["l2"].any()
