@@ -18,7 +18,7 @@ import numpy as np
 
 from nirc.errors import ModelError, TargetError
 from nirc.ir.graph import flatten, infer_shapes
-from nirc.ir.nodes import (NEURON_TYPES, Affine, AvgPool2d, Conv1d, Conv2d, Delay, Flatten, Input,
+from nirc.ir.nodes import (NEURON_TYPES, SPIKING_TYPES, Affine, AvgPool2d, Conv1d, Conv2d, Delay, Flatten, Input,
                            Linear, NIRGraph, Node, Output, Scale, SumPool2d, Threshold,
                            _Elementwise)
 from nirc.passes.context import PassContext
@@ -83,7 +83,28 @@ def normalize(graph: NIRGraph, ctx: PassContext) -> NIRGraph:
     for name in [n for n, node in nodes.items() if _is_identity(node, shapes[n])]:
         graph = _drop(graph, name)
     _check_outputs(graph, ctx)
+    _check_graded_edges(graph, ctx)
     return graph
+
+
+def _check_graded_edges(graph: NIRGraph, ctx: PassContext) -> None:
+    """A non-spiking neuron (I, LI, CubaLI) may feed outputs only: its value is a voltage,
+    and what travels between neurons on chip is spikes."""
+    for name, node in graph.nodes.items():
+        if not isinstance(node, NEURON_TYPES) or isinstance(node, SPIKING_TYPES):
+            continue
+        stack = list(graph.successors(name))
+        while stack:
+            succ = stack.pop()
+            if isinstance(graph.nodes[succ], Output):
+                continue
+            if isinstance(graph.nodes[succ], Flatten):
+                stack.extend(graph.successors(succ))
+                continue
+            raise TargetError(f"{node.nir_type} node feeds '{succ}', but a non-spiking "
+                              f"neuron's voltage cannot be sent to other neurons (the chip "
+                              f"sends spikes); only an Output may read it",
+                              file=ctx.file, node=name)
 
 
 def _check_outputs(graph: NIRGraph, ctx: PassContext) -> None:

@@ -165,3 +165,12 @@ def test_quantize_reports_the_latency_the_hardware_adds_per_population():
     for name in ("normalize", "discretize", "fuse", "unroll", "quantize"):
         stage = PASSES[name](stage, c)
     assert c.report["latency_steps"] == {"rlif": 1}     # the recurrent table keeps its step
+
+
+def test_normalize_rejects_a_readout_feeding_another_layer():
+    g = mlp(readout=True)
+    nodes = dict(g.nodes, fc3=Linear(weight=np.ones((2, 3))), l3=lif(2),
+                 out2=Output(shape=np.array([2])))
+    edges = g.edges + (("lif2", "fc3"), ("fc3", "l3"), ("l3", "out2"))
+    with pytest.raises(TargetError, match="node 'lif2': LI node feeds 'fc3'.*only an Output"):
+        PASSES["normalize"](NIRGraph(nodes=nodes, edges=edges), ctx())
