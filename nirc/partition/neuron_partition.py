@@ -96,12 +96,16 @@ def _improve(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: Synapse
              uniform: bool, bound: LowerBound,
              start: np.ndarray, problem: Overflow | None, time_limit_s: float, seed: int,
              notes: list[str]) -> tuple[np.ndarray | None, str]:
-    """CP-SAT on top of the sequential fill: fewest cores, then fewest messages on those cores."""
+    """CP-SAT from the best greedy start: fewest cores, then fewest messages on those cores.
+
+    The time budget is split in deterministic time (half for each phase when both
+    run), never by wall time, so the result does not depend on the machine's load.
+    """
     best = None if problem is not None else start
     cores_now = int(best.max()) + 1 if best is not None else len(next(iter(capacities.values())))
     if graph.block_count * cores_now > cpsat.MAX_PAIRS:
         notes.append(f"model too large for CP-SAT ({graph.block_count} blocks x {cores_now} cores); "
-                     f"kept the sequential fill")
+                     f"kept the start")
         return best, "SEQUENTIAL"
     statuses = []
     budget = time_limit_s
@@ -112,11 +116,11 @@ def _improve(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: Synapse
         notes.append(f"fewest cores: {phase.status}")
         if phase.wall_limit_hit:
             notes.append("fewest cores: wall-clock limit hit, result may vary between runs")
-        budget -= min(phase.seconds, budget / 2)
+        budget -= budget / 2
         if phase.core_of_block is not None and (best is None or _cores(phase.core_of_block) <= _cores(best)):
             best = phase.core_of_block
     else:
-        notes.append("fewest cores: the sequential fill meets the lower bound")
+        notes.append("fewest cores: the start meets the lower bound")
     if best is None:
         return None, statuses[-1] if statuses else "INFEASIBLE"
     used = _cores(best)
