@@ -242,3 +242,41 @@ def test_convolution_unrolling_beyond_the_hidden_pool_fails_naming_the_layer():
                ("readout", "output")])
     with pytest.raises(FitError, match=r"node 'h'.*hidden layers need 1024 neurons.*xylo has 1000"):
         lower(g)
+
+
+def _rockpool_xylosim(monkeypatch):
+    """rockpool's XyloAudio 2 XyloSim class, imported without rockpool.devices.xylo's samna-only modules.
+
+    Importing the package runs every Xylo family's hardware helpers, which need samna (a
+    stub here that tries to pip-install itself); only xylo_sim.py and its V1 base are needed.
+    """
+    import importlib
+    import sys
+    import types
+
+    pytest.importorskip("xylosim.v2")
+    monkeypatch.setitem(sys.modules, "samna", types.ModuleType("samna"))
+    rockpool = pytest.importorskip("rockpool")
+    base = Path(rockpool.__file__).parent / "devices" / "xylo"
+    for name, path in [("rockpool.devices.xylo", base), ("rockpool.devices.xylo.syns61300", base / "syns61300"),
+                       ("rockpool.devices.xylo.syns61201", base / "syns61201")]:
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [str(path)]
+            monkeypatch.setitem(sys.modules, name, package)
+    return importlib.import_module("rockpool.devices.xylo.syns61201.xylo_sim").XyloSim
+
+
+@pytest.mark.xylosim
+def test_rockpool_xylosim_runs_the_emitted_config_like_nirc_emulate(built, monkeypatch):
+    XyloSim = _rockpool_xylosim(monkeypatch)
+    _, _, out = built
+    spec, _ = read_config(out)
+    module = XyloSim.from_specification(**rockpool_specification(spec))
+    x = events(steps=100, seed=7)
+    spikes, _, recorded = module.evolve(x.astype(int), record=True)
+    ours = backend.emulate(out, {"input": x}, record=True)
+    np.testing.assert_array_equal(np.asarray(spikes), ours.outputs["output"])
+    np.testing.assert_array_equal(np.asarray(recorded["Vmem"])[:, :30], ours.states["h0"]["v_mem"])
+    np.testing.assert_array_equal(np.asarray(recorded["Isyn"])[:, 30:50], ours.states["h1"]["i_syn"])
+    assert ours.outputs["output"].sum() > 0
