@@ -14,9 +14,9 @@ spike counts and agreement of the winning output neuron.
 The MLP was trained on scikit-learn's digits (examples/make_examples.py); on its test
 split (the same 397 images, rate-coded the same way: pixel/16 * 0.5 spikes per step for 25
 steps, seeded) the table gives float accuracy and accuracy on each target's emulator.
-Integer outputs arrive one step per synaptic table later than the float ones
-(docs/semantics.md), so chip inputs are followed by that many silent steps and its
-outputs compared from that step on.
+Integer outputs arrive later than the float ones where the hardware adds synaptic
+delay (Loihi: one step per table; the quantize pass reports it as latency_steps), so
+chip inputs are followed by that many silent steps and its outputs compared from then on.
 
 Prints the table, writes benchmarks/results/cross_target.json and the markdown table
 benchmarks/results/cross_target.md (for the README: regenerate, never edit by hand).
@@ -39,7 +39,6 @@ import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nirc import __version__  # noqa: E402
@@ -86,41 +85,20 @@ def digits_test_split() -> tuple[np.ndarray, np.ndarray] | None:
 
 # --- comparing float and chip outputs ----------------------------------------------------------
 
-def output_lag(net, source: str) -> int:
-    """Steps between an input spike and its effect on ``source``, along the slowest path.
-
-    Sum of table delays on the longest input -> source path, back edges (tables closing a
-    loop) left out: one step per Loihi-style synaptic table, 0 for same-step delivery.
-    """
-    tables = getattr(net, "tables", None)
-    if not tables:
-        return 0
-    g = nx.DiGraph()
-    g.add_edges_from(("<inputs>", name) for name in net.inputs)
-    hops = {}
-    for t in tables:
-        g.add_edge(t.source, t.target, delay=int(t.delay))
-    hops = nx.single_source_shortest_path_length(g, "<inputs>")
-    dag = nx.DiGraph()
-    dag.add_nodes_from(g)
-    dag.add_edges_from((a, b, d) for a, b, d in g.edges(data=True)
-                       if a in hops and b in hops and hops[b] > hops[a])
-    longest = {"<inputs>": 0}
-    for node in nx.topological_sort(dag):
-        for a in dag.predecessors(node):
-            if a in longest:
-                longest[node] = max(longest.get(node, 0),
-                                    longest[a] + dag.edges[a, node].get("delay", 0))
-    return longest.get(source, 0)
-
-
-def aligned_counts(chip, graph, net, inputs: dict[str, np.ndarray]
+def aligned_counts(chip, result, inputs: dict[str, np.ndarray]
                    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per output: spike counts (B, n) of the float simulation and of the chip, aligned."""
-    floated = simulate(graph, inputs, dt=net.dt, batch=True).outputs
+    """Per output: spike counts (B, n) of the float simulation and of the chip, aligned.
+
+    The chip's input is followed by as many silent steps as the hardware adds latency
+    to the output layer (the quantize pass's ``latency_steps``), and its output read
+    from that step on, so both count the response to the same input steps.
+    """
+    net = result.network
+    latency = result.report.get("pass_reports", {}).get("latency_steps", {})
+    floated = simulate(result.graph, inputs, dt=net.dt, batch=True).outputs
     out = {}
     for name, port in net.outputs.items():
-        lag = output_lag(net, port.source)
+        lag = int(latency.get(port.source, 0))
         padded = {k: np.concatenate([v, np.zeros((lag, *v.shape[1:]))]) for k, v in
                   inputs.items()}
         chip_out = chip.run(padded, batch=True).outputs[name][lag:]
@@ -173,7 +151,7 @@ def evaluate(model: str, target: str, digits, float_accuracy: float | None) -> d
             compile_s=round(sum(result.timings.values()), 3),
             compile_stages_s={k: round(v, 4) for k, v in result.timings.items()})
         inputs = random_spike_input(result.graph, steps, seed=1, batch=samples)
-        record.update(agreement(aligned_counts(chip, result.graph, result.network, inputs)))
+        record.update(agreement(aligned_counts(chip, result, inputs)))
         one = random_spike_input(result.graph, THROUGHPUT_STEPS[model], seed=2, batch=1)
         chip.run(one, batch=True)                              # warm-up (imports, caches)
         started = time.perf_counter()
@@ -182,9 +160,8 @@ def evaluate(model: str, target: str, digits, float_accuracy: float | None) -> d
                                                (time.perf_counter() - started), 1)
         if model == "mlp" and digits is not None:
             x, labels = digits
-            (name, (_, chip_counts)), = aligned_counts(
-                chip, result.graph, result.network, {next(iter(result.graph.inputs())): x}
-            ).items()
+            (_, chip_counts), = aligned_counts(
+                chip, result, {next(iter(result.graph.inputs())): x}).values()
             record["digits_accuracy"] = float(np.mean(chip_counts.argmax(1) == labels))
             record["digits_float_accuracy"] = float_accuracy
             record["digits_drop_pp"] = round(100 * (float_accuracy - record["digits_accuracy"]),
