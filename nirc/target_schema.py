@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from nirc.errors import TargetError
 from nirc.target import MAPPINGS, Target, target_names
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -51,7 +52,10 @@ def _registries() -> tuple[list[str], list[str]]:
     from nirc.target import load_target
 
     for name in target_names():     # loading imports the target's backend, which may register
-        load_target(name)
+        try:
+            load_target(name)
+        except TargetError:         # a broken shipped file is reported by 'nirc targets'
+            pass
     return sorted(MODELS), sorted(PASSES)
 
 
