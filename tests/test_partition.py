@@ -95,6 +95,23 @@ def test_two_independent_chains_share_no_core_messages_unlike_the_sequential_fil
     assert best.solver_status == "OPTIMAL"
 
 
+def test_cores_of_different_sizes_are_used_largest_first_each_within_its_own_limits():
+    # Core 1 holds 100 neurons, cores 0 and 2 hold 20: 110 neurons need two cores, one
+    # of them core 1; core numbers stay physical.
+    data = toy_target(count=3, neurons=20).model_dump(exclude={"cores"})
+    data["cores"] = {"count": 3, "limits": {"neurons": 20},
+                     "overrides": [{"cores": [1], "limits": {"neurons": 100}}]}
+    target = Target.model_validate(data)
+    net = network({"a": 60, "b": 50}, [("a", "b", dense(50, 60))])
+    placement = partition(net, target)
+    assert (placement.cores_used, placement.lower_bound) == (2, 2)
+    assert 1 in placement.utilisation and len(placement.utilisation) == 2
+    assert placement.utilisation[1]["neurons"].capacity == 100
+    assert all(uses["neurons"].capacity == 20 for core, uses in placement.utilisation.items() if core != 1)
+    assert_within_limits(placement)
+    assert_covers_every_neuron_once(placement, net)
+
+
 def test_one_message_per_source_neuron_and_destination_core_weighted_by_rate():
     # s0 -> t0, t1 (both on core 1): one message; s1 -> t2 (core 1), t3 (core 2): two.
     weights = sp.csr_array(np.array([[1, 0], [1, 0], [0, 1], [0, 1]], dtype=float))

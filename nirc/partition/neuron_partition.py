@@ -194,7 +194,7 @@ def _placement(net: HardwareNetwork, target: Target, conn: Connectivity, cost: S
         "fan_out_axons": traffic.fan_out_axons,
     }
     utilisation = {}
-    for c in range(cores):
+    for c in np.unique(core_of_block).tolist():     # cores in use (physical ids on mixed chips)
         limits = target.limits_of(c)
         utilisation[c] = {r: ResourceUse(int(used[r][c]), limits.get(r), RESOURCES[r].unit)
                           for r in RESOURCE_ORDER}
