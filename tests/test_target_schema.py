@@ -5,7 +5,6 @@ Every error names the file and the dotted field, and says what is allowed.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
