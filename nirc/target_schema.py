@@ -9,7 +9,9 @@ the same models what editors and people read, so neither can drift from it:
   docs/target.schema.json is checked by a test to be current).
 - :func:`field_rows` / :func:`markdown_field_table`: one row per field
   (dotted path, type, required or default, unit, meaning), the table in
-  docs/targets.md (``nirc targets schema --markdown``).
+  docs/targets.md (``nirc targets schema --markdown``);
+  :func:`markdown_resource_table`: which strategy enforces which limit;
+  :func:`with_generated_tables` puts both into the guide.
 
 Units are written at the end of each field's description in square brackets
 (``"... [bits]"``); the table shows them in a column of their own.
@@ -27,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from nirc.errors import TargetError
-from nirc.target import MAPPINGS, Target, target_names
+from nirc.target import CHIP_RESOURCES, MAPPINGS, RESOURCES, Target, target_names
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _UNIT = re.compile(r"\s*\[([^\]]+)\]$")
@@ -149,13 +151,26 @@ def markdown_field_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-FIELDS_BEGIN = "<!-- fields:begin"
-FIELDS_END = "<!-- fields:end -->"
+def markdown_resource_table() -> str:
+    """Which mapping strategy enforces which limit, from nirc.target's resource lists."""
+    lines = ["| limit | unit | enforced by | counts |", "|---|---|---|---|"]
+    for section, resources in (("cores.limits", RESOURCES), ("chip", CHIP_RESOURCES)):
+        for r in resources.values():
+            by = ("all strategies" if set(r.mappings) == set(MAPPINGS)
+                  else ", ".join(f"`{m}`" for m in r.mappings))
+            lines.append(f"| `{section}.{r.name}` | {r.unit} | {by} | {r.meaning} |")
+    return "\n".join(lines) + "\n"
 
 
-def with_field_table(guide: str) -> str:
-    """The guide's text with the generated table between its fields markers replaced."""
-    start = guide.index(FIELDS_BEGIN)
-    start = guide.index("\n", start) + 1
-    end = guide.index(FIELDS_END)
-    return guide[:start] + markdown_field_table() + guide[end:]
+# Generated sections of docs/targets.md: (begin marker, end marker, content).
+GUIDE_SECTIONS = (("<!-- resources:begin", "<!-- resources:end -->", markdown_resource_table),
+                  ("<!-- fields:begin", "<!-- fields:end -->", markdown_field_table))
+
+
+def with_generated_tables(guide: str) -> str:
+    """The guide's text with every generated section between its markers replaced."""
+    for begin, end_marker, content in GUIDE_SECTIONS:
+        start = guide.index("\n", guide.index(begin)) + 1
+        end = guide.index(end_marker)
+        guide = guide[:start] + content() + guide[end:]
+    return guide

@@ -18,7 +18,7 @@ from nirc.emulator import Chip
 from nirc.errors import FitError
 from nirc.target import Target, load_target, target_names
 from nirc.target_schema import (field_rows, json_schema, json_schema_text, markdown_field_table,
-                                with_field_table)
+                                with_generated_tables)
 from nirc.verify import compare_runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +134,7 @@ def test_every_limit_states_its_unit():
 
 def test_the_guide_holds_the_current_field_table():
     guide = (ROOT / "docs" / "targets.md").read_text()
-    assert guide == with_field_table(guide), "run docs/make_target_docs.py"
+    assert guide == with_generated_tables(guide), "run docs/make_target_docs.py"
     for row in field_rows():
         assert f"| `{row.path}` |" in guide
 
