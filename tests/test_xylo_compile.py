@@ -280,3 +280,23 @@ def test_rockpool_xylosim_runs_the_emitted_config_like_nirc_emulate(built, monke
     np.testing.assert_array_equal(np.asarray(recorded["Vmem"])[:, :30], ours.states["h0"]["v_mem"])
     np.testing.assert_array_equal(np.asarray(recorded["Isyn"])[:, 30:50], ours.states["h1"]["i_syn"])
     assert ours.outputs["output"].sum() > 0
+
+
+def test_nirc_compile_and_verify_work_for_xylo_from_the_command_line(tmp_path, capsys):
+    from nirc.cli import main
+
+    assert main(["compile", str(EXAMPLES / "srnn.nir"), "--target", "xylo", "-o", str(tmp_path / "b")]) == 0
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["backend"] == "xylo" and config["format"] == "nirc.xylo"
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert {row["population"] for row in report["quantization"]} == {"1.lif", "3"}
+    assert main(["verify", str(EXAMPLES / "srnn.nir"), "--target", "xylo", "--steps", "40",
+                 "--samples", "2"]) == 0
+    assert "bit-exact: yes" in capsys.readouterr().out
+
+
+def test_a_model_that_does_not_fit_exits_2_without_output(tmp_path, capsys):
+    from nirc.cli import main
+
+    assert main(["compile", str(EXAMPLES / "mlp.nir"), "--target", "xylo", "-o", str(tmp_path / "b")]) == 2
+    assert "64 inputs" in capsys.readouterr().err and not (tmp_path / "b").exists()

@@ -345,19 +345,23 @@ class XyloFabric:
         risky = (i_now + pos > STATE_MAX) | (i_now + neg < STATE_MIN)
         if not risky.any():
             return out, 0
-        # Exact path: for each risky (sample, current), its incoming weights in source order
-        # (the CSC row order), padded with zeros, which leave an in-range current unchanged.
+        # Exact path: for each risky (sample, current), the non-zero contributions of its incoming
+        # synapses in source order (the CSC row order), padded with zeros, which leave an
+        # in-range current unchanged.
         b, c = np.nonzero(risky)
         starts, stops = self.by_target.indptr[c], self.by_target.indptr[c + 1]
         lengths = stops - starts
-        offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        position = np.arange(lengths.sum()) - offsets
-        flat = np.repeat(starts, lengths) + position
         pair = np.repeat(np.arange(len(b)), lengths)
-        width = 1 << max(0, int(lengths.max()) - 1).bit_length()
+        flat = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
+        values = (events.ravel()[b[pair] * events.shape[1] + self.by_target.indices[flat]].astype(_INT)
+                  * self.by_target.data[flat])
+        keep = values != 0
+        pair, values = pair[keep], values[keep]
+        counts = np.bincount(pair, minlength=len(b))
+        position = np.arange(len(pair)) - np.repeat(np.cumsum(counts) - counts, counts)
+        width = 1 << max(0, int(counts.max(initial=0)) - 1).bit_length()
         contributions = np.zeros((len(b), width), _INT)
-        contributions[pair, position] = (events[b[pair], self.by_target.indices[flat]].astype(_INT)
-                                         * self.by_target.data[flat])
+        contributions[pair, position] = values
         exact = compose_saturating_adds(i_now[b, c], contributions)
         saturated = int(np.count_nonzero(exact != out[b, c]))
         out[b, c] = exact
