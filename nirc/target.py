@@ -252,7 +252,10 @@ class PartitionerSettings(_Strict):
     """How the placement solver runs (neuron_partition and layer_per_core strategies)."""
 
     time_limit_s: float = Field(10.0, gt=0,
-                                description="wall-clock budget of the CP-SAT placement [s]")
+                                description="budget of the CP-SAT placement in CP-SAT's "
+                                            "deterministic time (about seconds on an idle "
+                                            "machine; the same budget gives the same placement "
+                                            "on any machine) [s]")
     seed: int = Field(0, ge=0,
                       description="random seed of the solver (placements are reproducible for a "
                                   "seed)")
