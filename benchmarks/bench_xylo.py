@@ -120,7 +120,7 @@ def main() -> int:
                       f"{r['ratio_single']:.2f}x", f"{r['xylosim_events_per_s']:,.0f}",
                       f"{r['nirc_events_per_s']:,.0f}", f"{r['nirc_batch_sample_steps_per_s']:,.0f}",
                       f"{r['ratio_batch_per_sample']:.2f}x", "yes" if r["bit_identical"] else "NO")
-    Console().print(table)
+    Console(width=170).print(table)
     out = ROOT / "benchmarks" / "results" / "xylo.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),

@@ -24,9 +24,10 @@ tests/test_xylo_vs_xylosim.py:
   whose count then starts from (or is raised by) those spikes.
 
 Because saturation makes the order of additions matter, the synaptic input is
-computed with whole-array sums wherever no partial sum can leave the 16-bit
-range, and with an exact ordered composition of clamps only for the few
-(sample, synapse) pairs where it can.
+computed with whole-array sums (clipped once) wherever that is exact - no
+partial sum can leave the 16-bit range, or every contribution has the same
+sign - and with an exact ordered composition of clamps only for the few
+(sample, current) pairs where mixed signs meet a rail.
 """
 
 from __future__ import annotations
@@ -341,10 +342,14 @@ class XyloFabric:
             pn = np.asarray((sp.csr_array(events) @ self.pos_neg).todense())
         ncol = self.weights.shape[1]
         pos, neg = pn[:, :ncol], pn[:, ncol:]
-        out = i_now + pos + neg
-        risky = (i_now + pos > STATE_MAX) | (i_now + neg < STATE_MIN)
+        total = i_now + pos + neg
+        out = saturate(total)
+        clipped = int(np.count_nonzero(out != total))
+        # Same-sign additions saturate like one addition of their sum; the order matters only
+        # where a rail can be hit and contributions of the other sign follow or precede it.
+        risky = ((i_now + pos > STATE_MAX) & (neg < 0)) | ((i_now + neg < STATE_MIN) & (pos > 0))
         if not risky.any():
-            return out, 0
+            return out, clipped
         # Exact path: for each risky (sample, current), the non-zero contributions of its incoming
         # synapses in source order (the CSC row order), padded with zeros, which leave an
         # in-range current unchanged.
@@ -363,7 +368,8 @@ class XyloFabric:
         contributions = np.zeros((len(b), width), _INT)
         contributions[pair, position] = values
         exact = compose_saturating_adds(i_now[b, c], contributions)
-        saturated = int(np.count_nonzero(exact != out[b, c]))
+        saturated = clipped - int(np.count_nonzero(out[b, c] != total[b, c])) \
+            + int(np.count_nonzero(exact != total[b, c]))
         out[b, c] = exact
         return out, saturated
 
