@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from nirc.errors import TargetError
 from nirc.neuron_models.base import NeuronModel
@@ -53,6 +53,7 @@ MAX_READOUT_SPIKES = 1
 
 _INT = np.int64
 DENSE_LIMIT = 1 << 20      # weight tables up to this many entries are multiplied densely (BLAS)
+_THREADPOOLS: list[ThreadpoolController] = []   # found once: the search walks every loaded library
 
 
 # ---------------------------------------------------------------- elementwise arithmetic
@@ -305,6 +306,8 @@ class XyloFabric:
     threshold: np.ndarray = field(repr=False)      # (M,)
     bias: np.ndarray | None = field(repr=False)    # (M,) or None when biases are off
     max_spikes: np.ndarray = field(repr=False)     # (M,) 31 hidden, 1 readout
+    positive_thresholds: bool = True               # fire's closed form applies to every neuron
+    may_wrap: bool = True                          # some dash_mem is 0, so -decay can leave int16
 
     @classmethod
     def build(cls, spec: XyloSpec) -> "XyloFabric":
@@ -325,11 +328,13 @@ class XyloFabric:
         plain = np.setdiff1d(np.arange(m), involved)
         dash_columns = np.concatenate([_per_neuron(spec.dash_syn, spec.dash_syn_out),
                                        _per_neuron(spec.dash_syn_2, np.zeros(no))])
+        dash_mem = _per_neuron(spec.dash_mem, spec.dash_mem_out)
+        threshold = _per_neuron(spec.threshold, spec.threshold_out)
         return cls(spec, w, pos_neg, dense, by_target, np.count_nonzero(w, axis=1),
-                   np.asarray(involved, np.intp), plain, dash_columns,
-                   _per_neuron(spec.dash_mem, spec.dash_mem_out), _per_neuron(spec.threshold, spec.threshold_out),
+                   np.asarray(involved, np.intp), plain, dash_columns, dash_mem, threshold,
                    _per_neuron(spec.bias, spec.bias_out) if spec.has_bias else None,
-                   _per_neuron(np.full(nh, MAX_HIDDEN_SPIKES), np.full(no, MAX_READOUT_SPIKES)))
+                   _per_neuron(np.full(nh, MAX_HIDDEN_SPIKES), np.full(no, MAX_READOUT_SPIKES)),
+                   bool(np.all(threshold > 0)), bool(np.any(dash_mem == 0)))
 
     def deliver(self, i_now: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, int]:
         """Add every source's events (B, S) to the synaptic currents (B, C), in xylosim's order.
@@ -342,12 +347,15 @@ class XyloFabric:
             pn = np.asarray((sp.csr_array(events) @ self.pos_neg).todense())
         ncol = self.weights.shape[1]
         pos, neg = pn[:, :ncol], pn[:, ncol:]
-        total = i_now + pos + neg
+        high, low = i_now + pos, i_now + neg
+        total = high + neg
+        if high.max(initial=STATE_MIN) <= STATE_MAX and low.min(initial=STATE_MAX) >= STATE_MIN:
+            return total, 0       # no partial sum reaches a rail (the common case)
         out = saturate(total)
         clipped = int(np.count_nonzero(out != total))
         # Same-sign additions saturate like one addition of their sum; the order matters only
         # where a rail can be hit and contributions of the other sign follow or precede it.
-        risky = ((i_now + pos > STATE_MAX) & (neg < 0)) | ((i_now + neg < STATE_MIN) & (pos > 0))
+        risky = ((high > STATE_MAX) & (neg < 0)) | ((low < STATE_MIN) & (pos > 0))
         if not risky.any():
             return out, clipped
         # Exact path: for each risky (sample, current), the non-zero contributions of its incoming
@@ -381,7 +389,9 @@ class XyloFabric:
         currents, saturated = self.deliver(state.currents, events)
         delivered = int(self.fan_out @ np.count_nonzero(events, axis=0))
         currents -= bitshift_decay(currents, self.dash_columns)
-        dv = wrap(-bitshift_decay(state.v_mem, self.dash_mem))
+        dv = -bitshift_decay(state.v_mem, self.dash_mem)
+        if self.may_wrap:     # only -(-32768) with dash 0 leaves int16
+            dv = wrap(dv)
         dv = saturate(dv + currents[:, :m] + currents[:, m:])
         if self.bias is not None:
             dv = saturate(dv + self.bias)
@@ -394,6 +404,9 @@ class XyloFabric:
                 counts[:, n], v[:, n] = fire(v[:, n], self.threshold[n], MAX_HIDDEN_SPIKES, counts[:, n])
                 for t in self.spec.aliases[n]:
                     counts[:, t] = np.minimum(counts[:, t] + counts[:, n], MAX_HIDDEN_SPIKES)
+        elif self.positive_thresholds:
+            counts = np.minimum(np.maximum((v - self.threshold) // self.threshold + 1, 0), self.max_spikes)
+            v = v - counts * self.threshold
         else:
             counts, v = fire(v, self.threshold, self.max_spikes)
         return XyloState(v, currents, counts[:, :nh], saturated, delivered), counts[:, nh:]
@@ -417,7 +430,9 @@ class XyloFabric:
         currents = np.zeros((t, b, 2 * m), np.int16)
         events = saturated = 0
         # The per-step products are small: BLAS threads only contend (100x slower on a busy machine).
-        with threadpool_limits(limits=1, user_api="blas"):
+        if not _THREADPOOLS:
+            _THREADPOOLS.append(ThreadpoolController())
+        with _THREADPOOLS[0].limit(limits=1, user_api="blas"):
             for k in range(t):
                 state, out = self.step(state, counts[:, k])
                 spikes[k, :, :nh], spikes[k, :, nh:] = state.spikes, out
