@@ -300,3 +300,24 @@ def test_a_model_that_does_not_fit_exits_2_without_output(tmp_path, capsys):
 
     assert main(["compile", str(EXAMPLES / "mlp.nir"), "--target", "xylo", "-o", str(tmp_path / "b")]) == 2
     assert "64 inputs" in capsys.readouterr().err and not (tmp_path / "b").exists()
+
+
+def test_a_damaged_config_is_refused_naming_file_and_field(built, tmp_path):
+    import shutil
+
+    _, _, out = built
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    config = json.loads((broken / "config.json").read_text())
+    config["version"] = 99
+    (broken / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TargetError, match=r"config.json: parameter 'version': version 99"):
+        read_config(broken)
+    config["version"] = 1
+    (broken / "config.json").write_text(json.dumps(config))
+    with np.load(broken / "arrays.npz") as data:
+        arrays = dict(data)
+    arrays["dash_mem"] = np.full_like(arrays["dash_mem"], 16)
+    np.savez(broken / "arrays.npz", **arrays)
+    with pytest.raises(TargetError, match=r"arrays.npz: parameter 'dash_mem': values span \[16, 16\], outside \[0, 15\]"):
+        read_config(broken)
