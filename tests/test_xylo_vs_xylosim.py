@@ -175,3 +175,28 @@ def test_composed_saturating_adds_equal_one_add_at_a_time(n):
     for j in range(n):
         expected = np.clip(expected + contributions[:, j], -32768, 32767)
     np.testing.assert_array_equal(compose_saturating_adds(current, contributions), expected)
+
+
+def test_xylosim_built_from_the_emitted_srnn_config_agrees_with_nirc_emulate(tmp_path):
+    """examples/srnn.nir compiled by `nirc compile`, run by `nirc emulate` and by xylosim from the same files."""
+    from pathlib import Path
+
+    from nirc.cli import main
+    from nirc.targets.xylo.config import read_config
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "srnn.nir"
+    build = tmp_path / "build"
+    assert main(["-q", "compile", str(example), "--target", "xylo", "-o", str(build)]) == 0
+    counts = random_events(21, 200, 16, rate=0.15, max_count=1).astype(np.uint8)
+    np.savez(tmp_path / "in.npz", input=counts)
+    assert main(["-q", "emulate", str(build), "--input", str(tmp_path / "in.npz"),
+                 "--output", str(tmp_path / "out.npz"), "--record"]) == 0
+    spec, manifest = read_config(build)
+    theirs = run_xylosim(spec, counts)
+    with np.load(tmp_path / "out.npz") as ours:
+        hidden = manifest["hidden"][0]["name"]
+        np.testing.assert_array_equal(ours["output"], theirs.spikes_out[0])
+        np.testing.assert_array_equal(ours[f"spikes_{hidden}"], theirs.spikes[0])
+        np.testing.assert_array_equal(ours[f"v_mem_{hidden}"], theirs.v_mem[0])
+        np.testing.assert_array_equal(ours[f"i_syn_{hidden}"], theirs.i_syn[0])
+        assert ours["output"].sum() > 0
