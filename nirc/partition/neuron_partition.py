@@ -144,13 +144,22 @@ def _better_start(graph, capacities, cost, conn, start, problem, notes):
     """The best of several greedy fills: fewest cores, then fewest messages.
 
     Candidates: the sequential fill (given), and the sequential and affinity
-    fills in network order and in spatial order (blocks.spatial_order).
+    fills in network order and in spatial order (blocks.spatial_order), each
+    reserving fan-out for the cores targets will likely span or, optimistically,
+    for one core (raised where a core overflows).
     """
     spatial = spatial_order(conn, graph)
-    candidates = [("sequential fill", start, problem),
-                  ("affinity fill", *affinity_fill(graph, capacities, cost)),
-                  ("sequential fill in spatial order", *sequential_fill(graph, capacities, cost, spatial)),
-                  ("affinity fill in spatial order", *affinity_fill(graph, capacities, cost, spatial))]
+    candidates = [("sequential fill", start, problem)]
+    for optimistic in (False, True):
+        how = ", optimistic fan-out" if optimistic else ""
+        candidates += [
+            (f"affinity fill{how}", *affinity_fill(graph, capacities, cost, None, optimistic)),
+            (f"sequential fill in spatial order{how}",
+             *sequential_fill(graph, capacities, cost, spatial, optimistic)),
+            (f"affinity fill in spatial order{how}",
+             *affinity_fill(graph, capacities, cost, spatial, optimistic))]
+    candidates.append(("sequential fill, optimistic fan-out",
+                       *sequential_fill(graph, capacities, cost, None, True)))
     feasible = [(_cores(a), _messages(conn, graph, cost, a), k, name, a)
                 for k, (name, a, p) in enumerate(candidates) if p is None]
     if not feasible:

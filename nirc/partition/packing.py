@@ -33,13 +33,13 @@ class CoreLoads:
 
     With ``reserve=True`` (the greedy fills) a placed block whose targets are
     not all placed yet keeps fan-out axons in reserve for the cores they will
-    likely land on (about as many as the targets need by neuron count, plus
-    one), so that filling later cores does not push an early core over its
-    fan-out limit.
+    likely land on (BlockGraph.likely_cores; one core if ``optimistic``), so
+    that filling later cores does not push an early core over its fan-out
+    limit.
     """
 
     def __init__(self, graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
-                 reserve: bool = False):
+                 reserve: bool = False, optimistic: bool = False):
         self.graph = graph
         self.cost = cost
         self.capacities = capacities
@@ -57,7 +57,9 @@ class CoreLoads:
         self._atoms_of = graph.atom_blocks.tocsc()
         inexact = sp.csr_array(graph.feeders.multiply(~graph.group_exact[:, None]))
         self._inexact_sources = inexact.tocsc()
-        self.reserved = self._reservations(capacities) if reserve else np.zeros(groups, dtype=np.int64)
+        self.reserved = (np.zeros(groups, dtype=np.int64) if not reserve
+                         else graph.group_senders.copy() if optimistic
+                         else self._reservations(capacities))
 
     def _reservations(self, capacities: dict[str, np.ndarray]) -> np.ndarray:
         """Fan-out each group will likely need: its senders times the cores its targets span."""
@@ -149,13 +151,13 @@ RETRIES = 8
 
 
 def _fill_with_retries(place_all, graph: BlockGraph, capacities: dict[str, np.ndarray],
-                       cost: SynapseListCost) -> tuple[np.ndarray, Overflow | None]:
+                       cost: SynapseListCost, optimistic: bool) -> tuple[np.ndarray, Overflow | None]:
     """Run a greedy fill; when an early core ends over its fan-out, reserve more and start again.
 
     Fan-out reservations are estimates: if a core overflows, every population on
     it reserves half as much again, which leaves fewer of its neurons per core.
     """
-    loads = CoreLoads(graph, capacities, cost, reserve=True)
+    loads = CoreLoads(graph, capacities, cost, reserve=True, optimistic=optimistic)
     population = np.array([b.population for b in graph.blocks])
     for _ in range(RETRIES):
         problem = place_all(loads)
@@ -171,7 +173,8 @@ def _fill_with_retries(place_all, graph: BlockGraph, capacities: dict[str, np.nd
 
 
 def sequential_fill(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
-                    order: np.ndarray | None = None) -> tuple[np.ndarray, Overflow | None]:
+                    order: np.ndarray | None = None, optimistic: bool = False
+                    ) -> tuple[np.ndarray, Overflow | None]:
     """Blocks in network order (or ``order``), each on the current core or else the next.
 
     In network order this is the naive baseline. Returns the block->core array
@@ -192,11 +195,12 @@ def sequential_fill(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: 
                     return problem          # does not fit an empty core
         return None
 
-    return _fill_with_retries(place_all, graph, capacities, cost)
+    return _fill_with_retries(place_all, graph, capacities, cost, optimistic)
 
 
 def affinity_fill(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
-                  order: np.ndarray | None = None) -> tuple[np.ndarray, Overflow | None]:
+                  order: np.ndarray | None = None, optimistic: bool = False
+                  ) -> tuple[np.ndarray, Overflow | None]:
     """Blocks in network order (or ``order``), each on the open core where it adds the fewest messages.
 
     A new core is opened only when no open core can take the block. A candidate
@@ -219,7 +223,7 @@ def affinity_fill(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: Sy
                 return problem
         return None
 
-    return _fill_with_retries(place_all, graph, capacities, cost)
+    return _fill_with_retries(place_all, graph, capacities, cost, optimistic)
 
 
 def check_assignment(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
