@@ -204,3 +204,19 @@ def test_a_network_larger_than_the_chip_names_the_resource_and_the_largest_layer
 def test_neuron_partition_rejects_unknown_methods():
     with pytest.raises(ValueError, match="method must be one of"):
         partition(network({"a": 1}, []), toy_target(neurons=4), method="magic")
+
+
+def test_no_placement_within_the_limits_names_the_resource_layer_and_capacity():
+    # 30 neurons on 3 cores of 10 fit the bound, but every neuron of 'a' feeds 'b' on
+    # every core it spans, and each core sends at most 10 (neuron, core) pairs.
+    net = network({"a": 10, "b": 20}, [("a", "b", dense(20, 10))])
+    target = toy_target(count=3, neurons=10, fan_out_axons=10)
+    for method, remedy in (("sequential", "or use the CP-SAT placement (method 'cpsat', the default)"),
+                           ("cpsat", "or raise partitioner.time_limit_s")):
+        with pytest.raises(FitError) as info:
+            partition(net, target, method=method)
+        message = str(info.value)
+        assert message.startswith("no placement on the 3 cores of toy found ")
+        assert "needs " in message and " axons of 'fan_out_axons' on a core that has 10; " in message
+        assert "layer 'a'" in message or "layer 'b'" in message
+        assert message.endswith(remedy)

@@ -42,12 +42,16 @@ def too_few_cores(resource: str, demand: int, capacity: int, cores: int, target:
 
 
 def no_placement(resource: str, population: str, provenance: tuple[str, ...], demand: int,
-                 capacity: int, cores: int, target: str, time_limit_s: float) -> FitError:
+                 capacity: int, cores: int, target: str, time_limit_s: float | None) -> FitError:
+    """No assignment found: by CP-SAT within its budget, or (time_limit_s None) by the sequential fill."""
     unit = unit_of(resource)
-    return FitError(f"no placement on the {cores} cores of {target} found within {time_limit_s:g} s: "
+    how = (f"found within {time_limit_s:g} s" if time_limit_s is not None
+           else "found by the sequential fill")
+    remedy = (", or raise partitioner.time_limit_s" if time_limit_s is not None
+              else ", or use the CP-SAT placement (method 'cpsat', the default)")
+    return FitError(f"no placement on the {cores} cores of {target} {how}: "
                     f"placing {layer_name(population, provenance)} needs {demand} {unit} of "
-                    f"'{resource}' on a core that has {capacity}; {ADVICE[resource]}, or raise "
-                    f"partitioner.time_limit_s")
+                    f"'{resource}' on a core that has {capacity}; {ADVICE[resource]}{remedy}")
 
 
 def chip_overflow(resource: str, demand: int, capacity: int, target: str, cores: int) -> FitError:

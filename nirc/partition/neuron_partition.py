@@ -59,8 +59,13 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     notes: list[str] = [f"{graph.block_count} blocks"]
     status = "SEQUENTIAL"
     if method == "sequential":
+        if problem is not None:      # reserving fan-out for spread targets can run out of cores
+            retry, retry_problem = sequential_fill(graph, capacities, cost, optimistic=True)
+            if retry_problem is None:
+                start, problem = retry, None
+                notes.append("sequential fill with optimistic fan-out reservations")
         if problem is not None:
-            raise _no_placement(problem, start, graph, conn, target, time_limit_s)
+            raise _no_placement(problem, start, graph, conn, target, None)
         assignment = cpsat.relabel(start) if uniform else start
     else:
         start, problem = _better_start(graph, capacities, cost, conn, start, problem, notes)
@@ -242,7 +247,7 @@ def _too_few_cores(bound: LowerBound, capacities, conn, graph, target: Target):
 
 
 def _no_placement(problem: Overflow | None, start: np.ndarray, graph: BlockGraph, conn: Connectivity,
-                  target: Target, time_limit_s: float):
+                  target: Target, time_limit_s: float | None):
     unplaced = np.flatnonzero(start < 0)
     block = graph.blocks[int(unplaced[0])] if len(unplaced) else graph.blocks[-1]
     resource = problem.resource if problem else "neurons"
