@@ -9,9 +9,11 @@ spikes the model counts: the population's block j is source group j.
 Block size: each population is cut into pieces holding about 1/m of what one
 core can take of that population (limited by whichever additive resource runs
 out first), with the largest m in {16, 12, 8, 6, 4, 3, 2, 1} that keeps the
-total at most ``max_blocks``; a piece that alone exceeds a core's limits is
-halved until it fits. ``partitioner.block_size`` overrides m with a fixed
-neuron count.
+total at most ``max_blocks``; pieces are cut at whole rows of a (C, H, W)
+layer where they can be. A piece that alone exceeds a core's limits is halved
+until it fits; for fan-out that means its sending neurons times the cores its
+targets will likely span (likely_cores) must fit one core.
+``partitioner.block_size`` overrides m with a fixed neuron count.
 """
 
 from __future__ import annotations
