@@ -194,10 +194,35 @@ def test_networks_beyond_the_fabric_fail_naming_limit_and_demand(target, change,
     assert limit in str(err.value) and demand in str(err.value)
 
 
-def test_fan_out_above_64_recurrent_synapses_fails():
-    with pytest.raises(FitError, match=r"'h0'.*70 recurrent synapses.*allows 64.*fan_out_per_neuron|"
-                                       r"fan_out_per_neuron.*70 recurrent synapses.*64"):
-        lower(graph(hidden=(70,)))
+def test_fan_out_above_64_moves_extra_synapses_to_alias_copies_and_stays_exact(tmp_path):
+    pytest.importorskip("xylosim.v2")
+    from nirc.targets.xylo.xylosim_bridge import run_xylosim
+
+    net, report, target = lower(graph(hidden=(70, 20)))       # h0: 70 recurrent + 20 forward synapses
+    out = backend.emit(net, target, tmp_path / "b", report)
+    spec, manifest = read_config(out)
+    # 90 synapses per h0 neuron: 64 stay, 26 move to one copy each (90 hidden + 70 copies)
+    assert spec.n_hidden == 160
+    assert spec.aliases[:3] == ((90,), (91,), (92,)) and spec.aliases[89] == ()
+    assert np.count_nonzero(spec.weights_rec, axis=(1, 2)).max() == 64
+    assert np.all(spec.threshold[90:] == 32767) and not spec.weights_in[:, 90:].any()
+    assert any("alias copies" in note for note in report["quantize"]["notes"])
+    x = events(steps=120, seed=3)
+    emu = backend.emulate(out, {"input": x}, record=True)
+    ref = backend.reference(net, {"input": x}, record=True)
+    theirs = run_xylosim(spec, x)
+    np.testing.assert_array_equal(emu.outputs["output"], ref.outputs["output"])
+    np.testing.assert_array_equal(emu.outputs["output"], theirs.spikes_out[0])
+    np.testing.assert_array_equal(emu.states["h1"]["v_mem"], theirs.v_mem[0][:, 70:90])
+    # A copy repeats its neuron's spikes in the same step.
+    np.testing.assert_array_equal(theirs.spikes[0][:, 90:], theirs.spikes[0][:, :70])
+    assert emu.spikes["h1"].sum() > 0
+
+
+def test_fan_out_that_even_alias_copies_cannot_hold_fails():
+    with pytest.raises(FitError, match=r"fan_out_per_neuron.*recurrent synapses.*allows 64.*needs \d+ hidden "
+                                       r"neurons of 496"):
+        lower(graph(hidden=(300,)), target="xylo_imu")
 
 
 def test_time_constant_shorter_than_dt_fails():

@@ -23,7 +23,7 @@ from nirc.emitter import write_atomically, write_build
 from nirc.errors import TargetError
 from nirc.hwnet import HardwareNetwork, Population
 from nirc.intref import RunResult
-from nirc.neuron_models.xylo_lif import MAX_HIDDEN_SPIKES, XyloFabric, XyloRecord, XyloSpec
+from nirc.neuron_models.xylo_lif import MAX_HIDDEN_SPIKES, STATE_MAX, XyloFabric, XyloRecord, XyloSpec
 from nirc.placement import Block, Placement, ResourceUse
 from nirc.target import Target, load_target
 from nirc.targets.xylo.config import build_config as build_config_json
@@ -34,6 +34,8 @@ from nirc.targets.xylo.layout import XyloLayout, layout
 from nirc.targets.xylo.quantize import quantize
 
 NEURON_MODEL = "xylo_lif"
+# Parameters of the alias copies that carry fan-out beyond the limit (see layout._split_fan_out).
+COPY_PARAMS = {"dash_mem": 0, "dash_syn": 1, "dash_syn_2": 1, "threshold": STATE_MAX, "bias": 0}
 
 
 def device_for(target: Target | str) -> XyloDevice:
@@ -61,6 +63,14 @@ def quantized_network(net: HardwareNetwork, device: XyloDevice, granularity: str
                       "bias": spec.bias_out[sl]}
         populations[name] = Population(name, pop.shape, {k: np.asarray(v, np.int64) for k, v in params.items()},
                                        pop.spiking, pop.provenance)
+    # Synapses moved onto alias copies (extra fan-out) go back to the neuron they copy;
+    # spec_of splits them again the same way.
+    root = np.arange(placed.n_hidden)
+    for source, copy in placed.alias_pairs:
+        root[copy] = root[source]
+    n_layers = placed.n_hidden - placed.n_copies
+    merged_rec = np.zeros((n_layers, n_layers, 2), np.int64)
+    np.add.at(merged_rec, root, spec.weights_rec[:, :n_layers])
     tables = []
     for t in net.tables:
         (sk, s), (tk, d) = where[t.source], where[t.target]
@@ -68,7 +78,7 @@ def quantized_network(net: HardwareNetwork, device: XyloDevice, granularity: str
         if sk == "input":
             block, shift = spec.weights_in[s.start:s.stop, d.start:d.stop, synapse], spec.weight_shift_in
         elif tk == "hidden":
-            block, shift = spec.weights_rec[s.start:s.stop, d.start:d.stop, synapse], spec.weight_shift_rec
+            block, shift = merged_rec[s.start:s.stop, d.start:d.stop, synapse], spec.weight_shift_rec
         else:
             block, shift = spec.weights_out[s.start:s.stop, d.start:d.stop], spec.weight_shift_out
         # Several float tables between the same pair share one block of the fabric's matrix;
@@ -98,7 +108,8 @@ def spec_of(net: HardwareNetwork, device: XyloDevice, file: str | None = None) -
                               f"Xylo has one per matrix", file=file, node=t.target, field="weight_shift")
 
     def gather(placed_pops, key, size):
-        out = np.zeros(size, np.int64)
+        # Alias copies (past the layers) never fire by themselves: largest threshold, no bias.
+        out = np.full(size, COPY_PARAMS.get(key, 0) if placed_pops is placed.hidden else 0, np.int64)
         for p in placed_pops:
             out[p.start:p.stop] = net.populations[p.name].params[key]
         return out
@@ -113,7 +124,7 @@ def spec_of(net: HardwareNetwork, device: XyloDevice, file: str | None = None) -
         dash_syn_out=gather(placed.readout, "dash_syn", no), threshold_out=gather(placed.readout, "threshold", no),
         bias_out=gather(placed.readout, "bias", no), weight_shift_in=shifts.get("in", 0),
         weight_shift_rec=shifts.get("rec", 0), weight_shift_out=shifts.get("out", 0),
-        aliases=tuple(() for _ in range(nh)), dt=net.dt)
+        aliases=placed.aliases, dt=net.dt)
     return spec.validate(file), placed
 
 

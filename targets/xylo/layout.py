@@ -14,6 +14,9 @@ the limit, the layer and the demand:
 - readout neurons listen only to hidden neurons, and feed nothing;
 - each hidden neuron has at most ``fan_out_per_neuron`` recurrent synapses
   (W_rec entries, both synapse kinds; the readout weights are a separate memory);
+  a neuron with more gets alias copies in the free part of the hidden pool,
+  each carrying the next ``fan_out_per_neuron`` synapses (FitError when the
+  pool runs out);
 - a table delay of more than one step has no Xylo equivalent.
 
 On Xylo a spike between neurons always arrives one step later; tables that
@@ -60,6 +63,20 @@ class XyloLayout:
     w_rec: np.ndarray                       # (Nhidden, Nhidden, 2) float
     w_out: np.ndarray                       # (Nhidden, Nout) float
     notes: tuple[str, ...] = field(default=())
+    # (neuron, its alias target) pairs; targets past the layers are copies carrying extra fan-out.
+    alias_pairs: tuple[tuple[int, int], ...] = field(default=())
+
+    @property
+    def aliases(self) -> tuple[tuple[int, ...], ...]:
+        """Per hidden neuron, the neurons that repeat its spikes (rockpool's ``aliases``)."""
+        out = [[] for _ in range(self.n_hidden)]
+        for source, target in self.alias_pairs:
+            out[source].append(target)
+        return tuple(tuple(a) for a in out)
+
+    @property
+    def n_copies(self) -> int:
+        return len(self.alias_pairs)
 
     @property
     def n_inputs(self) -> int:
@@ -186,16 +203,13 @@ def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) ->
         notes.append("Xylo delivers hidden spikes one step later; these feed-forward tables gain one step of "
                      "latency each: " + ", ".join(latency_tables))
 
+    copies: list[tuple[int, int]] = []
     if device.fan_out_per_neuron is not None and n_hidden:
-        # Counted over the recurrent weight memory (both synapse kinds); W_out is a separate dense memory.
-        fan_out = np.count_nonzero(w_rec, axis=(1, 2))
-        worst = int(np.argmax(fan_out))
-        if fan_out[worst] > device.fan_out_per_neuron:
-            pop = next(p for p in hidden if p.start <= worst < p.stop)
-            raise FitError(f"neuron {worst - pop.start} of '{pop.name}' has {int(fan_out[worst])} "
-                           f"recurrent synapses, {device.name} allows {device.fan_out_per_neuron} per hidden neuron "
-                           f"({int((fan_out > device.fan_out_per_neuron).sum())} neurons exceed it)",
-                           file=file, node=pop.name, field="fan_out_per_neuron")
+        w_in, w_rec, w_out, copies = _split_fan_out(w_in, w_rec, w_out, hidden, device, file)
+        if copies:
+            notes.append(f"{len(copies)} alias copies carry the synapses beyond {device.fan_out_per_neuron} "
+                         f"of {len({s for s, _ in copies})} hidden neurons (Xylo's alias repeats a neuron's "
+                         f"spikes in the same step)")
     receiving = np.flatnonzero(np.abs(w_in).sum(axis=(0, 2)))
     if receiving.size and receiving.max() >= device.input_targets:
         raise FitError(f"hidden neuron {receiving.max()} receives input channels; {device.name} connects "
@@ -212,4 +226,52 @@ def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) ->
         quantity = "spikes" if out.quantity == "spikes" else "v"
         outputs.append(Placed(out.name, src.start, src.stop, tuple(out.shape) or src.shape, quantity))
     return XyloLayout(tuple(inputs), tuple(hidden), tuple(readout), tuple(outputs), w_in, w_rec, w_out,
-                      tuple(notes))
+                      tuple(notes), tuple(copies))
+
+
+def _split_fan_out(w_in, w_rec, w_out, hidden, device: XyloDevice, file):
+    """Move recurrent synapses beyond the fan-out limit onto alias copies of their neuron.
+
+    A copy is a hidden neuron with no inputs and the largest threshold: it never
+    fires by itself, and as the alias target of the neuron (or of the previous
+    copy) it repeats that neuron's spike count in the same step, so its
+    synapses deliver exactly when the original's would. Synapses keep their
+    order (target, synapse kind); the first ``limit`` stay on the original.
+    """
+    limit = device.fan_out_per_neuron
+    n = w_rec.shape[0]
+    flat = w_rec.reshape(n, -1)
+    fan_out = np.count_nonzero(flat, axis=1)
+    over = np.flatnonzero(fan_out > limit)
+    if not over.size:
+        return w_in, w_rec, w_out, []
+    chunks = (fan_out[over] - 1) // limit          # copies each offending neuron needs
+    total = n + int(chunks.sum())
+    if total > device.hidden_neurons:
+        worst = int(over[np.argmax(fan_out[over])])
+        pop = next(p for p in hidden if p.start <= worst < p.stop)
+        raise FitError(f"neuron {worst - pop.start} of '{pop.name}' has {int(fan_out[worst])} recurrent synapses, "
+                       f"{device.name} allows {limit} per hidden neuron; spreading the {len(over)} neurons over "
+                       f"alias copies needs {total} hidden neurons of {device.hidden_neurons}",
+                       file=file, node=pop.name, field="fan_out_per_neuron")
+    new_rec = np.zeros((total, total, 2))
+    new_rec[:n, :n] = w_rec
+    rows = np.repeat(over, fan_out[over])
+    cols = np.flatnonzero(flat[over].reshape(-1) != 0) % flat.shape[1]     # row-major: per source in order
+    rank = np.arange(len(rows)) - np.repeat(np.cumsum(fan_out[over]) - fan_out[over], fan_out[over])
+    chunk = rank // limit
+    first_copy = n + np.cumsum(chunks) - chunks                                # copy index of chunk 1
+    owner = np.where(chunk == 0, rows, np.repeat(first_copy, fan_out[over]) + chunk - 1)
+    moved = chunk > 0
+    tgt, kind = np.divmod(cols[moved], 2)
+    new_rec[owner[moved], tgt, kind] = flat[rows[moved], cols[moved]]
+    new_rec[rows[moved], tgt, kind] = 0.0
+    copies = []
+    for source, count, start in zip(over.tolist(), chunks.tolist(), first_copy.tolist()):
+        chain = [source] + list(range(start, start + count))
+        copies += list(zip(chain[:-1], chain[1:]))
+    new_in = np.zeros((w_in.shape[0], total, 2))
+    new_in[:, :n] = w_in
+    new_out = np.zeros((total, w_out.shape[1]))
+    new_out[:n] = w_out
+    return new_in, new_rec, new_out, copies

@@ -131,6 +131,11 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
                          f"slowest leak is dash_mem {DASH_MAX} (and at least 1 unit per step)")
 
     hid, out = sections["hidden"], sections["readout"]
+    # Alias copies (extra fan-out): no inputs, the largest threshold, no bias; they only repeat spikes.
+    copy_values = {"i_decay": 0.0, "v_decay": 0.0, "dash_syn": 1, "dash_mem": 0, "charge": 0.0, "th": np.inf,
+                   "bias": 0.0, "reset": 0.0}
+    for key, value in copy_values.items():
+        hid[key] = np.concatenate([hid[key], np.full(layout.n_copies, value, dtype=hid[key].dtype)])
     w_in = layout.w_in * hid["charge"][None, :, None]
     w_rec = layout.w_rec * hid["charge"][None, :, None]
     w_out = layout.w_out * out["charge"][None, :]
@@ -167,7 +172,7 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
         dash_mem_out=out["dash_mem"], dash_syn_out=out["dash_syn"],
         threshold_out=th_o.astype(np.int64), bias_out=b_o.astype(np.int64),
         weight_shift_in=shift_in, weight_shift_rec=shift_rec, weight_shift_out=shift_out,
-        aliases=tuple(() for _ in range(layout.n_hidden)), dt=dt).validate(file)
+        aliases=layout.aliases, dt=dt).validate(file)
 
     def layer_rows(placed, sec, s, matrices):
         rows = []
