@@ -79,6 +79,14 @@ class XyloDevice:
             raise TargetError(f"must equal backend_options.hidden_neurons + cores.limits.output_neurons "
                               f"({options.hidden_neurons} + {limits['output_neurons']}), "
                               f"got {limits['neurons']}", file=target.source, field="cores.limits.neurons")
+        from nirc.neuron_models import xylo_lif
+
+        implemented = {"max_input_events": xylo_lif.MAX_INPUT_EVENTS, "max_hidden_spikes": xylo_lif.MAX_HIDDEN_SPIKES,
+                       "max_readout_spikes": xylo_lif.MAX_READOUT_SPIKES}
+        for key, value in implemented.items():
+            if getattr(options, key) != value:
+                raise TargetError(f"the xylo_lif model (xylosim v2) fixes this at {value}, got {getattr(options, key)}",
+                                  file=target.source, field=f"backend_options.{key}")
         hidden = options.hidden_neurons
         return cls(name=target.name, input_channels=limits["input_channels"], hidden_neurons=hidden,
                    output_neurons=limits["output_neurons"],

@@ -28,8 +28,8 @@ def input_events(manifest: dict, inputs: Mapping[str, np.ndarray], batch: bool, 
             x = x[None]
         size = port["channels"][1] - port["channels"][0]
         if x.ndim < 2 or int(np.prod(x.shape[2:])) != size:
-            raise TargetError(f"shape {x.shape[1:] if batch else x.shape[1:]} does not match the input's "
-                              f"{tuple(port['shape'])} per step", node=name, field="input")
+            raise TargetError(f"{tuple(x.shape[2:])} values per step do not match the input's shape "
+                              f"{tuple(port['shape'])}", node=name, field="input")
         x = x.reshape(x.shape[0], x.shape[1], size)
         if x.dtype == bool:
             x = x.astype(np.int64)
