@@ -346,3 +346,25 @@ def test_a_damaged_config_is_refused_naming_file_and_field(built, tmp_path):
     np.savez(broken / "arrays.npz", **arrays)
     with pytest.raises(TargetError, match=r"arrays.npz: parameter 'dash_mem': values span \[16, 16\], outside \[0, 15\]"):
         read_config(broken)
+
+
+def test_xylo_target_files_are_checked_field_by_field(tmp_path):
+    import yaml
+
+    from nirc.targets.xylo.device import XyloDevice
+
+    text = (Path(__file__).resolve().parents[1] / "targets" / "xylo.yaml").read_text()
+    data = yaml.safe_load(text)
+    data["backend_options"]["max_hidden_spikes"] = 15
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(TargetError, match=r"a.yaml: parameter 'backend_options.max_hidden_spikes'.*fixes this at 31"):
+        XyloDevice.of(load_target(str(tmp_path / "a.yaml")))
+    data["backend_options"]["max_hidden_spikes"] = 31
+    data["cores"]["limits"]["neurons"] = 1000
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(TargetError, match=r"parameter 'cores.limits.neurons'.*1000 \+ 8"):
+        XyloDevice.of(load_target(str(tmp_path / "b.yaml")))
+    del data["backend_options"]["hidden_neurons"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(TargetError, match=r"backend_options.hidden_neurons"):
+        load_target(str(tmp_path / "c.yaml"))
