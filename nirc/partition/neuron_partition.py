@@ -123,7 +123,7 @@ def _improve(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: Synapse
         if phase.wall_limit_hit:
             notes.append("fewest cores: wall-clock limit hit, result may vary between runs")
         budget -= budget / 2
-        if phase.core_of_block is not None and (best is None or _cores(phase.core_of_block) <= _cores(best)):
+        if phase.core_of_block is not None and (best is None or _cores(phase.core_of_block) < _cores(best)):
             best = phase.core_of_block
     else:
         notes.append("fewest cores: the start meets the lower bound")
