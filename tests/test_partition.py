@@ -15,6 +15,7 @@ from nirc.hwnet import HardwareNetwork, InputPort, OutputPort, Population, Synap
 from nirc.partition import partition
 from nirc.partition.connectivity import Connectivity
 from nirc.partition.demand import SynapseListCost, core_traffic, group_demand
+from nirc.partition.lower_bound import cores_needed
 from nirc.target import Target
 
 TIME_LIMIT_S = 1.0
@@ -220,3 +221,10 @@ def test_no_placement_within_the_limits_names_the_resource_layer_and_capacity():
         assert "needs " in message and " axons of 'fan_out_axons' on a core that has 10; " in message
         assert "layer 'a'" in message or "layer 'b'" in message
         assert message.endswith(remedy)
+
+
+def test_cores_needed_takes_the_largest_cores_first_and_ignores_unbounded_overflow():
+    assert cores_needed(110, np.array([20, 100, 20])) == 2
+    assert cores_needed(250, np.array([64, 64, 64])) is None
+    assert cores_needed(250, np.full(128, np.iinfo(np.int64).max // 4)) == 1
+    assert cores_needed(0, np.array([5])) == 0

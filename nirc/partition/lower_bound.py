@@ -42,7 +42,8 @@ def cores_needed(demand: int, capacities: np.ndarray) -> int | None:
     """Fewest cores (largest first) whose capacities add up to ``demand``; None if all do not."""
     if demand <= 0:
         return 0
-    running = np.cumsum(np.sort(np.asarray(capacities))[::-1])
+    # Clipping at the demand keeps unbounded cores (huge capacities) from overflowing the sum.
+    running = np.cumsum(np.sort(np.minimum(np.asarray(capacities), demand))[::-1])
     k = int(np.searchsorted(running, demand, side="left"))
     return k + 1 if k < len(running) else None
 
