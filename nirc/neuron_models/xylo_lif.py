@@ -383,11 +383,19 @@ class XyloFabric:
 
     def step(self, state: XyloState, counts_in: np.ndarray) -> tuple[XyloState, np.ndarray]:
         """Advance one time step on ``counts_in`` (B, Nin) input events; return (new state, readout spikes)."""
-        nh, m = self.spec.n_hidden, self.threshold.shape[0]
         events = np.concatenate([np.minimum(counts_in, MAX_INPUT_EVENTS), state.spikes], axis=1)
-        events = events.astype(np.float64) if self.pos_neg_dense is not None else events
+        new, readout = self._advance(state, events.astype(self._event_dtype))
+        new.delivered = int(self.fan_out @ np.count_nonzero(events, axis=0))
+        return new, readout
+
+    @property
+    def _event_dtype(self):
+        return np.float64 if self.pos_neg_dense is not None else _INT
+
+    def _advance(self, state: XyloState, events: np.ndarray) -> tuple[XyloState, np.ndarray]:
+        """One step given all source events (B, Nin + Nhidden), inputs already capped."""
+        nh, m = self.spec.n_hidden, self.threshold.shape[0]
         currents, saturated = self.deliver(state.currents, events)
-        delivered = int(self.fan_out @ np.count_nonzero(events, axis=0))
         currents -= bitshift_decay(currents, self.dash_columns)
         dv = -bitshift_decay(state.v_mem, self.dash_mem)
         if self.may_wrap:     # only -(-32768) with dash 0 leaves int16
@@ -405,11 +413,12 @@ class XyloFabric:
                 for t in self.spec.aliases[n]:
                     counts[:, t] = np.minimum(counts[:, t] + counts[:, n], MAX_HIDDEN_SPIKES)
         elif self.positive_thresholds:
-            counts = np.minimum(np.maximum((v - self.threshold) // self.threshold + 1, 0), self.max_spikes)
-            v = v - counts * self.threshold
+            # With threshold > 0 the repeated subtraction fires floor(v / threshold) times.
+            counts = np.minimum(np.maximum(v // self.threshold, 0), self.max_spikes)
+            v -= counts * self.threshold
         else:
             counts, v = fire(v, self.threshold, self.max_spikes)
-        return XyloState(v, currents, counts[:, :nh], saturated, delivered), counts[:, nh:]
+        return XyloState(v, currents, counts[:, :nh], saturated), counts[:, nh:]
 
     def run(self, counts: np.ndarray, state: XyloState | None = None) -> tuple[XyloRecord, XyloState]:
         """Run input events ``counts`` (T, Nin) or (B, T, Nin); return recordings (B, T, ...) and the final state."""
@@ -421,31 +430,45 @@ class XyloFabric:
                               f"or (B, T, {self.spec.n_inputs})", field="input")
         if counts.size and counts.min() < 0:
             raise TargetError("input event counts must be non-negative", field="input")
-        counts = counts.astype(_INT)
-        b, t = counts.shape[:2]
+        capped = np.minimum(counts, MAX_INPUT_EVENTS).astype(_INT)
+        b, t = capped.shape[:2]
+        nin, nh, m = self.spec.n_inputs, self.spec.n_hidden, self.threshold.shape[0]
         state = state or XyloState.zeros(self.spec, b)
-        nh, m = self.spec.n_hidden, self.threshold.shape[0]
-        spikes = np.zeros((t, b, m), np.uint8)
-        v_mem = np.zeros((t, b, m), np.int16)
-        currents = np.zeros((t, b, 2 * m), np.int16)
-        events = saturated = 0
+        first_spikes = state.spikes
+        events = np.zeros((b, nin + nh), self._event_dtype)
+        events[:, nin:] = state.spikes
+        hidden, readout, v_mem, currents = [], [], [], []
+        saturated = 0
         # The per-step products are small: BLAS threads only contend (100x slower on a busy machine).
         if not _THREADPOOLS:
             _THREADPOOLS.append(ThreadpoolController())
         with _THREADPOOLS[0].limit(limits=1, user_api="blas"):
             for k in range(t):
-                state, out = self.step(state, counts[:, k])
-                spikes[k, :, :nh], spikes[k, :, nh:] = state.spikes, out
-                v_mem[k], currents[k] = state.v_mem, state.currents
-                events += state.delivered
+                events[:, :nin] = capped[:, k]
+                state, out = self._advance(state, events)
+                events[:, nin:] = state.spikes
+                hidden.append(state.spikes)
+                readout.append(out)
+                v_mem.append(state.v_mem)
+                currents.append(state.currents)
                 saturated += state.saturated
 
-        def bt(a: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(np.swapaxes(a, 0, 1))
+        def bt(parts: list, dtype, width: int, cols=slice(None)) -> np.ndarray:
+            """Per-step arrays (B, ...) -> (B, T, ...) of ``cols``."""
+            if not parts:
+                return np.zeros((b, 0, width), dtype)
+            return np.ascontiguousarray(np.stack(parts, axis=1)[:, :, cols].astype(dtype))
 
-        return XyloRecord(bt(spikes[:, :, :nh]), bt(spikes[:, :, nh:]), bt(v_mem[:, :, :nh]),
-                          bt(currents[:, :, :nh]), bt(currents[:, :, m:m + nh]), bt(v_mem[:, :, nh:]),
-                          bt(currents[:, :, nh:m]), events, saturated), state
+        spikes = bt(hidden, np.uint8, nh)
+        # Synaptic events: every source event (input channel or hidden neuron) times its fan-out;
+        # hidden spikes of step k are delivered in step k + 1.
+        previous = np.concatenate([first_spikes[:, None], spikes[:, :-1]], axis=1) if t else spikes
+        sources = np.concatenate([capped > 0, previous > 0], axis=2)
+        delivered = int(sources.reshape(-1, nin + nh).sum(axis=0) @ self.fan_out)
+        return XyloRecord(spikes, bt(readout, np.uint8, m - nh), bt(v_mem, np.int16, nh, slice(0, nh)),
+                          bt(currents, np.int16, nh, slice(0, nh)), bt(currents, np.int16, nh, slice(m, m + nh)),
+                          bt(v_mem, np.int16, m - nh, slice(nh, m)), bt(currents, np.int16, m - nh, slice(nh, m)),
+                          delivered, saturated), state
 
 
 # ---------------------------------------------------------------- the registry's view
