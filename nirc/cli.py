@@ -16,6 +16,7 @@ import warnings
 from nirc import __version__
 from nirc.errors import FitError, NircError, NircWarning
 from nirc.progress import install as install_progress
+from nirc.progress import uninstall as uninstall_progress
 
 # Explicit, ordered registry of subcommands (module names in nirc.commands).
 COMMANDS = ["inspect", "simulate", "targets", "compile", "emulate", "verify"]
@@ -74,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     finally:
-        if progress is not None:
-            progress.close()
+        uninstall_progress()
 
 
 def fit_hints(err: FitError, target) -> list[str]:

@@ -58,15 +58,24 @@ class StageProgress(logging.Handler):
         super().close()
 
 
-def install(quiet: bool, verbose: bool, stream=None) -> logging.Handler | None:
-    """Configure the driver's logger for the CLI; returns the progress handler if one is shown."""
-    stream = stream if stream is not None else sys.stderr
+def uninstall() -> None:
+    """Give the driver's logger back to the root logger (the library default)."""
     driver = logging.getLogger(DRIVER_LOGGER)
     for handler in [h for h in driver.handlers if isinstance(h, StageProgress)]:
         driver.removeHandler(handler)
         handler.close()
     driver.propagate = True
     driver.setLevel(logging.NOTSET)
+
+
+def install(quiet: bool, verbose: bool, stream=None) -> logging.Handler | None:
+    """Configure the driver's logger for the CLI; returns the progress handler if one is shown.
+
+    Call :func:`uninstall` when the command is done (nirc.cli.main does).
+    """
+    stream = stream if stream is not None else sys.stderr
+    uninstall()
+    driver = logging.getLogger(DRIVER_LOGGER)
     if quiet or verbose:
         return None
     if not stream.isatty():

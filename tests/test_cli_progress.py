@@ -12,7 +12,7 @@ import yaml
 
 from nirc.cli import main
 from nirc.driver import compile
-from nirc.progress import DRIVER_LOGGER, StageProgress, install
+from nirc.progress import DRIVER_LOGGER, StageProgress, install, uninstall
 
 ROOT = Path(__file__).resolve().parents[1]
 SRNN = ROOT / "examples" / "srnn.nir"
@@ -26,7 +26,7 @@ class Terminal(io.StringIO):
 @pytest.fixture(autouse=True)
 def reset_driver_logger():
     yield
-    install(quiet=False, verbose=True)      # no handler, level NOTSET, propagating
+    uninstall()
 
 
 def test_piped_output_shows_no_stages():
@@ -87,3 +87,10 @@ def test_quiet_keeps_only_the_error_line(small_chip, tmp_path, capsys):
                  str(tmp_path / "b")]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line]
     assert len(err) == 1 and err[0].startswith("error: ")
+
+
+def test_the_cli_gives_the_driver_logger_back_when_done(tmp_path):
+    assert main(["compile", str(SRNN), "--target", "loihi2", "-o", str(tmp_path / "b"),
+                 "--calibration-steps", "0"]) == 0
+    driver = logging.getLogger(DRIVER_LOGGER)
+    assert driver.level == logging.NOTSET and driver.propagate and not driver.handlers
