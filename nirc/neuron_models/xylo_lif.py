@@ -112,11 +112,22 @@ def integrate(v_mem: np.ndarray, i_syns: np.ndarray, dash_mem: np.ndarray, dash_
     biases are disabled on the chip (xylosim's has_bias = false).
     """
     i_syns = i_syns - bitshift_decay(i_syns, dash_syns)
-    dv = wrap(-bitshift_decay(v_mem, dash_mem))
-    dv = saturate(dv + i_syns.sum(axis=-1))
+    return membrane_step(v_mem, i_syns.sum(axis=-1), dash_mem, bias), i_syns
+
+
+def membrane_step(v_mem: np.ndarray, current: np.ndarray, dash_mem: np.ndarray, bias: np.ndarray | None,
+                  may_wrap: bool = True) -> np.ndarray:
+    """v after one step: leak, the (unsaturated) sum of the decayed currents, bias; each add saturating.
+
+    ``may_wrap`` False skips the int16 wrap of -decay(v), which only -(-32768) with dash 0 needs.
+    """
+    dv = -bitshift_decay(v_mem, dash_mem)
+    if may_wrap:
+        dv = wrap(dv)
+    dv = saturate(dv + current)
     if bias is not None:
         dv = saturate(dv + bias)
-    return saturate(v_mem + dv), i_syns
+    return saturate(v_mem + dv)
 
 
 def fire(v_mem: np.ndarray, threshold: np.ndarray, max_spikes: np.ndarray | int,
@@ -131,8 +142,8 @@ def fire(v_mem: np.ndarray, threshold: np.ndarray, max_spikes: np.ndarray | int,
     room = np.maximum(np.asarray(max_spikes, _INT) - already, 0)
     positive = threshold > 0
     if positive.all():
-        own = np.minimum(np.maximum((v_mem - threshold) // threshold + 1, 0), room)
-        return already + own, v_mem - own * threshold
+        own, v_out = fire_positive(v_mem, threshold, room)
+        return already + own, v_out
     threshold = np.broadcast_to(threshold, v_mem.shape)
     room = np.broadcast_to(room, v_mem.shape)
     safe_th = np.where(positive, threshold, 1)
@@ -154,6 +165,12 @@ def fire(v_mem: np.ndarray, threshold: np.ndarray, max_spikes: np.ndarray | int,
         own[odd] = count
         v_out[odd] = v
     return already + own, v_out
+
+
+def fire_positive(v_mem: np.ndarray, threshold: np.ndarray, room) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fire` when every threshold is > 0: the loop runs floor(v / threshold) times, capped by ``room``."""
+    count = np.minimum(np.maximum(v_mem // threshold, 0), room)
+    return count, v_mem - count * threshold
 
 
 # ---------------------------------------------------------------- the fabric
@@ -397,13 +414,7 @@ class XyloFabric:
         nh, m = self.spec.n_hidden, self.threshold.shape[0]
         currents, saturated = self.deliver(state.currents, events)
         currents -= bitshift_decay(currents, self.dash_columns)
-        dv = -bitshift_decay(state.v_mem, self.dash_mem)
-        if self.may_wrap:     # only -(-32768) with dash 0 leaves int16
-            dv = wrap(dv)
-        dv = saturate(dv + currents[:, :m] + currents[:, m:])
-        if self.bias is not None:
-            dv = saturate(dv + self.bias)
-        v = saturate(state.v_mem + dv)
+        v = membrane_step(state.v_mem, currents[:, :m] + currents[:, m:], self.dash_mem, self.bias, self.may_wrap)
         if self.alias_order.size:
             counts = np.zeros_like(v)
             counts[:, self.plain], v[:, self.plain] = fire(v[:, self.plain], self.threshold[self.plain],
@@ -413,9 +424,7 @@ class XyloFabric:
                 for t in self.spec.aliases[n]:
                     counts[:, t] = np.minimum(counts[:, t] + counts[:, n], MAX_HIDDEN_SPIKES)
         elif self.positive_thresholds:
-            # With threshold > 0 the repeated subtraction fires floor(v / threshold) times.
-            counts = np.minimum(np.maximum(v // self.threshold, 0), self.max_spikes)
-            v -= counts * self.threshold
+            counts, v = fire_positive(v, self.threshold, self.max_spikes)
         else:
             counts, v = fire(v, self.threshold, self.max_spikes)
         return XyloState(v, currents, counts[:, :nh], saturated), counts[:, nh:]
