@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nirc-installed
 LAVA_VENV ?= .venv-lava
 
-.PHONY: demo test test-slow oracle lava-venv bench clean
+.PHONY: demo test test-slow test-browser oracle lava-venv bench docs corpus clean
+BENCHMARKS := nirio frontend compile partition speck xylo lava cross_target
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +21,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "from importlib.metadata import version as v; assert v('nir') == '1.0.8', v('nir')"
 	touch $(STAMP)
 
+# The headline job: a spiking CNN (exported by Sinabs) onto Speck, emulated from the
+# emitted files, with a mapping report; then a trained MLP proven bit-exact on Loihi 2
+# and a recurrent SNN on Xylo.
 demo: $(STAMP)
-	$(BIN)/nirc inspect examples/mlp.nir
-	$(BIN)/python examples/make_inputs.py --model examples/mlp.nir --steps 50 --out out/mlp_input.npz
-	$(BIN)/nirc simulate examples/mlp.nir --input out/mlp_input.npz --output out/mlp_output.npz
+	$(BIN)/nirc inspect examples/cnn.nir
+	$(BIN)/nirc compile examples/cnn.nir --target speck -o out/cnn-speck --report
+	$(BIN)/python examples/make_inputs.py --model examples/cnn.nir --steps 20 --out out/cnn_input.npz
+	$(BIN)/nirc emulate out/cnn-speck --input out/cnn_input.npz --output out/cnn_speck_output.npz
+	$(BIN)/nirc verify examples/cnn.nir --target speck --steps 20 --samples 2
+	$(BIN)/nirc verify examples/mlp.nir --target loihi2
+	$(BIN)/nirc verify examples/srnn.nir --target xylo
+	@echo "open out/cnn-speck/report.html to see the mapping"
 
 # pytest exits 5 when a marker selects nothing; that is not a failure here.
 test: $(STAMP)
@@ -37,6 +46,24 @@ lava-venv:
 
 oracle: $(STAMP) lava-venv
 	NIRC_LAVA_VENV=$(abspath $(LAVA_VENV)) $(BIN)/pytest -m lava -q -p no:cacheprovider || [ $$? -eq 5 ]
+
+# Renders report.html in headless Chromium (Debian package 'chromium').
+test-browser: $(STAMP)
+	NIRC_REQUIRE_BROWSER=1 $(BIN)/pytest -m slow -q -p no:cacheprovider tests/test_mapping_report.py
+
+# Each benchmark prints a table and writes benchmarks/results/<name>.json.
+bench: $(STAMP) lava-venv
+	for b in $(BENCHMARKS); do $(BIN)/python benchmarks/bench_$$b.py || exit 1; done
+
+bench-%: $(STAMP)
+	$(BIN)/python benchmarks/bench_$*.py
+
+# Regenerate the target guide's tables and JSON Schema, and the bad-input corpus.
+docs: $(STAMP)
+	$(BIN)/python docs/make_target_docs.py
+
+corpus: $(STAMP)
+	$(BIN)/python tests/corpus/make_corpus.py
 
 clean:
 	rm -rf $(VENV) $(LAVA_VENV) build dist out *.egg-info
