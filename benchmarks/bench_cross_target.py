@@ -273,7 +273,23 @@ def main(argv: list[str] | None = None) -> int:
                    "float_accuracy": float_accuracy},
         "results": records}, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out / 'cross_target.json'} and {args.out / 'cross_target.md'}")
+    if args.models == list(MODELS) and args.targets is None:
+        paste_into_readme(table)
+        print(f"updated the cross-target table in {README}")
     return 0
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_MARKERS = ("<!-- cross-target:begin -->", "<!-- cross-target:end -->")
+
+
+def paste_into_readme(table: str, readme: Path = README) -> None:
+    """Replace the README's block between the cross-target markers with ``table``."""
+    text = readme.read_text(encoding="utf-8")
+    begin, end = README_MARKERS
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{begin}\n{table.strip()}\n{end}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":
