@@ -156,7 +156,7 @@ def test_time_constants_become_bit_shifts_and_the_report_states_the_error(built)
     assert json.loads((Path(out) / "report.json").read_text())["quantize"]["granularity"] == "layer"
 
 
-def test_channel_quantization_scales_each_neuron_to_its_own_threshold():
+def test_channel_quantization_gives_every_neuron_at_least_the_global_resolution():
     g = graph(hidden=(20,), seed=3)
     # Thresholds differing by 10x between neurons: channel scaling keeps each neuron's resolution.
     g.nodes["h0"] = cuba(20, th=1.0).__class__(**{**g.nodes["h0"].__dict__,
@@ -165,8 +165,8 @@ def test_channel_quantization_scales_each_neuron_to_its_own_threshold():
     channel, rep, _ = lower(g, granularity="channel")
     th_layer = layer.populations["h0"].params["threshold"]
     th_channel = channel.populations["h0"].params["threshold"]
-    assert th_layer.max() <= 8191 and th_layer[0] < th_layer[-1] / 5
-    assert np.all(th_channel >= 0.9 * th_channel.max())   # every neuron scaled up to the headroom
+    assert th_layer[0] < th_layer[-1] / 5                  # one scale: thresholds keep their 10x spread
+    assert np.all(th_channel >= th_layer) and np.sum(th_channel > 2 * th_layer) >= 10
     assert rep["quantize"]["granularity"] == "channel"
 
 

@@ -43,10 +43,10 @@ def device_for(target: Target | str) -> XyloDevice:
 
 
 def quantized_network(net: HardwareNetwork, device: XyloDevice, granularity: str = "layer",
-                      file: str | None = None) -> tuple[HardwareNetwork, dict]:
+                      file: str | None = None, state_peaks: dict | None = None) -> tuple[HardwareNetwork, dict]:
     """Float network -> integer xylo_lif network (same populations and tables) and the quantization report."""
     placed = layout(net, device, file)
-    spec, report = quantize(placed, net, device, granularity, file)
+    spec, report = quantize(placed, net, device, granularity, file, state_peaks)
     hidden = {p.name: ("hidden", p) for p in placed.hidden}
     readout = {p.name: ("readout", p) for p in placed.readout}
     where = {**hidden, **readout, **{p.name: ("input", p) for p in placed.inputs}}

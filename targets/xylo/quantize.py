@@ -15,8 +15,9 @@ one as chip users expect (rockpool's global_quantize / channel_quantize):
   ``v_direct``'s share).
 - scaling: integer states are ``s * float``; "layer" (global) uses one ``s`` for
   all hidden neurons and one for the readout, "channel" one per neuron. ``s`` is
-  as large as the thresholds allow (``headroom_bits`` above the largest
-  threshold) and the weights fit 8 bits under a 3-bit shift; each matrix
+  as large as the state range allows (the calibrated largest |v| and |i| with a
+  margin, or HEADROOM_BITS above the largest threshold without calibration)
+  and the weights fit 8 bits under a 3-bit shift; each matrix
   (W_in, W_rec, W_out) then gets the smallest shift that fits its weights,
   ``w_int = round(w * s / 2**shift)``, thresholds ``round(th * s)``.
 - biases: ``round(s * (v_bias + i_bias / (1 - i_decay)))`` (Xylo adds bias to v).
@@ -33,7 +34,8 @@ from nirc.neuron_models.xylo_lif import DASH_MAX, STATE_MAX, WEIGHT_MAX, WEIGHT_
 from nirc.targets.xylo.device import XyloDevice
 from nirc.targets.xylo.layout import XyloLayout
 
-HEADROOM_BITS = 2        # states may reach 4x the largest threshold before saturating
+HEADROOM_BITS = 2        # without calibration, states may reach 4x the largest threshold
+CALIBRATION_MARGIN = 1.25  # with calibration, room above the largest float state seen
 GRANULARITIES = ("layer", "channel")
 
 
@@ -69,11 +71,21 @@ def _shift_for(weights_scaled: np.ndarray) -> int:
     return WEIGHT_SHIFT_MAX
 
 
-def _scale(th: np.ndarray, w_peak: np.ndarray, granularity: str) -> np.ndarray:
-    """State scale per neuron: thresholds keep headroom, weights fit 8 bits under the largest shift."""
-    th_limit = (STATE_MAX >> HEADROOM_BITS)
+def _scale(th: np.ndarray, w_peak: np.ndarray, granularity: str, state_peak: np.ndarray | None = None
+           ) -> np.ndarray:
+    """State scale per neuron: the largest state fits 16 bits, weights fit 8 bits under the largest shift.
+
+    The largest state is the calibrated peak (``state_peak``, float units, with
+    CALIBRATION_MARGIN) or, without calibration, the threshold with
+    HEADROOM_BITS of room above it.
+    """
     w_limit = (WEIGHT_MAX + 0.5) * (1 << WEIGHT_SHIFT_MAX)
     finite_th = np.where(np.isfinite(th) & (th > 0), th, 0.0)
+    if state_peak is not None:
+        th_limit = STATE_MAX
+        finite_th = np.maximum(finite_th, CALIBRATION_MARGIN * state_peak)
+    else:
+        th_limit = STATE_MAX >> HEADROOM_BITS
     if granularity == "layer":
         th_peak, wp = float(finite_th.max(initial=0.0)), float(w_peak.max(initial=0.0))
         s = min(th_limit / th_peak if th_peak > 0 else np.inf, w_limit / wp if wp > 0 else np.inf)
@@ -93,8 +105,13 @@ def _rel_rms(approx: np.ndarray, exact: np.ndarray) -> float:
 
 
 def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granularity: str = "layer",
-             file: str | None = None) -> tuple[XyloSpec, dict]:
-    """The integer XyloSpec for a laid-out float network, and the quantization report."""
+             file: str | None = None, state_peaks: dict | None = None) -> tuple[XyloSpec, dict]:
+    """The integer XyloSpec for a laid-out float network, and the quantization report.
+
+    ``state_peaks`` ({population: {"v": (size,), "i": (size,)}}, float units, e.g. the
+    largest |v| and |i| of a float run on calibration input) sizes the state scale so
+    those states fit 16 bits; without it thresholds get HEADROOM_BITS of room.
+    """
     if granularity not in GRANULARITIES:
         raise FitError(f"unknown quantization granularity {granularity!r}; one of {GRANULARITIES}",
                        file=file, field="granularity")
@@ -116,8 +133,15 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
         bias = (_per_neuron(layout, net, placed, "v_bias")
                 + _per_neuron(layout, net, placed, "i_bias") / (1.0 - np.minimum(i_decay, 1 - 1e-12)))
         reset = _per_neuron(layout, net, placed, "v_reset")
+        peak = np.zeros(len(th))
+        for p in placed:
+            if state_peaks and p.name in state_peaks:
+                # Xylo holds a current before its decay: up to 1/a times the float current.
+                peaks = state_peaks[p.name]
+                peak[p.start:p.stop] = np.maximum(np.asarray(peaks.get("v", 0.0)),
+                                                  np.asarray(peaks.get("i", 0.0)) / a[p.start:p.stop])
         sections[kind] = dict(i_decay=i_decay, v_decay=v_decay, dash_syn=dash_syn, dash_mem=dash_mem,
-                              charge=charge, th=th, bias=bias, reset=reset)
+                              charge=charge, th=th, bias=bias, reset=reset, peak=peak)
         if np.any(i_decay == 0):
             notes.append(f"{int((i_decay == 0).sum())} {kind} neurons have no synaptic current; Xylo gives them "
                          f"the shortest one (dash_syn 1), spreading each input over a few steps")
@@ -133,7 +157,7 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     hid, out = sections["hidden"], sections["readout"]
     # Alias copies (extra fan-out): no inputs, the largest threshold, no bias; they only repeat spikes.
     copy_values = {"i_decay": 0.0, "v_decay": 0.0, "dash_syn": 1, "dash_mem": 0, "charge": 0.0, "th": np.inf,
-                   "bias": 0.0, "reset": 0.0}
+                   "bias": 0.0, "reset": 0.0, "peak": 0.0}
     for key, value in copy_values.items():
         hid[key] = np.concatenate([hid[key], np.full(layout.n_copies, value, dtype=hid[key].dtype)])
     w_in = layout.w_in * hid["charge"][None, :, None]
@@ -141,8 +165,9 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     w_out = layout.w_out * out["charge"][None, :]
     peak_hidden = np.maximum(np.abs(w_in).max(axis=(0, 2), initial=0.0), np.abs(w_rec).max(axis=(0, 2), initial=0.0))
     peak_readout = np.abs(w_out).max(axis=0, initial=0.0)
-    s_h = _scale(hid["th"], peak_hidden, granularity)
-    s_o = _scale(out["th"], peak_readout, granularity)
+    calibrated = bool(state_peaks)
+    s_h = _scale(hid["th"], peak_hidden, granularity, hid["peak"] if calibrated else None)
+    s_o = _scale(out["th"], peak_readout, granularity, out["peak"] if calibrated else None)
 
     shift_in = _shift_for(w_in * s_h[None, :, None])
     shift_rec = _shift_for(w_rec * s_h[None, :, None])
@@ -201,7 +226,8 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
 
     report = {
         "granularity": granularity,
-        "headroom_bits": HEADROOM_BITS,
+        "state_range": (f"largest float |v| and |i| of a calibration run, with {CALIBRATION_MARGIN}x margin"
+                        if calibrated else f"thresholds with {HEADROOM_BITS} bits of headroom (no calibration)"),
         "weight_shift_in": shift_in, "weight_shift_rec": shift_rec, "weight_shift_out": shift_out,
         "layers": layer_rows(layout.hidden, hid, s_h, {"weights_in": (q_in, w_in, shift_in),
                                                         "weights_rec": (q_rec, w_rec, shift_rec)})
