@@ -368,3 +368,12 @@ def test_xylo_target_files_are_checked_field_by_field(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(TargetError, match=r"backend_options.hidden_neurons"):
         load_target(str(tmp_path / "c.yaml"))
+
+
+def test_compiling_twice_gives_byte_identical_files(tmp_path):
+    from nirc.cli import main
+
+    for name in ("a", "b"):
+        assert main(["-q", "compile", str(EXAMPLES / "srnn.nir"), "--target", "xylo", "-o", str(tmp_path / name)]) == 0
+    for file in ("config.json", "arrays.npz", "report.json"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
