@@ -199,15 +199,6 @@ def _events(manifest, inputs, batch, n_inputs) -> np.ndarray:
     return input_events(manifest, inputs, batch, n_inputs)
 
 
-def _manifest(placed: XyloLayout) -> dict:
-    def entries(items, key):
-        return [{"name": p.name, key: [p.start, p.stop], "shape": list(p.shape)} for p in items]
-    return {"inputs": entries(placed.inputs, "channels"), "hidden": entries(placed.hidden, "neurons"),
-            "readout": entries(placed.readout, "neurons"),
-            "outputs": [{"name": p.name, "quantity": p.quantity, "neurons": [p.start, p.stop],
-                         "shape": list(p.shape)} for p in placed.outputs]}
-
-
 def unbounded_device(net: HardwareNetwork) -> XyloDevice:
     """A device as large as ``net`` needs (the integer reference checks arithmetic, not capacity)."""
     big = 1 << 30
@@ -221,8 +212,9 @@ def unbounded_device(net: HardwareNetwork) -> XyloDevice:
 def reference(net: HardwareNetwork, inputs: Mapping[str, np.ndarray], batch: bool = False,
               record: bool = False, target: Target | str | None = None) -> RunResult:
     """The integer reference: the quantized network run with XyloFabric, without reading files."""
-    spec, placed = spec_of(net, device_for(target) if target is not None else unbounded_device(net))
-    manifest = _manifest(placed)
+    device = device_for(target) if target is not None else unbounded_device(net)
+    spec, placed = spec_of(net, device)
+    manifest, _ = build_config_json(spec, placed, device)
     rec, _ = XyloFabric.build(spec).run(_events(manifest, inputs, batch, spec.n_inputs))
     return _result(rec, manifest, batch, record)
 

@@ -90,10 +90,6 @@ class XyloLayout:
     def n_readout(self) -> int:
         return self.w_out.shape[1]
 
-    def hidden_slice(self, population: str) -> slice:
-        p = next(p for p in self.hidden if p.name == population)
-        return slice(p.start, p.stop)
-
 
 def _dense(table) -> np.ndarray:
     return np.asarray(sp.csr_array(table.weights).todense(), np.float64)
