@@ -377,3 +377,20 @@ def test_compiling_twice_gives_byte_identical_files(tmp_path):
         assert main(["-q", "compile", str(EXAMPLES / "srnn.nir"), "--target", "xylo", "-o", str(tmp_path / name)]) == 0
     for file in ("config.json", "arrays.npz", "report.json"):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
+
+
+def test_a_non_spiking_li_readout_is_read_as_voltage_in_float_units(tmp_path):
+    from nirc.emulator import Chip
+    from nirc.ir.nodes import LI
+    from nirc.verify import verify
+
+    g = graph(hidden=(30,), seed=2)
+    g.nodes["readout"] = LI(tau=np.full(8, 0.02), r=np.ones(8), v_leak=np.zeros(8))
+    report = verify(g, "xylo", steps=150, samples=3, out_dir=tmp_path / "b")
+    assert report.bit_exact
+    assert report.outputs[0]["voltage_correlation"] > 0.99
+    chip = Chip.load(tmp_path / "b")
+    scale = np.asarray(chip.outputs["output"]["v_scale"])
+    assert scale.shape == (8,) and np.all(scale > 1)
+    raw = chip.run({"input": events(steps=50)}).outputs["output"]
+    np.testing.assert_allclose(chip.to_float("output", raw), raw / scale)

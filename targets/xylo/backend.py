@@ -47,6 +47,7 @@ def quantized_network(net: HardwareNetwork, device: XyloDevice, granularity: str
     """Float network -> integer xylo_lif network (same populations and tables) and the quantization report."""
     placed = layout(net, device, file)
     spec, report = quantize(placed, net, device, granularity, file, state_peaks)
+    scales = report.pop("state_scale")
     hidden = {p.name: ("hidden", p) for p in placed.hidden}
     readout = {p.name: ("readout", p) for p in placed.readout}
     where = {**hidden, **readout, **{p.name: ("input", p) for p in placed.inputs}}
@@ -61,8 +62,10 @@ def quantized_network(net: HardwareNetwork, device: XyloDevice, granularity: str
             params = {"dash_mem": spec.dash_mem_out[sl], "dash_syn": spec.dash_syn_out[sl],
                       "dash_syn_2": spec.dash_syn_out[sl], "threshold": spec.threshold_out[sl],
                       "bias": spec.bias_out[sl]}
+        # float v = integer v_mem / v_scale (for comparing readout voltages with the float model)
         populations[name] = Population(name, pop.shape, {k: np.asarray(v, np.int64) for k, v in params.items()},
-                                       pop.spiking, pop.provenance)
+                                       pop.spiking, pop.provenance, v_scale=np.asarray(scales[kind][sl], np.float64),
+                                       v_offset=np.zeros(p.size))
     # Synapses moved onto alias copies (extra fan-out) go back to the neuron they copy;
     # spec_of splits them again the same way.
     root = np.arange(placed.n_hidden)
@@ -90,6 +93,14 @@ def quantized_network(net: HardwareNetwork, device: XyloDevice, granularity: str
                               kernel={"weight_shift": int(shift), "synapse": synapse}))
     return net.with_(neuron_model=NEURON_MODEL, populations=populations, tables=tuple(tables),
                      quantized=True, notes=tuple(net.notes) + tuple(report["notes"])), report
+
+
+def readout_scale(net: HardwareNetwork, placed: XyloLayout) -> np.ndarray | None:
+    """Per readout neuron, integer v_mem per float unit (None when the network carries no scales)."""
+    pops = [net.populations[p.name] for p in placed.readout]
+    if any(p.v_scale is None for p in pops):
+        return None
+    return np.concatenate([np.broadcast_to(np.asarray(p.v_scale, np.float64), (p.size,)) for p in pops])
 
 
 def spec_of(net: HardwareNetwork, device: XyloDevice, file: str | None = None) -> tuple[XyloSpec, XyloLayout]:
@@ -133,7 +144,7 @@ def build_config(net: HardwareNetwork, placement: Placement | None, target: Targ
     """nirc.driver's emit hook: config.json mapping and arrays.npz contents for a quantized network."""
     device = device_for(target)
     spec, placed = spec_of(net, device, getattr(target, "source", None))
-    return build_config_json(spec, placed, device)
+    return build_config_json(spec, placed, device, readout_scale(net, placed))
 
 
 def emit(net: HardwareNetwork, target: Target | str, out_dir: str | Path, report: Mapping[str, Any]) -> Path:
@@ -214,7 +225,7 @@ def reference(net: HardwareNetwork, inputs: Mapping[str, np.ndarray], batch: boo
     """The integer reference: the quantized network run with XyloFabric, without reading files."""
     device = device_for(target) if target is not None else unbounded_device(net)
     spec, placed = spec_of(net, device)
-    manifest, _ = build_config_json(spec, placed, device)
+    manifest, _ = build_config_json(spec, placed, device, readout_scale(net, placed))
     rec, _ = XyloFabric.build(spec).run(_events(manifest, inputs, batch, spec.n_inputs))
     return _result(rec, manifest, batch, record)
 
@@ -234,8 +245,14 @@ class XyloBuild:
         return _result(rec, self.manifest, batch, record)
 
     def to_float(self, name: str, values: np.ndarray) -> np.ndarray:
-        """Readout v_mem in integer units (Xylo keeps no float scale on chip)."""
-        return np.asarray(values, dtype=np.float64)
+        """A readout's v_mem in the float model's units (integer / the quantizer's state scale)."""
+        values = np.asarray(values, dtype=np.float64)
+        out = self.outputs[name]
+        if "v_scale" not in out:
+            return values
+        size = int(np.prod(out["shape"]))
+        flat = values.reshape(*values.shape[:values.ndim - len(out["shape"])], size)
+        return (flat / np.asarray(out["v_scale"], np.float64)).reshape(values.shape)
 
 
 def load_build(build_dir: str | Path, config: dict | None = None) -> XyloBuild:

@@ -44,8 +44,13 @@ def _placed(items, key):
     return [{"name": p.name, key: [p.start, p.stop], "shape": list(p.shape)} for p in items]
 
 
-def build_config(spec: XyloSpec, layout: XyloLayout, device: XyloDevice) -> tuple[dict, dict[str, np.ndarray]]:
-    """The config.json mapping and the arrays (int8 weights, int16 per-neuron values) it refers to."""
+def build_config(spec: XyloSpec, layout: XyloLayout, device: XyloDevice, readout_scale: np.ndarray | None = None
+                 ) -> tuple[dict, dict[str, np.ndarray]]:
+    """The config.json mapping and the arrays (int8 weights, int16 per-neuron values) it refers to.
+
+    ``readout_scale`` (Nout,): integer v_mem per float unit, written for voltage outputs so
+    readers can convert them back (``v_scale``).
+    """
     arrays = {name: np.asarray(getattr(spec, name)) for name in ARRAY_FIELDS}
     for name in ("weights_in", "weights_rec", "weights_out"):
         arrays[name] = arrays[name].astype(np.int8)
@@ -66,10 +71,16 @@ def build_config(spec: XyloSpec, layout: XyloLayout, device: XyloDevice) -> tupl
         "inputs": _placed(layout.inputs, "channels"),
         "hidden": _placed(layout.hidden, "neurons"),
         "readout": _placed(layout.readout, "neurons"),
-        "outputs": [{"name": p.name, "quantity": p.quantity, "neurons": [p.start, p.stop], "shape": list(p.shape)}
-                    for p in layout.outputs],
+        "outputs": [_output(p, readout_scale) for p in layout.outputs],
     }
     return manifest, arrays
+
+
+def _output(p, readout_scale) -> dict:
+    entry = {"name": p.name, "quantity": p.quantity, "neurons": [p.start, p.stop], "shape": list(p.shape)}
+    if p.quantity != "spikes" and readout_scale is not None:
+        entry["v_scale"] = [float(x) for x in readout_scale[p.start:p.stop]]
+    return entry
 
 
 def read_config(config_dir: str | Path) -> tuple[XyloSpec, dict]:

@@ -234,4 +234,5 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
         + layer_rows(layout.readout, out, s_o, {"weights_out": (q_out, w_out, shift_out)}),
         "notes": notes + list(layout.notes),
     }
+    report["state_scale"] = {"hidden": s_h, "readout": s_o}     # per neuron; popped by the backend
     return spec, report
