@@ -36,12 +36,21 @@ pytestmark = pytest.mark.lava
 
 STEPS = 40
 
-try:
-    lava_python()
-except LavaUnavailable as missing:
-    if os.environ.get("NIRC_REQUIRE_ORACLES") == "1":
-        raise
-    pytest.skip(f"{missing} (set NIRC_REQUIRE_ORACLES=1 to make this a failure)", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def lava_venv():
+    """Skip (or, under NIRC_REQUIRE_ORACLES=1, fail) when the Lava venv is missing.
+
+    A fixture rather than a module-level check, so that deselecting the `lava`
+    marker (as `make test` does) never collects a failure.
+    """
+    try:
+        lava_python()
+    except LavaUnavailable as missing:
+        if os.environ.get("NIRC_REQUIRE_ORACLES") == "1":
+            pytest.fail(str(missing))
+        pytest.skip(f"{missing} (set NIRC_REQUIRE_ORACLES=1 to make this a failure)")
 
 from nirc.neuron_models.loihi_cuba_lif import MODEL as LOIHI  # noqa: E402
 
