@@ -31,8 +31,12 @@ from ortools.sat.python import cp_model
 from nirc.partition.blocks import ADDITIVE, BlockGraph
 from nirc.partition.demand import SynapseListCost
 
-# Above this many block x core pairs the model is not built (the start assignment is kept).
-MAX_PAIRS = 60_000
+# Above this many block x core pairs the model is not built (the best greedy start is kept).
+# Measured on examples/cnn.nir (323 blocks x 38 cores on loihi2, 195 x 58 on loihi1):
+# building the two models took ~4 s and 5 + 5 deterministic units (35-50 s wall on a
+# loaded 2-core machine) found nothing better than the start in either phase; the five
+# networks of benchmarks/bench_partition.py (at most 163 blocks x 21 cores) stay below.
+MAX_PAIRS = 4_000
 # CP-SAT's portfolio (with LNS) run interleaved in one thread: deterministic, and with a
 # complete hint it improved on one worker in benchmarks/bench_partition.py.
 INTERLEAVED_WORKERS = 4
