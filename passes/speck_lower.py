@@ -21,14 +21,19 @@ def speck_lower(graph: NIRGraph, ctx: PassContext) -> HardwareNetwork:
     from nirc.targets.speck.network import to_hwnet
 
     chip = chip_for(ctx)
-    # The target's backend_options.neuron.reset_mode, unless the caller overrides it.
-    reset = (getattr(ctx, "options", None) or {}).get("speck_reset", chip.reset_mode)
-    net = lower_to_speck(graph, chip, dt=ctx.dt, method=ctx.method, reset=reset)
+    # The target's backend_options.neuron.{reset_mode,low_threshold}, unless the caller
+    # overrides them.
+    options = getattr(ctx, "options", None) or {}
+    reset = options.get("speck_reset", chip.reset_mode)
+    low_threshold = options.get("speck_low_threshold", chip.low_threshold)
+    net = lower_to_speck(graph, chip, dt=ctx.dt, method=ctx.method, reset=reset,
+                         low_threshold=low_threshold)
     ctx.report["speck_lower"] = {
         "layers": [{"layer": l.name, "nodes": list(l.provenance),
                     "input_shape": list(l.input_shape), "output_shape": list(l.output_shape),
                     "kernel": l.kernel, "stride": list(l.stride), "padding": list(l.padding),
                     "sources": [{"source": s.name, "pooling": s.pooling} for s in l.sources],
-                    "reset": "to_zero" if l.return_to_zero else "subtract"}
+                    "reset": "to_zero" if l.return_to_zero else "subtract",
+                    "low_threshold": low_threshold}
                    for l in net.layers]}
     return to_hwnet(net)

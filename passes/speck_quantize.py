@@ -2,9 +2,9 @@
 
 Requires: the output of speck_lower (neuron_model "speck_iaf", float).
 Guarantees: the same network with integer weights in [-128, 127], biases in the
-8-bit range, thresholds and low thresholds (membrane floor, -threshold as
-sinabs sets it) in 16 bits, one scale per layer chosen by sinabs'
-discretize rule; ``ctx.report["quantization"]`` gets one error row per layer
+8-bit range, thresholds and low thresholds (membrane floor: -2^15 by default,
+outside the scale; -threshold under sinabs' convention) in 16 bits, one scale
+per layer chosen by sinabs' discretize rule; ``ctx.report["quantization"]`` gets one error row per layer
 (keyed "population", as the core quantize pass writes them).
 """
 

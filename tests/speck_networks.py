@@ -94,8 +94,11 @@ def random_events(rng, steps, shape, rate=0.1, max_count=1):
     return counts.astype(np.int64)
 
 
-def compile_for_speck(g: NIRGraph, target: str = "speck2f", dt: float = 1.0, reset: str = "nir"):
-    """(quantized hwnet, placement, config dict, quantize report) through the Speck passes."""
+def compile_for_speck(g: NIRGraph, target: str = "speck2f", dt: float = 1.0, reset: str = "nir",
+                      low_threshold: str | None = None):
+    """(quantized hwnet, placement, config dict, quantize report) through the Speck passes.
+
+    ``low_threshold`` None keeps the target's membrane floor (backend_options.neuron)."""
     import json
 
     from nirc.neuron_models import get_model
@@ -110,6 +113,8 @@ def compile_for_speck(g: NIRGraph, target: str = "speck2f", dt: float = 1.0, res
     t = load_target(target)
     ctx = PassContext(model=get_model(t.neuron_model), dt=dt, target_name=target)
     ctx.options = {"speck_reset": reset}
+    if low_threshold is not None:
+        ctx.options["speck_low_threshold"] = low_threshold
     stage = g
     for name in t.passes:
         stage = PASSES[name](stage, ctx)

@@ -71,6 +71,33 @@ def test_target_yaml_reset_mode_subtract_gives_subtract_reset(tmp_path):
             for spec in config["nirc"]["layers"].values()] == [False, False, False]
 
 
+@pytest.mark.parametrize("choice, expected", [("state_min", -32768), ("minus_threshold", None)])
+def test_target_yaml_low_threshold_sets_every_core_s_membrane_floor(tmp_path, choice, expected):
+    text = open("targets/speck2f.yaml").read().replace("name: speck2f", "name: speck_floor") \
+        .replace("low_threshold: state_min ", f"low_threshold: {choice} ") \
+        .replace("aliases: [speck]", "aliases: []")
+    target = tmp_path / "speck_floor.yaml"
+    target.write_text(text)
+    out = tmp_path / "build"
+    assert main(["-q", "compile", "examples/cnn.nir", "--target", str(target), "-o", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    cores = [config["cnn_layers"][spec["core"]] for spec in config["nirc"]["layers"].values()]
+    assert [c["threshold_low"] for c in cores] == [
+        expected if expected is not None else -c["threshold_high"] for c in cores]
+
+
+@pytest.mark.parametrize("field, bad", [("reset_mode: nir ", "reset_mode: sideways "),
+                                        ("low_threshold: state_min ", "low_threshold: floor ")])
+def test_unknown_speck_neuron_option_is_a_one_line_target_error(tmp_path, capsys, field, bad):
+    text = open("targets/speck2f.yaml").read().replace(field, bad)
+    target = tmp_path / "bad.yaml"
+    target.write_text(text)
+    assert main(["compile", "examples/cnn.nir", "--target", str(target), "-o",
+                 str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {target}: field 'backend_options.neuron.{field.split(':')[0]}'" in err
+
+
 def test_unknown_speck_backend_option_is_a_one_line_target_error(tmp_path, capsys):
     text = open("targets/speck2f.yaml").read().replace("reset_mode: nir ", "reset_mode: sideways ")
     target = tmp_path / "bad.yaml"

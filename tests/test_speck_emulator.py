@@ -26,8 +26,8 @@ def one_neuron(weight, threshold, bias=None):
     return chain((1, 1, 1), [("c", c), ("n", iaf((1, 1, 1), threshold))], (1, 1, 1))
 
 
-def run_one(g, counts, reset="nir"):
-    _, _, config, _ = compile_for_speck(g, reset=reset)
+def run_one(g, counts, reset="nir", low_threshold=None):
+    _, _, config, _ = compile_for_speck(g, reset=reset, low_threshold=low_threshold)
     out = SpeckEmulator(config).run({"input": np.asarray(counts).reshape(-1, 1, 1, 1)})
     return out["spikes"]["n"][:, 0], out["v"]["n"][:, 0], config["cnn_layers"]
 
@@ -35,7 +35,8 @@ def run_one(g, counts, reset="nir"):
 def test_weight_127_threshold_127_one_event_gives_one_spike_like_the_chip():
     spikes, v, layers = run_one(one_neuron(1.0, 1.0), [1, 0])
     core = next(l for l in layers if l["weights"])
-    assert (core["weights"], core["threshold_high"], core["threshold_low"]) == ([[[[127]]]], 127, -127)
+    assert (core["weights"], core["threshold_high"], core["threshold_low"]) == ([[[[127]]]], 127,
+                                                                                -32768)
     assert spikes.tolist() == [1, 0] and v.tolist() == [0, 0]
 
 
@@ -50,9 +51,14 @@ def test_a_neuron_left_above_threshold_waits_for_its_next_input():
     assert spikes.tolist() == [1, 0, 1] and v.tolist() == [76, 76, 76 + 127 - 51]
 
 
-def test_low_threshold_is_a_floor_on_the_membrane():
-    spikes, v, _ = run_one(one_neuron(-1.0, 1.0), [1, 1, 2])
+def test_low_threshold_minus_threshold_is_a_floor_on_the_membrane_as_in_sinabs():
+    spikes, v, _ = run_one(one_neuron(-1.0, 1.0), [1, 1, 2], low_threshold="minus_threshold")
     assert spikes.tolist() == [0, 0, 0] and v.tolist() == [-127, -127, -127]
+
+
+def test_default_low_threshold_lets_the_membrane_fall_like_nir_if_until_the_16_bit_limit():
+    spikes, v, _ = run_one(one_neuron(-1.0, 1.0), [1, 1, 2, 300])
+    assert spikes.tolist() == [0, 0, 0, 0] and v.tolist() == [-127, -254, -508, -32768]
 
 
 def test_bias_is_added_once_per_step_and_can_fire_alone():
@@ -77,13 +83,19 @@ NETWORKS = {
 }
 
 
-CASES = [pytest.param(name, reset, marks=[pytest.mark.slow] if (name, reset) == (
-    "cnn_example", "subtract") else []) for name in sorted(NETWORKS) for reset in ("nir", "subtract")]
+# (reset mode, membrane floor): nirc's default, subtract, and sinabs' convention (both).
+NEURON_CHOICES = [("nir", "state_min"), ("subtract", "state_min"),
+                  ("subtract", "minus_threshold")]
+CASES = [pytest.param(name, reset, low, marks=[pytest.mark.slow] if name == "cnn_example" and (
+    reset, low) != ("nir", "state_min") else [])
+    for name in sorted(NETWORKS) for reset, low in NEURON_CHOICES]
 
 
-@pytest.mark.parametrize("name, reset", CASES)
-def test_emulator_equals_the_integer_reference_on_every_spike_and_state(name, reset):
-    hw, _, config, _ = compile_for_speck(NETWORKS[name](), reset=reset)
+@pytest.mark.parametrize("name, reset, low_threshold", CASES)
+def test_emulator_equals_the_integer_reference_on_every_spike_and_state(name, reset,
+                                                                        low_threshold):
+    hw, _, config, _ = compile_for_speck(NETWORKS[name](), reset=reset,
+                                         low_threshold=low_threshold)
     rng = np.random.default_rng(hash(name) % 2**32)
     port = next(iter(hw.inputs.values()))
     counts = random_events(rng, 12, port.shape, rate=0.15, max_count=2)
@@ -146,14 +158,16 @@ def two_layer_nets(draw):
     if pool > 1:
         nodes.append(("p", sumpool(pool)))
     nodes += [("c2", conv(rng, c2, c1, k2, 1, p2, scale=1.0)), ("i2", iaf((c2, h2, h2)))]
-    return chain((c_in, size, size), nodes, (c2, h2, h2)), draw(st.sampled_from(["nir", "subtract"]))
+    return (chain((c_in, size, size), nodes, (c2, h2, h2)),
+            draw(st.sampled_from(["nir", "subtract"])),
+            draw(st.sampled_from(["state_min", "minus_threshold"])))
 
 
 @settings(max_examples=25, deadline=None)
 @given(case=two_layer_nets(), seed=st.integers(0, 1000))
 def test_emulator_equals_reference_on_random_geometries(case, seed):
-    g, reset = case
-    hw, _, config, _ = compile_for_speck(g, reset=reset)
+    g, reset, low_threshold = case
+    hw, _, config, _ = compile_for_speck(g, reset=reset, low_threshold=low_threshold)
     port = next(iter(hw.inputs.values()))
     counts = random_events(np.random.default_rng(seed), 6, port.shape, rate=0.3, max_count=3)
     ours = SpeckEmulator(config).run({port.name: counts})

@@ -69,9 +69,11 @@ def test_merge_gives_the_core_two_sources_and_each_source_its_destinations(chip)
     assert net.destinations("if1") == [("if2", 1), ("if3", 1)]
 
 
-def test_low_threshold_is_minus_threshold_and_reset_follows_v_reset(chip):
+def test_low_threshold_is_unbounded_by_default_or_minus_threshold_and_reset_follows_v_reset(chip):
     layer = lower(small_cnn(), chip).layers[0]
-    assert (layer.threshold_high, layer.threshold_low, layer.return_to_zero) == (1.0, -1.0, True)
+    assert (layer.threshold_high, layer.threshold_low, layer.return_to_zero) == (1.0, -np.inf, True)
+    layer = lower(small_cnn(), chip, low_threshold="minus_threshold").layers[0]
+    assert layer.threshold_low == -1.0
     layer = lower(small_cnn(), chip, reset="subtract").layers[0]
     assert layer.return_to_zero is False
 

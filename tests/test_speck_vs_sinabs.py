@@ -127,8 +127,11 @@ def test_fit_verdicts_agree_with_sinabs_get_valid_mapping_on_150_random_networks
     assert verdicts[True] > 20 and verdicts[False] > 20      # both outcomes exercised
 
 
-def test_quantized_integers_equal_sinabs_discretize(sinabs_backend, chip):
-    net = lower_to_speck(small_cnn(seed=5), chip, dt=1.0)
+@pytest.mark.parametrize("low_threshold", ["minus_threshold", "state_min"])
+def test_quantized_integers_equal_sinabs_discretize(sinabs_backend, chip, low_threshold):
+    """sinabs' convention (min_v_mem = -threshold) gives sinabs' integers; nirc's default floor
+    (the lowest 16-bit value) stays out of the scale, so every other integer is the same."""
+    net = lower_to_speck(small_cnn(seed=5), chip, dt=1.0, low_threshold=low_threshold)
     qnet, _ = quantize_network(net)
     discretize = sinabs_backend["discretize"].discretize_conv_spike_
     for before, after in zip(net.layers, qnet.layers):
@@ -138,7 +141,8 @@ def test_quantized_integers_equal_sinabs_discretize(sinabs_backend, chip):
         assert np.array_equal(conv.weight.detach().numpy().astype(np.int64), after.weight)
         assert np.array_equal(conv.bias.detach().numpy().astype(np.int64), after.bias)
         assert int(spk.spike_threshold) == after.threshold_high
-        assert int(spk.min_v_mem) == after.threshold_low
+        floor = int(spk.min_v_mem) if low_threshold == "minus_threshold" else -2 ** 15
+        assert after.threshold_low == floor
 
 
 def sinabs_simulation(hw, counts: np.ndarray) -> dict[str, np.ndarray]:

@@ -14,7 +14,8 @@ kernels). Facts and their sources are in docs/speck.md; in short:
   (samna's CNNLayerConfig.return_to_zero; subtraction is sinabs' default).
 - ``threshold_low`` is a floor: ``v = max(v, threshold_low)`` after every
   update (sinabs' ``min_v_mem``; the leak stops there in sinabs'
-  tests/test_dynapcnn/test_neuron_leak.py).
+  tests/test_dynapcnn/test_neuron_leak.py). nirc sets it to -2^15 by default
+  (NIR's IF has no floor) or to -threshold (sinabs' convention), per target.
 - ``v`` is a 16-bit register. Overflow behaviour is not public; nirc saturates
   at [-2^15, 2^15 - 1] before the threshold test and says so in the report.
 - With leak enabled the chip adds the per-channel bias once per slow-clock

@@ -47,7 +47,11 @@ class NeuronSpec(_Section):
     spikes_per_input_event: Literal[1] = 1
     reset: list[Literal["subtract", "to_zero"]] = Field(
         default_factory=lambda: ["subtract", "to_zero"])
-    low_threshold: Literal["floor"] = "floor"
+    # threshold_low, the chip's membrane floor (v = max(v, threshold_low) after every update):
+    # "state_min" puts it at the lowest 16-bit value, so the membrane is bounded only by the
+    # register, as NIR's IF has no floor; "minus_threshold" is sinabs' convention for IF
+    # (from_nir sets min_v_mem = -v_threshold). docs/speck.md has the measured difference.
+    low_threshold: Literal["state_min", "minus_threshold"] = "state_min"
     # How NIR resets map to the chip: "nir" follows v_reset (0 -> return_to_zero),
     # "subtract" subtracts the threshold as sinabs does for every IAF layer.
     reset_mode: Literal["nir", "subtract"] = "nir"
@@ -116,6 +120,7 @@ class SpeckChip:
     time_limit_s: float = 10.0
     seed: int = 0
     reset_mode: str = "nir"
+    low_threshold: str = "state_min"
 
     @classmethod
     def from_mapping(cls, spec: Any, file: str | None = None) -> "SpeckChip":
@@ -151,6 +156,12 @@ class SpeckChip:
 
         limits = section("layer_limits", LayerLimits)
         limits = LayerLimits(**{**limits.__dict__, "max_destinations": max_destinations})
+        neuron = options.get("neuron") or {}
+        for name, allowed in (("reset_mode", ("nir", "subtract")),
+                              ("low_threshold", ("state_min", "minus_threshold"))):
+            if name in neuron and neuron[name] not in allowed:
+                raise TargetError(f"{neuron[name]!r} is not one of {', '.join(allowed)}",
+                                  file=file, field=f"backend_options.neuron.{name}")
         readout = options.get("readout")
         formats = data.get("formats") or {}
         partitioner = data.get("partitioner") or {}
@@ -159,7 +170,8 @@ class SpeckChip:
                    bias_bits=int(formats.get("bias_bits") or 8),
                    state_bits=int(formats.get("state_bits") or 16),
                    readout_classes=int(readout["classes"]) if readout else None,
-                   reset_mode=str((options.get("neuron") or {}).get("reset_mode", "nir")),
+                   reset_mode=str(neuron.get("reset_mode", "nir")),
+                   low_threshold=str(neuron.get("low_threshold", "state_min")),
                    time_limit_s=float(partitioner.get("time_limit_s", 10.0)),
                    seed=int(partitioner.get("seed", 0)))
 

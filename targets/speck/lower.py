@@ -40,6 +40,9 @@ from nirc.targets.speck.memory import LayerGeometry
 WEIGHT_NODES = (Conv2d, Linear, Affine)
 NEURON_NODES = (IF, LIF)
 POOL_NODES = (SumPool2d, AvgPool2d)
+# The float membrane floor of a layer with threshold th; -inf means "the 16-bit register's
+# lowest value", which quantization writes without letting it into the scale.
+LOW_THRESHOLDS = {"state_min": lambda th: -np.inf, "minus_threshold": lambda th: -th}
 SHAPE_NODES = (Flatten,)
 
 UNSUPPORTED_REASON = {
@@ -74,7 +77,7 @@ class SpeckLayer:
     stride: tuple[int, int]
     padding: tuple[int, int]
     threshold_high: float
-    threshold_low: float
+    threshold_low: float                    # float: -inf = the register's minimum
     return_to_zero: bool
     sources: tuple[Source, ...]
     scale: float = 1.0                      # integer units per float unit, after quantize
@@ -123,12 +126,19 @@ def _fail(node: str, message: str, field: str | None = None) -> TargetError:
 
 
 def lower_to_speck(graph: NIRGraph, chip: SpeckChip, dt: float, method: str = "euler",
-                   reset: str = "nir") -> SpeckNetwork:
+                   reset: str = "nir", low_threshold: str = "state_min") -> SpeckNetwork:
     """The Speck layers that compute ``graph`` (see the module docstring for the rules).
 
     ``reset``: "nir" resets to v_reset (must be 0: return_to_zero), "subtract"
     uses the chip's reset by subtraction as sinabs does for every IF layer.
+    ``low_threshold``: "state_min" leaves the membrane unfloored as in NIR (the
+    float layer holds -inf; quantization writes the lowest 16-bit value and
+    keeps it out of the scale), "minus_threshold" floors it at -threshold as
+    sinabs' from_nir does.
     """
+    if low_threshold not in LOW_THRESHOLDS:
+        raise TargetError(f"low_threshold {low_threshold!r} is not one of "
+                          f"{', '.join(LOW_THRESHOLDS)}", field="backend_options.neuron.low_threshold")
     from nirc.simulate import coefficients
 
     flat = flatten(graph)
@@ -156,7 +166,7 @@ def lower_to_speck(graph: NIRGraph, chip: SpeckChip, dt: float, method: str = "e
         node = flat.nodes[name]
         if isinstance(node, NEURON_NODES):
             layers.append(_lower_layer(flat, g, shapes, name, chip, dt, method, reset,
-                                       coefficients))
+                                       low_threshold, coefficients))
     if not layers:
         raise TargetError("the graph has no IF/LIF layer; Speck runs spiking convolutions only")
     by_name = {l.name: l for l in layers}
@@ -182,7 +192,8 @@ def _single_pred(g: nx.DiGraph, name: str) -> str:
     return preds[0]
 
 
-def _lower_layer(flat, g, shapes, neuron_name, chip, dt, method, reset, coefficients) -> SpeckLayer:
+def _lower_layer(flat, g, shapes, neuron_name, chip, dt, method, reset, low_threshold,
+                 coefficients) -> SpeckLayer:
     neuron = flat.nodes[neuron_name]
     provenance = [neuron_name]
     # Walk back from the neuron over Scale nodes to the weight node.
@@ -274,7 +285,8 @@ def _lower_layer(flat, g, shapes, neuron_name, chip, dt, method, reset, coeffici
     layer = SpeckLayer(name=neuron_name, provenance=tuple(dict.fromkeys(reversed(provenance))),
                        input_shape=map_shape, weight=weight,
                        bias=total_bias if has_bias else None, stride=stride, padding=padding,
-                       threshold_high=threshold_high, threshold_low=-threshold_high,
+                       threshold_high=threshold_high,
+                       threshold_low=LOW_THRESHOLDS[low_threshold](threshold_high),
                        return_to_zero=return_to_zero, sources=tuple(sources))
     if layer.output_shape != _as_map(out_shape):
         raise _fail(neuron_name, f"shape {list(out_shape)} does not match the convolution output "

@@ -8,10 +8,15 @@ by nirc and by sinabs gets the same integers: for each layer
               2^(b-1) / |min x|        otherwise
 
 and every value is multiplied by ``s`` and rounded half to even, in float32 as
-sinabs' torch code does. The low threshold defaults to -threshold_high (what
-sinabs' from_nir sets for IF), so it enters ``s`` like the high one. Nothing is
-clipped: the scale guarantees the ranges. All-zero weights and biases leave the
-scale to the thresholds (which are > 0, so the scale is always finite).
+sinabs' torch code does. The low threshold (membrane floor) is the target's
+choice (backend_options.neuron.low_threshold): by default the lowest 16-bit
+value, which NIR's floor-less IF needs and which is written as -2^15 WITHOUT
+entering ``s`` (in sinabs, min_v_mem = -2^15 enters s_thresholds and forces
+s <= 1, rounding the weights to ~0); with sinabs' convention it is
+-threshold_high and enters ``s`` like the high one (same scale either way).
+Nothing is clipped: the scale guarantees the ranges. All-zero weights and
+biases leave the scale to the thresholds (which are > 0, so the scale is
+always finite).
 """
 
 from __future__ import annotations
@@ -39,11 +44,12 @@ def discretize(values: np.ndarray, scale: np.float32) -> np.ndarray:
 
 def layer_scale(layer: SpeckLayer, weight_bits: int = 8, state_bits: int = 16) -> np.float32:
     bias = layer.bias if layer.bias is not None else np.zeros(1)
-    s = min(discretization_scale(layer.weight, weight_bits),
-            discretization_scale(bias, weight_bits),
-            discretization_scale(np.array([layer.threshold_low, layer.threshold_high]),
-                                 state_bits))
-    return s
+    thresholds = [layer.threshold_high]
+    if np.isfinite(layer.threshold_low):
+        thresholds.append(layer.threshold_low)
+    return min(discretization_scale(layer.weight, weight_bits),
+               discretization_scale(bias, weight_bits),
+               discretization_scale(np.array(thresholds), state_bits))
 
 
 def quantize_network(net: SpeckNetwork, weight_bits: int = 8, state_bits: int = 16
@@ -55,7 +61,8 @@ def quantize_network(net: SpeckNetwork, weight_bits: int = 8, state_bits: int = 
         w = discretize(layer.weight, s)
         b = None if layer.bias is None else discretize(layer.bias, s)
         th = int(discretize(np.array([layer.threshold_high]), s)[0])
-        tl = int(discretize(np.array([layer.threshold_low]), s)[0])
+        tl = (int(discretize(np.array([layer.threshold_low]), s)[0])
+              if np.isfinite(layer.threshold_low) else -(2 ** (state_bits - 1)))
         q = layer.with_(weight=w, bias=b, threshold_high=th, threshold_low=tl, scale=float(s))
         layers.append(q)
         report.append(error_row(layer, q, float(s), weight_bits))
