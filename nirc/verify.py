@@ -21,6 +21,7 @@ import numpy as np
 from nirc import intref
 from nirc.driver import CompileResult, compile, random_spike_input
 from nirc.emulator import Chip
+from nirc.neuron_models import get_model
 
 
 @dataclass
@@ -155,9 +156,15 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
             row["count_correlation"] = _corr(got.sum(axis=0), want.sum(axis=0))
             row["latency_steps"] = lag
         layers.append(row)
-    notes = ["integer runs lag the float simulation where the hardware adds synaptic delay "
-             "(Loihi: one step per feed-forward table); fidelity compares integer step t + "
-             "latency_steps with float step t"] if any(latency.values()) else []
+    notes = []
+    delivery = get_model(net.neuron_model).spike_delivery
+    if any(latency.values()):
+        why = f" ({delivery})" if delivery else ""
+        notes.append(f"integer runs lag the float simulation where the hardware adds synaptic "
+                     f"delay{why}; fidelity compares integer step t + latency_steps with float "
+                     f"step t")
+    elif delivery:
+        notes.append(f"{delivery}; integer and float runs are compared step for step")
     rasters = {name: (floated.spikes[name][:, 0].reshape(n_steps, -1),
                       emulated.spikes[name][:, 0].reshape(n_steps, -1))
                for name in net.populations

@@ -7,7 +7,9 @@ dash_syn, dash_syn_2, threshold and bias (16-bit), 8-bit weights with the
 matrix's global shift in ``kernel["weight_shift"]``, delays as Xylo has them
 (0 from inputs, 1 between neurons); or a FitError naming the fabric limit the
 network exceeds. ``ctx.report["quantize"]`` gets the scaling and per-layer
-errors (see nirc.targets.xylo.quantize). The state scale is sized by a float
+errors (see nirc.targets.xylo.quantize), ``ctx.report["latency_steps"]`` the
+steps each population lags the float network (feed-forward tables between
+neurons gain one step each, as in quantize). The state scale is sized by a float
 run of the network on seeded random input (CALIBRATION), so the states that
 run reaches fit Xylo's 16 bits.
 """
@@ -18,6 +20,7 @@ import numpy as np
 
 from nirc.hwnet import HardwareNetwork
 from nirc.passes.context import PassContext
+from nirc.passes.quantize import added_latency
 
 # Calibration input: Bernoulli spikes (the driver's calibration rate), seeded.
 CALIBRATION = {"steps": 100, "samples": 4, "rate": 0.2, "seed": 0}
@@ -49,4 +52,5 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
          "weight_rel_error": max([v for k, v in row.items() if k.endswith("_relative_rms_error")], default=0.0),
          "threshold_rel_error": row["threshold_relative_error"], "tau_mem_rel_error": row["tau_mem_relative_error"]}
         for row in report["layers"]]
+    ctx.report["latency_steps"] = added_latency(net, quantized)
     return quantized

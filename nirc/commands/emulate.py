@@ -1,8 +1,10 @@
 """`nirc emulate`: run a build directory bit-accurately, reading nothing but its files.
 
 A thin layer over nirc.emulator.Chip. Input/output NPZ layout as `nirc
-simulate` (``input`` / ``input_<name>``, ``output`` / ``output_<name>``), with
-``--batch`` adding a sample axis after time.
+simulate` (nirc.npzio: ``input`` / ``input_<name>``, ``output`` / ``output_<name>``),
+with ``--batch`` adding a sample axis after time. Input values the chip would
+read differently (e.g. counts above 1 where inputs are binary spikes) are
+warned about by the chip's neuron model (``NeuronModel.input_notice``).
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import warnings
-import zipfile
 
 import numpy as np
 
-from nirc.commands.simulate import input_key, output_key, save_atomically
-from nirc.errors import NircError, NircWarning
+from nirc.errors import NircWarning
+from nirc.neuron_models import NeuronModel
+from nirc.npzio import input_key, output_key, read_inputs, write_atomically
 
 log = logging.getLogger("nirc")
 
@@ -27,7 +29,8 @@ def add_parser(subparsers) -> None:
                     "bit-accurate emulator and write OUT.npz.")
     parser.add_argument("build", metavar="BUILD_DIR", help="a directory written by nirc compile")
     parser.add_argument("--input", required=True, metavar="IN.npz",
-                        help="'input' (T, *shape) or 'input_<name>' per input port; spikes 0/1")
+                        help="'input' (T, *shape) or 'input_<name>' per input port: events per "
+                             "channel and step (0/1 spikes on Loihi, 0-15 events on Xylo)")
     parser.add_argument("--output", required=True, metavar="OUT.npz",
                         help="receives 'output' / 'output_<name>' (raw chip values) and "
                              "'voltage_<name>' for readouts in float units")
@@ -39,45 +42,30 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def read_npz_inputs(path: str, shapes: dict[str, tuple[int, ...]], batch: bool
-                    ) -> dict[str, np.ndarray]:
-    """Input arrays by port name; NircError naming the file and array on any problem."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except FileNotFoundError:
-        raise NircError("no such file", file=path) from None
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise NircError(f"cannot read as .npz ({str(err).splitlines()[0]})", file=path) from None
-    several = len(shapes) > 1
-    out = {}
-    for name, shape in shapes.items():
-        key = input_key(name, several)
-        lead = "(T, B, " if batch else "(T, "
-        expected = f"{lead}{', '.join(map(str, shape))})"
-        if key not in arrays:
-            raise NircError(f"no array '{key}' for input '{name}' (expected {expected}; the file "
-                            f"holds {sorted(arrays) or 'nothing'})", file=path)
-        a = arrays[key]
-        n_lead = 2 if batch else 1
-        if a.ndim != len(shape) + n_lead or tuple(a.shape[n_lead:]) != tuple(shape):
-            raise NircError(f"array '{key}' has shape {tuple(a.shape)}, expected {expected}",
-                            file=path)
-        if a.dtype.kind not in "biuf" or (a.dtype.kind == "f" and not np.all(np.isfinite(a))):
-            raise NircError(f"array '{key}' must hold finite numbers", file=path)
-        if np.any((a != 0) & (a != 1)):
-            warnings.warn(NircWarning(f"{path}: array '{key}' holds values other than 0 and 1; "
-                                      f"the chip's inputs are binary spikes (non-zero counts "
-                                      f"as one spike)"), stacklevel=2)
-        out[name] = a
-    return out
+def read_npz_inputs(path: str, shapes: dict[str, tuple[int, ...]], batch: bool,
+                    model: NeuronModel | None = None) -> dict[str, np.ndarray]:
+    """Input arrays by port name (nirc.npzio.read_inputs); with ``model``, a NircWarning for
+    each array the chip would read other than as given (``model.input_notice``)."""
+    inputs = read_inputs(path, shapes, batch)
+    if model is not None:
+        warn_about_input_values(path, inputs, model)
+    return inputs
+
+
+def warn_about_input_values(path: str, inputs: dict[str, np.ndarray], model: NeuronModel) -> None:
+    """A NircWarning per input array whose values the chip's neuron model reads differently."""
+    for name, values in inputs.items():
+        notice = model.input_notice(values)
+        if notice:
+            key = input_key(name, len(inputs) > 1)
+            warnings.warn(NircWarning(f"{path}: array '{key}' {notice}"), stacklevel=2)
 
 
 def run(args: argparse.Namespace) -> int:
     from nirc.emulator import Chip
 
     chip = Chip.load(args.build)
-    inputs = read_npz_inputs(args.input, chip.inputs, args.batch)
+    inputs = read_npz_inputs(args.input, chip.inputs, args.batch, chip.model)
     result = chip.run(inputs, batch=args.batch, record=args.record)
     several = len(result.outputs) > 1
     arrays = {output_key(name, several): out for name, out in result.outputs.items()}
@@ -88,6 +76,6 @@ def run(args: argparse.Namespace) -> int:
         arrays.update({f"spikes_{p}": s.astype(np.uint8) for p, s in result.spikes.items()})
         for pop, states in result.states.items():
             arrays.update({f"{s}_{pop}": trace for s, trace in states.items()})
-    save_atomically(args.output, arrays)
+    write_atomically(args.output, arrays)
     log.info("emulated %d steps of %s; wrote %s", result.steps, args.build, args.output)
     return 0

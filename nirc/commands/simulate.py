@@ -2,7 +2,7 @@
 
 A thin layer over nirc.simulate.simulate: it maps NPZ arrays to Input nodes
 (`input`, or `input_<name>` for several; (T, *shape), or (T, B, *shape) with
---batch), checks their shapes before running,
+--batch; nirc.npzio), checks their shapes before running,
 and writes `output` / `output_<name>` (plus `v_<node>`, `i_<node>` and
 `spikes_<node>` with --record) atomically, so a failed run leaves no file.
 """
@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import tempfile
-import zipfile
-from pathlib import Path
 
 import numpy as np
 
 from nirc.errors import NircError
+from nirc.npzio import output_key, read_inputs, write_atomically
 
 log = logging.getLogger("nirc")
 
@@ -48,64 +45,6 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def input_key(name: str, several: bool) -> str:
-    return f"input_{name}" if several else "input"
-
-
-def output_key(name: str, several: bool) -> str:
-    return f"output_{name}" if several else "output"
-
-
-def load_inputs(path: str, input_shapes: dict[str, tuple[int, ...]],
-                batch: bool = False) -> dict[str, np.ndarray]:
-    """The arrays for each Input node; NircError naming the file and array on any mismatch."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except FileNotFoundError:
-        raise NircError("no such file", file=path) from None
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise NircError(f"cannot read as .npz ({str(err).splitlines()[0]})", file=path) from None
-    several = len(input_shapes) > 1
-    inputs = {}
-    steps = None
-    for name, shape in input_shapes.items():
-        key = input_key(name, several)
-        lead = 2 if batch else 1
-        expected = f"({'T, B' if batch else 'T'}, {', '.join(map(str, shape))})"
-        if key not in arrays:
-            raise NircError(f"no array '{key}' for Input node '{name}' (expected shape "
-                            f"{expected}; the file holds {sorted(arrays) or 'nothing'})",
-                            file=path)
-        array = arrays[key]
-        if array.ndim != len(shape) + lead or tuple(array.shape[lead:]) != tuple(shape):
-            raise NircError(f"array '{key}' has shape {tuple(array.shape)}, expected {expected} "
-                            f"for Input node '{name}'", file=path)
-        if array.dtype.kind not in "biuf":
-            raise NircError(f"array '{key}' has dtype {array.dtype}, expected numbers", file=path)
-        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-            raise NircError(f"array '{key}' contains NaN or Inf", file=path)
-        if steps is not None and array.shape[:lead] != steps:
-            raise NircError(f"array '{key}' has (T{', B' if batch else ''}) = "
-                            f"{array.shape[:lead]}, the others {steps}", file=path)
-        steps = array.shape[:lead]
-        inputs[name] = array
-    return inputs
-
-
-def save_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     from nirc.ir.graph import flatten, infer_shapes
     from nirc.nirio import read
@@ -120,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     except NircError as err:
         raise err.at(file=args.model) from None
     input_shapes = {name: shapes[name].output for name in graph.inputs()}
-    inputs = load_inputs(args.input, input_shapes, batch=args.batch)
+    inputs = read_inputs(args.input, input_shapes, batch=args.batch, kind="Input node")
     log.info("simulating %s: %d steps of dt = %g s (%s), %s method", args.model,
              next(iter(inputs.values())).shape[0], dt, source, args.method)
     try:
@@ -135,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         for node, states in result.states.items():
             arrays.update({f"{key}_{node}": trace for key, trace in states.items()})
         arrays.update({f"spikes_{node}": train for node, train in result.spikes.items()})
-    save_atomically(args.output, arrays)
+    write_atomically(args.output, arrays)
     for node, train in result.spikes.items():
         log.info("  %-24s %8d spikes (%.4f per neuron per step)", node, int(train.sum()),
                  float(train.mean()) if train.size else 0.0)

@@ -98,12 +98,16 @@ def _check_inputs(args) -> dict[str, Any]:
 def _inputs_for(args, graph):
     if not args.input:
         return None
-    from nirc.commands.emulate import read_npz_inputs
+    from nirc.commands.emulate import read_npz_inputs, warn_about_input_values
     from nirc.ir.graph import flatten, infer_shapes
+    from nirc.neuron_models import get_model
+    from nirc.target import load_target
 
     shapes = infer_shapes(flatten(graph))
     inputs = read_npz_inputs(args.input, {n: tuple(shapes[n].output)
                                           for n in sorted(graph.inputs())}, args.batch)
+    for model in sorted({load_target(t).neuron_model for t in args.target}):
+        warn_about_input_values(args.input, inputs, get_model(model))
     return inputs if args.batch else {k: v[:, None] for k, v in inputs.items()}
 
 

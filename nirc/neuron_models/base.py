@@ -40,6 +40,9 @@ class NeuronModel(ABC):
     min_delay: int = 0
     #: dtype of states and activations
     dtype: Any = np.int64
+    #: when a spike reaches its targets on this hardware, as one sentence; nirc verify shows
+    #: it when the integer run lags the float simulation ("" for no note)
+    spike_delivery: str = ""
 
     @abstractmethod
     def init_state(self, params: Mapping[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
@@ -73,6 +76,11 @@ class NeuronModel(ABC):
         Returns the new population, the new tables (same order) and a report row
         with the error introduced and what could not be represented exactly.
         """
+
+    def input_notice(self, values: np.ndarray) -> str | None:
+        """How the chip would read input ``values`` (events per channel and step) other than
+        as given, completing "array 'x' ..." for a warning; None when it reads them as given."""
+        return None
 
     def table_attrs(self, table: SynapseTable) -> dict[str, Any]:
         """The per-table attributes of a quantized table (stored in ``table.kernel``)."""

@@ -203,6 +203,15 @@ class LoihiCubaLIF(NeuronModel):
     table_fields = ("weight_exp", "num_weight_bits", "sign_mode")
     readout_state = "v"
     min_delay = 1
+    spike_delivery = ("Loihi's synapses buffer one step: every table delivers a spike one step "
+                      "after it is sent")
+
+    def input_notice(self, values):
+        # Lava's Dense (num_message_bits = 0) reads any non-zero input as one spike.
+        if np.any((values != 0) & (values != 1)):
+            return ("holds values other than 0 and 1; the chip's inputs are binary spikes "
+                    "(non-zero counts as one spike)")
+        return None
 
     def init_state(self, params, batch):
         size = params["vth"].shape[0]

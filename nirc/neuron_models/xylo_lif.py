@@ -500,6 +500,15 @@ class XyloLIF(NeuronModel):
     readout_state = "v_mem"
     min_delay = 0
     dtype = np.int64
+    spike_delivery = ("Xylo: input events reach hidden neurons in the same step; hidden spikes "
+                      "reach hidden and readout neurons one step later")
+
+    def input_notice(self, values):
+        # Event counts are legitimate input; the input interface caps them per channel and step.
+        if np.any(values > MAX_INPUT_EVENTS):
+            return (f"holds counts above {MAX_INPUT_EVENTS}; Xylo takes at most "
+                    f"{MAX_INPUT_EVENTS} input events per channel and step (more are capped)")
+        return None
 
     def init_state(self, params, batch):
         size = np.shape(params["threshold"])[0]

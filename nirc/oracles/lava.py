@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="'input' (T, *shape) or 'input_<name>' per input port, as for nirc emulate")
     args = parser.parse_args(argv)
     try:
-        inputs = read_npz_inputs(args.input, Chip.load(args.build).inputs, batch=False)
+        chip = Chip.load(args.build)
+        inputs = read_npz_inputs(args.input, chip.inputs, batch=False, model=chip.model)
         problems, lava, compared = compare_build(args.build, inputs)
     except NircError as err:
         print(f"error: {err}", file=sys.stderr)

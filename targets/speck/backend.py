@@ -21,6 +21,7 @@ import numpy as np
 
 from nirc.errors import FitError, NircError
 from nirc.hwnet import HardwareNetwork
+from nirc.neuron_models.speck_iaf import MODEL
 from nirc.placement import Block, Placement, ResourceUse
 from nirc.targets.speck.assign import LayerToPlace, assign_layers
 from nirc.targets.speck.chip import SpeckChip
@@ -133,6 +134,7 @@ class SpeckBuild:
     def __init__(self, emulator: SpeckEmulator):
         self.emulator = emulator
         self.config = emulator.config
+        self.model = MODEL
         nirc = self.config["nirc"]
         self.dt = float(nirc["dt"])
         self.shapes = {name: tuple(core.out_shape) for name, core in emulator.cores.items()}

@@ -23,7 +23,7 @@ from nirc.emitter import write_atomically, write_build
 from nirc.errors import TargetError
 from nirc.hwnet import HardwareNetwork, Population
 from nirc.intref import RunResult
-from nirc.neuron_models.xylo_lif import MAX_HIDDEN_SPIKES, STATE_MAX, XyloFabric, XyloRecord, XyloSpec
+from nirc.neuron_models.xylo_lif import MAX_HIDDEN_SPIKES, MODEL, STATE_MAX, XyloFabric, XyloRecord, XyloSpec
 from nirc.placement import Block, Placement, ResourceUse
 from nirc.target import Target, load_target
 from nirc.targets.xylo.config import build_config as build_config_json
@@ -236,6 +236,7 @@ class XyloBuild:
     def __init__(self, build_dir: str | Path):
         self.spec, self.manifest = read_config(build_dir)
         self.fabric = XyloFabric.build(self.spec)
+        self.model = MODEL
         self.dt = self.spec.dt
         self.inputs = {p["name"]: tuple(p["shape"]) for p in self.manifest["inputs"]}
         self.outputs = {o["name"]: dict(o) for o in self.manifest["outputs"]}
