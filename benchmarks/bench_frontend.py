@@ -25,13 +25,13 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import statistics  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from _timing import median_time  # noqa: E402
 
 from nirc.ir.graph import flatten, infer_shapes  # noqa: E402
 from nirc.ir.nodes import NEURON_TYPES, Affine, Conv2d, Input, Linear, NIRGraph, SumPool2d  # noqa: E402
@@ -62,15 +62,6 @@ def dense_network(seed: int = 0):
     nodes["output"] = nir.Output(output_type=np.array([LAYERS[-1]]))
     edges.append((previous, "output"))
     return nir.NIRGraph(nodes=nodes, edges=edges)
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def synapse_count(graph: NIRGraph) -> int:

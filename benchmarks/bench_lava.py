@@ -24,7 +24,6 @@ import json
 import platform
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _timing import best_time  # noqa: E402
 from loihi_networks import bernoulli_input, cnn, mlp, recurrent  # noqa: E402
 
 from nirc.driver import compile as compile_model  # noqa: E402
@@ -69,15 +69,6 @@ def synaptic_events(build: Path, spikes: dict[str, np.ndarray], inputs: dict[str
     return total
 
 
-def best_of(repeats: int, run) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
 def bench_one(name: str, graph, steps: int, batch: int, build: Path) -> dict:
     net = compile_model(graph, "loihi2", build).network
     single = bernoulli_input(graph, steps, rate=0.2, seed=3)
@@ -85,9 +76,9 @@ def bench_one(name: str, graph, steps: int, batch: int, build: Path) -> dict:
                bernoulli_input(graph, steps, rate=0.2, seed=4, batch=batch).items()}
 
     lava = run_lava(build, single, record="spikes")
-    load_s, chip = best_of(3, lambda: Chip.load(build))
-    single_s, ours = best_of(3, lambda: chip.run(single))
-    batch_s, _ = best_of(3, lambda: chip.run(batched, batch=True))
+    load_s, chip = best_time(lambda: Chip.load(build), 3)
+    single_s, ours = best_time(lambda: chip.run(single), 3)
+    batch_s, _ = best_time(lambda: chip.run(batched, batch=True), 3)
 
     ours_spikes = {f"spikes_{p}": s for p, s in ours.spikes.items()}
     differences = mismatches(ours_spikes, lava.recordings)

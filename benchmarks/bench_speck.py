@@ -24,7 +24,6 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -43,6 +42,7 @@ from nirc.targets.speck.chip import load_chip  # noqa: E402
 from nirc.targets.speck.emulate import SpeckEmulator  # noqa: E402
 from nirc.targets.speck.network import from_hwnet, run_reference  # noqa: E402
 
+from _timing import median_time  # noqa: E402
 from speck_networks import affine, chain, conv, flatten, iaf, sumpool  # noqa: E402
 
 
@@ -61,15 +61,6 @@ def deep_cnn(n_conv: int, size: int = 64, seed: int = 0, gain: float = 1.5):
     nodes += [("flat", flatten()), ("fc", affine(rng, 10, c_in * h * h, scale=gain / (c_in * h * h) ** 0.5)),
               ("out_if", iaf((10,)))]
     return chain((2, size, size), nodes, (10,))
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def sinabs_mapping_time(layers, repeats: int) -> float | None:

@@ -35,6 +35,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _timing import best_time  # noqa: E402
 from test_xylo_compile import graph, lower  # noqa: E402
 from test_xylo_vs_xylosim import RECORDINGS, random_events, random_spec  # noqa: E402
 
@@ -68,15 +69,6 @@ def networks(steps: int):
     }
 
 
-def timed(fn, repeat: int = 3):
-    best, result = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=300)
@@ -97,12 +89,12 @@ def main() -> int:
             layer.reset_all()
             return run_xylosim(spec, counts, layer)
 
-        t_x, theirs = timed(xylosim_run, repeat)
-        t_1, (ours, _) = timed(lambda: fabric.run(counts), repeat)
+        t_x, theirs = best_time(xylosim_run, repeat)
+        t_1, (ours, _) = best_time(lambda: fabric.run(counts), repeat)
         identical = all(np.array_equal(getattr(ours, f), getattr(theirs, f)) for f in RECORDINGS)
         rng = np.random.default_rng(0)
         many = np.stack([np.roll(counts, int(rng.integers(steps)), axis=0) for _ in range(batch)])
-        t_b, (ours_b, _) = timed(lambda: fabric.run(many), 1)
+        t_b, (ours_b, _) = best_time(lambda: fabric.run(many), 1)
         events_1 = ours.synaptic_events
         rows.append({
             "network": name, "hidden": spec.n_hidden, "steps": steps, "batch": batch,

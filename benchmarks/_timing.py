@@ -1,0 +1,26 @@
+"""Timing helpers the benchmark scripts share (wall-clock, time.perf_counter)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+
+def median_time(fn, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls of ``fn()``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def best_time(fn, repeats: int) -> tuple[float, object]:
+    """Fewest seconds of ``repeats`` calls of ``fn()``, and the last call's result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
