@@ -6,9 +6,12 @@ the input its stored table rows deliver (the neuron model's accumulation rule
 on the spikes routed to it, ``delay`` steps old) and advances its neurons
 with the neuron model's step — the same arithmetic the integer reference
 uses, but on the placed, serialised network. All cores' neurons advance as
-one vector per step (neurons do not interact within a step). Populations are reassembled
-from their blocks only to route spikes and to report outputs. Everything is
-whole-array numpy / scipy.sparse over a batch of samples.
+one vector per step (neurons do not interact within a step), and the rows of
+one table that several cores store are gathered into one matrix whose results
+are scattered to the cores' neuron slots, so a step costs one accumulation
+per table whatever the placement. Populations are reassembled from their
+blocks only to route spikes and to report outputs. Everything is whole-array
+numpy / scipy.sparse over a batch of samples.
 """
 
 from __future__ import annotations
@@ -33,22 +36,30 @@ class ConfigError(NircError):
 
 
 @dataclass
-class _Slice:
-    source: str
-    weights: Any                  # the neuron model's prepared form of the stored rows
-    attrs: dict[str, Any]
-    delay: int
-    offset: int
-    rows: int
-
-
-@dataclass
 class _Core:
     core: int
     size: int
     params: dict[str, np.ndarray]
     blocks: list[tuple[str, int, int, int]]   # population, start, stop, local offset
-    slices: list[_Slice]
+    stored: list[tuple[int, int, int, int]]   # table, first row, stop row, local offset
+
+
+@dataclass
+class _PlacedTable:
+    """One table's rows as all cores together store them."""
+
+    source: str
+    weights: Any                  # the neuron model's prepared form of the stored rows
+    attrs: dict[str, Any]
+    delay: int
+    at: np.ndarray | slice        # chip-wide neuron slot of each stored row
+
+
+def _as_slice(index: np.ndarray) -> np.ndarray | slice:
+    """A contiguous ascending index as a slice (a view instead of a gather/scatter)."""
+    if index.size and np.array_equal(index, np.arange(index[0], index[0] + index.size)):
+        return slice(int(index[0]), int(index[0]) + index.size)
+    return index
 
 
 @dataclass
@@ -75,16 +86,28 @@ class Chip:
         self._arrays = arrays
         self.populations = {p["name"]: self._population(p) for p in config["populations"]}
         tables = [self._table(t) for t in config["tables"]]
-        self.cores = [self._core(c, tables) for c in config["cores"]]
+        self.cores = [self._core(c, len(tables)) for c in config["cores"]]
         self.depth = max([t.delay for t in tables], default=0) + 1
-        covered = {name: 0 for name in self.populations}
-        for core in self.cores:
-            for name, start, stop, _ in core.blocks:
-                covered[name] += stop - start
-        for name, pop in self.populations.items():
-            if covered[name] != pop.size:
-                raise ConfigError(f"population's blocks cover {covered[name]} of {pop.size} "
+        # Neurons are independent of one another within a step, so every core's neurons
+        # advance in one vector (cores in order, each at its base offset); what is per core
+        # is which table rows it stores and where its blocks' spikes are routed.
+        bases = np.cumsum([0] + [core.size for core in self.cores])
+        self.n_chip = int(bases[-1])
+        self.params = {k: np.concatenate([core.params[k] for core in self.cores])
+                       if self.cores else np.zeros(0, self.model.dtype)
+                       for k in self.model.param_names}
+        slots = {name: np.full(pop.size, -1, np.int64) for name, pop in self.populations.items()}
+        for core, base in zip(self.cores, bases):
+            for name, start, stop, offset in core.blocks:
+                slots[name][start:stop] = base + offset + np.arange(stop - start)
+        for name, slot in slots.items():
+            covered = np.unique(slot[slot >= 0]).size
+            if covered != slot.size or np.any(slot < 0):
+                raise ConfigError(f"population's blocks cover {covered} of {slot.size} "
                                   f"neurons", file=where, node=name, field="cores")
+        # Chip-wide slot of each population neuron, for routing spikes and reporting states.
+        self.slots = {name: _as_slice(slot) for name, slot in slots.items()}
+        self.tables = self._placed_tables(tables, bases)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -154,7 +177,7 @@ class Chip:
         return SynapseTable(source=t["source"], target=t["target"], weights=csr, delay=delay,
                             kernel=attrs)
 
-    def _core(self, c: Mapping[str, Any], tables: list[SynapseTable]) -> _Core:
+    def _core(self, c: Mapping[str, Any], n_tables: int) -> _Core:
         blocks = [(b["population"], int(b["start"]), int(b["stop"]), int(b["offset"]))
                   for b in c["blocks"]]
         size = int(c["neurons"])
@@ -164,15 +187,37 @@ class Chip:
             for name, start, stop, offset in blocks:
                 values[offset:offset + stop - start] = self.populations[name].params[k][start:stop]
             params[k] = values
-        slices = []
+        stored = []
         for s in c["synapses"]:
-            t = tables[int(s["table"])]
-            start, stop = s["rows"]
-            rows = t.with_(weights=sp.csr_array(t.weights[start:stop]))
-            slices.append(_Slice(t.source, self.model.prepare_weights(rows),
-                                 self.model.table_attrs(t), t.delay, int(s["offset"]),
-                                 stop - start))
-        return _Core(int(c["core"]), size, params, blocks, slices)
+            table = int(s["table"])
+            if not 0 <= table < n_tables:
+                raise ConfigError(f"core {c['core']} stores rows of table {table}, which does "
+                                  f"not exist", file=self.where, field="cores")
+            start, stop = (int(r) for r in s["rows"])
+            stored.append((table, start, stop, int(s["offset"])))
+        return _Core(int(c["core"]), size, params, blocks, stored)
+
+    def _placed_tables(self, tables: list[SynapseTable], bases: np.ndarray) -> list[_PlacedTable]:
+        """Each table's stored rows gathered over all cores, with the chip-wide slot of each
+        row (rows sum only their own synapses, so gathering them changes no sum)."""
+        pieces: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for core, base in zip(self.cores, bases):
+            for table, start, stop, offset in core.stored:
+                first = int(base) + offset
+                pieces.setdefault(table, []).append((np.arange(start, stop),
+                                                     np.arange(first, first + stop - start)))
+        placed = []
+        for k, parts in sorted(pieces.items()):
+            t = tables[k]
+            rows = np.concatenate([r for r, _ in parts])
+            at = np.concatenate([a for _, a in parts])
+            if np.unique(at).size != at.size:
+                raise ConfigError(f"table {k} stores several rows for the same neuron slot",
+                                  file=self.where, node=t.target, field="cores")
+            stored = t.with_(weights=sp.csr_array(t.weights[rows]))
+            placed.append(_PlacedTable(t.source, self.model.prepare_weights(stored),
+                                       self.model.table_attrs(t), t.delay, _as_slice(at)))
+        return placed
 
     # --- running ---------------------------------------------------------------------------
 
@@ -191,36 +236,24 @@ class Chip:
         traced = set(self.populations) if record else readout
         traces = {n: {s: np.zeros((steps, n_batch, self.populations[n].size), model.dtype)
                       for s in model.state_names} for n in traced}
-        # Neurons are independent of one another within a step, so every core's neurons
-        # advance in one vector (cores in order, each at its base offset); what is per core
-        # is which table rows it stores and where its blocks' spikes are routed.
-        bases = np.cumsum([0] + [core.size for core in self.cores])
-        params = {k: np.concatenate([core.params[k] for core in self.cores])
-                  for k in model.param_names}
+        params = self.params
         state = model.init_state(params, n_batch)
-        slices = [(s, int(base) + s.offset) for core, base in zip(self.cores, bases)
-                  for s in core.slices]
-        blocks = [(name, start, stop, int(base) + offset) for core, base in zip(self.cores, bases)
-                  for name, start, stop, offset in core.blocks]
-        n_chip = int(bases[-1])
         for t in range(steps):
             slot = t % depth
             for name in self.inputs:
                 history[name][slot] = x[name][t]
-            a_in = np.zeros((n_batch, n_chip), model.dtype)
-            for s, at in slices:
-                if s.delay <= t:
-                    a_in[:, at:at + s.rows] += model.accumulate(
-                        s.weights, s.attrs, history[s.source][(t - s.delay) % depth])
+            a_in = np.zeros((n_batch, self.n_chip), model.dtype)
+            for table in self.tables:
+                if table.delay <= t:
+                    a_in[:, table.at] += model.accumulate(
+                        table.weights, table.attrs, history[table.source][(t - table.delay) % depth])
             z = model.step(params, state, a_in)
-            for name, start, stop, at in blocks:
-                chip = slice(at, at + stop - start)
-                history[name][slot][:, start:stop] = z[:, chip]
+            for name, at in self.slots.items():
+                history[name][slot] = z[:, at]
+                spikes[name][t] = history[name][slot]
                 if name in traces:
                     for s_name, trace in traces[name].items():
-                        trace[t][:, start:stop] = state[s_name][:, chip]
-            for name in self.populations:
-                spikes[name][t] = history[name][slot]
+                        trace[t] = state[s_name][:, at]
         return self._result(spikes, traces, steps, batch, record)
 
     def _result(self, spikes, traces, steps, batch, record) -> RunResult:
