@@ -64,6 +64,7 @@ class BlockGraph:
     atom_group: np.ndarray             # (A,) group of each atom
     atom_size: np.ndarray              # (A,) neurons in each atom
     likely_cores: np.ndarray | None = None   # (G,) cores a group's targets will likely span
+    incoming: sp.csr_array | None = None     # (B, N+M) synapses into each block from each source
 
     @property
     def block_count(self) -> int:
@@ -228,7 +229,9 @@ def _block_graph(conn: Connectivity, slices: list[BlockSlice], cost: SynapseList
     group_of_source = np.concatenate([block_of, input_group])
 
     # Distinct neurons of each source group feeding each block.
-    pattern = sp.hstack([demand.counts_from_neurons, demand.counts_from_inputs]).tocsr()
+    incoming = sp.csr_array(sp.hstack([demand.counts_from_neurons, demand.counts_from_inputs]).tocsr())
+    incoming.sort_indices()
+    pattern = incoming.copy()
     pattern.data = np.ones_like(pattern.data)
     feeders = sp.csr_array(one_hot(group_of_source, groups) @ pattern.T)          # (G, B)
     sends = np.zeros(n + m, dtype=bool)
@@ -251,6 +254,7 @@ def _block_graph(conn: Connectivity, slices: list[BlockSlice], cost: SynapseList
         atom_blocks=atoms[1],
         atom_group=atoms[2],
         atom_size=atoms[3],
+        incoming=incoming,
     )
 
 

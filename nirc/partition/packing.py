@@ -1,9 +1,14 @@
 """Core loads under the counting model of nirc.partition.demand, kept up to date block by block.
 
-Used by the sequential fill (the baseline, and the starting point CP-SAT is
+Used by the greedy fills (the baseline, and the starting points CP-SAT is
 given) and to check any block->core assignment at block granularity.
-Synapse memory is SynapseListCost.bound_bits of the core's synapses and
-fan-in. The neurons of group g sending to core c are counted exactly through
+Synapse memory and fan-in are counted exactly as Placement reports them: each
+core keeps, per source neuron feeding it, how many synapses that source has
+into the core (sorted arrays), so placing a block changes the memory by
+sum(bits(old + new) - bits(old)) over the block's sources and the fan-in by
+the sources new to the core. (CP-SAT, which cannot express the rounding,
+enforces the linear upper bound SynapseListCost.bound_bits instead.) For
+fan-out, the neurons of group g sending to core c are counted exactly through
 atoms (see BlockGraph) when g has few, else bounded by min(senders of g, sum
 of feeders(g, b) over blocks b on c). Fan-out of a core sums, over the
 groups placed on it, the (neuron, core) pairs those groups send to.
@@ -53,6 +58,11 @@ class CoreLoads:
         self.present = np.zeros((graph.atom_blocks.shape[0], cores), dtype=bool)
         self.fed = np.zeros((groups, cores), dtype=np.int64)       # sum of feeders (inexact groups)
         self.fan_in = np.zeros(cores, dtype=np.int64)
+        self.memory = np.zeros(cores, dtype=np.int64)
+        # Per core: the sources feeding it (sorted) and their synapse counts into it.
+        self._sources = [np.zeros(0, dtype=np.int64)] * cores
+        self._counts = [np.zeros(0, dtype=np.int64)] * cores
+        self._incoming = graph.incoming
         self.fan_out = np.zeros(cores, dtype=np.int64)
         self._atoms_of = graph.atom_blocks.tocsc()
         inexact = sp.csr_array(graph.feeders.multiply(~graph.group_exact[:, None]))
@@ -83,6 +93,28 @@ class CoreLoads:
         dlt = np.concatenate([self.graph.atom_size[new_atoms], grown]).astype(np.int64)
         return grp, dlt, new_atoms, groups, amounts
 
+    def _source_delta(self, block: int, core: int):
+        """Exact (fan-in, synapse memory bits) the block adds to the core, and the merge to commit."""
+        rows = self._incoming
+        span = slice(rows.indptr[block], rows.indptr[block + 1])
+        src, cnt = rows.indices[span].astype(np.int64), rows.data[span].astype(np.int64)
+        have, counts = self._sources[core], self._counts[core]
+        at = np.searchsorted(have, src)
+        present = at < len(have)
+        present[present] = have[at[present]] == src[present]
+        old = np.zeros(len(src), dtype=np.int64)
+        old[present] = counts[at[present]]
+        bits = int(np.sum(self.cost.bits(old + cnt) - self.cost.bits(old)))
+        return int(np.count_nonzero(~present)), bits, (src, cnt, at, present)
+
+    def _merge(self, core: int, merge) -> None:
+        src, cnt, at, present = merge
+        counts = self._counts[core].copy()
+        counts[at[present]] += cnt[present]
+        new = ~present
+        self._sources[core] = np.insert(self._sources[core], at[new], src[new])
+        self._counts[core] = np.insert(counts, at[new], cnt[new])
+
     def message_increase(self, block: int, core: int) -> float:
         """Messages per step added by putting ``block`` on ``core`` (rate weighted, multicast).
 
@@ -107,15 +139,14 @@ class CoreLoads:
                 load = self.additive[r][core] + g_.demand[r][block]
                 if load > caps[r][core]:
                     return Overflow(r, core, int(load), int(caps[r][core]))
-        grp, dlt, new_atoms, groups, amounts = self._delta(block, core)
-        fan_in = self.fan_in[core] + int(dlt.sum())
+        new_sources, added_bits, merge = self._source_delta(block, core)
+        fan_in = self.fan_in[core] + new_sources
         if "fan_in_axons" in caps and fan_in > caps["fan_in_axons"][core]:
             return Overflow("fan_in_axons", core, fan_in, int(caps["fan_in_axons"][core]))
-        if "synapse_memory_bits" in caps:
-            bits = int(self.cost.bound_bits(self.additive["synapses"][core] + g_.demand["synapses"][block],
-                                            fan_in))
-            if bits > caps["synapse_memory_bits"][core]:
-                return Overflow("synapse_memory_bits", core, bits, int(caps["synapse_memory_bits"][core]))
+        bits = int(self.memory[core]) + added_bits
+        if "synapse_memory_bits" in caps and bits > caps["synapse_memory_bits"][core]:
+            return Overflow("synapse_memory_bits", core, bits, int(caps["synapse_memory_bits"][core]))
+        grp, dlt, new_atoms, groups, amounts = self._delta(block, core)
         # Fan-out: each group's (neuron, core) pairs, charged to the core the group sits on;
         # only the groups this placement touches (its sources and itself) change.
         touched, where = np.unique(np.append(grp, block), return_inverse=True)
@@ -142,6 +173,8 @@ class CoreLoads:
             np.add.at(self.sending[:, core], grp, dlt)
             self.sends[touched] = sends
             self.fan_in[core] = fan_in
+            self.memory[core] = bits
+            self._merge(core, merge)
             self.fan_out = fan_out
             self.core_of_block[block] = core
         return None
@@ -239,8 +272,7 @@ def check_assignment(graph: BlockGraph, capacities: dict[str, np.ndarray], cost:
             if len(over):
                 c = int(over[0])
                 return Overflow(r, c, int(loads.additive[r][c]), int(capacities[r][c]))
-    memory = cost.bound_bits(loads.additive["synapses"], loads.fan_in)
-    for r, load in (("synapse_memory_bits", memory), ("fan_in_axons", loads.fan_in),
+    for r, load in (("synapse_memory_bits", loads.memory), ("fan_in_axons", loads.fan_in),
                     ("fan_out_axons", loads.fan_out)):
         if r in capacities:
             over = np.flatnonzero(load > capacities[r])
