@@ -1,6 +1,6 @@
 """How closely Speck builds of examples/cnn.nir follow NIR's float semantics, per layer.
 
-    .venv/bin/python benchmarks/bench_speck_fidelity.py [--steps 30] [--samples 8]
+    .venv/bin/python benchmarks/bench_speck_fidelity.py [--steps 30] [--samples 32]
 
 For each choice the compiler makes (the membrane floor ``low_threshold`` and the reset
 mode in the target's ``backend_options.neuron``) it compiles examples/cnn.nir for
@@ -141,7 +141,7 @@ def dequantized_graph(graph, network):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--samples", type=int, default=32)
     args = parser.parse_args(argv)
     graph = read(MODEL)
     x = inputs(args.steps, args.samples)
