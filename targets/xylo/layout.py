@@ -95,14 +95,28 @@ def _dense(table) -> np.ndarray:
     return np.asarray(sp.csr_array(table.weights).todense(), np.float64)
 
 
+def _stacked(entries) -> tuple[list[Placed], int]:
+    """(name, size, shape, quantity) entries placed one after another from index 0, and their total size."""
+    placed, start = [], 0
+    for name, size, shape, quantity in entries:
+        placed.append(Placed(name, start, start + size, tuple(shape), quantity))
+        start += size
+    return placed, start
+
+
+def _check_section(kind: str, placed: list[Placed], total: int, capacity: int, device: XyloDevice,
+                   file: str | None, field: str) -> None:
+    if total > capacity:
+        demand = ", ".join(f"{p.name}: {p.size}" for p in placed)
+        raise FitError(f"{kind} layers need {total} neurons ({demand}), {device.name} has {capacity}",
+                       file=file, node=placed[-1].name, field=field)
+
+
 def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) -> XyloLayout:
     """Assign fabric indices to every port and population of ``net``; raise FitError when it cannot fit."""
     notes: list[str] = []
-    inputs, start = [], 0
-    for port in net.inputs.values():
-        inputs.append(Placed(port.name, start, start + port.size, tuple(port.shape)))
-        start += port.size
-    n_in = start
+    inputs, n_in = _stacked((port.name, port.size, port.shape, "spikes")
+                            for port in net.inputs.values())
     if n_in > device.input_channels:
         raise FitError(f"the network has {n_in} inputs ({', '.join(f'{p.name}: {p.size}' for p in inputs)}), "
                        f"{device.name} has {device.input_channels} input channels",
@@ -123,28 +137,13 @@ def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) ->
                            file=file, node=name, field="output_neurons")
     hidden_names = [n for n in net.populations if n not in readout_names]
 
-    hidden, start = [], 0
-    for name in hidden_names:
-        pop = net.populations[name]
-        hidden.append(Placed(name, start, start + pop.size, tuple(pop.shape)))
-        start += pop.size
-    n_hidden = start
-    if n_hidden > device.hidden_neurons:
-        demand = ", ".join(f"{p.name}: {p.size}" for p in hidden)
-        raise FitError(f"hidden layers need {n_hidden} neurons ({demand}), {device.name} has "
-                       f"{device.hidden_neurons}", file=file, node=hidden[-1].name, field="hidden_neurons")
-
-    readout, start = [], 0
-    for name in readout_names:
-        pop = net.populations[name]
-        readout.append(Placed(name, start, start + pop.size, tuple(pop.shape),
-                              "spikes" if pop.spiking else "v"))
-        start += pop.size
-    n_out = start
-    if n_out > device.output_neurons:
-        demand = ", ".join(f"{p.name}: {p.size}" for p in readout)
-        raise FitError(f"readout layers need {n_out} neurons ({demand}), {device.name} has "
-                       f"{device.output_neurons}", file=file, node=readout[-1].name, field="output_neurons")
+    pops = net.populations
+    hidden, n_hidden = _stacked((name, pops[name].size, pops[name].shape, "spikes")
+                                for name in hidden_names)
+    _check_section("hidden", hidden, n_hidden, device.hidden_neurons, device, file, "hidden_neurons")
+    readout, n_out = _stacked((name, pops[name].size, pops[name].shape,
+                               "spikes" if pops[name].spiking else "v") for name in readout_names)
+    _check_section("readout", readout, n_out, device.output_neurons, device, file, "output_neurons")
     if not readout:
         raise FitError("the network has no output population; Xylo reads results from readout neurons",
                        file=file, field="output_neurons")
