@@ -12,8 +12,9 @@ Conventions:
   (target.size, source.size), scaled by ``2**exponent``; how the exponent
   applies is the neuron model's accumulation rule (Loihi shifts each table's
   summed input, flooring, rather than each weight).
-- ``delay`` counts time steps between a spike and its arrival (>= 1 on chips
-  whose synapses buffer one step, as Loihi's and Xylo's do).
+- ``delay`` counts time steps between a spike and its arrival (>= 1 where the
+  synapses buffer one step: every Loihi table; on Xylo the tables between
+  neurons, while input events arrive in their own step, delay 0).
 - Sources are populations or input ports; targets are populations.
 - Kernel-mapped targets (Speck) keep convolutions as kernels: a table may then
   carry ``kernel`` (a dict of conv geometry and dense weights) and leave
