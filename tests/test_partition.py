@@ -228,3 +228,32 @@ def test_cores_needed_takes_the_largest_cores_first_and_ignores_unbounded_overfl
     assert cores_needed(250, np.array([64, 64, 64])) is None
     assert cores_needed(250, np.full(128, np.iinfo(np.int64).max // 4)) == 1
     assert cores_needed(0, np.array([5])) == 0
+
+
+def test_sources_whose_targets_exceed_a_core_need_a_fan_in_axon_per_core_they_reach():
+    # Inputs i0 and i1 each feed 15 of the 30 neurons of a; a core holds 10 neurons and one
+    # fan-in axon. Each input reaches at least ceil(15 / 10) = 2 cores: fan-in demand 4 ->
+    # 4 cores (neurons alone: 3; one axon per source: 2). Four cores suffice.
+    weights = sp.csr_array(np.repeat(np.eye(2), 15, axis=0))
+    net = network({"a": 30}, [("in", "a", weights)], inputs={"in": 2})
+    placement = partition(net, toy_target(count=6, neurons=10, fan_in_axons=1))
+    assert (placement.lower_bound, placement.lower_bound_resource) == (4, "fan_in_axons")
+    assert placement.cores_used == 4 and placement.gap == 0.0
+    assert_within_limits(placement)
+    assert_covers_every_neuron_once(placement, net)
+
+
+def test_synapse_memory_floor_pays_one_header_per_list_a_source_must_be_split_into():
+    cost = SynapseListCost.of(toy_target(neurons=8))      # 18-bit entries, 10-bit headers, 64-bit words
+    assert cost.floor_bits(np.array([10, 10, 0]), np.array([1, 3, 2])).tolist() == [192, 256, 0]
+
+
+def test_a_convolutional_layer_is_cut_into_spatial_tiles_holding_every_channel():
+    # (4, 8, 8) neurons, 64 per core: each core takes whole positions, all 4 channels of each.
+    pop = Population("conv", (4, 8, 8), {}, provenance=("conv",))
+    net = HardwareNetwork("float", 1e-3, {}, {"conv": pop}, (), {"out": OutputPort("out", "conv")})
+    placement = partition(net, toy_target(count=4, neurons=64), method="sequential")
+    cores = placement.core_of("conv", 256).reshape(4, 8, 8)
+    assert placement.cores_used == 4
+    assert all(np.array_equal(cores[0], cores[k]) for k in range(1, 4))
+    assert_covers_every_neuron_once(placement, net)

@@ -36,9 +36,19 @@ MAX_ATOMS = 16
 
 @dataclass(frozen=True)
 class BlockSlice:
+    """Neurons start:stop of a population, or (a tile) the union of ``runs``.
+
+    A tile of a (C, H, W) layer holds the same rows (or row segment) of every
+    channel: C or more contiguous runs, with start:stop the first run.
+    """
+
     population: str
     start: int     # within the population
     stop: int
+    runs: tuple[tuple[int, int], ...] | None = None
+
+    def ranges(self) -> tuple[tuple[int, int], ...]:
+        return self.runs if self.runs is not None else ((self.start, self.stop),)
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +99,42 @@ def _slices(size: int, piece: int, shape: tuple[int, ...] = ()) -> list[tuple[in
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
+def _tiles(shape: tuple[int, ...], piece: int) -> list[tuple[tuple[int, int], ...]] | None:
+    """Spatial tiles of a (C, H, W) layer, all C channels each, of at most ``piece`` neurons.
+
+    A tile is whole rows when C * W fits a piece, else a segment of one row. None
+    when the layer is not (C, H, W) with C > 1, or one position of all channels
+    does not fit a piece (then channel bands are cut as before).
+    """
+    if len(shape) != 3 or shape[0] < 2 or shape[0] > piece or shape[0] * shape[1] * shape[2] <= piece:
+        return None
+    c, h, w = (int(v) for v in shape)
+    if c * w <= piece:
+        rows, cols = piece // (c * w), w
+    else:
+        rows, cols = 1, piece // c
+    row_edges = np.linspace(0, h, -(-h // rows) + 1).round().astype(int)
+    col_edges = np.linspace(0, w, -(-w // cols) + 1).round().astype(int)
+    tiles = []
+    for r0, r1 in zip(row_edges[:-1], row_edges[1:]):
+        for c0, c1 in zip(col_edges[:-1], col_edges[1:]):
+            if c1 - c0 == w:         # whole rows: one run per channel
+                runs = [(k * h * w + r0 * w, k * h * w + r1 * w) for k in range(c)]
+            else:
+                runs = [(k * h * w + r * w + c0, k * h * w + r * w + c1)
+                        for k in range(c) for r in range(r0, r1)]
+            tiles.append(tuple((int(a), int(b)) for a, b in runs))
+    return tiles
+
+
+def _population_blocks(name: str, size: int, piece: int, shape: tuple[int, ...],
+                       tiled: bool) -> list[BlockSlice]:
+    tiles = _tiles(shape, piece) if tiled else None
+    if tiles is None:
+        return [BlockSlice(name, a, b) for a, b in _slices(size, piece, shape)]
+    return [BlockSlice(name, t[0][0], t[0][1], t) for t in tiles]
+
+
 def per_neuron_demand(conn: Connectivity, cost: SynapseListCost) -> GroupDemand:
     """Demands of every neuron alone (each neuron its own group)."""
     n = conn.neuron_count
@@ -134,7 +180,8 @@ def check_neurons_fit(conn: Connectivity, alone: GroupDemand, limits: dict[str, 
 
 
 def coarsen(conn: Connectivity, cost: SynapseListCost, limits: dict[str, int], *,
-            max_blocks: int, block_size: int | None, target_name: str) -> BlockGraph:
+            max_blocks: int, block_size: int | None, target_name: str,
+            tiled: bool = False) -> BlockGraph:
     """Cut every population into blocks that fit a core alone (see module docstring)."""
     alone = per_neuron_demand(conn, cost)
     check_neurons_fit(conn, alone, limits, cost, target_name)
@@ -153,8 +200,8 @@ def coarsen(conn: Connectivity, cost: SynapseListCost, limits: dict[str, int], *
 
     # Halve the pieces of any population whose blocks do not fit a core alone.
     while True:
-        slices = [BlockSlice(p, a, b) for p, size, piece in zip(conn.population_names, sizes, pieces)
-                  for a, b in _slices(int(size), int(piece), conn.shapes[p])]
+        slices = [s for p, size, piece in zip(conn.population_names, sizes, pieces)
+                  for s in _population_blocks(p, int(size), int(piece), conn.shapes[p], tiled)]
         graph = _block_graph(conn, slices, cost)
         graph = replace(graph, likely_cores=_likely_destination_cores(conn, graph, per_core))
         too_big = _oversized_populations(conn, graph, limits, cost)
@@ -214,7 +261,8 @@ def _block_graph(conn: Connectivity, slices: list[BlockSlice], cost: SynapseList
     block_of = np.empty(n, dtype=np.int64)
     for k, s in enumerate(slices):
         base = conn.population_range(s.population)[0]
-        block_of[base + s.start: base + s.stop] = k
+        for a, b in s.ranges():
+            block_of[base + a: base + b] = k
     demand = group_demand(conn, block_of, b_count, cost)
 
     # Inputs are cut into groups of about the mean block size (for the message model only).

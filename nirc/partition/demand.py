@@ -57,15 +57,17 @@ class SynapseListCost:
         partial = np.where(rest > 0, self._rounded(rest * self.entry_bits + self.header_bits), 0)
         return full * full_group + partial
 
-    def floor_bits(self, counts: np.ndarray) -> np.ndarray:
-        """The least any split of ``counts`` synapses into lists can cost (for lower bounds).
+    def floor_bits(self, counts: np.ndarray, lists: np.ndarray | int = 1) -> np.ndarray:
+        """The least any split of ``counts`` synapses into at least ``lists`` lists can cost.
 
         Splitting can be cheaper than one list (rounding is not subadditive), but
-        every split has at least ceil(n / per_group) groups, each costing its
-        entries plus a header, and the total is a whole number of words.
+        every split has at least max(ceil(n / per_group), lists) groups (a list
+        holds at least one group), each costing its entries plus a header, and
+        the total is a whole number of words. 0 synapses cost nothing.
         """
         counts = np.asarray(counts, dtype=np.int64)
-        return self._rounded(counts * self.entry_bits + -(-counts // self.per_group) * self.header_bits)
+        groups = np.maximum(-(-counts // self.per_group), np.where(counts > 0, lists, 0))
+        return self._rounded(counts * self.entry_bits + groups * self.header_bits)
 
     def bound_bits(self, synapses, lists):
         """An upper bound on the bits of ``lists`` lists holding ``synapses`` synapses in all.

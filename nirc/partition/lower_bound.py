@@ -1,12 +1,21 @@
 """The fewest cores any placement can use: max over resources of demand / capacity.
 
 Demands are counted so that no placement, however the network is cut, needs
-less: neurons and synapses as they are; synapse memory as the least any split
-of a source neuron's synapses into lists can cost (SynapseListCost.floor_bits:
-entries plus one header per started group, in whole words); fan-in as the number of source neurons with any synapse
-(each enters at least one core); fan-out as the number of on-chip neurons with
-any synapse (each needs at least one output axon). With cores of different
-sizes the bound takes the largest cores first.
+less. Let T(s) be the distinct neurons source s (a neuron or a network input)
+has synapses to, n(s) its synapses, and K the most neurons any core holds.
+The targets of s sit on at least k(s) = ceil(T(s) / K) cores (fewer cores hold
+fewer than T(s) neurons), and s has at least one synapse list, one fan-in axon
+and, if it is a neuron, one output axon per core it reaches. Hence:
+
+- neurons and synapses: as they are;
+- fan_in_axons >= sum over sources of k(s) (one axon per (source, core) pair);
+- fan_out_axons >= sum over on-chip neurons of k(s) (one per (neuron, core));
+- synapse_memory_bits >= sum over sources of the least that n(s) synapses in
+  at least k(s) lists can cost (SynapseListCost.floor_bits: entries, one header
+  per started group and per list, in whole words).
+
+With cores of different sizes the bound takes the largest cores first. The
+bound reports which resource sets it (``LowerBound.resource``).
 """
 
 from __future__ import annotations
@@ -26,15 +35,31 @@ class LowerBound:
     demand: dict[str, int]             # total demand per bounded resource
 
 
-def total_demand(conn: Connectivity, cost: SynapseListCost) -> dict[str, int]:
-    out_neurons = np.diff(conn.from_neurons.tocsc().indptr)      # synapses leaving each neuron
-    out_inputs = np.diff(conn.from_inputs.tocsc().indptr)
+def cores_reached(targets: np.ndarray, neurons_per_core: int | None) -> np.ndarray:
+    """Fewest cores a source with ``targets`` distinct target neurons reaches: ceil(T / K)."""
+    targets = np.asarray(targets, dtype=np.int64)
+    if neurons_per_core is None:
+        return (targets > 0).astype(np.int64)
+    return -(-targets // max(1, int(neurons_per_core)))
+
+
+def total_demand(conn: Connectivity, cost: SynapseListCost,
+                 neurons_per_core: int | None = None) -> dict[str, int]:
+    """Least total demand per resource of any placement (``neurons_per_core``: K, None if unbounded)."""
+    out = {}
+    for name, mat in (("neurons", conn.from_neurons), ("inputs", conn.from_inputs)):
+        # Entries are synapse counts per (target, source) pair: synapses = column sums,
+        # distinct targets = stored pairs per column.
+        targets = np.diff(mat.tocsc().indptr).astype(np.int64)
+        out[name] = (np.asarray(mat.sum(axis=0)).ravel().astype(np.int64), targets)
+    (syn_n, tgt_n), (syn_i, tgt_i) = out["neurons"], out["inputs"]
+    reach_n, reach_i = cores_reached(tgt_n, neurons_per_core), cores_reached(tgt_i, neurons_per_core)
     return {
         "neurons": conn.neuron_count,
-        "synapses": int(conn.from_neurons.sum() + conn.from_inputs.sum()),
-        "synapse_memory_bits": int(cost.floor_bits(out_neurons).sum() + cost.floor_bits(out_inputs).sum()),
-        "fan_in_axons": int(np.count_nonzero(out_neurons) + np.count_nonzero(out_inputs)),
-        "fan_out_axons": int(np.count_nonzero(out_neurons)),
+        "synapses": int(syn_n.sum() + syn_i.sum()),
+        "synapse_memory_bits": int(cost.floor_bits(syn_n, reach_n).sum() + cost.floor_bits(syn_i, reach_i).sum()),
+        "fan_in_axons": int(reach_n.sum() + reach_i.sum()),
+        "fan_out_axons": int(reach_n.sum()),
     }
 
 
@@ -51,7 +76,8 @@ def cores_needed(demand: int, capacities: np.ndarray) -> int | None:
 def lower_bound_cores(conn: Connectivity, cost: SynapseListCost,
                       capacities: dict[str, np.ndarray]) -> tuple[LowerBound, dict[str, int | None]]:
     """The bound, and the cores each resource alone needs (None: more than the chip has)."""
-    demand = total_demand(conn, cost)
+    largest = int(capacities["neurons"].max()) if "neurons" in capacities else None
+    demand = total_demand(conn, cost, largest)
     needs = {r: cores_needed(demand[r], capacities[r]) for r in capacities if r in demand}
     overflow = [r for r, k in needs.items() if k is None]
     if overflow:

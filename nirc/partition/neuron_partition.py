@@ -50,7 +50,7 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     uniform = target.cores.uniform
     largest = {r: int(c.max()) for r, c in capacities.items()}
 
-    graph = coarsen(conn, cost, largest, max_blocks=settings.max_blocks,
+    graph = coarsen(conn, cost, largest, max_blocks=settings.max_blocks, tiled=True,
                     block_size=settings.block_size, target_name=target.name)
     bound, _ = lower_bound_cores(conn, cost, capacities)
     if bound.cores > target.core_count:
@@ -215,8 +215,10 @@ def _placement(net: HardwareNetwork, target: Target, conn: Connectivity, cost: S
                           for r in RESOURCE_ORDER}
     pairs = {(int(a), int(b)): float(traffic.messages_by_pair[a, b])
              for a, b in zip(*np.nonzero(traffic.messages_by_pair))}
-    blocks = tuple(Block(s.population, s.start, s.stop, int(core_of_block[k]))
-                   for k, s in enumerate(graph.blocks))
+    order = {p: i for i, p in enumerate(conn.population_names)}
+    blocks = tuple(sorted((Block(s.population, a, b, int(core_of_block[k]))
+                           for k, s in enumerate(graph.blocks) for a, b in s.ranges()),
+                          key=lambda b: (order[b.population], b.start)))
     chip_limits = target.chip.named()
     chip_utilisation = {
         "routing_entries": ResourceUse(routing_entries(net, blocks),
