@@ -32,11 +32,12 @@ from nirc.partition.blocks import ADDITIVE, BlockGraph
 from nirc.partition.demand import SynapseListCost
 
 # Above this many block x core pairs the model is not built (the best greedy start is kept).
-# Measured on examples/cnn.nir (323 blocks x 38 cores on loihi2, 195 x 58 on loihi1):
-# building the two models took ~4 s and 5 + 5 deterministic units (35-50 s wall on a
-# loaded 2-core machine) found nothing better than the start in either phase; the five
-# networks of benchmarks/bench_partition.py (at most 163 blocks x 21 cores) stay below.
-MAX_PAIRS = 4_000
+# Measured on a loaded 2-core machine with 10 deterministic units: examples/cnn.nir (323
+# blocks x 38 cores on loihi2) took 4 s to build and 47 s to solve; the 10^6-synapse CNN
+# of benchmarks/bench_compile.py (168 x 19) 28 s and 1.4 GB; bench_partition's 'wide'
+# (163 x 21) 60 s. In none did CP-SAT beat the greedy start's cores; messages by 0.2 %.
+# The smaller bench_partition networks (at most 147 x 9) stay below.
+MAX_PAIRS = 2_000
 # CP-SAT's portfolio (with LNS) run interleaved in one thread: deterministic, and with a
 # complete hint it improved on one worker in benchmarks/bench_partition.py.
 INTERLEAVED_WORKERS = 4

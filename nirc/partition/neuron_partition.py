@@ -70,7 +70,7 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
         assignment = cpsat.relabel(start) if uniform else start
     else:
         start, problem = _better_start(graph, capacities, cost, conn, start, problem, notes)
-        assignment, status = _improve(graph, capacities, cost, uniform, bound, start, problem,
+        assignment, status = _improve(graph, conn, capacities, cost, uniform, bound, start, problem,
                                       time_limit_s, seed, notes)
         if assignment is None:
             raise _no_placement(problem, start, graph, conn, target, time_limit_s)
@@ -98,14 +98,17 @@ def routing_entries(net: HardwareNetwork, blocks: tuple[Block, ...]) -> int:
     return len(placed) + len(sending & set(net.inputs))
 
 
-def _improve(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
-             uniform: bool, bound: LowerBound,
+def _improve(graph: BlockGraph, conn: Connectivity, capacities: dict[str, np.ndarray],
+             cost: SynapseListCost, uniform: bool, bound: LowerBound,
              start: np.ndarray, problem: Overflow | None, time_limit_s: float, seed: int,
              notes: list[str]) -> tuple[np.ndarray | None, str]:
     """CP-SAT from the best greedy start: fewest cores, then fewest messages on those cores.
 
     The time budget is split in deterministic time (half for each phase when both
     run), never by wall time, so the result does not depend on the machine's load.
+    A CP-SAT result replaces the start only if it is no worse counted exactly
+    (fewer cores, or as many cores and no more messages): CP-SAT enforces the
+    linear memory bound, so an exact greedy start can be no feasible hint for it.
     """
     best = None if problem is not None else start
     cores_now = int(best.max()) + 1 if best is not None else len(next(iter(capacities.values())))
@@ -137,10 +140,14 @@ def _improve(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: Synapse
     notes.append(f"fewest messages: {phase.status}")
     if phase.wall_limit_hit:
         notes.append("fewest messages: wall-clock limit hit, result may vary between runs")
-    if phase.core_of_block is not None:
-        best = phase.core_of_block
-    elif uniform:
+    if uniform:
         best = cpsat.relabel(best)
+    if phase.core_of_block is not None:
+        if _messages(conn, graph, cost, phase.core_of_block) <= _messages(conn, graph, cost, best):
+            best = phase.core_of_block
+        else:
+            notes.append("fewest messages: worse than the start counted exactly, kept the start")
+            statuses[-1] = "FEASIBLE"
     if used == bound.cores and statuses[-1] == "OPTIMAL":
         return best, "OPTIMAL"
     return best, "OPTIMAL" if all(s == "OPTIMAL" for s in statuses) else "FEASIBLE"
