@@ -1,16 +1,22 @@
 """Coarsening: populations cut into blocks small enough to pack, few enough to solve.
 
-A block is a contiguous slice of one population (flat C-order); its neurons
-share their inputs to the extent the network has locality (all of them for a
-dense layer, neighbouring receptive fields for an unrolled convolution). Blocks
-are the units CP-SAT assigns to cores, and also the *source groups* whose
-spikes the model counts: the population's block j is source group j.
+A block is a contiguous slice of one population (flat C-order) or, for a
+(C, H, W) layer with ``tiled=True`` (the default placement), a spatial tile:
+the same rows or row segment of every channel. Its neurons share their inputs
+to the extent the network has locality (all of them for a dense layer,
+neighbouring receptive fields for an unrolled convolution): a tile's fan-in is
+one receptive field for all its channels, and each source's synapses into it
+form one long list, where a band of one channel would repeat the fan-in per
+channel and split every list into short ones (headers and word rounding).
+Blocks are the units the packers assign to cores, and also the *source
+groups* whose spikes the model counts: the population's block j is source
+group j.
 
 Block size: each population is cut into pieces holding about 1/m of what one
 core can take of that population (limited by whichever additive resource runs
 out first), with the largest m in {16, 12, 8, 6, 4, 3, 2, 1} that keeps the
-total at most ``max_blocks``; pieces are cut at whole rows of a (C, H, W)
-layer where they can be. A piece that alone exceeds a core's limits is halved
+total at most ``max_blocks``; untiled pieces are cut at whole rows of a
+(C, H, W) layer where they can be. A piece that alone exceeds a core's limits is halved
 until it fits; for fan-out that means its sending neurons times the cores its
 targets will likely span (likely_cores) must fit one core.
 ``partitioner.block_size`` overrides m with a fixed neuron count.

@@ -1,10 +1,12 @@
 """The neuron_partition strategy: populations cut into blocks, blocks packed onto cores.
 
 Steps: flatten the network (connectivity), cut populations into blocks
-(blocks), bound the cores needed from below (lower_bound), fill cores greedily
-(packing: the sequential fill in network order is the baseline; the best of
-several fills is CP-SAT's starting point), improve with CP-SAT (cpsat), then
-count what every core really uses at neuron level (demand) for the Placement.
+(blocks: convolutional layers into spatial tiles of all channels), bound the
+cores needed from below (lower_bound), fill cores greedily (packing: the
+sequential fill in network order is the baseline; the best of several fills
+is CP-SAT's starting point), improve with CP-SAT (cpsat) when the model is
+small enough to pay (cpsat.MAX_PAIRS), then count what every core really uses
+at neuron level (demand) for the Placement.
 """
 
 from __future__ import annotations
