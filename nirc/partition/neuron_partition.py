@@ -28,6 +28,13 @@ from nirc.target import CHIP_RESOURCES, RESOURCES, Target
 RESOURCE_ORDER = ("neurons", "synapses", "synapse_memory_bits", "fan_in_axons", "fan_out_axons")
 METHODS = ("cpsat", "sequential")
 UNBOUNDED = np.iinfo(np.int64).max // 4
+# Models too large for CP-SAT are cut into at least this many blocks per core of the lower
+# bound (10^7-synapse CNN of bench_compile, LB 200: 282 blocks filled 276 cores to 73 %;
+# 4 per core: 217 cores, 8: 212 cores in 1.7 s).
+GREEDY_BLOCKS_PER_CORE = 8
+# The affinity fills score every open core for every block; above this many blocks x cores
+# (lower bound) only the sequential fills run.
+AFFINITY_MAX_PAIRS = 40_000
 
 
 def core_capacities(target: Target) -> dict[str, np.ndarray]:
@@ -52,9 +59,13 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     uniform = target.cores.uniform
     largest = {r: int(c.max()) for r, c in capacities.items()}
 
-    graph = coarsen(conn, cost, largest, max_blocks=settings.max_blocks, tiled=True,
-                    block_size=settings.block_size, target_name=target.name)
     bound, _ = lower_bound_cores(conn, cost, capacities)
+    max_blocks = settings.max_blocks
+    if max_blocks * bound.cores > cpsat.MAX_PAIRS:
+        # CP-SAT will not run, so blocks only have to suit the greedy fills: a few per core.
+        max_blocks = max(max_blocks, GREEDY_BLOCKS_PER_CORE * bound.cores)
+    graph = coarsen(conn, cost, largest, max_blocks=max_blocks, tiled=True,
+                    block_size=settings.block_size, target_name=target.name)
     if bound.cores > target.core_count:
         raise _too_few_cores(bound, capacities, conn, graph, target)
 
@@ -71,7 +82,8 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
             raise _no_placement(problem, start, graph, conn, target, None)
         assignment = cpsat.relabel(start) if uniform else start
     else:
-        start, problem = _better_start(graph, capacities, cost, conn, start, problem, notes)
+        start, problem = _better_start(graph, capacities, cost, conn, start, problem, notes,
+                                       affinity=graph.block_count * bound.cores <= AFFINITY_MAX_PAIRS)
         assignment, status = _improve(graph, conn, capacities, cost, uniform, bound, start, problem,
                                       time_limit_s, seed, notes)
         if assignment is None:
@@ -155,24 +167,25 @@ def _improve(graph: BlockGraph, conn: Connectivity, capacities: dict[str, np.nda
     return best, "OPTIMAL" if all(s == "OPTIMAL" for s in statuses) else "FEASIBLE"
 
 
-def _better_start(graph, capacities, cost, conn, start, problem, notes):
+def _better_start(graph, capacities, cost, conn, start, problem, notes, affinity=True):
     """The best of several greedy fills: fewest cores, then fewest messages.
 
-    Candidates: the sequential fill (given), and the sequential and affinity
-    fills in network order and in spatial order (blocks.spatial_order), each
-    reserving fan-out for the cores targets will likely span or, optimistically,
-    for one core (raised where a core overflows).
+    Candidates: the sequential fill (given), and the sequential and (if
+    ``affinity``) affinity fills in network order and in spatial order
+    (blocks.spatial_order), each reserving fan-out for the cores targets will
+    likely span or, optimistically, for one core (raised where a core overflows).
     """
     spatial = spatial_order(conn, graph)
     candidates = [("sequential fill", start, problem)]
     for optimistic in (False, True):
         how = ", optimistic fan-out" if optimistic else ""
-        candidates += [
-            (f"affinity fill{how}", *affinity_fill(graph, capacities, cost, None, optimistic)),
-            (f"sequential fill in spatial order{how}",
-             *sequential_fill(graph, capacities, cost, spatial, optimistic)),
-            (f"affinity fill in spatial order{how}",
-             *affinity_fill(graph, capacities, cost, spatial, optimistic))]
+        candidates.append((f"sequential fill in spatial order{how}",
+                           *sequential_fill(graph, capacities, cost, spatial, optimistic)))
+        if affinity:
+            candidates += [
+                (f"affinity fill{how}", *affinity_fill(graph, capacities, cost, None, optimistic)),
+                (f"affinity fill in spatial order{how}",
+                 *affinity_fill(graph, capacities, cost, spatial, optimistic))]
     candidates.append(("sequential fill, optimistic fan-out",
                        *sequential_fill(graph, capacities, cost, None, True)))
     feasible = [(_cores(a), _messages(conn, graph, cost, a), k, name, a)
