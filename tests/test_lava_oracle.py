@@ -163,10 +163,11 @@ def test_lava_runner_equals_loihi_cuba_lif_arithmetic(case, tmp_path):
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # The snnTorch exports of examples/ (trained MLP; recurrent SNN with an RLeaky loop and a CubaLIF
-# readout), and networks built in tests/loihi_networks.py: a CNN (conv, sum-pool, fc; examples/cnn.nir
-# is sized for Speck and does not fit loihi2's cores), a CubaLIF loop with a LIF readout, a
-# non-spiking CubaLI readout, and a NIR Delay (a table delivering 3 steps late: Lava's DelayDense).
-COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn", "recurrent", "readout", "delayed"]
+# readout), the Sinabs CNN of examples/ (1.4M synapses on 31 cores: Lava runs its large tables as
+# Sparse processes), and networks built in tests/loihi_networks.py: a small CNN (conv, sum-pool, fc),
+# a CubaLIF loop with a LIF readout, a non-spiking CubaLI readout, and a NIR Delay (a table
+# delivering 3 steps late: Lava's DelayDense).
+COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn.nir", "cnn", "recurrent", "readout", "delayed"]
 
 
 def load_network(name: str):
