@@ -132,3 +132,18 @@ def test_edge_to_a_missing_node_is_refused():
         infer_shapes(graph)
     assert str(err.value) == ("parameter 'edges': edge input -> nowhere names a target node "
                               "'nowhere' that does not exist")
+
+
+def test_flatten_joins_a_subgraph_with_two_inputs_in_file_order():
+    sub = NIRGraph(nodes={
+        "b_in": Input(np.array([2])), "a_in": Input(np.array([2])),
+        "fb": Affine(np.eye(2), np.zeros(2)), "fa": Affine(np.eye(2), np.zeros(2)),
+        "out": Output(np.array([2]))},
+        edges=(("b_in", "fb"), ("a_in", "fa"), ("fb", "out"), ("fa", "out")))
+    graph = NIRGraph(nodes={"x": Input(np.array([2])), "sub": sub, "y": Output(np.array([2]))},
+                     edges=(("x", "sub"), ("sub", "y")))
+
+    flat = flatten(graph)
+
+    assert list(flat.nodes) == ["x", "sub.fb", "sub.fa", "y"]
+    assert flat.edges == (("x", "sub.fb"), ("x", "sub.fa"), ("sub.fb", "y"), ("sub.fa", "y"))

@@ -15,47 +15,43 @@ from nirc.errors import ModelError
 from nirc.ir.nodes import (NIRGraph, Input, Node, Output, Shape, _Elementwise)
 
 
-def flatten(graph: NIRGraph, prefix: str = "") -> NIRGraph:
+def flatten(graph: NIRGraph) -> NIRGraph:
     """The same network with every nested NIRGraph inlined.
 
     Inner nodes are named "outer.inner"; a subgraph's own Input and Output nodes
     disappear, their edges joined through. Edges that name the subgraph enter at
     its Inputs and leave from its Outputs. The top level keeps its Input/Output.
+    Node and edge order follow the file's order (never a set's), so builds stay
+    byte-identical across processes.
     """
     nodes: dict[str, Node] = {}
     edges: list[tuple[str, str]] = []
-    entries: dict[str, list[str]] = {}   # subgraph name -> names its inputs feed
-    exits: dict[str, list[str]] = {}     # subgraph name -> names feeding its outputs
+    entries: dict[str, list[str]] = {}   # subgraph (or its Input) -> names it feeds
+    exits: dict[str, list[str]] = {}     # subgraph (or its Output) -> names feeding it
     for name, node in graph.nodes.items():
         if not isinstance(node, NIRGraph):
             nodes[name] = node
             continue
         inner = flatten(node)
-        sub_inputs = set(inner.inputs())
-        sub_outputs = set(inner.outputs())
+        sub_inputs = list(inner.inputs())
+        sub_outputs = list(inner.outputs())
+        boundary = set(sub_inputs) | set(sub_outputs)
         for iname, inode in inner.nodes.items():
-            if iname not in sub_inputs and iname not in sub_outputs:
+            if iname not in boundary:
                 nodes[f"{name}.{iname}"] = inode
-        through: list[tuple[str, str]] = []
-        for s, t in inner.edges:
-            through.append((s, t))
-        # Map inner boundary nodes to what they connect to.
-        for iname in sub_inputs:
-            targets = [f"{name}.{t}" for s, t in through if s == iname]
-            entries[f"{name}.{iname}"] = targets
-        for oname in sub_outputs:
-            sources = [f"{name}.{s}" for s, t in through if t == oname]
-            exits[f"{name}.{oname}"] = sources
-        entries[name] = [t for i in sub_inputs for t in entries[f"{name}.{i}"]]
-        exits[name] = [s for o in sub_outputs for s in exits[f"{name}.{o}"]]
-        for s, t in through:
-            if s not in sub_inputs and t not in sub_outputs:
-                edges.append((f"{name}.{s}", f"{name}.{t}"))
-        for i in sub_inputs:     # an input wired straight to an output
+        for i in sub_inputs:
             for o in sub_outputs:
-                if (i, o) in through:
+                if (i, o) in inner.edges:
                     raise ModelError(f"subgraph '{name}' wires input '{i}' straight to output "
                                      f"'{o}'; nirc needs a node between them", node=name)
+        for iname in sub_inputs:
+            entries[f"{name}.{iname}"] = [f"{name}.{t}" for s, t in inner.edges if s == iname]
+        for oname in sub_outputs:
+            exits[f"{name}.{oname}"] = [f"{name}.{s}" for s, t in inner.edges if t == oname]
+        entries[name] = [t for i in sub_inputs for t in entries[f"{name}.{i}"]]
+        exits[name] = [s for o in sub_outputs for s in exits[f"{name}.{o}"]]
+        edges.extend((f"{name}.{s}", f"{name}.{t}") for s, t in inner.edges
+                     if s not in boundary and t not in boundary)
     for s, t in graph.edges:
         sources = exits.get(s, [s])
         targets = entries.get(t, [t])
