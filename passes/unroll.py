@@ -22,7 +22,8 @@ import scipy.sparse as sp
 from nirc.discrete import StepDelay
 from nirc.errors import ModelError
 from nirc.hwnet import HardwareNetwork
-from nirc.ir.nodes import Affine, AvgPool2d, Flatten, Node, Scale, SumPool2d, _ConvNd
+from nirc.ir.nodes import (Affine, AvgPool2d, Flatten, Node, Scale, SumPool2d, _ConvNd,
+                           conv_output_size)
 from nirc.passes.context import PassContext
 
 
@@ -37,7 +38,7 @@ def conv_matrix(weight: np.ndarray, in_shape: tuple[int, ...], stride, padding, 
     kernel = weight.shape[2:]
     spatial = in_shape[1:]
     nd = len(kernel)
-    out_sp = tuple((n + lo + hi - d * (k - 1) - 1) // s + 1
+    out_sp = tuple(conv_output_size(n, k, s, lo, hi, d)
                    for n, k, s, (lo, hi), d in zip(spatial, kernel, stride, padding, dilation))
     out_size = c_out * math.prod(out_sp)
     in_size = math.prod(in_shape)
@@ -47,7 +48,8 @@ def conv_matrix(weight: np.ndarray, in_shape: tuple[int, ...], stride, padding, 
     ci = (co // per_group)[:, None] * c_in_g + np.arange(c_in_g)[None, :]   # (C_out, C_in/g)
     rows, cols, vals = [], [], []
     out_grid = np.indices(out_sp).reshape(nd, -1)                           # (nd, P)
-    out_flat = np.arange(math.prod(out_sp))
+    n_sp_out, n_sp_in = math.prod(out_sp), math.prod(spatial)
+    out_flat = np.arange(n_sp_out)
     for tap in np.ndindex(*kernel):
         w = weight[(slice(None), slice(None), *tap)]                          # (C_out, C_in/g)
         nz_co, nz_ci = np.nonzero(w)
@@ -62,7 +64,6 @@ def conv_matrix(weight: np.ndarray, in_shape: tuple[int, ...], stride, padding, 
         p_out, p_in = out_flat[valid], in_flat[valid]
         if p_out.size == 0:
             continue
-        n_sp_out, n_sp_in = math.prod(out_sp), math.prod(spatial)
         rows.append((nz_co[:, None] * n_sp_out + p_out[None, :]).ravel())
         cols.append((ci[nz_co, nz_ci][:, None] * n_sp_in + p_in[None, :]).ravel())
         vals.append(np.repeat(w[nz_co, nz_ci].astype(np.float64), p_out.size))
@@ -89,7 +90,6 @@ def pool_matrix(node, in_shape: tuple[int, ...]) -> sp.csr_array:
 def op_matrix(name: str, node: Node, in_shape: tuple[int, ...]
               ) -> tuple[sp.csr_array | None, np.ndarray | None]:
     """(matrix or None for identity, bias vector or None) of one operator in a chain."""
-    size = math.prod(in_shape)
     if isinstance(node, Affine):
         w = np.asarray(node.weight, np.float64)
         bias = np.broadcast_to(np.asarray(node.bias, np.float64), (w.shape[0],))
