@@ -115,8 +115,7 @@ def test_batched_emulation_equals_one_sample_at_a_time(built):
 
 
 @pytest.mark.xylosim
-def test_xylosim_built_from_the_emitted_config_agrees_with_nirc_emulate(built):
-    pytest.importorskip("xylosim.v2")
+def test_xylosim_built_from_the_emitted_config_agrees_with_nirc_emulate(built, xylosim_v2):
     from nirc.targets.xylo.xylosim_bridge import run_xylosim
 
     _, _, out = built
@@ -194,8 +193,7 @@ def test_networks_beyond_the_fabric_fail_naming_limit_and_demand(target, change,
     assert limit in str(err.value) and demand in str(err.value)
 
 
-def test_fan_out_above_64_moves_extra_synapses_to_alias_copies_and_stays_exact(tmp_path):
-    pytest.importorskip("xylosim.v2")
+def test_fan_out_above_64_moves_extra_synapses_to_alias_copies_and_stays_exact(tmp_path, xylosim_v2):
     from nirc.targets.xylo.xylosim_bridge import run_xylosim
 
     net, report, target = lower(graph(hidden=(70, 20)))       # h0: 70 recurrent + 20 forward synapses
@@ -279,7 +277,6 @@ def _rockpool_xylosim(monkeypatch):
     import sys
     import types
 
-    pytest.importorskip("xylosim.v2")
     monkeypatch.setitem(sys.modules, "samna", types.ModuleType("samna"))
     rockpool = pytest.importorskip("rockpool")
     base = Path(rockpool.__file__).parent / "devices" / "xylo"
@@ -293,7 +290,7 @@ def _rockpool_xylosim(monkeypatch):
 
 
 @pytest.mark.xylosim
-def test_rockpool_xylosim_runs_the_emitted_config_like_nirc_emulate(built, monkeypatch):
+def test_rockpool_xylosim_runs_the_emitted_config_like_nirc_emulate(built, monkeypatch, xylosim_v2):
     XyloSim = _rockpool_xylosim(monkeypatch)
     _, _, out = built
     spec, _ = read_config(out)

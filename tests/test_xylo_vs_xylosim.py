@@ -10,7 +10,6 @@ xylosim unless NIRC_REQUIRE_ORACLES=1, which turns a missing xylosim into a fail
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import pytest
@@ -18,14 +17,9 @@ import pytest
 from nirc.neuron_models.xylo_lif import (MAX_HIDDEN_SPIKES, XyloFabric,
                                          XyloSpec, bitshift_decay, compose_saturating_adds, fire)
 
-pytestmark = pytest.mark.xylosim
+from nirc.targets.xylo.xylosim_bridge import run_xylosim
 
-if os.environ.get("NIRC_REQUIRE_ORACLES") == "1":
-    import xylosim.v2  # noqa: F401  (a missing oracle must fail, not skip)
-else:
-    pytest.importorskip("xylosim.v2")
-
-from nirc.targets.xylo.xylosim_bridge import run_xylosim  # noqa: E402
+pytestmark = [pytest.mark.xylosim, pytest.mark.usefixtures("xylosim_v2")]
 
 RECORDINGS = ["spikes", "spikes_out", "v_mem", "i_syn", "i_syn2", "v_mem_out", "i_syn_out"]
 
