@@ -16,6 +16,7 @@ numpy / scipy.sparse over a batch of samples.
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +30,20 @@ from nirc.errors import NircError
 from nirc.hwnet import SynapseTable
 from nirc.intref import RunResult, check_inputs
 from nirc.neuron_models import get_model
+from nirc.target import TARGET_PACKAGE, backend_names
 
 
 class ConfigError(NircError):
     """A deployment configuration on disk is missing, malformed or inconsistent."""
+
+
+def _backend(name: Any, where: str):
+    """The nirc.targets backend package a config.json names in ``backend``."""
+    known = backend_names()
+    if name not in known:
+        raise ConfigError(f"unknown backend {name!r} (known: {', '.join(known)})", file=where,
+                          field="backend")
+    return importlib.import_module(f"{TARGET_PACKAGE}.{name}")
 
 
 @dataclass
@@ -122,12 +133,11 @@ class Chip:
                               file=str(build)) from None
         except json.JSONDecodeError as err:
             raise ConfigError(f"not valid JSON ({err})", file=str(path)) from None
-        if isinstance(config, dict) and config.get("backend"):
+        if not isinstance(config, dict):
+            raise ConfigError(f"not a JSON object (got {type(config).__name__})", file=str(path))
+        if config.get("backend"):
             # A chip whose config follows its vendor's vocabulary: its backend runs it.
-            import importlib
-
-            backend = importlib.import_module(f"nirc.targets.{config['backend']}")
-            return backend.load_build(build, config)
+            return _backend(config["backend"], str(path)).load_build(build, config)
         if config.get("format") != FORMAT:
             raise ConfigError(f"format is {config.get('format')!r}, expected {FORMAT!r}",
                               file=str(path), field="format")

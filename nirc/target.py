@@ -496,6 +496,12 @@ def parse_target(text: str, where: str) -> Target:
     return target
 
 
+def backend_names() -> list[str]:
+    """Backends shipped as packages under nirc.targets (a YAML's ``backend:``), sorted."""
+    return sorted(p.name for p in importlib.resources.files(TARGET_PACKAGE).iterdir()
+                  if p.is_dir() and not p.name.startswith("_"))
+
+
 def _schema_for(data: dict, where: str) -> type[Target]:
     """Target, or the schema the YAML's backend declares for its own sections."""
     backend = data.get("backend")
@@ -505,9 +511,8 @@ def _schema_for(data: dict, where: str) -> type[Target]:
         module = importlib.import_module(f"{TARGET_PACKAGE}.{backend}")
     except ModuleNotFoundError as err:
         if err.name and err.name.startswith(f"{TARGET_PACKAGE}.{backend}"):
-            available = sorted(p.name for p in importlib.resources.files(TARGET_PACKAGE).iterdir()
-                               if p.is_dir() and not p.name.startswith("_"))
-            raise TargetError(f"field 'backend': must be one of {_quoted(available)}, got {backend!r}",
+            raise TargetError(f"field 'backend': must be one of {_quoted(backend_names())}, "
+                              f"got {backend!r}",
                               file=where) from None
         raise
     schema = getattr(module, "TARGET_SCHEMA", None)

@@ -51,3 +51,18 @@ def test_two_stored_rows_of_one_table_for_the_same_neuron_slot_are_a_config_erro
         Chip.load(build)
     assert str(err.value) == (f"{build / 'config.json'}: node 'lif1', parameter 'cores': "
                               f"table 0 stores several rows for the same neuron slot")
+
+
+def test_a_config_naming_an_unknown_backend_is_a_config_error(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"backend": "nosuch"}))
+    with pytest.raises(ConfigError) as err:
+        Chip.load(tmp_path)
+    assert str(err.value).startswith(f"{tmp_path / 'config.json'}: parameter 'backend': "
+                                     f"unknown backend 'nosuch' (known: ")
+
+
+def test_a_config_that_is_not_a_json_object_is_a_config_error(tmp_path):
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError) as err:
+        Chip.load(tmp_path)
+    assert str(err.value) == f"{tmp_path / 'config.json'}: not a JSON object (got list)"
