@@ -159,7 +159,7 @@ def main(argv=None) -> int:
               f"{max(seq['peak_rss_mb'], cp.get('peak_rss_mb', 0)):>8.0f}")
     print(f"\n{'synapses':>10} {'batch':>5} {'steps/s':>8} {'sample-steps/s':>14} "
           f"{'syn. events/s':>14}")
-    for size, runs in by.items():
+    for runs in by.values():
         seq = runs.get("sequential", {})
         for b in (1, 16):
             e = seq.get(f"emulate_batch{b}")

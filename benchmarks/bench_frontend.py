@@ -78,7 +78,6 @@ def synapse_count(graph: NIRGraph) -> int:
 def synaptic_events(graph: NIRGraph, spikes_in: dict[str, float]) -> float:
     """Spike arrivals x fan-out summed over weight layers (needs each layer's input spike count)."""
     flat = flatten(graph)
-    shapes = infer_shapes(flat)
     events = 0.0
     for name, node in flat.nodes.items():
         if not isinstance(node, (Affine, Linear, Conv2d, SumPool2d)):

@@ -13,7 +13,6 @@ def reference_conv(x, w, stride, pad, dilation, groups):
     """Direct cross-correlation with explicit loops over output positions (torch semantics)."""
     c_in, *spatial = x.shape
     c_out, c_in_g, *kernel = w.shape
-    nd = len(kernel)
     xp = np.pad(x, [(0, 0)] + [tuple(p) for p in pad])
     out_sp = [(n + lo + hi - d * (k - 1) - 1) // s + 1
               for n, (lo, hi), d, k, s in zip(spatial, pad, dilation, kernel, stride)]

@@ -177,7 +177,7 @@ def lower_to_speck(graph: NIRGraph, chip: SpeckChip, dt: float, method: str = "e
     _check_destinations(layers, chip)
     _check_consumers(flat, g, by_name)
     outputs = {}
-    for name, node in flat.outputs().items():
+    for name in flat.outputs():
         src = _spiking_source_of_output(flat, g, name)
         outputs[name] = (src, tuple(shapes[name].input or ()))
     inputs = {name: tuple(shapes[name].output or ()) for name in flat.inputs()}
