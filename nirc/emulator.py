@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -146,11 +147,13 @@ class Chip:
                               f"supported (this nirc reads {SCHEMA_VERSION})", file=str(path),
                               field="schema_version")
         try:
-            with np.load(build / config["arrays"]) as npz:
+            arrays_path = build / config["arrays"]
+            with np.load(arrays_path) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"cannot read arrays: {err}", file=str(build / config["arrays"])) \
-                from None
+        except KeyError as err:
+            raise ConfigError(f"missing field or array {err}", file=str(path)) from None
+        except (OSError, ValueError, zipfile.BadZipFile) as err:
+            raise ConfigError(f"cannot read arrays: {err}", file=str(arrays_path)) from None
         try:
             return cls(config, arrays, str(path))
         except KeyError as err:

@@ -66,3 +66,18 @@ def test_a_config_that_is_not_a_json_object_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as err:
         Chip.load(tmp_path)
     assert str(err.value) == f"{tmp_path / 'config.json'}: not a JSON object (got list)"
+
+
+def test_a_config_without_an_arrays_field_is_a_config_error(build):
+    rewrite(build, lambda config: config.pop("arrays"))
+    with pytest.raises(ConfigError) as err:
+        Chip.load(build)
+    assert str(err.value) == f"{build / 'config.json'}: missing field or array 'arrays'"
+
+
+def test_a_corrupt_arrays_file_is_a_config_error(build):
+    arrays = build / json.loads((build / "config.json").read_text())["arrays"]
+    arrays.write_bytes(b"PK\x03\x04 not really a zip archive")
+    with pytest.raises(ConfigError) as err:
+        Chip.load(build)
+    assert str(err.value) == f"{arrays}: cannot read arrays: File is not a zip file"
