@@ -205,8 +205,9 @@ class _Model:
             for c in range(self.cores):
                 if self.x[b][c] is not None:
                     self.m.AddHint(self.x[b][c], int(c == core))
+        in_use = set(core_of_block.tolist())
         for c in range(self.cores):
-            self.m.AddHint(self.used[c], int(c in set(core_of_block.tolist())))
+            self.m.AddHint(self.used[c], int(c in in_use))
         for var, value in self.aux:
             self.m.AddHint(var, int(value(core_of_block)))
 
