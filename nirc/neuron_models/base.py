@@ -86,14 +86,3 @@ class NeuronModel(ABC):
         """The per-table attributes of a quantized table (stored in ``table.kernel``)."""
         kernel = table.kernel or {}
         return {k: kernel[k] for k in self.table_fields if k in kernel}
-
-    def to_float_state(self, pop: Population, name: str, values: np.ndarray) -> np.ndarray:
-        """A recorded state converted back to the float model's units (for comparisons)."""
-        out = values.astype(np.float64)
-        if name != self.readout_state:
-            return out
-        if pop.v_scale is not None:
-            out = out / pop.v_scale
-        if pop.v_offset is not None:
-            out = out + pop.v_offset
-        return out

@@ -195,11 +195,6 @@ def quantize_table_weights(target_values: sp.csr_array, exp_min: int, exp_max: i
     return out, exp, sign_mode, counts
 
 
-def _rel_error(approx: np.ndarray, exact: np.ndarray) -> float:
-    norm = float(np.linalg.norm(exact))
-    return float(np.linalg.norm(approx - exact)) / norm if norm > 0 else 0.0
-
-
 class LoihiCubaLIF(NeuronModel):
     """Loihi CUBA LIF with bit-accurate dense synapses (Lava PyLifModelBitAcc + PyDenseModelBitAcc)."""
 
