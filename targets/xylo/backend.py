@@ -23,7 +23,8 @@ from nirc.emitter import write_atomically, write_build
 from nirc.errors import TargetError
 from nirc.hwnet import HardwareNetwork, Population
 from nirc.intref import RunResult
-from nirc.neuron_models.xylo_lif import MAX_HIDDEN_SPIKES, MODEL, STATE_MAX, XyloFabric, XyloRecord, XyloSpec
+from nirc.neuron_models.xylo_lif import (MAX_HIDDEN_SPIKES, MAX_INPUT_EVENTS, MAX_READOUT_SPIKES, MODEL, STATE_MAX,
+                                         XyloFabric, XyloRecord, XyloSpec)
 from nirc.placement import Block, Placement, ResourceUse
 from nirc.target import Target, load_target
 from nirc.targets.xylo.config import build_config as build_config_json
@@ -214,8 +215,8 @@ def unbounded_device(net: HardwareNetwork) -> XyloDevice:
     """A device as large as ``net`` needs (the integer reference checks arithmetic, not capacity)."""
     big = 1 << 30
     return XyloDevice(name="xylo_lif", input_channels=big, hidden_neurons=big, output_neurons=big,
-                      synapses_per_hidden_neuron=2, fan_out_per_neuron=None, max_input_events=15,
-                      max_hidden_spikes=MAX_HIDDEN_SPIKES, max_readout_spikes=1, has_bias=True,
+                      synapses_per_hidden_neuron=2, fan_out_per_neuron=None, max_input_events=MAX_INPUT_EVENTS,
+                      max_hidden_spikes=MAX_HIDDEN_SPIKES, max_readout_spikes=MAX_READOUT_SPIKES, has_bias=True,
                       readout_sources=big, input_targets=big, weight_bits=8, weight_shift_bits=3,
                       state_bits=16, decay_bits=4, default_dt=net.dt)
 

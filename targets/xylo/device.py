@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from nirc.errors import TargetError
+from nirc.neuron_models import xylo_lif
 from nirc.target import Target
 
 
@@ -24,9 +25,9 @@ class XyloOptions(BaseModel):
 
     hidden_neurons: int = Field(gt=0)
     synapses_per_hidden_neuron: int = Field(ge=1, le=2)
-    max_input_events: int = Field(15, gt=0)
-    max_hidden_spikes: int = Field(31, gt=0)
-    max_readout_spikes: int = Field(1, gt=0)
+    max_input_events: int = Field(xylo_lif.MAX_INPUT_EVENTS, gt=0)
+    max_hidden_spikes: int = Field(xylo_lif.MAX_HIDDEN_SPIKES, gt=0)
+    max_readout_spikes: int = Field(xylo_lif.MAX_READOUT_SPIKES, gt=0)
     has_bias: bool = True
     # Readout neurons listen to the last ``readout_sources`` hidden neurons only (None: all).
     readout_sources: int | None = Field(None, gt=0)
@@ -79,8 +80,6 @@ class XyloDevice:
             raise TargetError(f"must equal backend_options.hidden_neurons + cores.limits.output_neurons "
                               f"({options.hidden_neurons} + {limits['output_neurons']}), "
                               f"got {limits['neurons']}", file=target.source, field="cores.limits.neurons")
-        from nirc.neuron_models import xylo_lif
-
         implemented = {"max_input_events": xylo_lif.MAX_INPUT_EVENTS, "max_hidden_spikes": xylo_lif.MAX_HIDDEN_SPIKES,
                        "max_readout_spikes": xylo_lif.MAX_READOUT_SPIKES}
         for key, value in implemented.items():
