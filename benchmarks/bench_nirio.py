@@ -24,7 +24,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -34,6 +33,8 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nirc.nirio import read  # noqa: E402
+
+from _timing import median_time  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "nirio.json"
 
@@ -120,13 +121,9 @@ def quirk(path: Path) -> None:
 
 
 def median_seconds(fn, path: Path, repeats: int) -> float:
-    fn(path)  # warm the OS cache and imports
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn(path)
-        times.append(time.process_time() - start)
-    return statistics.median(times)
+    """Median CPU seconds of ``fn(path)``, after one call that warms the OS cache and imports."""
+    fn(path)
+    return median_time(lambda: fn(path), repeats, clock=time.process_time)
 
 
 def main() -> int:
