@@ -11,7 +11,6 @@ is timed and logged; ``dump_after`` writes the stage after a named pass.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,18 +21,21 @@ import numpy as np
 
 from nirc import __version__
 from nirc.emitter import build_config, dumps, write_atomically, write_build
-from nirc.errors import ModelError, NircError
+from nirc.errors import NircError
 from nirc.hwnet import HardwareNetwork
 from nirc.ir.nodes import NIRGraph
 from nirc.neuron_models import get_model
 from nirc.passes.context import PassContext
 from nirc.passes.registry import get_pass
 from nirc.placement import Placement
+from nirc.simulate.engine import resolve_dt
+from nirc.simulate.neurons import METHODS
 
 log = logging.getLogger("nirc.driver")
 
 TIMINGS_NAME = "timings.json"
-METHODS = ("euler", "exact")
+# Where report.json's dt_source says dt came from: the option, the file, the target.
+DT_SOURCES = ("command line", "model metadata", "target default")
 GRANULARITIES = ("layer", "channel")
 
 
@@ -62,25 +64,6 @@ class _Stopwatch:
         self.timings[name] = time.perf_counter() - start
         log.info("%-12s %.3f s", name, self.timings[name],
                  extra={"stage": name, "seconds": self.timings[name]})
-
-
-def resolve_dt(dt: float | None, graph: NIRGraph, default: float) -> tuple[float, str]:
-    """dt from the option, else the file's metadata, else the target's default."""
-    if dt is not None:
-        value, source = dt, "command line"
-    elif "dt" in graph.metadata:
-        value, source = graph.metadata["dt"], "model metadata"
-    else:
-        value, source = default, "target default"
-    try:
-        value = float(np.asarray(value).reshape(()))
-    except (TypeError, ValueError):
-        raise ModelError(f"dt must be a number of seconds, got {value!r} ({source})",
-                         field="dt") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ModelError(f"dt must be a positive number of seconds, got {value:g} ({source})",
-                         field="dt")
-    return value, source
 
 
 def random_spike_input(graph: NIRGraph, steps: int, seed: int = 0, rate: float = 0.2,
@@ -155,7 +138,7 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
             from nirc.nirio import read
 
             graph, file = read(model), str(model)
-    dt_value, dt_source = resolve_dt(dt, graph, tgt.default_dt)
+    dt_value, dt_source = resolve_dt(dt, graph, tgt.default_dt, DT_SOURCES)
     formats = tgt.formats.model_dump() if hasattr(tgt.formats, "model_dump") else dict(tgt.formats)
     ctx = PassContext(model=get_model(tgt.neuron_model), dt=dt_value, method=method,
                       granularity=granularity, formats=formats, target_name=tgt.name, file=file,

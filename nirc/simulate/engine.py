@@ -72,14 +72,20 @@ class DelayLine:
         return np.take_along_axis(self.buffer, ring, axis=0)[0]
 
 
-def resolve_dt(dt: float | None, graph: NIRGraph, default: float) -> tuple[float, str]:
-    """The time step to simulate with and where it came from: option, file metadata, or default."""
+# How resolve_dt names where dt came from: the option, the file's metadata, the default.
+DT_SOURCES = ("given", "the file's metadata 'dt'", "the default")
+
+
+def resolve_dt(dt: float | None, graph: NIRGraph, default: float,
+               sources: tuple[str, str, str] = DT_SOURCES) -> tuple[float, str]:
+    """The time step to simulate with and where it came from: option, file metadata, or
+    default (named by ``sources`` in that order, in the result and in errors)."""
     if dt is not None:
-        source = "given"
+        source = sources[0]
     elif "dt" in graph.metadata:
-        dt, source = graph.metadata["dt"], "the file's metadata 'dt'"
+        dt, source = graph.metadata["dt"], sources[1]
     else:
-        dt, source = default, "the default"
+        dt, source = default, sources[2]
     try:
         value = float(np.asarray(dt).reshape(()))
     except (TypeError, ValueError):
