@@ -53,13 +53,12 @@ def _first_difference(what: str, a: np.ndarray, b: np.ndarray) -> Mismatch | Non
     """First differing element of two (T, B, ...) arrays, or None when equal."""
     if a.shape != b.shape:
         return Mismatch(what, -1, -1, -1, list(a.shape), list(b.shape))
-    diff = np.argwhere(a.reshape(a.shape[0], a.shape[1], -1)
-                       != b.reshape(b.shape[0], b.shape[1], -1))
+    a, b = a.reshape(a.shape[0], a.shape[1], -1), b.reshape(b.shape[0], b.shape[1], -1)
+    diff = np.argwhere(a != b)
     if diff.size == 0:
         return None
     t, s, i = (int(v) for v in diff[0])
-    return Mismatch(what, t, s, i, a.reshape(a.shape[0], a.shape[1], -1)[t, s, i].item(),
-                    b.reshape(b.shape[0], b.shape[1], -1)[t, s, i].item())
+    return Mismatch(what, t, s, i, a[t, s, i].item(), b[t, s, i].item())
 
 
 def compare_runs(emulated: intref.RunResult, reference: intref.RunResult) -> list[Mismatch]:
