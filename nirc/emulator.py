@@ -246,7 +246,7 @@ class Chip:
                         for name, p in self.populations.items()})
         spikes = {n: np.zeros((steps, n_batch, p.size), bool) for n, p in self.populations.items()}
         readout = {o["source"] for o in self.outputs.values() if o["quantity"] != "spikes"}
-        traced = set(self.populations) if record else readout
+        traced = [n for n in self.populations if record or n in readout]   # population order
         traces = {n: {s: np.zeros((steps, n_batch, self.populations[n].size), model.dtype)
                       for s in model.state_names} for n in traced}
         params = self.params
