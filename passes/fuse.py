@@ -83,7 +83,7 @@ def fuse(graph: NIRGraph, ctx: PassContext) -> HardwareNetwork:
                 kernel={"ops": ops}))
     outputs = {}
     used = {t.source for t in tables} | {n for t in tables for n in t.provenance}
-    for name, node in graph.outputs().items():
+    for name in graph.outputs():
         used.add(name)
         source = preds[name][0]
         while isinstance(nodes[source], Flatten):
