@@ -24,15 +24,34 @@ import warnings
 import numpy as np
 import pytest
 
+from nirc.nirio import read
+from nirc.simulate import simulate
+
 pytestmark = [pytest.mark.frameworks,
               # The exporters call nirtorch's older entry point; not ours to change.
               pytest.mark.filterwarnings("ignore:nirtorch.extract_nir_graph:DeprecationWarning")]
 
-torch = pytest.importorskip("torch")
-nir = pytest.importorskip("nir")
+try:
+    import nir
+    import norse.torch as norse
+    import sinabs
+    import sinabs.layers as sl
+    import snntorch as snn
+    import torch
+    from norse.torch.utils.export_nir import to_nir as norse_to_nir
+    from sinabs.activation import MembraneReset, SingleSpike
+    from snntorch import utils as snn_utils
+    from snntorch.export_nir import export_to_nir
+except ImportError as _error:
+    MISSING: ImportError | None = _error
+else:
+    MISSING = None
 
-from nirc.nirio import read  # noqa: E402
-from nirc.simulate import simulate  # noqa: E402
+
+@pytest.fixture(autouse=True, scope="module")
+def _frameworks_installed(missing_oracle):
+    if MISSING is not None:
+        missing_oracle(f"an exporting framework is not installed: {MISSING}")
 
 
 def exported(tmp_path, graph, name="model.nir"):
@@ -50,9 +69,6 @@ def spike_input(steps, *shape, rate=0.4, seed=0, scale=1.0):
 
 # --- snnTorch ---------------------------------------------------------------------------
 
-snn = pytest.importorskip("snntorch")
-from snntorch import utils as snn_utils  # noqa: E402
-from snntorch.export_nir import export_to_nir  # noqa: E402
 
 
 def run_snntorch(net, x):
@@ -137,8 +153,6 @@ def test_snntorch_rleaky_recurrence_is_a_back_edge_carrying_the_previous_step(tm
 
 # --- Norse ------------------------------------------------------------------------------
 
-norse = pytest.importorskip("norse.torch")
-from norse.torch.utils.export_nir import to_nir as norse_to_nir  # noqa: E402
 
 NORSE_DT = 1e-3
 
@@ -193,9 +207,6 @@ def test_norse_lifcell_adds_input_to_the_current_unscaled(tmp_path):
 
 # --- Sinabs -----------------------------------------------------------------------------
 
-sinabs = pytest.importorskip("sinabs")
-import sinabs.layers as sl  # noqa: E402
-from sinabs.activation import MembraneReset, SingleSpike  # noqa: E402
 
 
 def sinabs_cnn(**iaf):

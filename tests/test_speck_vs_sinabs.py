@@ -23,9 +23,21 @@ from nirc.targets.speck.quantize import quantize_network
 
 from speck_networks import compile_for_speck, random_events, residual_cnn, small_cnn
 
+try:
+    import sinabs.layers as sl
+    import torch
+except ImportError as _error:
+    MISSING: ImportError | None = _error
+else:
+    MISSING = None
+
 pytestmark = pytest.mark.frameworks
-torch = pytest.importorskip("torch")
-sl = pytest.importorskip("sinabs.layers")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _sinabs_installed(missing_oracle):
+    if MISSING is not None:
+        missing_oracle(f"sinabs is not installed: {MISSING}")
 
 
 @pytest.fixture(scope="module")
