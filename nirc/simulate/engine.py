@@ -19,7 +19,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from nirc.errors import ModelError, NircError, NircWarning
+from nirc.errors import ModelError, NircError, NircWarning, locate
 from nirc.ir.graph import flatten, infer_shapes, topological_order
 from nirc.ir.nodes import (NEURON_TYPES, SPIKING_TYPES, Delay, Input, NIRGraph, Node, Output)
 from nirc.simulate.neurons import METHODS, NeuronLayer, coefficients
@@ -51,7 +51,7 @@ class DelayLine:
         steps = np.rint(exact)
         if np.any(np.abs(exact - steps) > 1e-6 * np.maximum(1.0, exact)):
             warnings.warn(NircWarning(
-                f"node '{name}', parameter 'delay': {np.max(np.abs(exact - steps)) * dt:g} s "
+                f"{locate(node=name, field='delay')}: {np.max(np.abs(exact - steps)) * dt:g} s "
                 f"is not a whole number of dt = {dt:g} s steps; rounded to the nearest step"),
                 stacklevel=4)
         self.steps = np.broadcast_to(steps.astype(np.int64), shape[1:]).copy()

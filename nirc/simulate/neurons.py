@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nirc.errors import NircWarning
+from nirc.errors import NircWarning, locate
 from nirc.ir.nodes import CubaLI, CubaLIF, I, IF, LI, LIF, Node
 
 METHODS = ("euler", "exact")
@@ -55,7 +55,7 @@ def _warn_unstable(name: str, field: str, ratio: np.ndarray, dt: float) -> None:
     # overshoot; beyond it the leak term flips the sign of v.
     if np.any(ratio > 1 + 1e-6):
         warnings.warn(NircWarning(
-            f"node '{name}', parameter '{field}': dt = {dt:g} s exceeds the time constant "
+            f"{locate(node=name, field=field)}: dt = {dt:g} s exceeds the time constant "
             f"(dt/{field} up to {np.max(ratio):.4g}); forward Euler overshoots, consider "
             f"--method exact or a smaller dt"), stacklevel=3)
 
