@@ -90,14 +90,14 @@ class Connectivity:
             population_names=pops, population_offsets=pop_off,
             input_names=ins, input_offsets=in_off,
             from_neurons=counts(parts[True], n), from_inputs=counts(parts[False], m),
-            neuron_rates=_rate_vector(rates, pops, pop_off, net),
-            input_rates=_rate_vector(rates, ins, in_off, net),
+            neuron_rates=_rate_vector(rates, pops, pop_off),
+            input_rates=_rate_vector(rates, ins, in_off),
             provenance={p: net.populations[p].provenance for p in pops},
             shapes={p: tuple(net.populations[p].shape) for p in pops},
         )
 
 
-def _rate_vector(rates: Rates | None, names, offsets, net: HardwareNetwork) -> np.ndarray:
+def _rate_vector(rates: Rates | None, names, offsets) -> np.ndarray:
     out = np.ones(int(offsets[-1]), dtype=np.float64)
     if not rates:
         return out

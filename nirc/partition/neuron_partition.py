@@ -91,7 +91,7 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     broken = check_assignment(graph, capacities, cost, assignment)
     if broken is not None:
         raise AssertionError(f"partitioner produced an assignment breaking {broken}")
-    placement = _placement(net, target, conn, cost, graph, assignment, bound, capacities, method,
+    placement = _placement(net, target, conn, cost, graph, assignment, bound, method,
                            status, time.perf_counter() - started, notes)
     for resource, use in placement.chip_utilisation.items():
         if use.capacity is not None and use.used > use.capacity:
@@ -217,7 +217,7 @@ def _first(capacities: dict[str, np.ndarray], cores: int) -> dict[str, np.ndarra
 
 def _placement(net: HardwareNetwork, target: Target, conn: Connectivity, cost: SynapseListCost,
                graph: BlockGraph, core_of_block: np.ndarray, bound: LowerBound,
-               capacities: dict[str, np.ndarray], method: str, status: str, seconds: float,
+               method: str, status: str, seconds: float,
                notes: list[str]) -> Placement:
     cores = int(core_of_block.max()) + 1 if len(core_of_block) else 0
     core_of_neuron = core_of_block[graph.block_of_neuron]

@@ -69,9 +69,9 @@ class CoreLoads:
         self._inexact_sources = inexact.tocsc()
         self.reserved = (np.zeros(groups, dtype=np.int64) if not reserve
                          else graph.group_senders.copy() if optimistic
-                         else self._reservations(capacities))
+                         else self._reservations())
 
-    def _reservations(self, capacities: dict[str, np.ndarray]) -> np.ndarray:
+    def _reservations(self) -> np.ndarray:
         """Fan-out each group will likely need: its senders times the cores its targets span."""
         g_ = self.graph
         if g_.likely_cores is None:
