@@ -90,23 +90,23 @@ def _check_inputs(args) -> dict[str, Any]:
     if args.report and args.output is None:
         raise NircError("--report needs -o OUT_DIR (report.html is written into the build "
                         "directory)")
-    for target in args.target:
-        load_target(target)
-    return {model: _inputs_for(args, read(model)) for model in args.models}
+    neuron_models = sorted({load_target(target).neuron_model for target in args.target})
+    return {model: _inputs_for(args, read(model), neuron_models) for model in args.models}
 
 
-def _inputs_for(args, graph):
+def _inputs_for(args, graph, neuron_models: list[str]):
+    """The --input arrays for ``graph`` (None: random input), with a warning for each
+    target's neuron model that reads them other than as given."""
     if not args.input:
         return None
     from nirc.commands.emulate import read_npz_inputs, warn_about_input_values
     from nirc.ir.graph import flatten, infer_shapes
     from nirc.neuron_models import get_model
-    from nirc.target import load_target
 
     shapes = infer_shapes(flatten(graph))
     inputs = read_npz_inputs(args.input, {n: tuple(shapes[n].output)
                                           for n in sorted(graph.inputs())}, args.batch)
-    for model in sorted({load_target(t).neuron_model for t in args.target}):
+    for model in neuron_models:
         warn_about_input_values(args.input, inputs, get_model(model))
     return inputs if args.batch else {k: v[:, None] for k, v in inputs.items()}
 
