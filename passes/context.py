@@ -26,4 +26,6 @@ class PassContext:
     target_name: str = ""
     target: Any = None                # the loaded Target (backends read their own sections)
     file: str | None = None
+    # Per-compilation overrides of a target's backend options, by name (e.g. speck_reset).
+    options: Mapping[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)

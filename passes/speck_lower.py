@@ -23,9 +23,8 @@ def speck_lower(graph: NIRGraph, ctx: PassContext) -> HardwareNetwork:
     chip = chip_for(ctx)
     # The target's backend_options.neuron.{reset_mode,low_threshold}, unless the caller
     # overrides them.
-    options = getattr(ctx, "options", None) or {}
-    reset = options.get("speck_reset", chip.reset_mode)
-    low_threshold = options.get("speck_low_threshold", chip.low_threshold)
+    reset = ctx.options.get("speck_reset", chip.reset_mode)
+    low_threshold = ctx.options.get("speck_low_threshold", chip.low_threshold)
     net = lower_to_speck(graph, chip, dt=ctx.dt, method=ctx.method, reset=reset,
                          low_threshold=low_threshold)
     ctx.report["speck_lower"] = {

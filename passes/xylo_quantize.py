@@ -41,7 +41,7 @@ def float_state_peaks(net: HardwareNetwork) -> dict[str, dict[str, np.ndarray]]:
 def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     from nirc.targets.xylo.backend import device_for, quantized_network
 
-    target = getattr(ctx, "target", None) or ctx.target_name or "xylo"
+    target = ctx.target or ctx.target_name or "xylo"
     quantized, report = quantized_network(net, device_for(target), ctx.granularity, ctx.file,
                                           state_peaks=float_state_peaks(net))
     report["calibration"] = dict(CALIBRATION)
