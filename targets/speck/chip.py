@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nirc.errors import TargetError
 from nirc.target import Target
@@ -90,21 +90,39 @@ class CoreMemory:
 
 @dataclass(frozen=True)
 class LayerLimits:
-    max_input_size: int = 128
-    max_channels: int = 1024
-    max_kernel_size: int = 16
-    strides: tuple[int, ...] = (1, 2, 4, 8)
-    max_padding: int = 7
-    pooling: tuple[int, ...] = (1, 2, 4)
-    max_destinations: int = 2
+    """LayerLimitsSpec's values, plus the core's ``destinations`` limit."""
+
+    max_input_size: int
+    max_channels: int
+    max_kernel_size: int
+    strides: tuple[int, ...]
+    max_padding: int
+    pooling: tuple[int, ...]
+    max_destinations: int
 
 
 @dataclass(frozen=True)
 class DvsLimits:
-    size: tuple[int, int] = (128, 128)
-    polarities: int = 2
-    pooling: tuple[int, ...] = (1, 2, 4)
-    max_destinations: int = 2
+    """DvsSpec's values."""
+
+    size: tuple[int, int]
+    polarities: int
+    pooling: tuple[int, ...]
+    max_destinations: int
+
+
+def _tuples(section: BaseModel) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in section.model_dump().items()}
+
+
+def _options(given: Any, file: str | None) -> SpeckOptions:
+    """``backend_options`` validated by SpeckOptions (defaults filled), errors as TargetError."""
+    try:
+        return SpeckOptions.model_validate(given or {})
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(["backend_options", *map(str, first["loc"])])
+        raise TargetError(first["msg"], file=file, field=field) from None
 
 
 @dataclass(frozen=True)
@@ -143,35 +161,17 @@ class SpeckChip:
             raise TargetError(f"the Speck backend needs kernel_memory_words, "
                               f"neuron_memory_words and bias_memory_words for every core ({err})",
                               file=file, field="cores") from None
-        options = data.get("backend_options") or {}
-
-        def section(name: str, kind: type) -> Any:
-            given = options.get(name) or {}
-            unknown = set(given) - set(kind.__dataclass_fields__)
-            if unknown:
-                raise TargetError(f"unknown field(s) {sorted(unknown)}; allowed: "
-                                  f"{', '.join(kind.__dataclass_fields__)}", file=file,
-                                  field=f"backend_options.{name}")
-            return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
-
-        limits = section("layer_limits", LayerLimits)
-        limits = LayerLimits(**{**limits.__dict__, "max_destinations": max_destinations})
-        neuron = options.get("neuron") or {}
-        for name, allowed in (("reset_mode", ("nir", "subtract")),
-                              ("low_threshold", ("state_min", "minus_threshold"))):
-            if name in neuron and neuron[name] not in allowed:
-                raise TargetError(f"{neuron[name]!r} is not one of {', '.join(allowed)}",
-                                  file=file, field=f"backend_options.neuron.{name}")
-        readout = options.get("readout")
+        options = _options(data.get("backend_options"), file)
+        limits = LayerLimits(**_tuples(options.layer_limits), max_destinations=max_destinations)
         formats = data.get("formats") or {}
         partitioner = data.get("partitioner") or {}
-        return cls(name=str(data["name"]), cores=cores, limits=limits, dvs=section("dvs", DvsLimits),
+        return cls(name=str(data["name"]), cores=cores, limits=limits, dvs=DvsLimits(**_tuples(options.dvs)),
                    weight_bits=int(formats.get("weight_bits") or 8),
                    bias_bits=int(formats.get("bias_bits") or 8),
                    state_bits=int(formats.get("state_bits") or 16),
-                   readout_classes=int(readout["classes"]) if readout else None,
-                   reset_mode=str(neuron.get("reset_mode", "nir")),
-                   low_threshold=str(neuron.get("low_threshold", "state_min")),
+                   readout_classes=options.readout.classes if options.readout else None,
+                   reset_mode=options.neuron.reset_mode,
+                   low_threshold=options.neuron.low_threshold,
                    time_limit_s=float(partitioner.get("time_limit_s", 10.0)),
                    seed=int(partitioner.get("seed", 0)))
 
@@ -187,5 +187,5 @@ def chip_for(ctx: Any) -> SpeckChip:
     """The Speck facts of the target a pass context compiles for."""
     target = getattr(ctx, "target", None)
     if target is not None and not isinstance(target, str):
-        return SpeckChip.from_mapping(target, file=getattr(target, "_source", None))
+        return SpeckChip.from_mapping(target, file=getattr(target, "source", None))
     return load_chip(target or ctx.target_name)
