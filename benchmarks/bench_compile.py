@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _events import synaptic_events
+
 HERE = Path(__file__).resolve().parent
 TARGET = HERE / "targets" / "loihi2_1024.yaml"
 RESULTS = HERE / "results" / "compile.json"
@@ -51,19 +53,6 @@ def cnn(channels: int, side: int):
                            "c2": conv(), "l2": lif(), "out": Output(shape=np.array(shape))},
                     edges=(("in", "c1"), ("c1", "l1"), ("l1", "c2"), ("c2", "l2"),
                            ("l2", "out")))
-
-
-def synaptic_events(chip, spikes_by_source: dict) -> int:
-    """Spikes delivered x synapses they fan out to, summed over tables, steps and samples."""
-    total = 0
-    for t in chip.config["tables"]:
-        spikes = spikes_by_source.get(t["source"])
-        if spikes is None:
-            continue
-        cols = chip._arrays[t["weights"]["col"].partition(":")[2]]
-        fanout = np.bincount(cols, minlength=t["shape"][1])
-        total += int((np.asarray(spikes).reshape(-1, fanout.size).sum(axis=0) * fanout).sum())
-    return total
 
 
 def one(channels: int, side: int, method: str, emulate: bool) -> dict:
@@ -93,7 +82,7 @@ def one(channels: int, side: int, method: str, emulate: bool) -> dict:
                 start = time.perf_counter()
                 res = chip.run({"in": x}, batch=True)
                 elapsed = time.perf_counter() - start
-                events = synaptic_events(chip, {**res.spikes, "in": x})
+                events = synaptic_events(chip.config, chip._arrays, {**res.spikes, "in": x}.get)
                 out[f"emulate_batch{batch}"] = {
                     "steps": steps, "seconds": round(elapsed, 4),
                     "steps_per_s": round(steps / elapsed, 2),

@@ -34,6 +34,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _events import synaptic_events  # noqa: E402
 from _timing import best_time  # noqa: E402
 from loihi_networks import bernoulli_input, cnn, mlp, recurrent  # noqa: E402
 
@@ -55,18 +56,12 @@ def networks(quick: bool) -> dict[str, object]:
     return nets
 
 
-def synaptic_events(build: Path, spikes: dict[str, np.ndarray], inputs: dict[str, np.ndarray]) -> int:
-    """Spikes sent over every table times the number of synapses each one drives."""
+def build_synaptic_events(build: Path, spikes: dict[str, np.ndarray], inputs: dict[str, np.ndarray]) -> int:
+    """Spikes sent over every table of ``build`` times the number of synapses each one drives."""
     config = json.loads((build / "config.json").read_text())
     with np.load(build / config["arrays"]) as arrays:
-        total = 0
-        for table in config["tables"]:
-            cols = arrays[table["weights"]["col"].partition(":")[2]]
-            fan_out = np.bincount(cols, minlength=table["shape"][1])
-            source = table["source"]
-            sent = inputs[source] if source in inputs else spikes[f"spikes_{source}"]
-            total += int(np.asarray(sent, dtype=np.int64).reshape(-1, fan_out.size).sum(axis=0) @ fan_out)
-    return total
+        return synaptic_events(config, arrays,
+                               lambda source: inputs[source] if source in inputs else spikes[f"spikes_{source}"])
 
 
 def bench_one(name: str, graph, steps: int, batch: int, build: Path) -> dict:
@@ -82,7 +77,7 @@ def bench_one(name: str, graph, steps: int, batch: int, build: Path) -> dict:
 
     ours_spikes = {f"spikes_{p}": s for p, s in ours.spikes.items()}
     differences = mismatches(ours_spikes, lava.recordings)
-    events = synaptic_events(build, lava.recordings, single)
+    events = build_synaptic_events(build, lava.recordings, single)
     row = {
         "network": name, "neurons": net.neuron_count, "synapses": net.synapse_count,
         "steps": steps, "batch": batch, "synaptic_events_per_sample": events,
