@@ -19,6 +19,7 @@ import numpy as np
 from nirc.errors import NircError
 from nirc.ir.graph import flatten, infer_shapes
 from nirc.nirio import read
+from nirc.npzio import input_key, write_atomically
 
 
 def spike_inputs(input_shapes: dict[str, tuple[int, ...]], steps: int, rate: float,
@@ -26,7 +27,7 @@ def spike_inputs(input_shapes: dict[str, tuple[int, ...]], steps: int, rate: flo
     """One (steps, *shape) float32 0/1 array per input, keyed as `nirc simulate` expects."""
     rng = np.random.default_rng(seed)
     several = len(input_shapes) > 1
-    return {(f"input_{name}" if several else "input"):
+    return {input_key(name, several):
             (rng.random((steps, *shape)) < rate).astype(np.float32)
             for name, shape in sorted(input_shapes.items())}
 
@@ -52,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     arrays = spike_inputs({name: shapes[name].output for name in graph.inputs()},
                           args.steps, args.rate, args.seed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **arrays)
+    write_atomically(args.out, arrays)
     summary = ", ".join(f"{k} {list(v.shape)} ({int(v.sum())} spikes)" for k, v in arrays.items())
     print(f"wrote {args.out}: {summary}")
     return 0
