@@ -8,7 +8,11 @@ Modules:
 - ``lower``: NIR graph -> Speck layers (conv core + IAF + destination pooling);
 - ``quantize``: 8-bit weights/biases, 16-bit thresholds (sinabs' discretize rule);
 - ``config``: the deployment config in samna's vocabulary, and reading it back;
-- ``emulate``: the event-driven integer emulator of the emitted config.
+- ``network``: Speck layers as a hardware network, and the event-driven integer
+  reference over it;
+- ``emulate``: the event-driven integer emulator of the emitted config;
+- ``backend``: the hooks nirc's driver, emulator and integer reference call
+  (layer_per_core placement, emit, load_build, run_network).
 """
 
 from nirc.targets.speck.chip import TARGET_SCHEMA  # noqa: F401  (read by nirc.target)
