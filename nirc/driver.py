@@ -30,6 +30,7 @@ from nirc.passes.registry import get_pass
 from nirc.placement import Placement
 from nirc.simulate.engine import resolve_dt
 from nirc.simulate.neurons import METHODS
+from nirc.target import TARGET_PACKAGE
 
 log = logging.getLogger("nirc.driver")
 
@@ -139,9 +140,9 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
 
             graph, file = read(model), str(model)
     dt_value, dt_source = resolve_dt(dt, graph, tgt.default_dt, DT_SOURCES)
-    formats = tgt.formats.model_dump() if hasattr(tgt.formats, "model_dump") else dict(tgt.formats)
     ctx = PassContext(model=get_model(tgt.neuron_model), dt=dt_value, method=method,
-                      granularity=granularity, formats=formats, target_name=tgt.name, file=file,
+                      granularity=granularity, formats=tgt.formats.model_dump(),
+                      target_name=tgt.name, file=file,
                       target=tgt)
     staged: dict[str, Any] = {}
 
@@ -172,7 +173,7 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
             return
         with watch.stage("emit"):
             backend = _backend_module(tgt)
-            if backend is not None and hasattr(backend, "build_config"):
+            if hasattr(backend, "build_config"):
                 config, arrays = backend.build_config(net, placement, tgt)
             else:
                 config, arrays = build_config(net, placement, tgt.name)
@@ -195,11 +196,11 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
 
 def _backend_module(target):
     """nirc.targets.<backend> when the target names one (it may emit its own config)."""
-    if not getattr(target, "backend", None):
+    if not target.backend:
         return None
     import importlib
 
-    return importlib.import_module(f"nirc.targets.{target.backend}")
+    return importlib.import_module(f"{TARGET_PACKAGE}.{target.backend}")
 
 
 def compile_report(net: HardwareNetwork, placement: Placement, ctx: PassContext, target,
