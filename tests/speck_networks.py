@@ -6,10 +6,14 @@ and an Output; the helpers make the nodes with seeded random weights.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from nirc.ir.nodes import (IF, LIF, Affine, AvgPool2d, Conv2d, Flatten, Input, NIRGraph, Output,
                            SumPool2d)
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def conv(rng, c_out, c_in, k, stride=1, padding=0, bias=True, scale=1.0, positive=False):

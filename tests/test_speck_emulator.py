@@ -14,7 +14,7 @@ from nirc.nirio import read
 from nirc.targets.speck.emulate import SpeckEmulator
 from nirc.targets.speck.network import run_reference
 
-from speck_networks import (affine, chain, compile_for_speck, conv, iaf, random_events,
+from speck_networks import (EXAMPLES, affine, chain, compile_for_speck, conv, iaf, random_events,
                             residual_cnn, small_cnn, sumpool)
 
 
@@ -70,7 +70,7 @@ def test_bias_is_added_once_per_step_and_can_fire_alone():
 
 
 NETWORKS = {
-    "cnn_example": lambda: read("examples/cnn.nir"),
+    "cnn_example": lambda: read(EXAMPLES / "cnn.nir"),
     "small_cnn": lambda: small_cnn(seed=1),
     "stride2_pad2_pool4": lambda: small_cnn(seed=2, size=32, stride=2, padding=2, pool=4, k=5),
     "residual_merge": lambda: residual_cnn(seed=3),

@@ -17,7 +17,7 @@ from nirc.targets.speck.emulate import SpeckEmulator
 
 from nirc.ir.nodes import Conv2d
 
-from speck_networks import chain, compile_for_speck, iaf, random_events
+from speck_networks import EXAMPLES, chain, compile_for_speck, iaf, random_events
 
 
 def conv1x1(weights):
@@ -87,7 +87,7 @@ def _counts_and_correlation(chip, floated, layer):
 @pytest.fixture(scope="module")
 def cnn_runs():
     """examples/cnn.nir (mixed-sign 3x3 convs, Sinabs export) on 3 Bernoulli(0.2) samples."""
-    g = read("examples/cnn.nir")
+    g = read(EXAMPLES / "cnn.nir")
     rng = np.random.default_rng(0)
     inputs = [random_events(rng, 20, (2, 34, 34), rate=0.2) for _ in range(3)]
     runs = {}

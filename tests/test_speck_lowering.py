@@ -9,8 +9,8 @@ from nirc.nirio import read
 from nirc.targets.speck.chip import load_chip
 from nirc.targets.speck.lower import Source, lower_to_speck
 
-from speck_networks import (avgpool, chain, conv, graph, iaf, lif, residual_cnn, small_cnn,
-                            sumpool)
+from speck_networks import (EXAMPLES, avgpool, chain, conv, graph, iaf, lif, residual_cnn,
+                            small_cnn, sumpool)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def lower(g, chip, **kw):
 
 
 def test_cnn_example_becomes_three_cores_with_pooling_on_the_destinations(chip):
-    net = lower(read("examples/cnn.nir"), chip)
+    net = lower(read(EXAMPLES / "cnn.nir"), chip)
     assert [(l.name, l.input_shape, l.output_shape) for l in net.layers] == [
         ("1", (2, 34, 34), (8, 34, 34)), ("4", (8, 17, 17), (16, 17, 17)), ("8", (16, 8, 8), (10, 1, 1))]
     assert [l.sources for l in net.layers] == [
@@ -139,7 +139,7 @@ def test_what_speck_cannot_run_fails_naming_the_node_and_the_reason(chip, case, 
         kw = {}
     else:
         from nirc.ir.graph import flatten as flat
-        g = read("examples/srnn.nir")
+        g = read(EXAMPLES / "srnn.nir")
         g = type(g)(nodes={f"srnn-{k}" if k not in ("input", "output") else k: v
                            for k, v in flat(g).nodes.items()},
                     edges=tuple((a if a in ("input", "output") else f"srnn-{a}",

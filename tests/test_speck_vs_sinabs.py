@@ -21,7 +21,7 @@ from nirc.targets.speck.memory import LayerGeometry, memory_demand
 from nirc.targets.speck.network import from_hwnet
 from nirc.targets.speck.quantize import quantize_network
 
-from speck_networks import compile_for_speck, random_events, residual_cnn, small_cnn
+from speck_networks import EXAMPLES, compile_for_speck, random_events, residual_cnn, small_cnn
 
 try:
     import sinabs.layers as sl
@@ -94,7 +94,7 @@ def test_memory_of_200_random_layers_equals_sinabs_memory_summary(sinabs_backend
 def test_memory_and_fit_of_every_example_layer_equal_sinabs(sinabs_backend, chip, source):
     g = {"small_cnn": lambda: small_cnn(),
          "small_cnn_stride2": lambda: small_cnn(seed=3, size=32, stride=2, c1=8),
-         "residual_cnn": lambda: residual_cnn()}.get(source, lambda: read(source))()
+         "residual_cnn": lambda: residual_cnn()}.get(source, lambda: read(EXAMPLES.parent / source))()
     net = lower_to_speck(g, chip, dt=1.0)
     for layer in net.layers:
         theirs = sinabs_layer(sinabs_backend, layer.geometry, layer.weight,
