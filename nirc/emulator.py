@@ -31,7 +31,6 @@ from nirc.errors import NircError
 from nirc.hwnet import SynapseTable
 from nirc.intref import RunResult, check_inputs
 from nirc.neuron_models import get_model
-from nirc.target import TARGET_PACKAGE, backend_names
 
 
 class ConfigError(NircError):
@@ -40,6 +39,8 @@ class ConfigError(NircError):
 
 def _backend(name: Any, where: str):
     """The nirc.targets backend package a config.json names in ``backend``."""
+    from nirc.target import TARGET_PACKAGE, backend_names
+
     known = backend_names()
     if name not in known:
         raise ConfigError(f"unknown backend {name!r} (known: {', '.join(known)})", file=where,
