@@ -250,7 +250,7 @@ class Chip:
         traced = [n for n in self.populations if record or n in readout]   # population order
         traces = {n: {s: np.zeros((steps, n_batch, self.populations[n].size), model.dtype)
                       for s in model.state_names} for n in traced}
-        params = self.params
+        params = model.prepare_params(self.params)
         state = model.init_state(params, n_batch)
         for t in range(steps):
             slot = t % depth

@@ -91,7 +91,7 @@ def run(net: HardwareNetwork, inputs: Mapping[str, np.ndarray], batch: bool = Fa
     history = {name: np.zeros((depth, n_batch, size), bool if name in net.populations else
                               x[name].dtype)
                for name, size in [(n, net.size_of(n)) for n in (*net.inputs, *net.populations)]}
-    params = {name: {k: np.asarray(v) for k, v in p.params.items()}
+    params = {name: model.prepare_params({k: np.asarray(v) for k, v in p.params.items()})
               for name, p in net.populations.items()}
     state = {name: model.init_state(params[name], n_batch) for name in net.populations}
     spikes = {name: np.zeros((steps, n_batch, p.size), bool) for name, p in net.populations.items()}

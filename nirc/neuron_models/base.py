@@ -77,6 +77,12 @@ class NeuronModel(ABC):
         with the error introduced and what could not be represented exactly.
         """
 
+    def prepare_params(self, params: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+        """``params`` plus whatever :meth:`step` derives from them alone, computed once: the
+        emulator and the integer reference pass the result to every step (and to
+        :meth:`init_state`). ``step`` must also accept the plain parameters."""
+        return params
+
     def input_notice(self, values: np.ndarray) -> str | None:
         """How the chip would read input ``values`` (events per channel and step) other than
         as given, completing "array 'x' ..." for a warning; None when it reads them as given."""

@@ -70,10 +70,9 @@ def trunc_shift(x: np.ndarray, shift: int) -> np.ndarray:
     return (x + ((x >> 63) & ((1 << shift) - 1))) >> shift
 
 
-def decay(x: np.ndarray, decay_const: np.ndarray) -> np.ndarray:
-    """trunc0(x * (4096 - decay_const) / 4096), product in int64."""
-    return trunc_shift(np.asarray(x, np.int64) * (DECAY_UNITY - np.asarray(decay_const, np.int64)),
-                       DECAY_SHIFT)
+def decay(x: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """trunc0(x * keep / 4096), product in int64; keep = 4096 - (decay constant + offset)."""
+    return trunc_shift(np.asarray(x, np.int64) * keep, DECAY_SHIFT)
 
 
 def wrap_u(x: np.ndarray) -> np.ndarray:
@@ -92,15 +91,27 @@ def effective_bias(bias_mant: np.ndarray, bias_exp: np.ndarray) -> np.ndarray:
     return np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
 
 
-def lif_step(params: Mapping[str, np.ndarray], u: np.ndarray, v: np.ndarray,
+def step_constants(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What lif_step derives from the parameters, for computing it once per run: the kept
+    fractions of u and v (4096 - decay - offset), the effective bias, the shifted threshold."""
+    return {
+        "keep_u": DECAY_UNITY - (np.asarray(params["du"], np.int64) + DS_OFFSET),
+        "keep_v": DECAY_UNITY - (np.asarray(params["dv"], np.int64) + DM_OFFSET),
+        "bias": effective_bias(params["bias_mant"], params["bias_exp"]),
+        "threshold": np.asarray(params["vth"], np.int64) << VTH_SHIFT,
+    }
+
+
+def lif_step(constants: Mapping[str, np.ndarray], u: np.ndarray, v: np.ndarray,
              a_in: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One Lava bit-accurate CUBA LIF step; returns (u, v, spikes) as new arrays."""
-    u_new = decay(u, params["du"] + DS_OFFSET) + (np.asarray(a_in, np.int64) << ACT_SHIFT)
+    """One Lava bit-accurate CUBA LIF step (``constants`` from step_constants); returns
+    (u, v, spikes) as new arrays."""
+    u_new = decay(u, constants["keep_u"]) + (np.asarray(a_in, np.int64) << ACT_SHIFT)
     u_new = wrap_u(u_new)
-    v_new = decay(v, params["dv"] + DM_OFFSET) + u_new
-    v_new += effective_bias(params["bias_mant"], params["bias_exp"])
+    v_new = decay(v, constants["keep_v"]) + u_new
+    v_new += constants["bias"]
     np.minimum(np.maximum(v_new, -V_LIMIT, out=v_new), V_LIMIT, out=v_new)
-    spikes = v_new > (np.asarray(params["vth"], np.int64) << VTH_SHIFT)
+    spikes = v_new > constants["threshold"]
     v_new[spikes] = 0
     return u_new, v_new, spikes
 
@@ -248,8 +259,12 @@ class LoihiCubaLIF(NeuronModel):
         a = np.rint(summed).astype(np.int64)
         return shift_activation(a, int(attrs.get("weight_exp", 0)))
 
+    def prepare_params(self, params):
+        return {**params, **step_constants(params)}
+
     def step(self, params, state, a_in):
-        u, v, spikes = lif_step(params, state["u"], state["v"], a_in)
+        constants = params if "keep_u" in params else step_constants(params)
+        u, v, spikes = lif_step(constants, state["u"], state["v"], a_in)
         state["u"] = u
         state["v"] = v
         return spikes
