@@ -47,9 +47,6 @@ class CoreAssignment:
     objective: int
     optimal: bool
 
-    def layer_on(self, core: int) -> str | None:
-        return next((name for name, c in self.core_of.items() if c == core), None)
-
 
 def fits(demand: MemoryDemand, core: CoreMemory) -> bool:
     return all(demand.get(kind) <= core.get(kind) for kind in KIND_NAMES)

@@ -65,9 +65,6 @@ class MemoryDemand:
     def get(self, kind: str) -> int:
         return getattr(self, kind)
 
-    def as_dict(self) -> dict[str, int]:
-        return {kind: self.get(kind) for kind in KIND_NAMES}
-
 
 def kernel_memory(c_in: int, c_out: int, kernel: int) -> int:
     return c_in * 2 ** (ceil_log2(kernel * kernel) + ceil_log2(c_out))
