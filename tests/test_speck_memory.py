@@ -88,6 +88,6 @@ def test_more_layers_than_cores_is_refused_naming_the_first_extra_layer(cores):
         assign_layers(layers, cores)
 
 
-def test_assignment_is_deterministic(cores):
+def test_the_same_layers_get_the_same_cores_on_every_run(cores):
     layers = [LayerToPlace.of(f"l{i}", LayerGeometry(4, 16, 16, 8, 3)) for i in range(9)]
     assert assign_layers(layers, cores).core_of == assign_layers(layers, cores).core_of
