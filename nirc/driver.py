@@ -104,7 +104,13 @@ def run_passes(graph: NIRGraph, names: list[str], ctx: PassContext, watch: _Stop
     for name in names:
         fn = get_pass(name)
         with watch.stage(name):
-            stage = fn(stage, ctx)
+            try:
+                stage = fn(stage, ctx)
+            except NircError as err:
+                # A message naming a node is about the model: say which file it is in.
+                if err.node and not err.file and ctx.file:
+                    raise err.at(file=ctx.file) from None
+                raise
         if name == dump_after and dump_dir is not None:
             for path in dump_stage(stage, dump_dir, f"after-{name}"):
                 log.info("wrote %s", path)

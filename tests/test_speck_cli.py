@@ -53,8 +53,22 @@ def test_leaky_lif_mlp_is_refused_naming_node_and_parameter(tmp_path, capsys):
     assert main(["compile", MLP, "--target", "speck2f", "-o",
                  str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
-    assert f"error: {MLP}: node '1', parameter 'tau': LIF leaks" in err or \
-        "error: node '1', parameter 'tau': LIF leaks" in err
+    assert f"error: {MLP}: node '1', parameter 'tau': LIF leaks" in err
+
+
+def test_speck_neurons_with_the_generic_quantize_pass_are_refused_naming_the_pass(tmp_path, capsys):
+    text = SPECK2F.read_text().replace("name: speck2f", "name: speck_generic") \
+        .replace("passes: [normalize, speck_lower, speck_quantize]",
+                 "passes: [normalize, discretize, fuse, unroll, quantize]") \
+        .replace("aliases: [speck]", "aliases: []")
+    target = tmp_path / "speck_generic.yaml"
+    target.write_text(text)
+
+    assert main(["compile", CNN, "--target", str(target), "-o", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "speck_iaf layers are quantized by the 'speck_quantize' pass" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()
 
 
 @pytest.mark.slow

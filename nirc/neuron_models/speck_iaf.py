@@ -39,6 +39,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from nirc.errors import TargetError
 from nirc.hwnet import Population, SynapseTable
 from nirc.neuron_models.base import NeuronModel
 
@@ -145,8 +146,11 @@ class SpeckIAF(NeuronModel):
     def quantize(self, pop: Population, tables: list[SynapseTable],
                  formats: Mapping[str, Any], granularity: str
                  ) -> tuple[Population, list[SynapseTable], dict[str, Any]]:
-        from nirc.targets.speck.quantize import quantize_layer
-        return quantize_layer(pop, tables, formats)
+        # Speck scales a whole layer (weights, bias, both thresholds) by one factor chosen
+        # from the layer's kernel, so it cannot be quantized population by population.
+        raise TargetError(f"population '{pop.name}': speck_iaf layers are quantized by the "
+                          "'speck_quantize' pass (after 'speck_lower'), not by 'quantize'; "
+                          "use passes: [normalize, speck_lower, speck_quantize]", field="passes")
 
 
 MODEL = SpeckIAF()
