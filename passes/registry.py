@@ -1,7 +1,7 @@
 """The passes by name, as target YAML files list them (``passes: [normalize, ...]``).
 
 Explicit on purpose: a pass exists when it is listed here, and
-tests/test_passes_registry.py checks that every module of this package is.
+tests/test_passes_normalize_fuse.py checks that every module of this package is.
 """
 
 from __future__ import annotations
