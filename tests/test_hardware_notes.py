@@ -91,8 +91,22 @@ def test_emulate_on_xylo_warns_that_counts_above_15_are_capped(tmp_path, capsys)
     ("xylo_lif", [0, 16], "holds counts above 15; Xylo takes at most 15 input events per "
                           "channel and step (more are capped)"),
     ("speck_iaf", [0, 3, 40], None),
-    ("speck_iaf", [0, 1.5], "holds fractional counts; Speck's inputs are whole events "
-                            "(fractions are dropped)"),
 ])
 def test_each_neuron_model_says_which_input_values_it_reads_differently(model, values, notice):
     assert get_model(model).input_notice(np.asarray(values)) == notice
+
+
+def test_speck_refuses_fractional_input_naming_the_array(tmp_path, capsys):
+    cnn = str(Path(__file__).resolve().parents[1] / "examples" / "cnn.nir")
+    assert main(["-q", "compile", cnn, "--target", "speck", "-o", str(tmp_path / "b")]) == 0
+    events = np.zeros((3, 2, 34, 34))
+    events[1, 0, 5, 5] = 1.5
+    np.savez(tmp_path / "in.npz", input=events)
+
+    assert main(["emulate", str(tmp_path / "b"), "--input", str(tmp_path / "in.npz"),
+                 "--output", str(tmp_path / "o.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("input array for 'input' holds 1.5: Speck inputs are event counts, "
+                        "non-negative integers per step")
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "o.npz").exists()

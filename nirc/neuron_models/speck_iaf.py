@@ -105,11 +105,6 @@ class SpeckIAF(NeuronModel):
     dtype = np.int64
     spike_delivery = "Speck is event-driven: a spike reaches the next layer within its step, no step is added"
 
-    def input_notice(self, values):
-        # Inputs are event counts; the emulator sends int(count) events per pixel and step.
-        if np.any(values != np.trunc(values)):
-            return "holds fractional counts; Speck's inputs are whole events (fractions are dropped)"
-        return None
 
     def init_state(self, params: Mapping[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
         size = params["threshold_high"].shape[0]

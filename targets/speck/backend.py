@@ -111,8 +111,10 @@ def run_batched(run_one, inputs: Mapping[str, np.ndarray], batch: bool, shapes: 
     runs = []
     for b in range(samples):
         one = {k: np.asarray(v)[:, b] if batch else np.asarray(v) for k, v in inputs.items()}
-        if any(np.any(x < 0) or np.any(x != np.round(x)) for x in one.values()):
-            raise NircError("Speck inputs are event counts: non-negative integers per step")
+        for name, x in one.items():
+            if np.any(x < 0) or np.any(x != np.round(x)):
+                raise NircError(f"input array for '{name}' holds {x[(x < 0) | (x != np.round(x))][0]:g}: "
+                                "Speck inputs are event counts, non-negative integers per step")
         runs.append(run_one({k: x.astype(np.int64) for k, x in one.items()}))
     T = first.shape[0]
 
