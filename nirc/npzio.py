@@ -35,8 +35,9 @@ def read_inputs(path: str, shapes: dict[str, tuple[int, ...]], batch: bool = Fal
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise NircError("no such file", file=path) from None
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise NircError(f"cannot read as .npz ({str(err).splitlines()[0]})", file=path) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise NircError(f"cannot read as .npz ({why})", file=path) from None
     several = len(shapes) > 1
     lead = 2 if batch else 1
     inputs = {}

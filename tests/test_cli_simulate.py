@@ -76,6 +76,11 @@ def test_missing_array_and_unreadable_file_are_errors(tmp_path, model, capsys):
     assert main(["simulate", str(model), "--input", str(tmp_path / "bad.npz"),
                  "--output", str(tmp_path / "o.npz")]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'bad.npz'}: cannot read")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    assert main(["simulate", str(model), "--input", str(tmp_path / "empty.npz"),
+                 "--output", str(tmp_path / "o.npz")]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'empty.npz'}: cannot read as .npz "
+                                       "(No data left in file)\n")
     assert not (tmp_path / "o.npz").exists()
 
 
