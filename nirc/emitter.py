@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
+
+from nirc.errors import NircError
 import scipy.sparse as sp
 
 from nirc import __version__
@@ -191,9 +193,22 @@ def _routing(net: HardwareNetwork, placement: Placement) -> list[dict[str, Any]]
 
 
 def write_atomically(out_dir: str | Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp_dir)`` and move tmp_dir to out_dir only if it succeeded."""
+    """Run ``write(tmp_dir)`` and move tmp_dir to out_dir only if it succeeded.
+
+    An existing out_dir is replaced only when it is empty or an earlier build (it
+    holds config.json): a mistyped ``-o`` must never delete someone's folder.
+    """
     out = Path(out_dir).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise NircError("exists and is not a directory; choose another output path", file=str(out))
+    if out.is_dir() and any(out.iterdir()) and not (out / CONFIG_NAME).exists():
+        raise NircError(f"exists and is not a nirc build (no {CONFIG_NAME}); refusing to replace "
+                        "it, choose a new or empty output directory", file=str(out))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise NircError(f"cannot create the output directory ({err.strerror})",
+                        file=str(out.parent)) from None
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         write(tmp)

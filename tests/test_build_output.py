@@ -126,6 +126,29 @@ def test_cli_errors_are_one_line_with_exit_2(tmp_path, model_file, capsys):
     assert "no config.json" in capsys.readouterr().err
 
 
+def test_output_path_that_is_a_file_or_a_foreign_folder_is_never_replaced(tmp_path, model_file,
+                                                                          capsys):
+    (tmp_path / "notes.txt").write_text("keep")
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "chapter1.tex").write_text("keep")
+
+    for out, message in (("notes.txt", "exists and is not a directory"),
+                         ("thesis", "exists and is not a nirc build (no config.json)")):
+        assert main(["-q", "compile", str(model_file), "--target", TINY, "-o",
+                     str(tmp_path / out), "--calibration-steps", "0"]) == 2
+        assert f"error: {tmp_path / out}: {message}" in capsys.readouterr().err
+
+    assert (tmp_path / "notes.txt").read_text() == "keep"
+    assert (tmp_path / "thesis" / "chapter1.tex").read_text() == "keep"
+
+
+def test_verify_refuses_zero_steps_as_a_usage_error(model_file, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["verify", str(model_file), "--target", TINY, "--steps", "0"])
+    assert exit_.value.code == 2
+    assert "argument --steps: must be >= 1, got 0" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_determinism_holds_across_processes_with_different_hash_seeds(tmp_path, model_file):
     import os

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from nirc.commands import count
+
 log = logging.getLogger("nirc")
 
 
@@ -31,7 +33,7 @@ def add_common(parser: argparse.ArgumentParser, multiple_targets: bool = False) 
     parser.add_argument("--placement", choices=("cpsat", "sequential"), default=None,
                         help="placement method of neuron-partitioned targets: OR-Tools CP-SAT "
                              "(default) or the fast sequential fill")
-    parser.add_argument("--calibration-steps", type=int, default=50, metavar="N",
+    parser.add_argument("--calibration-steps", type=count(0), default=50, metavar="N",
                         help="float-simulate N steps of seeded random input to estimate spike "
                              "rates for placement and the traffic report (0: skip)")
 

@@ -24,6 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from nirc.commands import count
 from nirc.commands.compile import add_common
 from nirc.errors import FitError, NircError
 
@@ -49,8 +50,8 @@ def add_parser(subparsers) -> None:
                         help="input spikes as for 'nirc emulate' (default: seeded random "
                              "spikes)")
     parser.add_argument("--batch", action="store_true", help="IN.npz arrays are (T, B, *shape)")
-    parser.add_argument("--steps", type=int, default=100, help="steps of random input")
-    parser.add_argument("--samples", type=int, default=8, help="samples of random input")
+    parser.add_argument("--steps", type=count(1), default=100, help="steps of random input")
+    parser.add_argument("--samples", type=count(1), default=8, help="samples of random input")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input")
     parser.add_argument("--json", action="store_true",
                         help="print the results as JSON on stdout (one record per model and "
