@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             for line in fit_hints(err, getattr(args, "target", None)):
                 print(f"  {line}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:
+        # The file system said no (missing folder, permissions, disk full): one line, naming the path.
+        log.debug("file system error", exc_info=True)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

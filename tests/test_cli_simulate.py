@@ -103,3 +103,14 @@ def test_batch_option_takes_and_returns_a_batch_axis_after_time(tmp_path, model,
     assert main(["simulate", str(model), "--input", str(tmp_path / "flat.npz"), "--output",
                  str(tmp_path / "o.npz"), "--batch"]) == 2
     assert "expected (T, B, 3)" in capsys.readouterr().err
+
+
+def test_an_output_folder_that_cannot_be_created_is_one_line_with_exit_2(tmp_path, model, capsys):
+    np.savez(tmp_path / "in.npz", input=np.zeros((4, 3)))
+    (tmp_path / "file").write_text("not a folder")
+    target = tmp_path / "file" / "sub" / "out.npz"
+    assert main(["-q", "simulate", str(model), "--input", str(tmp_path / "in.npz"),
+                 "--output", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(tmp_path / "file") in err
+    assert len(err.strip().splitlines()) == 1
