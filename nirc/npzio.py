@@ -8,13 +8,11 @@ outputs likewise ``output`` / ``output_<name>``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
-from pathlib import Path
 
 import numpy as np
 
+from nirc.atomic import replacing
 from nirc.errors import NircError
 
 
@@ -65,14 +63,6 @@ def read_inputs(path: str, shapes: dict[str, tuple[int, ...]], batch: bool = Fal
 
 
 def write_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write a compressed NPZ so that a failure leaves no file (temporary file, then rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write a compressed NPZ so that a failure leaves no file."""
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)

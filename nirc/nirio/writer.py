@@ -9,7 +9,6 @@ atomically: it is written beside the target and renamed into place.
 
 from __future__ import annotations
 
-import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,6 +16,7 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
+from nirc.atomic import replacing
 from nirc.errors import ModelError
 from nirc.ir.nodes import NIRGraph, Node, as_shape
 from nirc.nirio import legacy
@@ -29,18 +29,12 @@ def write(path: str | Path, graph: NIRGraph, compress: bool = True) -> None:
     """Store ``graph`` in ``path`` (replacing it), readable by ``nir.read`` and ``nirc.nirio.read``."""
     if not isinstance(graph, NIRGraph):
         raise TypeError(f"write() stores a NIRGraph, got {type(graph).__name__}")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with h5py.File(tmp, "w") as f:
+        with replacing(path) as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("version", data=FORMAT_VERSION, dtype=h5py.string_dtype())
             _write_node(f.create_group("node"), graph, "", compress)
-        os.replace(tmp, path)
     except ModelError as err:
         raise err.at(file=str(path)) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _write_node(group: h5py.Group, node: Node, path: str, compress: bool) -> None:
