@@ -278,9 +278,9 @@ def with_options(convention: Convention, *, dt: float | None = None,
                  input_scaling: Mapping[str, str] | None = None) -> Convention:
     """``convention`` with the user's explicit choices laid over it (source 'option').
 
-    None leaves a field as it is. Choosing a reset rule without reset_delay makes the reset
-    immediate (a delayed reset is snnTorch's own default, not something --reset implies);
-    choosing 'multi' spikes without max_spikes makes the count unbounded.
+    None leaves a field as it is. A reset rule keeps the reset timing (snnTorch delays
+    both of its mechanisms by default; ``reset_delay`` changes that); choosing 'multi'
+    spikes without max_spikes makes the count unbounded.
     """
     changes: dict[str, Any] = {}
     if dt is not None:
@@ -289,8 +289,6 @@ def with_options(convention: Convention, *, dt: float | None = None,
         changes["discretisation"] = discretisation
     if reset is not None:
         changes["reset"] = reset
-        if reset_delay is None and (reset != convention.reset or convention.reset_delay):
-            changes["reset_delay"] = False
     if reset_delay is not None:
         changes["reset_delay"] = bool(reset_delay)
     if spikes is not None:
@@ -316,7 +314,8 @@ def with_options(convention: Convention, *, dt: float | None = None,
 
 def resolve(graph, exporter: str = "auto", *, dt: float | None = None,
             method: str | None = None, reset: str | None = None, spikes: str | None = None,
-            v_min: float | None = None, default_dt: float = DEFAULT_DT,
+            v_min: float | None = None, reset_delay: bool | None = None,
+            max_spikes: int | None = None, default_dt: float = DEFAULT_DT,
             notes: Iterable[str] = ()) -> Convention:
     """The convention to run ``graph`` under: detected (``exporter='auto'``) or named by
     --from, then the explicit options laid over it (``dt`` is the last word on dt)."""
@@ -338,7 +337,7 @@ def resolve(graph, exporter: str = "auto", *, dt: float | None = None,
         base = replace(base, sources=tuple((n, "option" if n == "exporter" else s)
                                            for n, s in base.sources))
     return with_options(base, dt=dt, discretisation=method, reset=reset, spikes=spikes,
-                        v_min=v_min)
+                        v_min=v_min, reset_delay=reset_delay, max_spikes=max_spikes)
 
 
 # --- detection -------------------------------------------------------------------------

@@ -261,8 +261,15 @@ def _prefer(matches: list[Match], others: dict, notes: Iterable[str]) -> Match:
         return sum(1 for v in others.values()
                    if isinstance(v, own) and not any(isinstance(v, r) for r in rivals))
 
+    def biases(m: Match) -> int:
+        # IF-only files read the same from Norse and Sinabs. Speck-bound Sinabs networks
+        # are built without biases; Norse's exporter keeps torch.nn.Linear's (on by default).
+        with_bias = any(isinstance(v, Affine) and np.any(np.asarray(v.bias))
+                        for v in others.values())
+        return int(with_bias == (m.exporter == "norse"))
+
     order = {"sinabs": 0, "norse": 1, "snntorch": 2, "rockpool": 3}
-    return max(matches, key=lambda m: (telling(m), -order[m.exporter]))
+    return max(matches, key=lambda m: (telling(m), biases(m), -order[m.exporter]))
 
 
 # Metadata entries a file may carry to state its rules (as the --reset/--spikes/... options).

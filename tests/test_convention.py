@@ -69,7 +69,7 @@ def test_options_override_the_detected_rules_and_say_so():
     assert (c.exporter, c.reset, c.reset_delay) == ("snntorch", "subtract", True)
     d = with_options(c, reset="zero", spikes="multi", v_min=-1.0, dt=2e-4)
     assert (d.reset, d.reset_delay, d.spikes, d.max_spikes, d.v_min, d.dt) == \
-        ("zero", False, "multi", None, -1.0, 2e-4)
+        ("zero", True, "multi", None, -1.0, 2e-4)
     assert {d.source(k) for k in ("reset", "spikes", "v_min", "dt")} == {"option"}
     assert d.source("threshold_test") == "detection"
     doc = d.to_dict()
