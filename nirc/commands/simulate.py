@@ -14,6 +14,7 @@ import logging
 
 import numpy as np
 
+from nirc.commands.conventions import add_arguments, resolve_for
 from nirc.errors import NircError
 from nirc.npzio import output_key, read_inputs, write_atomically
 
@@ -33,38 +34,46 @@ def add_parser(subparsers) -> None:
                         help="receives 'output' shaped (T, *output_shape) (several Output "
                              "nodes: 'output_<name>' each)")
     parser.add_argument("--dt", type=float, default=None,
-                        help="time step in seconds (default: the file's metadata 'dt', "
-                             "else 1e-3)")
-    parser.add_argument("--method", choices=("euler", "exact"), default="euler",
-                        help="discretisation: forward Euler (default) or exact exponential")
+                        help="time step in seconds (default: the detected exporter's, else the "
+                             "file's metadata 'dt', else 1e-3)")
+    parser.add_argument("--method", choices=("euler", "exact"), default=None,
+                        help="discretisation: forward Euler or exact exponential (default: the "
+                             "exporter's; euler for NIR)")
     parser.add_argument("--batch", action="store_true",
                         help="arrays carry a batch axis after time: (T, B, *shape) in and out")
     parser.add_argument("--record", action="store_true",
                         help="also write each neuron node's membrane trace v_<node> "
                              "(i_<node> for Cuba nodes) and spike train spikes_<node>")
+    add_arguments(parser)
     parser.set_defaults(run=run)
+
+
+# How the log names where dt came from.
+_DT_SOURCE = {"option": "given", "file": "the file's metadata 'dt'",
+              "detection": "the exporter's convention", "default": "the default"}
 
 
 def run(args: argparse.Namespace) -> int:
     from nirc.ir.graph import flatten, infer_shapes
     from nirc.nirio import read
-    from nirc.simulate import DEFAULT_DT, resolve_dt, simulate
+    from nirc.simulate import simulate
 
     if args.dt is not None and not (np.isfinite(args.dt) and args.dt > 0):
         raise NircError(f"--dt must be a positive number of seconds, got {args.dt:g}")
     graph = read(args.model)
     try:
         shapes = infer_shapes(flatten(graph))
-        dt, source = resolve_dt(args.dt, graph, DEFAULT_DT)
     except NircError as err:
         raise err.at(file=args.model) from None
+    convention = resolve_for(graph, args, file=args.model)
     input_shapes = {name: shapes[name].output for name in graph.inputs()}
     inputs = read_inputs(args.input, input_shapes, batch=args.batch, kind="Input node")
     log.info("simulating %s: %d steps of dt = %g s (%s), %s method", args.model,
-             next(iter(inputs.values())).shape[0], dt, source, args.method)
+             next(iter(inputs.values())).shape[0], convention.dt,
+             _DT_SOURCE[convention.source("dt")], convention.discretisation)
     try:
-        result = simulate(graph, inputs, dt=dt, method=args.method, batch=args.batch,
-                          record=args.record)
+        result = simulate(graph, inputs, batch=args.batch, record=args.record,
+                          convention=convention)
     except NircError as err:
         raise err.at(file=args.model) from None
 
