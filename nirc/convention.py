@@ -325,8 +325,13 @@ def resolve(graph, exporter: str = "auto", *, dt: float | None = None,
     if exporter == "auto":
         base = detect(graph, notes=notes, default_dt=default_dt)
     elif exporter == "nir":
+        found = detect(graph, notes=notes, default_dt=default_dt)
+        looks = (f"; the file looks like {found.exporter} (--from {found.exporter})",) \
+            if found.exporter in PROFILES else ()
         base = nir_convention(graph, evidence=("--from nir: NIR semantics as the file states "
-                                               "them",), default_dt=default_dt)
+                                               "them" + "".join(looks),),
+                              candidates=(found.exporter,) if looks else (),
+                              default_dt=default_dt)
         base = replace(base, sources=tuple((n, "option" if n == "exporter" else s)
                                            for n, s in base.sources))
     else:

@@ -110,9 +110,14 @@ def run_passes(graph: NIRGraph, names: list[str], ctx: PassContext, watch: _Stop
             try:
                 stage = fn(stage, ctx)
             except NircError as err:
+                from nirc.hints import refine
+
+                refined = refine(err, ctx.convention)
                 # A message naming a node is about the model: say which file it is in.
-                if err.node and not err.file and ctx.file:
-                    raise err.at(file=ctx.file) from None
+                if refined.node and not refined.file and ctx.file:
+                    raise refined.at(file=ctx.file) from None
+                if refined is not err:
+                    raise refined from None
                 raise
         if name == dump_after and dump_dir is not None:
             for path in dump_stage(stage, dump_dir, f"after-{name}"):
