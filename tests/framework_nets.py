@@ -114,6 +114,11 @@ def snntorch_export(kind: str = "leaky", arch: str = "mlp", seed: int = 0, n_in:
 
     def run(x: np.ndarray) -> np.ndarray:
         snn_utils.reset(net)
+        for m in net:
+            if isinstance(m, snn.RSynaptic):
+                # snnTorch 1.0's reset leaves RSynaptic's last spikes in place (RLeaky's it
+                # clears): without this, a run starts with the spikes of the previous one.
+                m.init_rsynaptic()
         out = []
         with torch.no_grad():
             for xt in torch.from_numpy(np.asarray(x, np.float32)):
