@@ -138,3 +138,31 @@ def test_without_the_convention_nir_semantics_disagree_with_the_framework(tmp_pa
             graph = read(path)
             plain = simulate(graph, {"input": x}).outputs["output"]
         assert not np.array_equal(plain.reshape(-1), export.run(x).reshape(-1)), export.name
+
+
+SWEEP = ([(fn.snntorch_export, dict(kind=k, reset=r)) for k in ("leaky", "synaptic", "rleaky",
+                                                                "rsynaptic")
+          for r in ("subtract", "zero")] if MISSING is None else []) + \
+    ([(fn.norse_export, dict(kind=k)) for k in ("lifbox", "lif", "iaf")] +
+     [(fn.sinabs_export, dict(kind=k, spikes=s, reset=r)) for k in ("iaf", "lif")
+      for s in ("multi", "single") for r in ("subtract", "zero")] +
+     [(fn.rockpool_export, dict(kind=k)) for k in ("lif", "neuron", "expsyn")]
+     if MISSING is None else [])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [5, 6, 7])
+@pytest.mark.parametrize("build,settings", SWEEP,
+                         ids=lambda v: "-".join(map(str, v.values())) if isinstance(v, dict)
+                         else getattr(v, "__name__", str(v)))
+def test_longer_sweep_over_seeds_and_sizes(tmp_path, build, settings, seed):
+    """Larger networks, 600 steps, three seeds: still spike for spike."""
+    export = build(seed=seed, n_in=24, hidden=48, n_out=6, **settings)
+    x = fn.spike_input(600, export.input_shape, rate=0.3, seed=seed)
+    expected = export.run(x)
+    _, result = nirc_run(tmp_path, export, x)
+    got = result.outputs["output"].reshape(expected.shape)
+    if export.readout == "membrane":
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(got, expected)
