@@ -61,6 +61,8 @@ def exports():
                                                    seed=31, **mlp)))
     out += [(fn.sinabs_export, dict(kind="iaf", v_min=-0.3, seed=32, **mlp)),
             (fn.sinabs_export, dict(kind="lif", readout="expleak", seed=33, **mlp)),
+            (fn.sinabs_export, dict(kind="lif", norm_input=False, spikes="single", seed=36,
+                                    **mlp)),
             (fn.sinabs_export, dict(kind="iaf", arch="cnn", spikes="single", seed=34)),
             (fn.sinabs_export, dict(kind="iaf", arch="cnn", seed=35))]
     out += [(fn.rockpool_export, dict(kind="lif", seed=41, **mlp)),

@@ -101,6 +101,7 @@ SINABS = [
     dict(kind="lif"), dict(kind="lif", spikes="single", reset="zero", v_min=-1.0),
     dict(kind="iaf", readout="expleak"), dict(kind="iaf", arch="cnn"),
     dict(kind="lif", arch="cnn", spikes="single"),
+    dict(kind="lif", norm_input=False),
 ]
 
 
