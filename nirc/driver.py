@@ -145,6 +145,7 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
             from nirc.nirio import read
 
             graph, file = read(model), str(model)
+        _require_runnable(graph, file)
     dt_value, dt_source = resolve_dt(dt, graph, tgt.default_dt, DT_SOURCES)
     ctx = PassContext(model=get_model(tgt.neuron_model), dt=dt_value, method=method,
                       granularity=granularity, formats=tgt.formats.model_dump(),
@@ -198,6 +199,19 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
     return CompileResult(out_dir=written, graph=graph, network=staged["net"],
                          placement=staged["placement"], report=staged["report"],
                          timings=dict(watch.timings))
+
+
+def _require_runnable(graph: NIRGraph, file: str | None) -> None:
+    """Refuse a graph no target can run (no Input, no Output, no path between) before any
+    pass, so every target says so in the same words (nirc.ir.reachability)."""
+    from nirc.ir.graph import flatten
+    from nirc.ir.reachability import require_runnable
+
+    try:
+        flat = flatten(graph)
+    except NircError as err:
+        raise err.at(file=file) from None
+    require_runnable(flat, file)
 
 
 def _backend_module(target):

@@ -60,7 +60,15 @@ def _json_default(obj: Any):
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=1, default=_json_default, allow_nan=False) + "\n"
+    """Sorted-by-construction, fixed-format JSON; NaN/Inf (an overflow upstream) is refused
+    as a NircError rather than written as invalid JSON."""
+    try:
+        return json.dumps(obj, indent=1, default=_json_default, allow_nan=False) + "\n"
+    except ValueError as err:
+        if "not JSON compliant" not in str(err):
+            raise
+        raise NircError("a computed number overflowed to NaN or Inf (are the model's "
+                        "parameters or dt extreme?); nothing was written") from None
 
 
 def build_config(net: HardwareNetwork, placement: Placement, target_name: str

@@ -207,11 +207,21 @@ def run(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def _safe(text: Any) -> str:
+    """Text from the user's files as rich prints it literally (control characters escaped)."""
+    from rich.markup import escape
+
+    from nirc.errors import printable
+
+    return escape(printable(str(text)))
+
+
 def _print(model: str, target: str, record: dict[str, Any], report) -> None:
     console = Console(stderr=False)
+    model = _safe(model)
     if report is None:
         what = "does not fit" if record["status"] == "does-not-fit" else "cannot be compiled"
-        console.print(f"[bold]{model}[/bold] on {target}: [red]{what}[/red]: {record['message']}",
+        console.print(f"[bold]{model}[/bold] on {target}: [red]{what}[/red]: {_safe(record['message'])}",
                       markup=True, highlight=False)
         return
     console.print(f"[bold]{model}[/bold] on {target}: {report.steps} steps x "
@@ -222,7 +232,7 @@ def _print(model: str, target: str, record: dict[str, Any], report) -> None:
                 "voltage corr.", "class. agreement"):
         outputs.add_column(col)
     for row in report.outputs:
-        outputs.add_row(row["output"], row["quantity"], _fmt(row.get("float_spikes")),
+        outputs.add_row(_safe(row["output"]), row["quantity"], _fmt(row.get("float_spikes")),
                         _fmt(row.get("integer_spikes")), _fmt(row.get("count_correlation")),
                         _fmt(row.get("voltage_correlation")),
                         _fmt(row.get("classification_agreement")))
@@ -232,13 +242,13 @@ def _print(model: str, target: str, record: dict[str, Any], report) -> None:
                 "count corr."):
         layers.add_column(col)
     for row in report.layers:
-        layers.add_row(row["population"], _fmt(row.get("weight_rel_error")),
+        layers.add_row(_safe(row["population"]), _fmt(row.get("weight_rel_error")),
                        _fmt(row.get("float_spikes")), _fmt(row.get("integer_spikes")),
                        _fmt(row.get("count_correlation")))
     console.print(layers)
     for note in report.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {_safe(note)}")
     for m in report.mismatches[:10]:
-        console.print(f"[red]MISMATCH[/red] {_mismatch_text(m)}")
+        console.print(f"[red]MISMATCH[/red] {_safe(_mismatch_text(m))}")
     if "report" in record:
         log.info("wrote %s", record["report"])
