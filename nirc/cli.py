@@ -87,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{err.filename}: " if err.filename else ""
         print(f"error: {printable(where + str(err.strerror or err))}", file=sys.stderr)
         return 2
+    except MemoryError:
+        # Inputs are bounded (docs/limits.md), but a valid model can still need more
+        # memory than the machine has: say so in one line rather than a traceback.
+        log.debug("out of memory", exc_info=True)
+        print("error: out of memory: the model or input needs more memory than is available "
+              "(try fewer steps or samples, or a smaller model)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -68,6 +68,28 @@ _STAGE_WORDS = {
 }
 
 
+def _serves(contract: Contract, neuron_model: str, claimed: set[str]) -> bool:
+    if contract.models is not None:
+        return neuron_model in contract.models
+    return contract.produces != LAST_STAGE or neuron_model not in claimed
+
+
+def chain_for(neuron_model: str) -> list[str]:
+    """The shortest pass list that takes a NIR graph to a quantized network for
+    ``neuron_model`` (what an error suggests), [] if none does."""
+    claimed = set().union(*(c.models for c in CONTRACTS.values() if c.models))
+    paths = {FIRST_STAGE: []}
+    frontier = [FIRST_STAGE]
+    while frontier:
+        stage = frontier.pop(0)
+        for name, contract in CONTRACTS.items():
+            if contract.requires == stage and contract.produces not in paths \
+                    and _serves(contract, neuron_model, claimed):
+                paths[contract.produces] = paths[stage] + [name]
+                frontier.append(contract.produces)
+    return paths.get(LAST_STAGE, [])
+
+
 def order_problem(names: list[str], neuron_model: str) -> tuple[int, str] | None:
     """(index, why) of the first pass of ``names`` that cannot run where it stands for
     ``neuron_model``, or None when the list can run and ends in a quantized network.
@@ -85,9 +107,8 @@ def order_problem(names: list[str], neuron_model: str) -> tuple[int, str] | None
             return i, (f"pass {name!r} is for the {', '.join(sorted(serves))} neuron model, "
                        f"not {neuron_model!r}")
         if serves is None and contract.produces == LAST_STAGE and neuron_model in claimed:
-            other = [n for n, c in CONTRACTS.items() if c.models and neuron_model in c.models
-                     and c.produces == contract.produces]
-            hint = f"; use {other[0]!r}" if other else ""
+            chain = chain_for(neuron_model)
+            hint = f"; the {neuron_model} model runs passes: [{', '.join(chain)}]" if chain else ""
             return i, f"pass {name!r} does not serve the {neuron_model!r} neuron model{hint}"
         if stage is not None and contract.requires != stage:
             return i, (f"pass {name!r} needs {_STAGE_WORDS.get(contract.requires, contract.requires)}"

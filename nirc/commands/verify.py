@@ -100,7 +100,8 @@ def _inputs_for(args, graph, neuron_models: list[str]):
     target's neuron model that reads them other than as given."""
     if not args.input:
         return None
-    from nirc.commands.emulate import read_npz_inputs, warn_about_input_values
+    from nirc.commands.emulate import (check_input_events, read_npz_inputs,
+                                       warn_about_input_values)
     from nirc.ir.graph import flatten, infer_shapes
     from nirc.neuron_models import get_model
 
@@ -108,6 +109,7 @@ def _inputs_for(args, graph, neuron_models: list[str]):
     inputs = read_npz_inputs(args.input, {n: tuple(shapes[n].output)
                                           for n in sorted(graph.inputs())}, args.batch)
     for model in neuron_models:
+        check_input_events(args.input, inputs, get_model(model), args.batch)
         warn_about_input_values(args.input, inputs, get_model(model))
     return inputs if args.batch else {k: v[:, None] for k, v in inputs.items()}
 
