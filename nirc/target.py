@@ -595,8 +595,17 @@ def target_aliases() -> dict[str, str]:
 
 
 def check_target_file(path: str | Path) -> Target:
-    """Validate one YAML file (``nirc targets check``); raises TargetError on the first problem."""
-    return load_target(Path(path))
+    """Validate one YAML file (``nirc targets check``); raises TargetError on the first problem.
+    Stricter than loading: the pass list must also end in a quantized network."""
+    target = load_target(Path(path))
+    try:
+        from nirc.passes.registry import order_problem
+    except ImportError:
+        return target
+    problem = order_problem(list(target.passes), target.neuron_model, complete=True)
+    if problem is not None:
+        raise TargetError(f"field 'passes.{problem[0]}': {problem[1]}", file=str(path))
+    return target
 
 
 def list_targets() -> list[Target]:
