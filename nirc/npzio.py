@@ -123,6 +123,9 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, path: str
                             f"unpickles input files: store numbers", file=path)
         if dtype.kind not in "biuf":
             raise NircError(f"array '{key}' has dtype {dtype}, expected numbers", file=path)
+        if len(shape) and shape[0] > MAX_STEPS:
+            raise NircError(f"array '{key}' has {shape[0]:,} time steps, more than the "
+                            f"{MAX_STEPS:,} nirc runs at once; split the input", file=path)
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes > budget:
             raise NircError(f"array '{key}' declares shape {list(shape)} ({nbytes:,} bytes), "

@@ -10,6 +10,9 @@ deep it nests, and stops with a YAMLError at the first limit — before anything
 - MAX_ALIASES alias uses (``*name``),
 - MAX_EXPANDED_NODES nodes after expanding aliases,
 - MAX_DEPTH levels of nesting.
+
+It also refuses a key given twice in one mapping, which PyYAML would let the second
+occurrence win silently (a limit edited in one place and overridden further down).
 """
 
 from __future__ import annotations
@@ -55,6 +58,14 @@ class _BudgetLoader(yaml.SafeLoader):
             node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if isinstance(node, yaml.MappingNode) and id(node) not in self._weight:
+            seen: set[str] = set()
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                    if key.value in seen:
+                        raise BudgetError(f"key '{key.value}' appears twice in one mapping "
+                                          f"(the second would silently win)", key.start_mark)
+                    seen.add(key.value)
         if id(node) not in self._weight:      # aliases return the anchored node again
             if isinstance(node, yaml.SequenceNode):
                 children = node.value

@@ -444,11 +444,14 @@ def _describe(error: dict) -> tuple[str, str]:
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
               "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values()))
-        return loc, f"must be {op} {bound:g}, got {got!r}"
+        shown = f"{bound:,}" if isinstance(bound, int) else f"{bound:g}"
+        return loc, f"must be {op} {shown}, got {got!r}"
     if kind == "literal_error":
         return loc, f"must be one of {ctx['expected']}, got {got!r}"
     if kind == "string_pattern_mismatch":
         return loc, f"must be lower-case letters, digits and '_' (starting with a letter), got {got!r}"
+    if kind == "int_parsing_size":
+        return loc, f"is far too large for this field, got {got!r}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return loc, f"must be an integer, got {got!r}"
     if kind in ("float_type", "float_parsing"):

@@ -59,7 +59,12 @@ def read(path: str | Path) -> NIRGraph:
         raise ModelError(_open_failure(err), file=name) from None
     try:
         with handle:
-            graph, hints = _Reader(name).read_root(handle)
+            try:
+                graph, hints = _Reader(name).read_root(handle)
+            except (OSError, RuntimeError, KeyError) as err:
+                # HDF5 itself failed on a damaged structure (heap, B-tree, object header)
+                raise ModelError(f"is damaged: HDF5 cannot read it ({_first_line(err)})") \
+                    from None
         return repair(graph, hints, file=name)
     except ModelError as err:
         raise err.at(file=name) from None
