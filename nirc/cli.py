@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from nirc.nirio import reader
+
+    reader.READ_TIME_LIMIT_S = 20.0     # a stuck HDF5 read ends in one error line
     progress = install_progress(quiet=args.quiet, verbose=args.verbose)
     try:
         return int(args.run(args) or 0)

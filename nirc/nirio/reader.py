@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import h5py
 import numpy as np
@@ -58,7 +59,7 @@ def read(path: str | Path) -> NIRGraph:
     except OSError as err:
         raise ModelError(_open_failure(err), file=name) from None
     try:
-        with handle:
+        with handle, _address_space_cap(MAX_FILE_BYTES + (512 << 20)), _watchdog(name):
             try:
                 graph, hints = _Reader(name).read_root(handle)
             except (OSError, RuntimeError, KeyError) as err:
@@ -68,6 +69,68 @@ def read(path: str | Path) -> NIRGraph:
         return repair(graph, hints, file=name)
     except ModelError as err:
         raise err.at(file=name) from None
+
+
+# Set by the command line (nirc.cli): a read that HDF5 does not finish within this many
+# seconds ends the process with one error line. HDF5 can loop forever on some damaged
+# heaps, inside C code no Python exception can interrupt. None (library use): no limit.
+READ_TIME_LIMIT_S: float | None = None
+
+
+@contextmanager
+def _watchdog(file: str) -> Iterator[None]:
+    if READ_TIME_LIMIT_S is None:
+        yield
+        return
+    import os
+    import sys
+    import threading
+
+    def give_up() -> None:
+        from nirc.errors import printable
+
+        message = (f"error: {printable(file)}: reading did not finish in {READ_TIME_LIMIT_S:g} s "
+                   f"(HDF5 is stuck on a damaged structure in the file)\n")
+        try:
+            sys.stderr.flush()
+        finally:
+            os.write(2, message.encode("utf-8", errors="replace"))
+            os._exit(2)
+
+    timer = threading.Timer(READ_TIME_LIMIT_S, give_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+@contextmanager
+def _address_space_cap(extra: int) -> Iterator[None]:
+    """Cap the process's address space at its current size plus ``extra`` bytes while a
+    file is read (Linux; elsewhere a no-op). Array sizes are checked from headers, but
+    HDF5 sizes the buffer of each variable-length string from the file's heap, so a damaged
+    heap could claim gigabytes: under the cap that allocation fails, and HDF5 reports an
+    error, which becomes one ModelError line."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            current = int(f.read().split()[0]) * resource.getpagesize()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        yield
+        return
+    cap = current + extra
+    if soft != resource.RLIM_INFINITY and soft <= cap:
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 class _Reader:
