@@ -138,7 +138,9 @@ def check_replaceable(out: Path) -> None:
         foreign = foreign_entries(out)
         if foreign is None:
             raise NircError(f"exists and is not a nirc build (no {MARKER} marker); refusing to "
-                            "replace it, choose a new or empty output directory", file=str(out))
+                            "replace it: choose a new or empty output directory (a build "
+                            "written by an older nirc has no marker: delete it yourself)",
+                            file=str(out))
         if foreign:
             shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
             raise NircError(f"is a nirc build but also holds files nirc did not write ({shown}); "

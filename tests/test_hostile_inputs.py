@@ -383,3 +383,23 @@ def test_fuzz_short(tmp_path, runner_dirs):
 @pytest.mark.slow
 def test_fuzz_long(tmp_path, runner_dirs):
     _fuzz(tmp_path, runner_dirs, n_nir=400, n_yaml=150, n_npz=80, seed=5)
+
+
+def test_without_an_atomic_swap_the_old_build_is_moved_aside_then_removed(tmp_path, monkeypatch):
+    import nirc.builddir as builddir
+
+    moved = []
+    real_rename = os.rename
+
+    def watching_rename(src, dst):
+        moved.append((Path(src).name, Path(dst).name))
+        return real_rename(src, dst)
+
+    model = hc.write_seed(tmp_path / "m.nir")
+    assert _compile(model, tmp_path / "build") == 0
+    monkeypatch.setattr(builddir, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(builddir.os, "rename", watching_rename)
+    assert _compile(model, tmp_path / "build", "--dt", "2e-3") == 0
+    assert [dst for _, dst in moved] == ["build", "build"]      # aside, then the new one in
+    assert '"dt": 0.002' in (tmp_path / "build" / "config.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build", "m.nir"]

@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/kill_trials.py [--trials 30] [--seed 0] [--json PATH]
 
-A mid-size model (an MLP with about 1,500 neurons and 600k synapses, for loihi2) is
+A mid-size model (an MLP with about 3,100 neurons and 3M synapses, for loihi2) is
 compiled once with dt = 1 ms (the "old" build) and once with dt = 2 ms (the "new" one).
 Each trial puts the old build in place, starts the new compile, sends SIGKILL at a
 random moment (half uniform over a whole compile, half in its last 15 %, where the
@@ -41,7 +41,7 @@ COMPARED = (".nirc-build", "config.json", "arrays.npz", "report.json")
 
 def model(path: Path) -> Path:
     rng = np.random.default_rng(0)
-    sizes = [256, 768, 768, 10]
+    sizes = [384, 1536, 1536, 10]
     nodes = {"input": {"type": "Input", "shape": np.array([sizes[0]])}}
     edges, prev = [], "input"
     for k, (a, b) in enumerate(zip(sizes, sizes[1:])):
@@ -59,7 +59,7 @@ def model(path: Path) -> Path:
 
 def command(nir: Path, out: Path, dt: str) -> list[str]:
     return [sys.executable, "-m", "nirc", "-q", "compile", str(nir), "--target", "loihi2",
-            "--dt", dt, "-o", str(out), "--calibration-steps", "20"]
+            "--dt", dt, "-o", str(out), "--calibration-steps", "50"]
 
 
 def snapshot(folder: Path) -> dict[str, bytes] | None:

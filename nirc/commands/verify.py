@@ -201,7 +201,10 @@ def run(args: argparse.Namespace) -> int:
                 _print(model, target, record, report)
     passed = all(r["status"] == "bit-exact" for r in records)
     if args.junit:
-        Path(args.junit).write_text(junit_xml(records), encoding="utf-8")
+        from nirc.atomic import replacing
+
+        with replacing(args.junit) as tmp:     # whole or not at all; special files written through
+            tmp.write_text(junit_xml(records), encoding="utf-8")
     if args.json:
         json.dump({"format": JSON_FORMAT, "schema_version": JSON_SCHEMA_VERSION,
                    "passed": passed, "results": records}, sys.stdout, indent=2, default=_plain)
