@@ -403,3 +403,19 @@ def test_without_an_atomic_swap_the_old_build_is_moved_aside_then_removed(tmp_pa
     assert [dst for _, dst in moved] == ["build", "build"]      # aside, then the new one in
     assert '"dt": 0.002' in (tmp_path / "build" / "config.json").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["build", "m.nir"]
+
+
+def test_members_the_model_does_not_need_are_never_opened(tmp_path, monkeypatch):
+    import zipfile
+
+    from nirc.npzio import read_inputs
+
+    hc.write_zip(tmp_path / "in.npz", {"input.npy": hc.npy_bytes(np.ones((5, 4))),
+                                       "junk.npy": hc.npy_header_only((5 << 30,), "|u1"),
+                                       "pickle.npy": hc._pickle_member()})
+    opened = []
+    real_open = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, name, *a, **k: (
+        opened.append(getattr(name, "filename", name)), real_open(self, name, *a, **k))[1])
+    arrays = read_inputs(str(tmp_path / "in.npz"), {"in": (4,)})
+    assert opened == ["input.npy"] and arrays["in"].shape == (5, 4)
