@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nirc-installed
 LAVA_VENV ?= .venv-lava
 
-.PHONY: demo test test-slow test-browser oracle lava-venv bench docs corpus clean
+.PHONY: demo test test-slow test-browser oracle lava-venv bench docs corpus fuzz-hostile kill-trials clean
 BENCHMARKS := nirio frontend compile partition speck speck_fidelity xylo lava cross_target provenance
 
 $(STAMP): pyproject.toml
@@ -64,6 +64,13 @@ docs: $(STAMP)
 
 corpus: $(STAMP)
 	$(BIN)/python tests/corpus/make_corpus.py
+
+# Hostile inputs (docs/limits.md): the long fuzz run and the kill -9 trials, with counts.
+fuzz-hostile: $(STAMP)
+	$(BIN)/python tools/fuzz_hostile.py --nir 500 --yaml 150 --npz 60 --json benchmarks/results/fuzz_hostile.json
+
+kill-trials: $(STAMP)
+	$(BIN)/python tools/kill_trials.py --trials 30 --json benchmarks/results/kill_trials.json
 
 clean:
 	rm -rf $(VENV) $(LAVA_VENV) build dist out *.egg-info

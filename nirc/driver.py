@@ -159,6 +159,7 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
             from nirc.nirio import read
 
             graph, file = read(model), str(model)
+        _require_runnable(graph, file)
     convention = _convention_for(graph, convention, dt, method, tgt.default_dt, file)
     dt_value, method = convention.dt, convention.discretisation
     dt_source = CONVENTION_DT_SOURCES[convention.source("dt")]
@@ -248,6 +249,19 @@ def _convention_for(graph: NIRGraph, convention, dt: float | None, method: str |
         announce(convention, file)
         return convention
     return with_options(convention, dt=dt, discretisation=method)
+
+
+def _require_runnable(graph: NIRGraph, file: str | None) -> None:
+    """Refuse a graph no target can run (no Input, no Output, no path between) before any
+    pass, so every target says so in the same words (nirc.ir.reachability)."""
+    from nirc.ir.graph import flatten
+    from nirc.ir.reachability import require_runnable
+
+    try:
+        flat = flatten(graph)
+    except NircError as err:
+        raise err.at(file=file) from None
+    require_runnable(flat, file)
 
 
 def _backend_module(target):

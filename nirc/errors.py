@@ -9,6 +9,16 @@ are NircWarning, issued through :mod:`warnings` so callers can record them.
 from __future__ import annotations
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (ANSI escapes, newlines, tabs) shown
+    as Python escapes (\\x1b, \\n), so a node name cannot recolour the terminal or forge a
+    second line of output."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def locate(file: str | None = None, node: str | None = None, field: str | None = None) -> str:
     """'model.nir: node 'lif1', parameter 'tau'' — the prefix every message starts with."""
     parts = []

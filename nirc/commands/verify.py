@@ -100,7 +100,8 @@ def _inputs_for(args, graph, neuron_models: list[str]):
     target's neuron model that reads them other than as given."""
     if not args.input:
         return None
-    from nirc.commands.emulate import read_npz_inputs, warn_about_input_values
+    from nirc.commands.emulate import (check_input_events, read_npz_inputs,
+                                       warn_about_input_values)
     from nirc.ir.graph import flatten, infer_shapes
     from nirc.neuron_models import get_model
 
@@ -108,6 +109,7 @@ def _inputs_for(args, graph, neuron_models: list[str]):
     inputs = read_npz_inputs(args.input, {n: tuple(shapes[n].output)
                                           for n in sorted(graph.inputs())}, args.batch)
     for model in neuron_models:
+        check_input_events(args.input, inputs, get_model(model), args.batch)
         warn_about_input_values(args.input, inputs, get_model(model))
     return inputs if args.batch else {k: v[:, None] for k, v in inputs.items()}
 
@@ -200,7 +202,10 @@ def run(args: argparse.Namespace) -> int:
                 _print(model, target, record, report)
     passed = all(r["status"] == "bit-exact" for r in records)
     if args.junit:
-        Path(args.junit).write_text(junit_xml(records), encoding="utf-8")
+        from nirc.atomic import replacing
+
+        with replacing(args.junit) as tmp:     # whole or not at all; special files written through
+            tmp.write_text(junit_xml(records), encoding="utf-8")
     if args.json:
         json.dump({"format": JSON_FORMAT, "schema_version": JSON_SCHEMA_VERSION,
                    "passed": passed, "results": records}, sys.stdout, indent=2, default=_plain)
@@ -208,11 +213,21 @@ def run(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def _safe(text: Any) -> str:
+    """Text from the user's files as rich prints it literally (control characters escaped)."""
+    from rich.markup import escape
+
+    from nirc.errors import printable
+
+    return escape(printable(str(text)))
+
+
 def _print(model: str, target: str, record: dict[str, Any], report) -> None:
     console = Console(stderr=False)
+    model = _safe(model)
     if report is None:
         what = "does not fit" if record["status"] == "does-not-fit" else "cannot be compiled"
-        console.print(f"[bold]{model}[/bold] on {target}: [red]{what}[/red]: {record['message']}",
+        console.print(f"[bold]{model}[/bold] on {target}: [red]{what}[/red]: {_safe(record['message'])}",
                       markup=True, highlight=False)
         return
     console.print(f"[bold]{model}[/bold] on {target}: {report.steps} steps x "
@@ -228,7 +243,7 @@ def _print(model: str, target: str, record: dict[str, Any], report) -> None:
     for col in columns:
         outputs.add_column(col)
     for row in report.outputs:
-        cells = [row["output"], row["quantity"], _fmt(row.get("float_spikes")),
+        cells = [_safe(row["output"]), row["quantity"], _fmt(row.get("float_spikes")),
                  _fmt(row.get("integer_spikes")), _fmt(row.get("count_correlation")),
                  _fmt(row.get("voltage_correlation")),
                  _fmt(row.get("classification_agreement"))]
@@ -243,13 +258,13 @@ def _print(model: str, target: str, record: dict[str, Any], report) -> None:
                 "count corr."):
         layers.add_column(col)
     for row in report.layers:
-        layers.add_row(row["population"], _fmt(row.get("weight_rel_error")),
+        layers.add_row(_safe(row["population"]), _fmt(row.get("weight_rel_error")),
                        _fmt(row.get("float_spikes")), _fmt(row.get("integer_spikes")),
                        _fmt(row.get("count_correlation")))
     console.print(layers)
     for note in report.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {_safe(note)}")
     for m in report.mismatches[:10]:
-        console.print(f"[red]MISMATCH[/red] {_mismatch_text(m)}")
+        console.print(f"[red]MISMATCH[/red] {_safe(_mismatch_text(m))}")
     if "report" in record:
         log.info("wrote %s", record["report"])

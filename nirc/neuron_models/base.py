@@ -83,6 +83,10 @@ class NeuronModel(ABC):
         :meth:`init_state`). ``step`` must also accept the plain parameters."""
         return params
 
+    # Most input events one step of one sample may carry (all channels together), checked
+    # where an input file is read; None: unbounded (the model reads a dense array per step).
+    max_events_per_step: int | None = None
+
     def input_notice(self, values: np.ndarray) -> str | None:
         """How the chip would read input ``values`` (events per channel and step) other than
         as given, completing "array 'x' ..." for a warning; None when it reads them as given."""

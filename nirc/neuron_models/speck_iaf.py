@@ -97,6 +97,10 @@ class SpeckIAF(NeuronModel):
     """Speck's integrate-and-fire neuron (event-driven; see the module docstring)."""
 
     name = "speck_iaf"
+    # Speck takes input as a list of events per step, expanded one entry per event: a
+    # bound keeps memory finite (about 2**20 events; the chip's input interface carries
+    # far fewer, a few million events per second).
+    max_events_per_step = 1 << 20
     param_names = PARAM_NAMES
     state_names = ("v",)
     table_fields = ("kernel_size", "stride", "padding", "pooling", "input_shape")

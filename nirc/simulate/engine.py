@@ -106,6 +106,11 @@ class DelayLine:
 DT_SOURCES = ("given", "the file's metadata 'dt'", "the default")
 
 
+# Time steps outside this range are refused: they only arise from typos (1e300, 1e-300)
+# and overflow the discretised constants into Inf/NaN.
+DT_RANGE = (1e-12, 1e3)
+
+
 def resolve_dt(dt: float | None, graph: NIRGraph, default: float,
                sources: tuple[str, str, str] = DT_SOURCES) -> tuple[float, str]:
     """The time step to simulate with and where it came from: option, file metadata, or
@@ -124,6 +129,9 @@ def resolve_dt(dt: float | None, graph: NIRGraph, default: float,
     if not math.isfinite(value) or value <= 0:
         raise ModelError(f"dt must be a positive number of seconds, got {value:g} ({source})",
                          field="dt")
+    if not DT_RANGE[0] <= value <= DT_RANGE[1]:
+        raise ModelError(f"dt must be between {DT_RANGE[0]:g} and {DT_RANGE[1]:g} s, got "
+                         f"{value:g} ({source})", field="dt")
     return value, source
 
 
