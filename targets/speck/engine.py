@@ -1,0 +1,202 @@
+"""The Speck emulator's compiled event engine: one core's events of one step, in chip order.
+
+:func:`run_events` walks a core's input events straight through its kernel
+(no per-synapse list is built): for each event in order, the covered output
+positions in row-major order, all output channels of a position before the
+next, each nonzero weight applied with
+:func:`nirc.neuron_models.speck_iaf.update` — the semantics of
+:func:`nirc.neuron_models.speck_iaf.integrate` over the contribution list the
+previous emulator built, update for update.
+
+Events arrive run-length encoded, (pixel, count): network inputs are counts,
+and a count n is n consecutive identical events. A neuron's n updates from
+such a run are consecutive in its own history (no other event reaches it in
+between), so :func:`nirc.neuron_models.speck_iaf.update_repeated` applies them
+at once (closed form when exact), and only the output order is rebuilt: the
+chip emits the run's spikes repeat by repeat, each repeat in neuron order, so
+the (repeat, neuron) pairs are put in that order with a counting sort. The
+cost of a run is then its footprint plus its spikes, not count x footprint.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nirc.jit import njit
+from nirc.neuron_models.speck_iaf import update, update_repeated
+
+
+@njit(nogil=True)
+def _grow(buffer, needed):
+    if needed <= buffer.shape[0]:
+        return buffer
+    bigger = np.empty(max(needed, 2 * buffer.shape[0]), dtype=buffer.dtype)
+    bigger[:buffer.shape[0]] = buffer
+    return bigger
+
+
+def covered(size_in: int, size_out: int, k: int, stride: int, padding: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per input row (or column) i: the kernel taps and output rows it reaches, ascending output.
+
+    Output row o covers input row i through tap t when ``o*stride - padding + t == i``.
+    Returns (count (size_in,), tap (size_in, k), out (size_in, k)); entries past count unused.
+    """
+    taps = np.arange(k)[::-1]                                   # descending tap = ascending output
+    n = np.arange(size_in)[:, None] + padding - taps[None, :]
+    ok = (n >= 0) & (n % stride == 0) & (n // stride < size_out)
+    count = ok.sum(axis=1)
+    order = np.argsort(~ok, axis=1, kind="stable")              # valid entries first, in order
+    tap = np.take_along_axis(np.broadcast_to(taps, ok.shape), order, axis=1)
+    out = np.take_along_axis(n // stride, order, axis=1)
+    return count.astype(np.int64), np.ascontiguousarray(tap), np.ascontiguousarray(out)
+
+
+@njit(nogil=True)
+def run_events(v, pixels, counts, weight, in_shape, out_shape, rows, cols, stride_x,
+               threshold_high, threshold_low, return_to_zero, out, n_out):
+    """Apply events (flat input-map pixels ``pixels``, each ``counts`` times) to ``v``.
+
+    ``v`` is the core's state position-major (index ``position * c_out + channel``),
+    so one event's updates at a position are contiguous and independent of each
+    other. ``weight`` is (c_in, k, k, c_out) (ky, kx torch order, output channel
+    last); ``rows``/``cols`` are :func:`covered` tables of the kernel geometry; the
+    neuron parameters are the core's scalars. Output events (flat (c, y, x)
+    neuron indices, in emission order) are appended to ``out[n_out:]``, which
+    grows as needed; returns (out, n_out).
+    """
+    h, w = in_shape[1], in_shape[2]
+    c_out, h_out, w_out = out_shape[0], out_shape[1], out_shape[2]
+    row_count, row_tap, row_out = rows
+    col_count, col_tap, col_out = cols
+    k = weight.shape[1]
+    plane = h_out * w_out
+    footprint = k * k * c_out
+    th, tl, rz = threshold_high, threshold_low, return_to_zero
+    fired_here = np.zeros(k * c_out, dtype=np.int64)
+    unit_stride_x = col_count.shape[0] > 0 and stride_x == 1
+    # Taps with kx reversed, (c_in, ky, reversed kx * c_out): a kernel row in output order.
+    flipped = weight[:, :, ::-1, :].copy().reshape(weight.shape[0], k, k * c_out)
+    pair_r = np.empty(0, dtype=np.int64)
+    pair_j = np.empty(0, dtype=np.int64)
+    fired_at = np.empty(0, dtype=np.int64)
+    for e in range(pixels.shape[0]):
+        p = pixels[e]
+        n = counts[e]
+        ci = p // (h * w)
+        yi = (p % (h * w)) // w
+        xi = p % w
+        if n == 1:
+            out = _grow(out, n_out + footprint)
+        else:
+            pair_r = _grow(pair_r, footprint * n)
+            pair_j = _grow(pair_j, footprint * n)
+            fired_at = _grow(fired_at, n)
+        pairs = 0
+        for a in range(row_count[yi]):
+            ky = row_tap[yi, a]
+            row = row_out[yi, a] * w_out
+            if n == 1 and unit_stride_x:
+                # Stride 1 across: the covered positions of this kernel row are adjacent, so
+                # their neurons (position-major) and their taps (kx reversed) are two
+                # contiguous runs of count * c_out independent updates, in update order.
+                first = row + col_out[xi, 0]
+                length = col_count[xi] * c_out
+                state = v[first * c_out:first * c_out + length]
+                start = (k - 1 - col_tap[xi, 0]) * c_out
+                taps = flipped[ci, ky, start:start + length]
+                for i in range(length):
+                    wt = taps[i]
+                    old = state[i]
+                    new, fired = update(old, wt, th, tl, rz)
+                    live = wt != 0                      # a zero weight is no synapse
+                    state[i] = new if live else old
+                    fired_here[i] = fired & live
+                any_fired = 0
+                for i in range(length):
+                    any_fired |= fired_here[i]
+                if any_fired:
+                    for i in range(length):
+                        if fired_here[i]:
+                            out[n_out] = (i % c_out) * plane + first + i // c_out
+                            n_out += 1
+                continue
+            for b in range(col_count[xi]):
+                kx = col_tap[xi, b]
+                position = row + col_out[xi, b]
+                base = position * c_out
+                if n == 1:
+                    # One position's channels are independent neurons: written over
+                    # views, without branches, this loop compiles to vector instructions.
+                    state = v[base:base + c_out]
+                    taps = weight[ci, ky, kx]
+                    for co in range(c_out):
+                        wt = taps[co]
+                        old = state[co]
+                        new, fired = update(old, wt, th, tl, rz)
+                        live = wt != 0                  # a zero weight is no synapse
+                        state[co] = new if live else old
+                        fired_here[co] = fired & live
+                    any_fired = 0
+                    for co in range(c_out):
+                        any_fired |= fired_here[co]
+                    if any_fired:
+                        for co in range(c_out):
+                            if fired_here[co]:
+                                out[n_out] = co * plane + position
+                                n_out += 1
+                else:
+                    for co in range(c_out):
+                        wt = weight[ci, ky, kx, co]
+                        if wt == 0:
+                            continue
+                        v[base + co], spikes = update_repeated(v[base + co], wt, n, th, tl, rz,
+                                                               fired_at, 0)
+                        for i in range(spikes):
+                            pair_r[pairs] = fired_at[i]
+                            pair_j[pairs] = co * plane + position
+                            pairs += 1
+        if n != 1 and pairs:
+            # Emission order: repeat by repeat, neurons in update order (a stable counting sort).
+            start = np.zeros(n + 1, dtype=np.int64)
+            for i in range(pairs):
+                start[pair_r[i] + 1] += 1
+            for r in range(n):
+                start[r + 1] += start[r]
+            out = _grow(out, n_out + pairs)
+            for i in range(pairs):
+                r = pair_r[i]
+                out[n_out + start[r]] = pair_j[i]
+                start[r] += 1
+            n_out += pairs
+    return out, n_out
+
+
+@njit(nogil=True)
+def apply_bias(v, bias, c_out, threshold_high, threshold_low, return_to_zero, out, n_out):
+    """The once-per-step bias update of every neuron with a nonzero bias, ascending (c, y, x).
+
+    ``v`` is position-major as in :func:`run_events`; ``bias`` is per output channel."""
+    plane = v.shape[0] // c_out
+    out = _grow(out, n_out + v.shape[0])
+    for co in range(c_out):
+        if bias[co] == 0:
+            continue
+        for position in range(plane):
+            i = position * c_out + co
+            v[i], fired = update(v[i], bias[co], threshold_high, threshold_low, return_to_zero)
+            if fired:
+                out[n_out] = co * plane + position
+                n_out += 1
+    return out, n_out
+
+
+def runs(events: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run-length encoding of an event sequence (consecutive equal pixels merged, counts summed)."""
+    events = np.asarray(events, dtype=np.int64)
+    if counts is None:
+        counts = np.ones(events.size, dtype=np.int64)
+    if events.size == 0:
+        return events, np.asarray(counts, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, events[1:] != events[:-1]])
+    return events[starts], np.add.reduceat(np.asarray(counts, dtype=np.int64), starts)
