@@ -40,6 +40,7 @@ from threadpoolctl import ThreadpoolController
 
 from nirc.errors import TargetError
 from nirc.neuron_models.base import NeuronModel
+from nirc.neuron_models.xylo_compiled import run_fabric
 
 STATE_BITS = 16
 STATE_MIN = -(1 << (STATE_BITS - 1))
@@ -430,7 +431,53 @@ class XyloFabric:
         return XyloState(v, currents, counts[:, :nh], saturated), counts[:, nh:]
 
     def run(self, counts: np.ndarray, state: XyloState | None = None) -> tuple[XyloRecord, XyloState]:
-        """Run input events ``counts`` (T, Nin) or (B, T, Nin); return recordings (B, T, ...) and the final state."""
+        """Run input events ``counts`` (T, Nin) or (B, T, Nin); return recordings (B, T, ...) and the final state.
+
+        Compiled (nirc.neuron_models.xylo_compiled); :meth:`run_stepwise` is the
+        same computation with numpy, one vectorised step at a time."""
+        capped = self._checked(counts)
+        b, t = capped.shape[:2]
+        nin, nh, m = self.spec.n_inputs, self.spec.n_hidden, self.threshold.shape[0]
+        state = state or XyloState.zeros(self.spec, b)
+        first_spikes = state.spikes
+        v, cur = state.v_mem.astype(_INT, copy=True), state.currents.astype(_INT, copy=True)
+        spikes = state.spikes.astype(_INT, copy=True)
+        hidden = np.zeros((b, t, nh), np.uint8)
+        readout = np.zeros((b, t, m - nh), np.uint8)
+        v_rec = np.zeros((b, t, m), np.int16)
+        cur_rec = np.zeros((b, t, 2 * m), np.int16)
+        saturated = run_fabric(np.ascontiguousarray(capped), v, cur, spikes, *self._compiled(),
+                               bool(self.may_wrap), hidden, readout, v_rec, cur_rec)
+        record = XyloRecord(hidden, readout, np.ascontiguousarray(v_rec[:, :, :nh]),
+                            np.ascontiguousarray(cur_rec[:, :, :nh]),
+                            np.ascontiguousarray(cur_rec[:, :, m:m + nh]),
+                            np.ascontiguousarray(v_rec[:, :, nh:m]),
+                            np.ascontiguousarray(cur_rec[:, :, nh:m]),
+                            self._delivered(capped, first_spikes, hidden), int(saturated))
+        return record, XyloState(v, cur, spikes)
+
+    def _compiled(self) -> tuple:
+        """The fabric's tables as run_fabric takes them (built once per fabric)."""
+        if "_tables" not in self.__dict__:
+            by_source = sp.csr_array(self.weights)
+            by_source.sort_indices()
+            m, nh = self.threshold.shape[0], self.spec.n_hidden
+            aliases = list(self.spec.aliases) or [()] * nh
+            alias_ptr = np.concatenate([[0], np.cumsum([len(a) for a in aliases])]).astype(_INT)
+            alias_targets = np.asarray([t for a in aliases for t in a], _INT)
+            is_plain = np.zeros(m, np.bool_)
+            is_plain[self.plain] = True
+            bias = self.bias if self.bias is not None else np.zeros(m, _INT)
+            tables = (by_source.indptr.astype(_INT), by_source.indices.astype(_INT),
+                      by_source.data.astype(_INT), self.dash_columns.astype(_INT),
+                      self.dash_mem.astype(_INT), self.threshold.astype(_INT), bias.astype(_INT),
+                      self.bias is not None, self.max_spikes.astype(_INT), is_plain,
+                      self.alias_order.astype(_INT), alias_ptr, alias_targets)
+            object.__setattr__(self, "_tables", tables)
+        return self.__dict__["_tables"]
+
+    def _checked(self, counts: np.ndarray) -> np.ndarray:
+        """Input events as (B, T, Nin) int64, capped at the chip's 15 per channel and step."""
         counts = np.asarray(counts)
         if counts.ndim == 2:
             counts = counts[None]
@@ -439,7 +486,21 @@ class XyloFabric:
                               f"or (B, T, {self.spec.n_inputs})", field="input")
         if counts.size and counts.min() < 0:
             raise TargetError("input event counts must be non-negative", field="input")
-        capped = np.minimum(counts, MAX_INPUT_EVENTS).astype(_INT)
+        return np.minimum(counts, MAX_INPUT_EVENTS).astype(_INT)
+
+    def _delivered(self, capped: np.ndarray, first_spikes: np.ndarray, spikes: np.ndarray) -> int:
+        """Synaptic events: every source event (input channel or hidden neuron) times its fan-out;
+        hidden spikes of step k are delivered in step k + 1."""
+        nin, nh = self.spec.n_inputs, self.spec.n_hidden
+        t = capped.shape[1]
+        previous = np.concatenate([first_spikes[:, None], spikes[:, :-1]], axis=1) if t else spikes
+        sources = np.concatenate([capped > 0, previous > 0], axis=2)
+        return int(sources.reshape(-1, nin + nh).sum(axis=0) @ self.fan_out)
+
+    def run_stepwise(self, counts: np.ndarray, state: XyloState | None = None
+                     ) -> tuple[XyloRecord, XyloState]:
+        """:meth:`run` with numpy, one step at a time (batch rows vectorised)."""
+        capped = self._checked(counts)
         b, t = capped.shape[:2]
         nin, nh, m = self.spec.n_inputs, self.spec.n_hidden, self.threshold.shape[0]
         state = state or XyloState.zeros(self.spec, b)
@@ -469,11 +530,7 @@ class XyloFabric:
             return np.ascontiguousarray(np.stack(parts, axis=1)[:, :, cols].astype(dtype))
 
         spikes = bt(hidden, np.uint8, nh)
-        # Synaptic events: every source event (input channel or hidden neuron) times its fan-out;
-        # hidden spikes of step k are delivered in step k + 1.
-        previous = np.concatenate([first_spikes[:, None], spikes[:, :-1]], axis=1) if t else spikes
-        sources = np.concatenate([capped > 0, previous > 0], axis=2)
-        delivered = int(sources.reshape(-1, nin + nh).sum(axis=0) @ self.fan_out)
+        delivered = self._delivered(capped, first_spikes, spikes)
         return XyloRecord(spikes, bt(readout, np.uint8, m - nh), bt(v_mem, np.int16, nh, slice(0, nh)),
                           bt(currents, np.int16, nh, slice(0, nh)), bt(currents, np.int16, nh, slice(m, m + nh)),
                           bt(v_mem, np.int16, m - nh, slice(nh, m)), bt(currents, np.int16, m - nh, slice(nh, m)),
