@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from nirc.neuron_models.speck_iaf import STATE_MAX, STATE_MIN, update, update_repeated
 from nirc.targets.speck.emulate import SpeckEmulator
-from nirc.targets.speck.engine import runs
+from nirc.targets.speck.engine import SHORT_RUN, runs
 
 from speck_networks import compile_for_speck, random_events, small_cnn
 from speck_previous_emulator import PreviousSpeckEmulator
-from test_speck_emulator import NETWORKS, NEURON_CHOICES
+from test_speck_emulator import CASES, NETWORKS
 
 
 def assert_same_run(config, inputs):
@@ -36,17 +36,23 @@ def assert_same_run(config, inputs):
     return old
 
 
-@pytest.mark.parametrize("reset, low_threshold", NEURON_CHOICES)
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+# The example CNN under the non-default neuron choices is marked slow, as in test_speck_emulator.
+@pytest.mark.parametrize("name, reset, low_threshold", CASES)
 def test_engine_equals_the_previous_emulator_on_every_example_network(name, reset, low_threshold):
     hw, _, config, _ = compile_for_speck(NETWORKS[name](), reset=reset,
                                          low_threshold=low_threshold)
     port = next(iter(hw.inputs.values()))
     rng = np.random.default_rng(7)
-    # Counts up to 6 per pixel and step: runs of identical events, many spikes per step.
-    counts = random_events(rng, 8, port.shape, rate=0.3, max_count=6)
+    counts = with_long_runs(rng, random_events(rng, 8, port.shape, rate=0.3, max_count=6))
     old = assert_same_run(config, {port.name: counts})
     assert sum(int(s.sum()) for s in old["spikes"].values()) > 0
+
+
+def with_long_runs(rng, counts, share=0.02):
+    """Counts plus, at a few pixels, a run of 17-40 identical events (the closed-form path;
+    runs up to engine.SHORT_RUN are applied event by event)."""
+    long = rng.random(counts.shape) < share
+    return counts + long * rng.integers(SHORT_RUN + 1, 41, size=counts.shape)
 
 
 def randomised(config, rng, weight_scale):
@@ -86,12 +92,15 @@ def compiled(name):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(sorted(BASE_NETWORKS)), seed=st.integers(0, 2**32 - 1),
        weight_scale=st.sampled_from([3, 40, 128]), rate=st.sampled_from([0.05, 0.3, 0.9]),
-       max_count=st.sampled_from([1, 2, 9]))
+       max_count=st.sampled_from([1, 2, 9]), long_runs=st.booleans())
 def test_engine_equals_the_previous_emulator_on_random_cores_and_inputs(name, seed, weight_scale,
-                                                                       rate, max_count):
+                                                                       rate, max_count,
+                                                                       long_runs):
     port, config = compiled(name)
     rng = np.random.default_rng(seed)
     counts = random_events(rng, 5, port.shape, rate=rate, max_count=max_count)
+    if long_runs:
+        counts = with_long_runs(rng, counts)
     assert_same_run(randomised(config, rng, weight_scale), {port.name: counts})
 
 

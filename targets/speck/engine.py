@@ -26,6 +26,9 @@ from nirc.jit import njit
 from nirc.neuron_models.speck_iaf import update, update_repeated
 
 
+SHORT_RUN = 16    # runs of up to this many identical events cost less applied event by event
+
+
 @njit(nogil=True)
 def _grow(buffer, needed):
     if needed <= buffer.shape[0]:
@@ -80,85 +83,93 @@ def run_events(v, pixels, counts, weight, in_shape, out_shape, rows, cols, strid
     pair_r = np.empty(0, dtype=np.int64)
     pair_j = np.empty(0, dtype=np.int64)
     fired_at = np.empty(0, dtype=np.int64)
+    start = np.zeros(0, dtype=np.int64)
     for e in range(pixels.shape[0]):
         p = pixels[e]
         n = counts[e]
         ci = p // (h * w)
         yi = (p % (h * w)) // w
         xi = p % w
-        if n == 1:
-            out = _grow(out, n_out + footprint)
-        else:
+        # A short run costs less as n single events than through the closed form.
+        single = n <= SHORT_RUN
+        if not single:
             pair_r = _grow(pair_r, footprint * n)
             pair_j = _grow(pair_j, footprint * n)
             fired_at = _grow(fired_at, n)
         pairs = 0
-        for a in range(row_count[yi]):
-            ky = row_tap[yi, a]
-            row = row_out[yi, a] * w_out
-            if n == 1 and unit_stride_x:
-                # Stride 1 across: the covered positions of this kernel row are adjacent, so
-                # their neurons (position-major) and their taps (kx reversed) are two
-                # contiguous runs of count * c_out independent updates, in update order.
-                first = row + col_out[xi, 0]
-                length = col_count[xi] * c_out
-                state = v[first * c_out:first * c_out + length]
-                start = (k - 1 - col_tap[xi, 0]) * c_out
-                taps = flipped[ci, ky, start:start + length]
-                for i in range(length):
-                    wt = taps[i]
-                    old = state[i]
-                    new, fired = update(old, wt, th, tl, rz)
-                    live = wt != 0                      # a zero weight is no synapse
-                    state[i] = new if live else old
-                    fired_here[i] = fired & live
-                any_fired = 0
-                for i in range(length):
-                    any_fired |= fired_here[i]
-                if any_fired:
+        for _ in range(n if single else 1):
+            if single:
+                out = _grow(out, n_out + footprint)
+            for a in range(row_count[yi]):
+                ky = row_tap[yi, a]
+                row = row_out[yi, a] * w_out
+                if single and unit_stride_x:
+                    # Stride 1 across: the covered positions of this kernel row are adjacent,
+                    # so their neurons (position-major) and their taps (kx reversed) are two
+                    # contiguous runs of count * c_out independent updates, in update order.
+                    first = row + col_out[xi, 0]
+                    length = col_count[xi] * c_out
+                    state = v[first * c_out:first * c_out + length]
+                    offset = (k - 1 - col_tap[xi, 0]) * c_out
+                    taps = flipped[ci, ky, offset:offset + length]
                     for i in range(length):
-                        if fired_here[i]:
-                            out[n_out] = (i % c_out) * plane + first + i // c_out
-                            n_out += 1
-                continue
-            for b in range(col_count[xi]):
-                kx = col_tap[xi, b]
-                position = row + col_out[xi, b]
-                base = position * c_out
-                if n == 1:
-                    # One position's channels are independent neurons: written over
-                    # views, without branches, this loop compiles to vector instructions.
-                    state = v[base:base + c_out]
-                    taps = weight[ci, ky, kx]
-                    for co in range(c_out):
-                        wt = taps[co]
-                        old = state[co]
+                        wt = taps[i]
+                        old = state[i]
                         new, fired = update(old, wt, th, tl, rz)
-                        live = wt != 0                  # a zero weight is no synapse
-                        state[co] = new if live else old
-                        fired_here[co] = fired & live
+                        live = wt != 0                      # a zero weight is no synapse
+                        state[i] = new if live else old
+                        fired_here[i] = fired & live
                     any_fired = 0
-                    for co in range(c_out):
-                        any_fired |= fired_here[co]
+                    for i in range(length):
+                        any_fired |= fired_here[i]
                     if any_fired:
+                        i = 0
+                        for position in range(first, first + col_count[xi]):
+                            for co in range(c_out):
+                                if fired_here[i]:
+                                    out[n_out] = co * plane + position
+                                    n_out += 1
+                                i += 1
+                    continue
+                for b in range(col_count[xi]):
+                    kx = col_tap[xi, b]
+                    position = row + col_out[xi, b]
+                    base = position * c_out
+                    if single:
+                        # One position's channels are independent neurons: written over
+                        # views, without branches, this loop compiles to vector instructions.
+                        state = v[base:base + c_out]
+                        taps = weight[ci, ky, kx]
                         for co in range(c_out):
-                            if fired_here[co]:
-                                out[n_out] = co * plane + position
-                                n_out += 1
-                else:
-                    for co in range(c_out):
-                        wt = weight[ci, ky, kx, co]
-                        if wt == 0:
-                            continue
-                        v[base + co], spikes = update_repeated(v[base + co], wt, n, th, tl, rz,
-                                                               fired_at, 0)
-                        for i in range(spikes):
-                            pair_r[pairs] = fired_at[i]
-                            pair_j[pairs] = co * plane + position
-                            pairs += 1
-        if n != 1 and pairs:
+                            wt = taps[co]
+                            old = state[co]
+                            new, fired = update(old, wt, th, tl, rz)
+                            live = wt != 0                  # a zero weight is no synapse
+                            state[co] = new if live else old
+                            fired_here[co] = fired & live
+                        any_fired = 0
+                        for co in range(c_out):
+                            any_fired |= fired_here[co]
+                        if any_fired:
+                            for co in range(c_out):
+                                if fired_here[co]:
+                                    out[n_out] = co * plane + position
+                                    n_out += 1
+                    else:
+                        for co in range(c_out):
+                            wt = weight[ci, ky, kx, co]
+                            if wt == 0:
+                                continue
+                            v[base + co], spikes = update_repeated(v[base + co], wt, n, th, tl,
+                                                                   rz, fired_at, 0)
+                            for i in range(spikes):
+                                pair_r[pairs] = fired_at[i]
+                                pair_j[pairs] = co * plane + position
+                                pairs += 1
+        if pairs:
             # Emission order: repeat by repeat, neurons in update order (a stable counting sort).
-            start = np.zeros(n + 1, dtype=np.int64)
+            start = _grow(start, n + 1)
+            start[:n + 1] = 0
             for i in range(pairs):
                 start[pair_r[i] + 1] += 1
             for r in range(n):
