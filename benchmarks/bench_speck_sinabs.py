@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                 return dynapcnn(xt)
 
         def run_nirc():
-            return emulator.run({"input": x})
+            # Spikes of every layer, as `nirc emulate` without --record (sinabs returns less:
+            # the last layer's output).
+            return emulator.run({"input": x}, record=False)
 
         run_sinabs(), run_nirc()                                       # warm-up
         med = alternate({"nirc": run_nirc, "sinabs": run_sinabs}, args.repeats)

@@ -25,7 +25,8 @@ import numpy as np
 
 from nirc.errors import NircError
 from nirc.targets.speck.config import FORMAT
-from nirc.targets.speck.engine import apply_bias, covered, run_events, runs
+from nirc.targets.speck.engine import (apply_bias, count_events, covered, pooled_runs,
+                                       run_events)
 
 
 @dataclass
@@ -71,13 +72,14 @@ class CoreEngine:
     def __post_init__(self):
         # The engine reads weights as (c_in, ky, kx, c_out): output channels innermost.
         self.kernel = np.ascontiguousarray(self.weight.transpose(1, 2, 3, 0))
-        k = self.weight.shape[2]
-        self.geometry = (np.asarray(self.in_shape, dtype=np.int64),
-                         np.asarray(self.out_shape, dtype=np.int64),
-                         covered(self.in_shape[1], self.out_shape[1], k, self.stride[0],
-                                 self.padding[0]),
-                         covered(self.in_shape[2], self.out_shape[2], k, self.stride[1],
-                                 self.padding[1]), int(self.stride[1]))
+        c_out, k = self.weight.shape[0], self.weight.shape[2]
+        # Taps with kx reversed, (c_in, ky, reversed kx * c_out): a kernel row in output order.
+        flipped = np.ascontiguousarray(self.kernel[:, :, ::-1, :]).reshape(-1, k, k * c_out)
+        rows = covered(self.in_shape[1], self.out_shape[1], k, self.stride[0], self.padding[0])
+        cols = covered(self.in_shape[2], self.out_shape[2], k, self.stride[1], self.padding[1])
+        self.geometry = (self.kernel, flipped, int(self.in_shape[1]), int(self.in_shape[2]),
+                         *(int(n) for n in self.out_shape), *rows, *cols,
+                         bool(self.stride[1] == 1 and self.in_shape[2] > 0))
         # The chip's neuron parameters are per core (bias per channel); the engine takes them so.
         c_out = self.out_shape[0]
         self.channel_bias = np.ascontiguousarray(self.bias.reshape(c_out, -1)[:, 0])
@@ -87,25 +89,6 @@ class CoreEngine:
     def position_major(self, v: np.ndarray) -> np.ndarray:
         """Flat (c, y, x) state -> the engine's (y, x, c) order."""
         return v.reshape(self.out_shape[0], -1).T.reshape(-1).copy()
-
-    def channel_major(self, v: np.ndarray) -> np.ndarray:
-        """The engine's (y, x, c) state -> flat (c, y, x)."""
-        return v.reshape(-1, self.out_shape[0]).T.reshape(-1)
-
-
-def pool_events(events: np.ndarray, shape: tuple[int, int, int], pooling: int,
-                dest_shape: tuple[int, int, int], with_kept: bool = False):
-    """Flat output events of a (c, h, w) map as flat events of the pooled destination map.
-
-    With ``with_kept``: (mask of the events kept, their pooled indices)."""
-    c, h, w = shape
-    ch, rest = np.divmod(events, h * w)
-    y, x = np.divmod(rest, w)
-    y, x = y // pooling, x // pooling
-    _, hd, wd = dest_shape
-    keep = (y < hd) & (x < wd)
-    pooled = ((ch * hd + y) * wd + x)[keep]
-    return (keep, pooled) if with_kept else pooled
 
 
 class SpeckEmulator:
@@ -138,14 +121,18 @@ class SpeckEmulator:
         path = Path(path)
         return cls(json.loads(path.read_text()), where=str(path))
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-        """``inputs[name]`` is (T, *shape) non-negative integer event counts."""
+    def run(self, inputs: Mapping[str, np.ndarray], record: bool = True
+            ) -> dict[str, dict[str, np.ndarray]]:
+        """``inputs[name]`` is (T, *shape) non-negative integer event counts.
+
+        Returns spike counts per layer and step, the outputs, and with ``record``
+        the membrane values per layer and step (``"v"``; empty without)."""
         nirc = self.config["nirc"]
         T = next(iter(inputs.values())).shape[0]
         state = {n: self.cores[n].position_major(self.cores[n].v_init) for n in self.order}
         sizes = {n: int(np.prod(self.cores[n].out_shape)) for n in self.order}
         spikes = {n: np.zeros((T, sizes[n]), dtype=np.int64) for n in self.order}
-        vrec = {n: np.zeros((T, sizes[n]), dtype=np.int64) for n in self.order}
+        vrec = {n: np.empty((T, sizes[n]), dtype=np.int64) for n in self.order} if record else {}
         input_maps = {name: tuple(spec["shape"]) if len(spec["shape"]) == 3
                       else (spec["shape"][0], 1, 1) for name, spec in nirc["inputs"].items()}
         buffers = {n: np.empty(1024, dtype=np.int64) for n in self.order}
@@ -158,7 +145,7 @@ class SpeckEmulator:
             emitted = {}
             for name in nirc["inputs"]:
                 pixels = np.flatnonzero(counts[name][t])
-                emitted[name] = (pixels, counts[name][t][pixels].astype(np.int64))
+                emitted[name] = (pixels.astype(np.int64), counts[name][t][pixels].astype(np.int64))
             for name in self.order:
                 core = self.cores[name]
                 v = state[name]
@@ -168,17 +155,19 @@ class SpeckEmulator:
                 for s in self.layers[name]["sources"]:
                     src = s["source"]
                     src_shape = input_maps[src] if s["is_input"] else self.cores[src].out_shape
-                    pixels, repeats = emitted[src]
-                    keep, pooled = pool_events(pixels, src_shape, s["pooling"], core.in_shape,
-                                               with_kept=True)
-                    pixels, repeats = runs(pooled, repeats[keep])
-                    out, n_out = run_events(v, pixels, repeats, core.kernel, *core.geometry,
-                                            th, tl, rz, out, n_out)
+                    pixels, repeats = pooled_runs(*emitted[src], *src_shape, s["pooling"],
+                                                  *core.in_shape[1:])
+                    out, n_out = run_events(v, pixels, repeats, *core.geometry, th, tl, rz,
+                                            out, n_out)
                 buffers[name] = out
                 events = out[:n_out].copy()
                 emitted[name] = (events, np.ones(n_out, dtype=np.int64))
-                spikes[name][t] = np.bincount(events, minlength=sizes[name])
-                vrec[name][t] = core.channel_major(v)
+                count_events(spikes[name][t], events)
+                if record:
+                    vrec[name][t] = v
+        # The engine's state is position-major; records are flat (c, y, x).
+        vrec = {n: v.reshape(T, -1, self.cores[n].out_shape[0]).transpose(0, 2, 1).reshape(T, -1)
+                for n, v in vrec.items()}
         outputs = {name: spikes[spec["layer"]].reshape((T, *spec["shape"]))
                    for name, spec in nirc["outputs"].items()}
         return {"spikes": spikes, "v": vrec, "outputs": outputs}

@@ -56,30 +56,29 @@ def covered(size_in: int, size_out: int, k: int, stride: int, padding: int
 
 
 @njit(nogil=True)
-def run_events(v, pixels, counts, weight, in_shape, out_shape, rows, cols, stride_x,
+def run_events(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
+               row_count, row_tap, row_out, col_count, col_tap, col_out, unit_stride_x,
                threshold_high, threshold_low, return_to_zero, out, n_out):
     """Apply events (flat input-map pixels ``pixels``, each ``counts`` times) to ``v``.
 
     ``v`` is the core's state position-major (index ``position * c_out + channel``),
     so one event's updates at a position are contiguous and independent of each
     other. ``weight`` is (c_in, k, k, c_out) (ky, kx torch order, output channel
-    last); ``rows``/``cols`` are :func:`covered` tables of the kernel geometry; the
-    neuron parameters are the core's scalars. Output events (flat (c, y, x)
-    neuron indices, in emission order) are appended to ``out[n_out:]``, which
-    grows as needed; returns (out, n_out).
+    last) and ``flipped`` the same with kx reversed, (c_in, k, k * c_out), so a
+    kernel row lists its taps in output order; (h, w) is the input map, (c_out,
+    h_out, w_out) the output map; ``row_*``/``col_*`` are :func:`covered` tables
+    of the kernel geometry (``unit_stride_x``: stride 1 across); the neuron
+    parameters are the core's scalars. Output events (flat (c, y, x) neuron
+    indices, in emission order) are appended to ``out[n_out:]``, which grows as
+    needed; returns (out, n_out). (Plain arrays and numbers as arguments: numba
+    checks tuple arguments' types on every call, which cost more than a small
+    step's work.)
     """
-    h, w = in_shape[1], in_shape[2]
-    c_out, h_out, w_out = out_shape[0], out_shape[1], out_shape[2]
-    row_count, row_tap, row_out = rows
-    col_count, col_tap, col_out = cols
     k = weight.shape[1]
     plane = h_out * w_out
     footprint = k * k * c_out
     th, tl, rz = threshold_high, threshold_low, return_to_zero
     fired_here = np.zeros(k * c_out, dtype=np.int64)
-    unit_stride_x = col_count.shape[0] > 0 and stride_x == 1
-    # Taps with kx reversed, (c_in, ky, reversed kx * c_out): a kernel row in output order.
-    flipped = weight[:, :, ::-1, :].copy().reshape(weight.shape[0], k, k * c_out)
     pair_r = np.empty(0, dtype=np.int64)
     pair_j = np.empty(0, dtype=np.int64)
     fired_at = np.empty(0, dtype=np.int64)
@@ -200,6 +199,39 @@ def apply_bias(v, bias, c_out, threshold_high, threshold_low, return_to_zero, ou
                 out[n_out] = co * plane + position
                 n_out += 1
     return out, n_out
+
+
+@njit(nogil=True)
+def count_events(counts, events):
+    """``counts[j] += 1`` for every event j (touches only the counted entries)."""
+    for j in events:
+        counts[j] += 1
+
+
+@njit(nogil=True)
+def pooled_runs(pixels, counts, c, h, w, pooling, h_dest, w_dest):
+    """Events of a (c, h, w) map, as (pixel, count) runs on its pooled destination map.
+
+    (c, y, x) lands on (c, y // pooling, x // pooling), dropped beyond the
+    destination's (h_dest, w_dest); consecutive events on one pixel merge."""
+    out_pixels = np.empty(pixels.shape[0], dtype=np.int64)
+    out_counts = np.empty(pixels.shape[0], dtype=np.int64)
+    n = 0
+    for i in range(pixels.shape[0]):
+        p = pixels[i]
+        ch = p // (h * w)
+        y = (p % (h * w)) // w // pooling
+        x = p % w // pooling
+        if y >= h_dest or x >= w_dest:
+            continue
+        q = (ch * h_dest + y) * w_dest + x
+        if n and out_pixels[n - 1] == q:
+            out_counts[n - 1] += counts[i]
+        else:
+            out_pixels[n] = q
+            out_counts[n] = counts[i]
+            n += 1
+    return out_pixels[:n], out_counts[:n]
 
 
 def runs(events: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
