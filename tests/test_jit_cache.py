@@ -14,7 +14,7 @@ SCRIPT = """
 import numpy as np
 from nirc.jit import numba_cache_dir
 from nirc.neuron_models.speck_iaf import update
-from nirc.neuron_models.xylo_compiled import run_fabric
+from nirc.neuron_models.xylo_lif import run_fabric
 from nirc.targets.speck.engine import run_events
 print(numba_cache_dir())
 print(update(5, 3, 7, -10, 0))

@@ -1,4 +1,4 @@
-"""The compiled Xylo fabric (XyloFabric.run) against the numpy step (run_stepwise), every recording.
+"""The compiled Xylo fabric (XyloFabric.run, run_fabric) against the numpy step (run_stepwise).
 
 Random fabrics with saturating currents, aliases, non-positive thresholds,
 biases and leaks of every shift, in batches and resumed from a state; xylosim
