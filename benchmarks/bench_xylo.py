@@ -94,7 +94,7 @@ def main() -> int:
         identical = all(np.array_equal(getattr(ours, f), getattr(theirs, f)) for f in RECORDINGS)
         rng = np.random.default_rng(0)
         many = np.stack([np.roll(counts, int(rng.integers(steps)), axis=0) for _ in range(batch)])
-        t_b, (ours_b, _) = best_time(lambda: fabric.run(many), 1)
+        t_b, (ours_b, _) = best_time(lambda: fabric.run(many), repeat)
         events_1 = ours.synaptic_events
         rows.append({
             "network": name, "hidden": spec.n_hidden, "steps": steps, "batch": batch,
