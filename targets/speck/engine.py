@@ -74,6 +74,79 @@ def run_events(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
     checks tuple arguments' types on every call, which cost more than a small
     step's work.)
     """
+    if not unit_stride_x:
+        return _run_general(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
+                            row_count, row_tap, row_out, col_count, col_tap, col_out, False,
+                            threshold_high, threshold_low, return_to_zero, out, n_out)
+    # Stride 1 across: stretches of short runs take the lean loop, long runs the general one.
+    e = 0
+    while e < pixels.shape[0]:
+        f = e
+        while f < pixels.shape[0] and counts[f] <= SHORT_RUN:
+            f += 1
+        if f > e:
+            out, n_out = _short_runs_stride1(
+                v, pixels[e:f], counts[e:f], flipped, h, w, c_out, h_out, w_out, row_count,
+                row_tap, row_out, col_count, col_tap, col_out, threshold_high, threshold_low,
+                return_to_zero, out, n_out)
+        if f < pixels.shape[0]:
+            out, n_out = _run_general(v, pixels[f:f + 1], counts[f:f + 1], weight, flipped, h, w,
+                                      c_out, h_out, w_out, row_count, row_tap, row_out,
+                                      col_count, col_tap, col_out, True, threshold_high,
+                                      threshold_low, return_to_zero, out, n_out)
+        e = f + 1
+    return out, n_out
+
+
+@njit(nogil=True)
+def _short_runs_stride1(v, pixels, counts, flipped, h, w, c_out, h_out, w_out, row_count,
+                        row_tap, row_out, col_count, col_tap, col_out, th, tl, rz, out, n_out):
+    """:func:`run_events` for runs of at most SHORT_RUN events on a stride-1 (across) core:
+    each event in turn, each covered kernel row as one contiguous run of updates."""
+    k = row_tap.shape[1]
+    plane = h_out * w_out
+    footprint = k * k * c_out
+    fired_here = np.zeros(k * c_out, dtype=np.int64)
+    for e in range(pixels.shape[0]):
+        p = pixels[e]
+        ci = p // (h * w)
+        yi = (p % (h * w)) // w
+        xi = p % w
+        first_col = col_out[xi, 0]
+        length = col_count[xi] * c_out
+        offset = (k - 1 - col_tap[xi, 0]) * c_out
+        for _ in range(counts[e]):
+            out = _grow(out, n_out + footprint)
+            for a in range(row_count[yi]):
+                first = row_out[yi, a] * w_out + first_col
+                state = v[first * c_out:first * c_out + length]
+                taps = flipped[ci, row_tap[yi, a], offset:offset + length]
+                for i in range(length):
+                    wt = taps[i]
+                    old = state[i]
+                    new, fired = update(old, wt, th, tl, rz)
+                    live = wt != 0                      # a zero weight is no synapse
+                    state[i] = new if live else old
+                    fired_here[i] = fired & live
+                any_fired = 0
+                for i in range(length):
+                    any_fired |= fired_here[i]
+                if any_fired:
+                    i = 0
+                    for position in range(first, first + col_count[xi]):
+                        for co in range(c_out):
+                            if fired_here[i]:
+                                out[n_out] = co * plane + position
+                                n_out += 1
+                            i += 1
+    return out, n_out
+
+
+@njit(nogil=True)
+def _run_general(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
+                 row_count, row_tap, row_out, col_count, col_tap, col_out, unit_stride_x,
+                 threshold_high, threshold_low, return_to_zero, out, n_out):
+    """:func:`run_events` for any stride and run length (long runs in closed form)."""
     k = weight.shape[1]
     plane = h_out * w_out
     footprint = k * k * c_out
