@@ -213,7 +213,13 @@ class Formats(_Strict):
                                    description="unsigned left shift of the weighted input (Xylo "
                                                "dash-style); 0: none [bits]")
     delay_bits: int = Field(0, ge=0, le=16,
-                            description="synaptic delay field; 0: no programmable delay [bits]")
+                            description="synaptic delay field counted in synapse memory; 0: none "
+                                        "[bits]")
+    max_delay_steps: int | None = Field(None, ge=1, le=1 << 16,
+                                        description="longest delay one synaptic table can give, "
+                                                    "spike to arrival (balance_delays uses relay "
+                                                    "neurons beyond it); absent: the neuron "
+                                                    "model's fixed delay only [steps]")
     state_bits: int = Field(gt=0, le=64, description="membrane potential register [bits]")
     current_bits: int | None = Field(None, gt=0, le=64,
                                      description="synaptic current register; absent: no separate "

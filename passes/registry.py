@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from nirc.errors import TargetError
+from nirc.passes.balance_delays import balance_delays
 from nirc.passes.discretize import discretize
 from nirc.passes.fuse import fuse
 from nirc.passes.normalize import normalize
@@ -26,6 +27,7 @@ PASSES: dict[str, Pass] = {
     "fuse": fuse,
     "unroll": unroll,
     "quantize": quantize,
+    "balance_delays": balance_delays,
     "speck_lower": speck_lower,
     "speck_quantize": speck_quantize,
     "xylo_quantize": xylo_quantize,

@@ -166,8 +166,10 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # readout), the Sinabs CNN of examples/ (1.4M synapses on 31 cores: Lava runs its large tables as
 # Sparse processes), and networks built in tests/loihi_networks.py: a small CNN (conv, sum-pool, fc),
 # a CubaLIF loop with a LIF readout, a non-spiking CubaLI readout, and a NIR Delay (a table
-# delivering 3 steps late: Lava's DelayDense).
-COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn.nir", "cnn", "recurrent", "readout", "delayed"]
+# delivering 3 steps late: Lava's DelayDense), a skip and a residual graph whose short paths the
+# balance_delays pass lengthens (DelayDense again).
+COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn.nir", "cnn", "recurrent", "readout", "delayed",
+                     "skip", "residual"]
 
 
 def load_network(name: str):
@@ -224,3 +226,22 @@ def test_the_comparison_catches_a_changed_weight_exponent(tmp_path):
 
     first_layer = config["tables"][0]["target"]
     assert any(line.startswith(f"u_{first_layer}: first differs") for line in mismatches(ours, lava))
+
+
+def test_relay_neurons_run_on_lava_as_on_the_emulator(tmp_path):
+    """A chip holding delays of at most 2 steps: the skip path of a 5-table graph goes through
+    relay neurons (LIF processes of their own), which Lava must run exactly as the emulator."""
+    import yaml
+    from nirc.driver import compile as compile_model
+
+    data = yaml.safe_load((EXAMPLES.parent / "targets" / "loihi2.yaml").read_text())
+    data["formats"]["max_delay_steps"] = 2
+    (tmp_path / "short.yaml").write_text(yaml.safe_dump(data))
+    graph = NETWORKS["skip"](depth=4)
+    result = compile_model(graph, tmp_path / "short.yaml", tmp_path / "build")
+    assert result.report["pass_reports"]["delay_balance"]["relays"]
+    inputs = bernoulli_input(graph, STEPS, rate=0.2, seed=3)
+
+    problems, _, _ = compare_build(tmp_path / "build", inputs)
+
+    assert problems == []

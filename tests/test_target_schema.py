@@ -108,7 +108,7 @@ def test_each_field_error_names_the_field_and_what_is_allowed(tmp_path, data, ex
     if expected is not None:
         assert message == expected
     elif data["passes"][-1] == "no_such_pass":
-        assert message.startswith("field 'passes.1': must be one of 'discretize', ")
+        assert message.startswith("field 'passes.1': must be one of 'balance_delays', 'discretize', ")
         assert message.endswith(", got 'no_such_pass'")
     else:
         assert message.startswith("field 'neuron_model': must be one of ")

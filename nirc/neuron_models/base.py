@@ -88,6 +88,13 @@ class NeuronModel(ABC):
         as given, completing "array 'x' ..." for a warning; None when it reads them as given."""
         return None
 
+    def relay(self) -> tuple[dict[str, int], int, dict[str, Any]] | None:
+        """A relay neuron, for delays longer than the chip's synapses hold: (its parameters,
+        the weight of its one input synapse, that table's ``table_fields``) such that it
+        fires in exactly the steps its input spike arrives and never otherwise. None: this
+        model has no such neuron (the delay_balance pass then refuses longer delays)."""
+        return None
+
     def table_attrs(self, table: SynapseTable) -> dict[str, Any]:
         """The per-table attributes of a quantized table (stored in ``table.kernel``)."""
         kernel = table.kernel or {}

@@ -225,6 +225,14 @@ class LoihiCubaLIF(NeuronModel):
                     "(non-zero counts as one spike)")
         return None
 
+    def relay(self):
+        # du = dv = 4095: u is this step's input alone (u * 0 / 4096 + a_in << 6) and v keeps
+        # v / 4096, which truncates to 0 as v is only ever 0 or reset; one spike (weight 1,
+        # exponent 0) makes v = 64 > vth << 6 = 0, no spike leaves v = 0.
+        params = {"du": DECAY_MAX, "dv": DECAY_MAX, "vth": 0, "bias_mant": 0, "bias_exp": 0,
+                  "v_init": 0}
+        return params, 1, {"weight_exp": 0, "num_weight_bits": 8, "sign_mode": SIGN_EXCITATORY}
+
     def init_state(self, params, batch):
         size = params["vth"].shape[0]
         v0 = np.broadcast_to(params["v_init"].astype(np.int64), (batch, size)).copy()
