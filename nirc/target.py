@@ -59,6 +59,10 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
     Resource("fan_out_axons", "axons",
              "distinct (source neuron on the core, destination core) pairs",
              ("neuron_partition",)),
+    Resource("neuron_profiles", "profiles",
+             "distinct neuron profiles (the shared du, dv, vth, bias exponent... of a group of "
+             "neurons; passes/neuron_profiles.py) among the core's neurons",
+             ("neuron_partition",)),
     Resource("kernel_memory_words", "words", "convolution kernel memory of a layer-per-core core",
              ("layer_per_core",)),
     Resource("neuron_memory_words", "words", "neuron state memory of a layer-per-core core",
@@ -108,6 +112,7 @@ class CoreLimits(_Strict):
     synapse_memory_bits: int | None = _limit(RESOURCES["synapse_memory_bits"])
     fan_in_axons: int | None = _limit(RESOURCES["fan_in_axons"])
     fan_out_axons: int | None = _limit(RESOURCES["fan_out_axons"])
+    neuron_profiles: int | None = _limit(RESOURCES["neuron_profiles"])
     kernel_memory_words: int | None = _limit(RESOURCES["kernel_memory_words"])
     neuron_memory_words: int | None = _limit(RESOURCES["neuron_memory_words"])
     bias_memory_words: int | None = _limit(RESOURCES["bias_memory_words"])

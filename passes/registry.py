@@ -12,6 +12,7 @@ from nirc.errors import TargetError
 from nirc.passes.balance_delays import balance_delays
 from nirc.passes.discretize import discretize
 from nirc.passes.fuse import fuse
+from nirc.passes.neuron_profiles import neuron_profiles
 from nirc.passes.normalize import normalize
 from nirc.passes.quantize import quantize
 from nirc.passes.speck_lower import speck_lower
@@ -28,6 +29,7 @@ PASSES: dict[str, Pass] = {
     "unroll": unroll,
     "quantize": quantize,
     "balance_delays": balance_delays,
+    "neuron_profiles": neuron_profiles,
     "speck_lower": speck_lower,
     "speck_quantize": speck_quantize,
     "xylo_quantize": xylo_quantize,

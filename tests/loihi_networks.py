@@ -1,6 +1,7 @@
 """Small NIR networks for the Loihi oracle: an MLP, a CNN, a recurrent network, a non-spiking readout,
 a network with a synaptic delay of several steps, and two graphs whose paths into one layer differ
-in length (a skip connection from the input, a residual block).
+in length (a skip connection from the input, a residual block), and an MLP whose neurons have
+individual time constants (several neuron profiles per layer).
 
 Shared by tests/test_lava_oracle.py and benchmarks/bench_lava.py. Weights are
 drawn at a scale that makes every layer spike at moderate rates for Bernoulli
@@ -142,8 +143,28 @@ def residual(n_in: int = 16, width: int = 24, n_out: int = 8, seed: int = 6,
     return NIRGraph(nodes=nodes, edges=edges)
 
 
+def profiled(n_in: int = 16, n_hidden: int = 24, n_out: int = 6, seed: int = 7,
+             tau_mems=(8e-3, 10e-3, 20e-3)) -> NIRGraph:
+    """An MLP whose neurons have individual membrane time constants (as trained time constants
+    are), drawn from ``tau_mems`` per neuron: each layer needs one neuron profile per value."""
+    rng = np.random.default_rng(seed)
+
+    def layer(n):
+        node = cuba_lif((n,))
+        tau = rng.choice(np.asarray(tau_mems), n)
+        return CubaLIF(tau_syn=node.tau_syn, tau_mem=tau, r=tau / 1e-3, v_leak=node.v_leak,
+                       v_threshold=node.v_threshold, v_reset=node.v_reset, w_in=node.w_in)
+
+    nodes = {"input": Input(shape=np.array([n_in])),
+             "fc1": _affine(n_hidden, n_in, rng, 3.0), "lif1": layer(n_hidden),
+             "fc2": _affine(n_out, n_hidden, rng, 4.0), "lif2": layer(n_out),
+             "output": Output(shape=np.array([n_out]))}
+    order = list(nodes)
+    return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
+
+
 NETWORKS = {"mlp": mlp, "cnn": cnn, "recurrent": recurrent, "readout": readout, "delayed": delayed,
-            "skip": skip, "residual": residual}
+            "skip": skip, "residual": residual, "profiled": profiled}
 
 
 def bernoulli_input(graph: NIRGraph, steps: int, rate: float = 0.3, seed: int = 0,

@@ -36,6 +36,9 @@ class NeuronModel(ABC):
     table_fields: tuple[str, ...] = ()
     #: the state exposed as a non-spiking population's output
     readout_state: str = "v"
+    #: parameters the hardware holds once per neuron profile (a group of neurons sharing
+    #: them) rather than per neuron; the neuron_profiles pass groups populations by them
+    profile_params: tuple[str, ...] = ()
     #: smallest synaptic delay the hardware has (steps); quantize raises delays below it
     min_delay: int = 0
     #: dtype of states and activations
