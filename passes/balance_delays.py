@@ -152,3 +152,29 @@ def balance_delays(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         for k, t in enumerate(balanced.tables)]
     ctx.report["latency_steps"] = {name: latency[name] for name in net.populations}
     return balanced
+
+
+def misaligned_inputs(pass_reports: dict) -> list[str]:
+    """One line per population whose inputs reach it with different hardware latencies, read
+    from a compile report's ``pass_reports`` (``table_delays``, ``latency_steps``): what a
+    build without balance_delays (or with loops it could not balance) computes differently
+    from the float model, however bit-exact it is."""
+    rows = pass_reports.get("table_delays") or []
+    latency = pass_reports.get("latency_steps") or {}
+    arrivals: dict[str, dict[int, set]] = {}
+    for r in rows:
+        if r.get("float_delay") is None or r["target"] not in latency:
+            continue
+        at = latency.get(r["source"], 0) + r["delay"] - r["float_delay"]
+        arrivals.setdefault(r["target"], {}).setdefault(at, set()).add(r["source"])
+    lines = []
+    for target, by_latency in arrivals.items():
+        if len(by_latency) < 2:
+            continue
+        want = latency[target]
+        off = sorted((at - want, sorted(src)) for at, src in by_latency.items() if at != want)
+        said = "; ".join(f"from {', '.join(src)} {abs(d)} step{'s' if abs(d) != 1 else ''} "
+                         f"{'early' if d < 0 else 'late'}" for d, src in off)
+        lines.append(f"'{target}' receives its inputs with different latencies ({said}) and "
+                     f"computes something the float model does not")
+    return lines

@@ -146,3 +146,15 @@ def test_a_loop_over_several_layers_is_reported_unbalanced():
     unbalanced = result.report["pass_reports"]["delay_balance"]["unbalanced"]
     assert [(u["source"], u["target"], u["late_steps"]) for u in unbalanced] == \
         [("lif_b", "lif_a", 1)]
+
+
+def test_verify_says_when_a_merge_layer_gets_its_inputs_at_different_latencies():
+    from nirc.verify import verify
+
+    unbalanced = verify(skip(depth=2), unbalanced_target(), steps=30, samples=2)
+    assert unbalanced.bit_exact
+    assert any(n.startswith("latency: 'merge' receives its inputs with different latencies "
+                            "(from input 2 steps early)") and "add balance_delays" in n
+               for n in unbalanced.notes)
+    balanced = verify(skip(depth=2), "loihi2", steps=30, samples=2)
+    assert not any(n.startswith("latency:") for n in balanced.notes)

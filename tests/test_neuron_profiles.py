@@ -98,3 +98,23 @@ def test_the_emulator_refuses_a_neuron_that_contradicts_its_profile(tmp_path):
     path.write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="profile"):
         Chip.load(tmp_path / "build")
+
+
+def test_the_partitioner_keeps_each_core_within_its_profile_limit(tmp_path):
+    """Cores holding two profiles: each layer's three time constants are shared down to two
+    profiles, and no core may hold a third, however few neurons it has (the whole network
+    fits one core by neurons)."""
+    graph = profiled()
+    result = compile_model(graph, target_with_limit(tmp_path, 2), None, calibration_steps=0)
+    net, placement = result.network, result.placement
+    for core, use in placement.utilisation.items():
+        assert use["neuron_profiles"].used <= 2
+    held = {}
+    for b in placement.blocks:
+        profile = net.populations[b.population].profile[b.start:b.stop]
+        held.setdefault(b.core, set()).update((b.population, int(p)) for p in profile)
+    assert max(len(v) for v in held.values()) <= 2
+    assert {use["neuron_profiles"].used for use in placement.utilisation.values()} == {2}
+    assert placement.cores_used >= 2
+    roomy = compile_model(graph, "loihi2", None, calibration_steps=0)
+    assert roomy.placement.cores_used == 1
