@@ -17,6 +17,7 @@ from nirc.passes.normalize import normalize
 from nirc.passes.quantize import quantize
 from nirc.passes.speck_lower import speck_lower
 from nirc.passes.speck_quantize import speck_quantize
+from nirc.passes.split_signs import split_signs
 from nirc.passes.unroll import unroll
 from nirc.passes.xylo_quantize import xylo_quantize
 
@@ -27,6 +28,7 @@ PASSES: dict[str, Pass] = {
     "discretize": discretize,
     "fuse": fuse,
     "unroll": unroll,
+    "split_signs": split_signs,
     "quantize": quantize,
     "balance_delays": balance_delays,
     "neuron_profiles": neuron_profiles,

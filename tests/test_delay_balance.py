@@ -74,8 +74,9 @@ def test_every_input_of_a_merge_layer_arrives_with_its_latency(graph, layer):
 
     assert arrival_latencies(result, layer) == {latency}
     added = result.report["pass_reports"]["delay_balance"]["added_delays"]
-    assert [(a["source"], a["target"]) for a in added] == \
-        [("input", "merge")] if layer == "merge" else [("stem", "res")]
+    # (split_signs makes each connection an excitatory and an inhibitory table)
+    assert {(a["source"], a["target"]) for a in added} == \
+        ({("input", "merge")} if layer == "merge" else {("stem", "res")})
     assert all(a["delay"] == a["delay_before"] + a["added_steps"] for a in added)
 
 
@@ -144,8 +145,8 @@ def test_a_loop_over_several_layers_is_reported_unbalanced():
     result = compile_model(NIRGraph(nodes=nodes, edges=edges), "loihi2", None,
                            calibration_steps=0)
     unbalanced = result.report["pass_reports"]["delay_balance"]["unbalanced"]
-    assert [(u["source"], u["target"], u["late_steps"]) for u in unbalanced] == \
-        [("lif_b", "lif_a", 1)]
+    assert {(u["source"], u["target"], u["late_steps"]) for u in unbalanced} == \
+        {("lif_b", "lif_a", 1)}
 
 
 def test_verify_says_when_a_merge_layer_gets_its_inputs_at_different_latencies():

@@ -67,7 +67,7 @@ def test_individual_time_constants_become_profiles_and_tables_split_by_source(tm
     check_profiles(net)
     assert [len(p.profiles) for p in net.populations.values()] == [3, 3]
     report = result.report["pass_reports"]["neuron_profiles"]
-    assert [s["into"] for s in report["split_tables"]] == [3]
+    assert [s["into"] for s in report["split_tables"]] == [3, 3]   # fc2: its + and - halves
     config = json.loads((tmp_path / "build" / "config.json").read_text())
     assert [len(p["profiles"]) for p in config["populations"]] == [3, 3]
 
