@@ -159,3 +159,18 @@ def test_verify_says_when_a_merge_layer_gets_its_inputs_at_different_latencies()
                for n in unbalanced.notes)
     balanced = verify(skip(depth=2), "loihi2", steps=30, samples=2)
     assert not any(n.startswith("latency:") for n in balanced.notes)
+
+
+def test_compile_says_which_delays_it_added(tmp_path, caplog):
+    import logging
+
+    from nirc.cli import main
+    from nirc.nirio import write
+
+    write(tmp_path / "skip.nir", skip(depth=2))
+    with caplog.at_level(logging.INFO, logger="nirc"):
+        assert main(["compile", str(tmp_path / "skip.nir"), "--target", "loihi2",
+                     "-o", str(tmp_path / "build")]) == 0
+    said = [r.getMessage().strip() for r in caplog.records]
+    assert said.count("input -> merge: delay 1 -> 3 steps, so all inputs of merge arrive "
+                      "together") == 1
