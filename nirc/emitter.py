@@ -94,6 +94,10 @@ def build_config(net: HardwareNetwork, placement: Placement, target_name: str
                        for k in model.param_names},
             "blocks": [[b.start, b.stop, b.core] for b in placement.blocks_of(name)],
         }
+        if pop.profiles:
+            # Neuron profiles (passes/neuron_profiles.py): the values each profile's neurons share.
+            entry["profiles"] = [dict(p) for p in pop.profiles]
+            entry["profile"] = param_value(f"populations/{name}/profile", pop.profile)
         if pop.v_scale is not None:
             entry["v_scale"] = ref(f"populations/{name}/v_scale",
                                    np.broadcast_to(pop.v_scale, (pop.size,)).astype(np.float64))

@@ -61,6 +61,10 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
     Resource("fan_out_axons", "axons",
              "distinct (source neuron on the core, destination core) pairs",
              ("neuron_partition",)),
+    Resource("neuron_profiles", "profiles",
+             "distinct neuron profiles (the shared du, dv, vth, bias exponent... of a group of "
+             "neurons; passes/neuron_profiles.py) among the core's neurons",
+             ("neuron_partition",)),
     Resource("kernel_memory_words", "words", "convolution kernel memory of a layer-per-core core",
              ("layer_per_core",)),
     Resource("neuron_memory_words", "words", "neuron state memory of a layer-per-core core",
@@ -116,6 +120,7 @@ class CoreLimits(_Strict):
     synapse_memory_bits: int | None = _limit(RESOURCES["synapse_memory_bits"])
     fan_in_axons: int | None = _limit(RESOURCES["fan_in_axons"])
     fan_out_axons: int | None = _limit(RESOURCES["fan_out_axons"])
+    neuron_profiles: int | None = _limit(RESOURCES["neuron_profiles"])
     kernel_memory_words: int | None = _limit(RESOURCES["kernel_memory_words"])
     neuron_memory_words: int | None = _limit(RESOURCES["neuron_memory_words"])
     bias_memory_words: int | None = _limit(RESOURCES["bias_memory_words"])
@@ -221,7 +226,13 @@ class Formats(_Strict):
                                    description="unsigned left shift of the weighted input (Xylo "
                                                "dash-style); 0: none [bits]")
     delay_bits: int = Field(0, ge=0, le=16,
-                            description="synaptic delay field; 0: no programmable delay [bits]")
+                            description="synaptic delay field counted in synapse memory; 0: none "
+                                        "[bits]")
+    max_delay_steps: int | None = Field(None, ge=1, le=1 << 16,
+                                        description="longest delay one synaptic table can give, "
+                                                    "spike to arrival (balance_delays uses relay "
+                                                    "neurons beyond it); absent: the neuron "
+                                                    "model's fixed delay only [steps]")
     state_bits: int = Field(gt=0, le=64, description="membrane potential register [bits]")
     current_bits: int | None = Field(None, gt=0, le=64,
                                      description="synaptic current register; absent: no separate "

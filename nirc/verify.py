@@ -187,6 +187,13 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
                      f"step t")
     elif delivery:
         notes.append(f"{delivery}; integer and float runs are compared step for step")
+    from nirc.passes.balance_delays import misaligned_inputs
+
+    misaligned = misaligned_inputs(result.report.get("pass_reports", {}))
+    if misaligned:
+        fix = ("" if "delay_balance" in result.report.get("pass_reports", {}) else
+               " (add balance_delays after quantize in the target's passes)")
+        notes += [f"latency: {line}{fix}" for line in misaligned]
     rasters = {name: (floated.spikes[name][:, 0].reshape(n_steps, -1),
                       emulated.spikes[name][:, 0].reshape(n_steps, -1))
                for name in net.populations

@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from nirc.errors import TargetError
+from nirc.passes.balance_delays import balance_delays
 from nirc.passes.discretize import discretize
 from nirc.passes.fuse import fuse
+from nirc.passes.neuron_profiles import neuron_profiles
 from nirc.passes.normalize import normalize
 from nirc.passes.quantize import quantize
 from nirc.passes.speck_lower import speck_lower
 from nirc.passes.speck_quantize import speck_quantize
+from nirc.passes.split_signs import split_signs
 from nirc.passes.unroll import unroll
 from nirc.passes.xylo_quantize import xylo_quantize
 
@@ -26,7 +29,10 @@ PASSES: dict[str, Pass] = {
     "discretize": discretize,
     "fuse": fuse,
     "unroll": unroll,
+    "split_signs": split_signs,
     "quantize": quantize,
+    "balance_delays": balance_delays,
+    "neuron_profiles": neuron_profiles,
     "speck_lower": speck_lower,
     "speck_quantize": speck_quantize,
     "xylo_quantize": xylo_quantize,

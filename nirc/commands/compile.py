@@ -49,6 +49,27 @@ def convention_options(args: argparse.Namespace) -> dict:
     return chosen
 
 
+def lowering_notes(pass_reports: dict) -> list[str]:
+    """One line per delay added to balance a layer's inputs, relay and shared neuron profile."""
+    lines = []
+    balance = pass_reports.get("delay_balance") or {}
+    for a in balance.get("added_delays", []):
+        via = f" through relay {a['via_relay']}" if a.get("via_relay") else ""
+        lines.append(f"{a['source']} -> {a['target']}: delay {a['delay_before']} -> {a['delay']} "
+                     f"steps{via}, so all inputs of {a['target']} arrive together")
+    for u in balance.get("unbalanced", []):
+        lines.append(f"{u['source']} -> {u['target']}: arrives {u['late_steps']} step(s) later "
+                     f"than in the float model (a loop over several layers is longer on the chip)")
+    for row in (pass_reports.get("neuron_profiles") or {}).get("populations", []):
+        shared = row.get("shared")
+        if shared:
+            change = ", ".join(f"{k} by up to {v}" for k, v in shared["max_change"].items() if v)
+            lines.append(f"{row['population']}: {shared['distinct_before']} distinct neuron "
+                         f"profiles shared as {len(row['profiles'])} (a core holds no more); "
+                         f"{shared['neurons_changed']} neurons changed: {change}")
+    return list(dict.fromkeys(lines))     # a connection split into several tables: one line
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "compile", help="compile a NIR model into a deployment configuration",
@@ -83,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
     for row in r["quantization"]:
         if row.get("notes"):
             log.info("  %s: %s", row["population"], "; ".join(row["notes"]))
+    for line in lowering_notes(r.get("pass_reports", {})):
+        log.info("  %s", line)
     if args.report:
         from nirc.mapping_report import REPORT_NAME, write_report
 

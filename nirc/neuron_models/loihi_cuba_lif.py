@@ -207,10 +207,13 @@ def kept_fraction(register: np.ndarray, offset: int) -> np.ndarray:
 
 
 def quantize_bias(bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron bias in v units -> (bias_mant, bias_exp) with the smallest exponent that fits."""
+    """Per-neuron bias in v units -> (bias_mant, bias_exp): one exponent for the population (the
+    smallest that fits its largest bias), as a neuron profile holds one bias exponent; smaller
+    biases keep 13-bit mantissas at that exponent (the error shows in bias_rel_error)."""
     mag = np.abs(bias)
     need = np.where(mag > BIAS_MANT_MAX, np.ceil(np.log2(np.maximum(mag, 1) / BIAS_MANT_MAX)), 0)
-    exp = np.clip(need, 0, BIAS_EXP_MAX).astype(np.int64)
+    shared = int(np.max(need)) if need.size else 0
+    exp = np.full(np.shape(bias), min(max(shared, 0), BIAS_EXP_MAX), np.int64)
     mant = np.clip(np.rint(bias / (2.0 ** exp)), BIAS_MANT_MIN, BIAS_MANT_MAX).astype(np.int64)
     return mant, exp
 
@@ -255,6 +258,7 @@ class LoihiCubaLIF(NeuronModel):
     state_names = ("u", "v")
     table_fields = ("weight_exp", "num_weight_bits", "sign_mode")
     readout_state = "v"
+    profile_params = ("du", "dv", "vth", "bias_exp")
     min_delay = 1
     spike_delivery = ("Loihi's synapses buffer one step: every table delivers a spike one step "
                       "after it is sent")
@@ -265,6 +269,14 @@ class LoihiCubaLIF(NeuronModel):
             return ("holds values other than 0 and 1; the chip's inputs are binary spikes "
                     "(non-zero counts as one spike)")
         return None
+
+    def relay(self):
+        # du = dv = 4095: u is this step's input alone (u * 0 / 4096 + a_in << 6) and v keeps
+        # v / 4096, which truncates to 0 as v is only ever 0 or reset; one spike (weight 1,
+        # exponent 0) makes v = 64 > vth << 6 = 0, no spike leaves v = 0.
+        params = {"du": DECAY_MAX, "dv": DECAY_MAX, "vth": 0, "bias_mant": 0, "bias_exp": 0,
+                  "v_init": 0}
+        return params, 1, {"weight_exp": 0, "num_weight_bits": 8, "sign_mode": SIGN_EXCITATORY}
 
     def init_state(self, params, batch):
         size = params["vth"].shape[0]

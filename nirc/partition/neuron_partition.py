@@ -25,7 +25,8 @@ from nirc.partition.packing import Overflow, affinity_fill, check_assignment, se
 from nirc.placement import Block, Placement, ResourceUse
 from nirc.target import CHIP_RESOURCES, RESOURCES, Target
 
-RESOURCE_ORDER = ("neurons", "synapses", "synapse_memory_bits", "fan_in_axons", "fan_out_axons")
+RESOURCE_ORDER = ("neurons", "synapses", "synapse_memory_bits", "fan_in_axons", "fan_out_axons",
+                  "neuron_profiles")
 METHODS = ("cpsat", "sequential")
 UNBOUNDED = np.iinfo(np.int64).max // 4
 # Models too large for CP-SAT are cut into at least this many blocks per core of the lower
@@ -231,12 +232,14 @@ def _placement(net: HardwareNetwork, target: Target, conn: Connectivity, cost: S
         "synapse_memory_bits": demand.synapse_memory_bits,
         "fan_in_axons": demand.fan_in_axons,
         "fan_out_axons": traffic.fan_out_axons,
+        "neuron_profiles": _profiles_per_core(conn, core_of_neuron, cores),
     }
     utilisation = {}
     for c in np.unique(core_of_block).tolist():     # cores in use (physical ids on mixed chips)
         limits = target.limits_of(c)
+        # Neuron profiles are reported where the chip bounds them (the others always).
         utilisation[c] = {r: ResourceUse(int(used[r][c]), limits.get(r), RESOURCES[r].unit)
-                          for r in RESOURCE_ORDER}
+                          for r in RESOURCE_ORDER if r != "neuron_profiles" or r in limits}
     pairs = {(int(a), int(b)): float(traffic.messages_by_pair[a, b])
              for a, b in zip(*np.nonzero(traffic.messages_by_pair))}
     order = {p: i for i, p in enumerate(conn.population_names)}
@@ -255,6 +258,14 @@ def _placement(net: HardwareNetwork, target: Target, conn: Connectivity, cost: S
         messages=float(traffic.messages_by_pair.sum()), messages_by_pair=pairs,
         input_messages=traffic.input_messages, solver_status=status, solve_time_s=seconds,
         notes=tuple(notes), chip_utilisation=chip_utilisation)
+
+
+def _profiles_per_core(conn: Connectivity, core_of_neuron: np.ndarray, cores: int) -> np.ndarray:
+    """Distinct neuron profiles on each core."""
+    if conn.profile_of_neuron is None or core_of_neuron.size == 0:
+        return np.zeros(cores, dtype=np.int64)
+    pairs = np.unique(np.stack([core_of_neuron, conn.profile_of_neuron]), axis=1)
+    return np.bincount(pairs[0], minlength=cores).astype(np.int64)
 
 
 def _largest_population(conn: Connectivity, graph: BlockGraph, resource: str):
