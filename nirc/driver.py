@@ -104,6 +104,7 @@ def run_passes(graph: NIRGraph, names: list[str], ctx: PassContext, watch: _Stop
     for name in names:
         fn = get_pass(name)
         with watch.stage(name):
+            before = stage
             try:
                 stage = fn(stage, ctx)
             except NircError as err:
@@ -111,6 +112,9 @@ def run_passes(graph: NIRGraph, names: list[str], ctx: PassContext, watch: _Stop
                 if err.node and not err.file and ctx.file:
                     raise err.at(file=ctx.file) from None
                 raise
+            if isinstance(before, HardwareNetwork) and not before.quantized and \
+                    isinstance(stage, HardwareNetwork) and stage.quantized:
+                ctx.report["float_network"] = before     # popped by compile: not JSON
         if name == dump_after and dump_dir is not None:
             for path in dump_stage(stage, dump_dir, f"after-{name}"):
                 log.info("wrote %s", path)
@@ -120,12 +124,15 @@ def run_passes(graph: NIRGraph, names: list[str], ctx: PassContext, watch: _Stop
 def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | None,
             dt: float | None = None, method: str = "euler", granularity: str = "layer",
             dump_after: str | None = None, calibration_steps: int = 50, seed: int = 0,
-            partition_method: str | None = None) -> CompileResult:
+            partition_method: str | None = None, calibration: str | None = None) -> CompileResult:
     """Compile ``model`` (a .nir path or a NIRGraph) for ``target`` (name, path or Target).
 
     Writes the build to ``out_dir`` (atomically) unless it is None. ``calibration_steps``
     of seeded random input are simulated in float to estimate spike rates for the
     partitioner and the traffic report (0: assume one spike per neuron per step).
+    ``calibration`` (an NPZ of the user's input samples, nirc.fidelity.calibration) is
+    what quantizers tune their scales on and what report.json's ``fidelity`` section
+    measures; without it, seeded random spikes.
     """
     from nirc.partition import partition
     from nirc.target import Target, load_target
@@ -149,7 +156,7 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
     ctx = PassContext(model=get_model(tgt.neuron_model), dt=dt_value, method=method,
                       granularity=granularity, formats=tgt.formats.model_dump(),
                       target_name=tgt.name, file=file,
-                      target=tgt)
+                      target=tgt, calibration=_calibration(graph, calibration))
     staged: dict[str, Any] = {}
 
     def passes_into(directory: Path | None) -> HardwareNetwork:
@@ -163,6 +170,9 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
 
     def build(directory: Path | None) -> None:
         net = passes_into(directory)
+        float_net = ctx.report.pop("float_network", None)
+        with watch.stage("fidelity"):
+            ctx.report["fidelity"] = check_fidelity(graph, float_net, net, ctx)
         rates = None
         if calibration_steps > 0:
             with watch.stage("calibrate"):
@@ -198,6 +208,56 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
     return CompileResult(out_dir=written, graph=graph, network=staged["net"],
                          placement=staged["placement"], report=staged["report"],
                          timings=dict(watch.timings))
+
+
+def _calibration(graph: NIRGraph, path: str | None):
+    """The calibration input for ``graph`` (nirc.fidelity.calibration)."""
+    from nirc import fidelity
+    from nirc.ir.graph import flatten, infer_shapes
+
+    shapes = infer_shapes(flatten(graph))
+    return fidelity.calibration({name: tuple(shapes[name].output) for name in graph.inputs()}, path)
+
+
+def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: HardwareNetwork,
+                   ctx: PassContext) -> dict[str, Any]:
+    """report.json's ``fidelity``: per population, the integer network's agreement with the
+    float model on the calibration input and the weights quantization zeroed; a NircWarning
+    for every population damaged beyond nirc.fidelity's thresholds."""
+    import warnings
+
+    from nirc import fidelity, intref
+    from nirc.errors import NircWarning
+    from nirc.simulate import simulate
+
+    cal = ctx.calibration
+    floated = simulate(graph, cal.inputs, dt=net.dt, method=ctx.method, batch=True)
+    voltages = {o.source: floated.outputs[k] for k, o in net.outputs.items()
+                if o.quantity != "spikes" and k in floated.outputs}
+    chip = intref.run(net, cal.inputs, batch=True)
+    rows = fidelity.compare(net, chip, floated, ctx.report.get("latency_steps", {}), voltages)
+    found = {name: list(notes) for name, notes in fidelity.activity_warnings(rows).items()}
+    zeroed = fidelity.zeroed_weights(float_net, net) if float_net is not None else {}
+    for name, notes in fidelity.zeroed_warnings(zeroed).items():
+        found.setdefault(name, []).extend(notes)
+    layers = {}
+    for name in net.populations:
+        row = dict(rows.get(name, {}))
+        if name in zeroed:
+            row["weights_nonzero"] = zeroed[name].nonzero
+            row["weights_zeroed"] = zeroed[name].zeroed
+        row["warnings"] = found.get(name, [])
+        layers[name] = row
+    where = f"{ctx.file}: " if ctx.file else ""
+    for name, notes in found.items():
+        for note in notes:
+            warnings.warn(NircWarning(f"{where}population '{name}': {note}"), stacklevel=2)
+    return {"calibration": cal.describe(), "reference": "nirc's float simulation of the NIR graph",
+            "agreement": round(fidelity.score(rows), 6), "layers": layers,
+            "thresholds": {"agreement": fidelity.AGREEMENT_WARN,
+                           "count_correlation": fidelity.CORRELATION_WARN,
+                           "activity_ratio": fidelity.ACTIVITY_RATIO,
+                           "zeroed_share": fidelity.ZEROED_WARN}}
 
 
 def _backend_module(target):

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from nirc import intref
+from nirc import fidelity, intref
 from nirc.driver import CompileResult, compile, random_spike_input
 from nirc.emulator import Chip
 from nirc.neuron_models import get_model
@@ -47,6 +47,11 @@ class VerifyReport:
     # Per spiking population: (float, emulator) spikes of sample 0, each (T, size), for
     # the mapping report's rasters.
     rasters: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def faithful(self) -> bool:
+        """No layer shows silent damage (nirc.fidelity's warnings) on this run."""
+        return not any(row.get("warnings") for row in self.layers)
 
 
 def _first_difference(what: str, a: np.ndarray, b: np.ndarray) -> Mismatch | None:
@@ -89,7 +94,8 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
 def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps: int = 100,
            samples: int = 8, seed: int = 0, out_dir: str | Path | None = None,
            dt: float | None = None, method: str = "euler", granularity: str = "layer",
-           calibration_steps: int = 50, partition_method: str | None = None) -> VerifyReport:
+           calibration_steps: int = 50, partition_method: str | None = None,
+           calibration: str | None = None) -> VerifyReport:
     """Compile and check; ``inputs`` are batched (T, B, *shape) arrays (or None: random)."""
     from nirc.simulate import simulate
 
@@ -97,7 +103,7 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
         build = Path(out_dir) if out_dir is not None else Path(tmp) / "build"
         result = compile(model, target, build, dt=dt, method=method, granularity=granularity,
                          calibration_steps=calibration_steps, seed=seed,
-                         partition_method=partition_method)
+                         partition_method=partition_method, calibration=calibration)
         if inputs is None:
             inputs = random_spike_input(result.graph, steps, seed=seed + 1, batch=samples)
         chip = Chip.load(build)
@@ -145,6 +151,11 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
         outputs.append(row)
 
     quant = {row["population"]: row for row in result.report.get("quantization", [])}
+    compiled = result.report.get("pass_reports", {}).get("fidelity", {}).get("layers", {})
+    measured = fidelity.compare(net, reference, floated, latency,
+                                {o.source: floated.outputs[k] for k, o in net.outputs.items()
+                                 if o.quantity != "spikes" and k in floated.outputs})
+    damage = fidelity.activity_warnings(measured)
     layers = []
     for name, pop in net.populations.items():
         row = {"population": name, "weight_rel_error": quant.get(name, {}).get("weight_rel_error")}
@@ -154,6 +165,13 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
             row["integer_spikes"] = int(got.sum())
             row["count_correlation"] = _corr(got.sum(axis=0), want.sum(axis=0))
             row["latency_steps"] = lag
+        if name in measured:
+            row.update({k: measured[name][k] for k in ("agreement", "spike_ratio", "burst_share",
+                                                       "voltage_correlation")
+                        if k in measured[name]})
+        # Weights quantization zeroed (measured by the compile), and what this run shows.
+        row["warnings"] = list(damage.get(name, [])) + [
+            w for w in compiled.get(name, {}).get("warnings", []) if "round to zero" in w]
         layers.append(row)
     notes = []
     delivery = get_model(net.neuron_model).spike_delivery
@@ -168,6 +186,10 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
                       emulated.spikes[name][:, 0].reshape(n_steps, -1))
                for name in net.populations
                if name in floated.spikes and name in emulated.spikes}
+    damaged = [row["population"] for row in layers if row["warnings"]]
+    if damaged:
+        notes.append(f"the chip does not compute the float model faithfully in "
+                     f"{len(damaged)} population(s): {', '.join(damaged)} (see their warnings)")
     return VerifyReport(bit_exact=not mismatches, mismatches=mismatches, outputs=outputs,
                         layers=layers, steps=n_steps, samples=n_samples, compile=result,
                         notes=notes, rasters=rasters)

@@ -28,4 +28,7 @@ class PassContext:
     file: str | None = None
     # Per-compilation overrides of a target's backend options, by name (e.g. speck_reset).
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Calibration input for fidelity-driven quantization: a --calibration NPZ path, a
+    # nirc.fidelity.Calibration, or None (seeded random spikes, nirc.fidelity.DEFAULT).
+    calibration: Any = None
     report: dict[str, Any] = field(default_factory=dict)

@@ -5,7 +5,8 @@ fidelity against the float simulation, for one or several models on one or sever
 
 Exit status: 0 when every (model, target) pair fits and is bit-exact; 1 when some pair does
 not fit, cannot be compiled for its target, or differs from the integer reference (a compiler
-bug); 2 on bad input (a missing model file, an invalid target YAML...) before any work.
+bug), or, with ``--require-fidelity``, when a layer no longer computes the float model (each
+record's ``faithful``, each layer's ``warnings``: nirc.fidelity); 2 on bad input (a missing model file, an invalid target YAML...) before any work.
 ``--json`` prints one machine-readable record per pair; ``--junit FILE`` writes one test
 case per pair for CI (docs/ci-recipe.md).
 """
@@ -59,6 +60,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--junit", metavar="FILE", default=None,
                         help="also write the results as a JUnit XML file (one test case per "
                              "model and target) for CI")
+    parser.add_argument("--require-fidelity", action="store_true",
+                        help="also exit 1 when a layer of the chip no longer computes the float "
+                             "model (a fidelity warning: activity that explodes or dies, spike "
+                             "counts uncorrelated with the float model's, weights rounded to zero)")
     parser.add_argument("--report", action="store_true",
                         help="also write report.html into each build directory (needs -o): the "
                              "mapping pictures plus spike rasters, float vs emulator")
@@ -91,8 +96,14 @@ def _check_inputs(args) -> dict[str, Any]:
     if args.report and args.output is None:
         raise NircError("--report needs -o OUT_DIR (report.html is written into the build "
                         "directory)")
+    from nirc.driver import _calibration
+
     neuron_models = sorted({load_target(target).neuron_model for target in args.target})
-    return {model: _inputs_for(args, read(model), neuron_models) for model in args.models}
+    graphs = {model: read(model) for model in args.models}
+    if args.calibration:
+        for graph in graphs.values():
+            _calibration(graph, args.calibration)      # a bad file stops everything (exit 2)
+    return {model: _inputs_for(args, graph, neuron_models) for model, graph in graphs.items()}
 
 
 def _inputs_for(args, graph, neuron_models: list[str]):
@@ -124,7 +135,8 @@ def verify_pair(args, model: str, target: str, inputs, several: bool
                         samples=args.samples, seed=args.seed,
                         out_dir=_build_dir(args, model, target, several), dt=args.dt,
                         method=args.method, granularity=args.granularity,
-                        calibration_steps=args.calibration_steps, partition_method=args.placement)
+                        calibration_steps=args.calibration_steps, partition_method=args.placement,
+                        calibration=args.calibration)
     except FitError as err:
         record.update(status="does-not-fit", fits=False, bit_exact=None, message=str(err))
         report = None
@@ -135,7 +147,7 @@ def verify_pair(args, model: str, target: str, inputs, several: bool
         placement = report.compile.placement
         record.update(
             status="bit-exact" if report.bit_exact else "mismatch", fits=True,
-            bit_exact=report.bit_exact,
+            bit_exact=report.bit_exact, faithful=report.faithful,
             message="" if report.bit_exact else f"{len(report.mismatches)} differences; first: "
             + _mismatch_text(report.mismatches[0]),
             cores_used=placement.cores_used, lower_bound=placement.lower_bound,
@@ -197,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
             records.append(record)
             if not args.json:
                 _print(model, target, record, report)
-    passed = all(r["status"] == "bit-exact" for r in records)
+    passed = all(r["status"] == "bit-exact" and (r.get("faithful", True) or not args.require_fidelity)
+                 for r in records)
     if args.junit:
         Path(args.junit).write_text(junit_xml(records), encoding="utf-8")
     if args.json:
@@ -216,7 +229,8 @@ def _print(model: str, target: str, record: dict[str, Any], report) -> None:
         return
     console.print(f"[bold]{model}[/bold] on {target}: {report.steps} steps x "
                   f"{report.samples} samples; emulator vs integer reference bit-exact: "
-                  f"[bold]{'yes' if report.bit_exact else 'NO'}[/bold]")
+                  f"[bold]{'yes' if report.bit_exact else 'NO'}[/bold]; chip faithful to the float "
+                  f"model: [bold]{'yes' if report.faithful else '[red]NO[/red]'}[/bold]")
     outputs = Table(title="outputs: integer (chip) vs float simulation")
     for col in ("output", "quantity", "float spikes", "integer spikes", "count corr.",
                 "voltage corr.", "class. agreement"):
@@ -229,13 +243,18 @@ def _print(model: str, target: str, record: dict[str, Any], report) -> None:
     console.print(outputs)
     layers = Table(title="per layer")
     for col in ("population", "weight rel. error", "float spikes", "integer spikes",
-                "count corr."):
+                "count corr.", "agreement", "bursts"):
         layers.add_column(col)
     for row in report.layers:
         layers.add_row(row["population"], _fmt(row.get("weight_rel_error")),
                        _fmt(row.get("float_spikes")), _fmt(row.get("integer_spikes")),
-                       _fmt(row.get("count_correlation")))
+                       _fmt(row.get("count_correlation")), _fmt(row.get("agreement")),
+                       _fmt(row.get("burst_share")))
     console.print(layers)
+    for row in report.layers:
+        for warning in row.get("warnings", []):
+            console.print(f"[red]warning[/red]: population '{row['population']}': {warning}",
+                          markup=True, highlight=False)
     for note in report.notes:
         console.print(f"note: {note}")
     for m in report.mismatches[:10]:

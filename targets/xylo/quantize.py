@@ -105,12 +105,17 @@ def _rel_rms(approx: np.ndarray, exact: np.ndarray) -> float:
 
 
 def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granularity: str = "layer",
-             file: str | None = None, state_peaks: dict | None = None) -> tuple[XyloSpec, dict]:
+             file: str | None = None, state_peaks: dict | None = None,
+             scale_factors: dict[str, float] | None = None) -> tuple[XyloSpec, dict]:
     """The integer XyloSpec for a laid-out float network, and the quantization report.
 
     ``state_peaks`` ({population: {"v": (size,), "i": (size,)}}, float units, e.g. the
     largest |v| and |i| of a float run on calibration input) sizes the state scale so
     those states fit 16 bits; without it thresholds get HEADROOM_BITS of room.
+    ``scale_factors`` multiplies the state scale of the named populations (the
+    fidelity search of the xylo_quantize pass); each report row gives the largest
+    factor that keeps the population's thresholds in 16 bits and its weights unclipped
+    (``max_scale_factor``).
     """
     if granularity not in GRANULARITIES:
         raise FitError(f"unknown quantization granularity {granularity!r}; one of {GRANULARITIES}",
@@ -168,6 +173,19 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     calibrated = bool(state_peaks)
     s_h = _scale(hid["th"], peak_hidden, granularity, hid["peak"] if calibrated else None)
     s_o = _scale(out["th"], peak_readout, granularity, out["peak"] if calibrated else None)
+    w_limit = (WEIGHT_MAX + 0.5) * (1 << WEIGHT_SHIFT_MAX)
+    room = {}
+    for placed, s, sec, wp in ((layout.hidden, s_h, hid, peak_hidden), (layout.readout, s_o, out, peak_readout)):
+        for p in placed:
+            sl = slice(p.start, p.stop)
+            th = np.where(np.isfinite(sec["th"][sl]) & (sec["th"][sl] > 0), sec["th"][sl], 0.0)
+            with np.errstate(divide="ignore"):
+                limits = np.minimum(np.where(th > 0, STATE_MAX / np.maximum(th * s[sl], 1e-300), np.inf),
+                                    np.where(wp[sl] > 0, w_limit / np.maximum(wp[sl] * s[sl], 1e-300), np.inf))
+            room[p.name] = float(limits.min(initial=np.inf))
+            factor = (scale_factors or {}).get(p.name, 1.0)
+            if factor != 1.0:
+                s[sl] = s[sl] * factor
 
     shift_in = _shift_for(w_in * s_h[None, :, None])
     shift_rec = _shift_for(w_rec * s_h[None, :, None])
@@ -206,6 +224,8 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
             tau_float = 1.0 / np.maximum(1e-300, 1.0 - sec["v_decay"][sl])
             tau_xylo = 2.0 ** sec["dash_mem"][sl]
             row = {"population": p.name, "neurons": [p.start, p.stop], "scale": float(np.median(s[sl])),
+                   "scale_factor": float((scale_factors or {}).get(p.name, 1.0)),
+                   "max_scale_factor": room[p.name] if np.isfinite(room[p.name]) else None,
                    "dash_mem": sorted(set(sec["dash_mem"][sl].tolist())),
                    "dash_syn": sorted(set(sec["dash_syn"][sl].tolist())),
                    "tau_mem_relative_error": float(np.max(np.abs(tau_xylo / tau_float - 1),
