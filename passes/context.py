@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from nirc.convention import Convention
 from nirc.neuron_models.base import NeuronModel
 
 
@@ -32,3 +33,6 @@ class PassContext:
     # nirc.fidelity.Calibration, or None (seeded random spikes, nirc.fidelity.DEFAULT).
     calibration: Any = None
     report: dict[str, Any] = field(default_factory=dict)
+    # How the model was trained (exporter, dt, reset/spike/threshold rules; nirc.convention).
+    # None: NIR's own semantics at ``dt``. The driver sets it; dt and method agree with it.
+    convention: Convention | None = None
