@@ -169,6 +169,11 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
         return net
 
     def build(directory: Path | None) -> None:
+        from nirc import fidelity
+
+        with watch.stage("reference"):
+            fidelity.reference_run(graph, ctx.calibration, dt_value, method,
+                                   getattr(ctx, "convention", None))
         net = passes_into(directory)
         float_net = ctx.report.pop("float_network", None)
         with watch.stage("fidelity"):
@@ -231,7 +236,8 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     from nirc.simulate import simulate
 
     cal = ctx.calibration
-    floated = simulate(graph, cal.inputs, dt=net.dt, method=ctx.method, batch=True)
+    floated = cal.reference if cal.reference is not None else simulate(
+        graph, cal.inputs, dt=net.dt, method=ctx.method, batch=True)
     voltages = {o.source: floated.outputs[k] for k, o in net.outputs.items()
                 if o.quantity != "spikes" and k in floated.outputs}
     chip = intref.run(net, cal.inputs, batch=True)
@@ -252,7 +258,8 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     for name, notes in found.items():
         for note in notes:
             warnings.warn(NircWarning(f"{where}population '{name}': {note}"), stacklevel=2)
-    return {"calibration": cal.describe(), "reference": "nirc's float simulation of the NIR graph",
+    return {"calibration": cal.describe(),
+            "reference": f"nirc's float simulation of the NIR graph ({cal.reference_rules})",
             "agreement": round(fidelity.score(rows), 6), "layers": layers,
             "thresholds": {"agreement": fidelity.AGREEMENT_WARN,
                            "count_correlation": fidelity.CORRELATION_WARN,

@@ -21,8 +21,12 @@ by the driver and ``nirc verify`` (to report per layer and to warn):
 - ``zeroed_weights``: per population, the non-zero float weights that became
   zero in the quantized tables (more than ZEROED_WARN of them is a warning).
 
-The float reference is the float hardware network (exactly nirc's float
-simulation of the NIR graph, tests/test_float_network_vs_simulate.py).
+The reference is the source model as trained: nirc's float simulation of the
+NIR graph under the file's convention (nirc.convention: dt, reset, spike
+rules of the exporting framework; NIR's own semantics when there is none),
+run once per compile on the calibration input (``reference_run``). Passes run
+without the driver fall back to the float hardware network, which equals the
+simulation under NIR semantics (tests/test_float_network_vs_simulate.py).
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ class Calibration:
     inputs: dict[str, np.ndarray]
     source: str
     path: str | None = None
+    # The source model's run on ``inputs`` (nirc.simulate.SimResult, states recorded), set by
+    # the driver before the passes (reference_run); None: quantizers run the float network.
+    reference: Any = None
+    reference_rules: str = "NIR semantics"
 
     @property
     def steps(self) -> int:
@@ -89,6 +97,19 @@ def calibration(shapes: Mapping[str, tuple[int, ...]], path: str | None = None) 
                         field="calibration")
     return Calibration({k: np.asarray(v, np.float64) for k, v in inputs.items()},
                        "the user's samples (--calibration)", path)
+
+
+def reference_run(graph, cal: Calibration, dt: float, method: str, convention=None) -> Any:
+    """The source model on the calibration input: nirc's float simulation of ``graph`` under
+    ``convention`` (nirc.convention: the framework's dt, reset and spike rules; None: NIR's
+    own), states recorded. Stored in ``cal.reference``."""
+    from nirc.simulate import simulate
+
+    kwargs = {"convention": convention} if convention is not None else {}
+    cal.reference = simulate(graph, cal.inputs, dt=dt, method=method, batch=True, record=True,
+                             **kwargs)
+    cal.reference_rules = convention.rules() if convention is not None else "NIR semantics"
+    return cal.reference
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -40,11 +40,11 @@ SCALE_FACTORS = tuple(2.0 ** k for k in range(-2, 8))
 SEARCH_ROUNDS = 2
 
 
-def state_peaks(net: HardwareNetwork, run: intref.RunResult) -> dict[str, dict[str, np.ndarray]]:
+def state_peaks(net: HardwareNetwork, run) -> dict[str, dict[str, np.ndarray]]:
     """Per population and neuron, the largest |v| and |i| of a recorded float run."""
     return {pop: {k: np.abs(trace).reshape(-1, net.populations[pop].size).max(axis=0)
-                  for k, trace in states.items()}
-            for pop, states in run.states.items()}
+                  for k, trace in states.items() if k in ("v", "i")}
+            for pop, states in run.states.items() if pop in net.populations}
 
 
 def calibration_of(net: HardwareNetwork, ctx: PassContext) -> fidelity.Calibration:
@@ -60,7 +60,10 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     target = ctx.target or ctx.target_name or "xylo"
     device = device_for(target)
     cal = calibration_of(net, ctx)
-    float_run = intref.run(net, cal.inputs, batch=True, record=True)
+    # The source model (the driver's reference run, under the file's convention), else the
+    # float network (NIR semantics).
+    float_run = cal.reference if cal.reference is not None else \
+        intref.run(net, cal.inputs, batch=True, record=True)
     peaks = state_peaks(net, float_run)
     voltages = {o.source: float_run.outputs[k] for k, o in net.outputs.items() if o.quantity != "spikes"}
 
