@@ -246,9 +246,17 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     zeroed = fidelity.zeroed_weights(float_net, net) if float_net is not None else {}
     for name, notes in fidelity.zeroed_warnings(zeroed).items():
         found.setdefault(name, []).extend(notes)
+    model = get_model(net.neuron_model)
+    convention = getattr(ctx, "convention", None)
+    trained = fidelity.model_rules(convention)
+    readouts = {o.source for o in net.outputs.values()}
     layers = {}
-    for name in net.populations:
+    for name, pop in net.populations.items():
         row = dict(rows.get(name, {}))
+        chip_rules = model.firing_rules(pop, name in readouts) if pop.spiking else None
+        if chip_rules is not None:
+            row["chip_rules"] = chip_rules
+            row["rule_differences"] = fidelity.rule_differences(trained, chip_rules)
         if name in zeroed:
             row["weights_nonzero"] = zeroed[name].nonzero
             row["weights_zeroed"] = zeroed[name].zeroed
@@ -260,6 +268,7 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
             warnings.warn(NircWarning(f"{where}population '{name}': {note}"), stacklevel=2)
     return {"calibration": cal.describe(),
             "reference": f"nirc's float simulation of the NIR graph ({cal.reference_rules})",
+            "model_rules": trained,
             "agreement": round(fidelity.score(rows), 6), "layers": layers,
             "thresholds": {"agreement": fidelity.AGREEMENT_WARN,
                            "count_correlation": fidelity.CORRELATION_WARN,

@@ -266,3 +266,50 @@ def zeroed_warnings(found: Mapping[str, ZeroedWeights]) -> dict[str, list[str]]:
     return {name: [f"{z.zeroed} of {z.nonzero} non-zero weights ({100 * z.share:.0f}%) round to "
                    f"zero (from {', '.join(f'{s}: {n}' for s, n in sorted(z.tables.items()))})"]
             for name, z in found.items() if z.share > ZEROED_WARN}
+
+
+# --- firing rules: the model's against the chip's -------------------------------------------
+
+NIR_RULES = {"reset": "zero", "reset_delay": False, "spikes": "single", "max_spikes": 1,
+             "threshold_test": ">"}
+
+
+def model_rules(convention=None) -> dict[str, Any]:
+    """The firing rules the model was trained under (nirc.convention), NIR's without one."""
+    if convention is None:
+        return dict(NIR_RULES)
+    return {"reset": convention.reset, "reset_delay": bool(convention.reset_delay),
+            "spikes": convention.spikes, "max_spikes": convention.spike_limit,
+            "threshold_test": convention.threshold_test}
+
+
+def rule_differences(model: Mapping[str, Any], chip: Mapping[str, Any] | None) -> list[str]:
+    """What the chip's firing rules (NeuronModel.firing_rules) change against the model's, in
+    words; empty when the chip runs the model's own rules."""
+    if chip is None:
+        return []
+    found = []
+    late = " one step late" if model.get("reset_delay") else ""
+    if model["reset"] != chip["reset"]:
+        what = {"zero": "resets to v_reset", "subtract": "subtracts the threshold"}
+        found.append(f"reset: the model {what[model['reset']]}{late}, the chip "
+                     f"{what[chip['reset']].replace('v_reset', 'zero (v_reset)')}")
+    elif late:
+        found.append("reset: the model applies it one step late, the chip in the step it fires")
+    per = chip.get("per", "step")
+    if model["spikes"] == "single" and (chip["spikes"] == "multi" or per != "step"):
+        most = (f"up to {chip['max_spikes']} per step" if chip.get("max_spikes") else
+                "several per step") if per == "step" else "one per input event, so several per step"
+        found.append(f"spikes: the model fires at most once per step, the chip {most}")
+    elif model["spikes"] == "multi" and chip["spikes"] == "single" and per == "step":
+        found.append("spikes: the model fires several spikes per step, the chip at most one")
+    elif model["spikes"] == "multi" and chip["spikes"] == "multi" and per != "step":
+        found.append("spikes: the model counts spikes per step, the chip fires one per input event")
+    elif (model["spikes"] == "multi" and chip["spikes"] == "multi" and model.get("max_spikes")
+          and chip.get("max_spikes") and model["max_spikes"] != chip["max_spikes"]):
+        found.append(f"spikes: at most {model['max_spikes']} per step in the model, "
+                     f"{chip['max_spikes']} on the chip")
+    if model["threshold_test"] != chip["threshold_test"]:
+        found.append(f"threshold: the model fires when v {model['threshold_test']} threshold, "
+                     f"the chip when v {chip['threshold_test']} threshold")
+    return found

@@ -186,6 +186,18 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
                       emulated.spikes[name][:, 0].reshape(n_steps, -1))
                for name in net.populations
                if name in floated.spikes and name in emulated.spikes}
+    for row in layers:
+        differs = compiled.get(row["population"], {}).get("rule_differences")
+        if not differs:
+            continue
+        row["rule_differences"] = differs
+        effect = measured.get(row["population"], {})
+        by = (f"; on this run the chip fires {effect['chip_spikes']} spikes against "
+              f"{effect['float_spikes']} (x{effect['spike_ratio']:.2f}), "
+              f"{100 * effect['burst_share']:.0f}% of them in bursts, agreement "
+              f"{effect['agreement']:.2f}") if effect.get("spike_ratio") is not None else ""
+        notes.append(f"population '{row['population']}' fires by other rules than the model: "
+                     f"{'; '.join(differs)}{by}")
     damaged = [row["population"] for row in layers if row["warnings"]]
     if damaged:
         notes.append(f"the chip does not compute the float model faithfully in "

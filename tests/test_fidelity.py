@@ -198,3 +198,54 @@ def test_verify_says_a_bit_exact_but_unfaithful_build_is_not_faithful(tmp_path, 
     assert main(["verify", str(EXAMPLES / "mlp.nir"), "--target", "loihi2", "--steps", "20",
                  "--samples", "2", "--calibration-steps", "0", "--require-fidelity"]) == 0
     assert "chip faithful to the float model: yes" in " ".join(capsys.readouterr().out.split())
+
+
+# --- firing rules: the chip's native rule where it matches the model, else reported -----
+
+
+def test_rule_differences_say_what_the_chip_changes_against_the_trained_rules():
+    snntorch = {"reset": "subtract", "reset_delay": True, "spikes": "single", "max_spikes": 1,
+                "threshold_test": ">"}
+    xylo_hidden = {"reset": "subtract", "spikes": "multi", "max_spikes": 31, "threshold_test": ">=",
+                   "per": "step"}
+    loihi = {"reset": "zero", "spikes": "single", "max_spikes": 1, "threshold_test": ">", "per": "step"}
+    assert fidelity.rule_differences(fidelity.NIR_RULES, loihi) == []
+    found = fidelity.rule_differences(snntorch, xylo_hidden)
+    assert found == ["reset: the model applies it one step late, the chip in the step it fires",
+                     "spikes: the model fires at most once per step, the chip up to 31 per step",
+                     "threshold: the model fires when v > threshold, the chip when v >= threshold"]
+    assert "resets to zero" in fidelity.rule_differences(snntorch, loihi)[0]
+
+
+def test_report_lists_each_layers_rule_differences_and_loihi_has_none():
+    xylo, _ = compiled(EXAMPLES / "srnn.nir", "xylo")
+    layers = xylo.report["pass_reports"]["fidelity"]["layers"]
+    assert any("up to 31 per step" in d for d in layers["1.lif"]["rule_differences"])
+    assert not any("per step" in d for d in layers["3"]["rule_differences"])   # readout: one spike
+    loihi, _ = compiled(EXAMPLES / "mlp.nir", "loihi2")
+    assert all(row["rule_differences"] == [] for row in loihi.report["pass_reports"]["fidelity"]["layers"].values())
+
+
+def test_speck_subtracts_when_the_model_was_trained_with_subtraction():
+    from nirc.convention import Convention
+    from nirc.driver import run_passes
+    from nirc.neuron_models import get_model
+    from nirc.nirio import read
+    from nirc.passes.context import PassContext
+    from nirc.target import load_target
+
+    target = load_target("speck2f")
+    graph = read(EXAMPLES / "cnn.nir")
+
+    def lowered(**extra):
+        ctx = PassContext(model=get_model("speck_iaf"), dt=1.0, target=target, target_name="speck2f", **extra)
+        net = run_passes(graph, ["normalize", "speck_lower"], ctx)
+        return {bool(np.all(p.params["return_to_zero"])) for p in net.populations.values()}, ctx
+
+    assert lowered()[0] == {True}                       # NIR's reset to zero (the target default)
+    sinabs = Convention(exporter="sinabs", dt=1.0, reset="subtract", spikes="multi", max_spikes=None,
+                        threshold_test=">=")
+    resets, ctx = lowered(convention=sinabs)
+    assert resets == {False} and "convention" in ctx.report["speck_lower"]["reset_chosen_by"]
+    resets, _ = lowered(convention=sinabs, options={"speck_reset": "nir"})   # an explicit choice wins
+    assert resets == {True}
