@@ -250,6 +250,7 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     convention = getattr(ctx, "convention", None)
     trained = fidelity.model_rules(convention)
     readouts = {o.source for o in net.outputs.values()}
+    quantization = {row["population"]: row for row in ctx.report.get("quantization", [])}
     layers = {}
     for name, pop in net.populations.items():
         row = dict(rows.get(name, {}))
@@ -261,6 +262,11 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
             row["weights_nonzero"] = zeroed[name].nonzero
             row["weights_zeroed"] = zeroed[name].zeroed
         row["warnings"] = found.get(name, [])
+        quant = quantization.get(name, {})
+        scale = quant.get("scale", quant.get("v_scale"))
+        if scale is not None:
+            row["scale"] = scale
+        row["limited_by"] = fidelity.limited_by(row, quant)
         layers[name] = row
     where = f"{ctx.file}: " if ctx.file else ""
     for name, notes in found.items():

@@ -313,3 +313,25 @@ def rule_differences(model: Mapping[str, Any], chip: Mapping[str, Any] | None) -
         found.append(f"threshold: the model fires when v {model['threshold_test']} threshold, "
                      f"the chip when v {chip['threshold_test']} threshold")
     return found
+
+
+def limited_by(row: Mapping[str, Any], quantization: Mapping[str, Any] | None = None) -> str:
+    """What kept one layer's calibration agreement from 1, in words: the quantizer's own
+    account when it gives one (``quantization["limited_by"]``), else what the measures show
+    (firing rules that burst, weights rounded to zero or coarsely, nothing measurable)."""
+    quantization = quantization or {}
+    if quantization.get("limited_by"):
+        return quantization["limited_by"]
+    parts = []
+    if row.get("burst_share", 0) > 0.05:
+        parts.append(f"firing rules: {100 * row['burst_share']:.0f}% of the chip's spikes are a "
+                     f"second or later spike of a neuron in one step")
+    elif row.get("rule_differences") and row.get("agreement", 1) < 0.99:
+        parts.append("firing rules: " + "; ".join(row["rule_differences"]))
+    if row.get("weights_nonzero") and row.get("weights_zeroed", 0) > 0.01 * row["weights_nonzero"]:
+        parts.append(f"weights: {row['weights_zeroed']} of {row['weights_nonzero']} non-zero "
+                     f"weights round to zero")
+    error = quantization.get("weight_rel_error")
+    if error is not None and error > 0.02:
+        parts.append(f"weights: {100 * error:.1f}% relative error")
+    return "; ".join(parts) if parts else "nothing measurable"
