@@ -15,8 +15,9 @@ Scales are chosen for fidelity, on calibration input (``ctx.calibration``: the
 user's samples, else nirc.fidelity.DEFAULT's seeded spikes): the float network
 is run once, its largest |v| and |i| size a first state scale (so they fit 16
 bits), then each population's scale is multiplied by the factor in
-SCALE_FACTORS (up to the largest that keeps its thresholds in 16 bits and its
-weights unclipped) that maximises the network's agreement with the float run
+SCALE_FACTORS (up to the largest that keeps its thresholds in 16 bits; past
+the weights' 8-bit range the largest weights clip, which can agree better
+than a smaller threshold, and the report counts them) that maximises the network's agreement with the float run
 (nirc.fidelity.score), one population after the other, twice over. Why it
 matters: Xylo subtracts the threshold and fires up to 31 spikes per step, so a
 threshold far below the 16-bit range lets a strongly driven neuron burst where
@@ -35,8 +36,8 @@ from nirc.hwnet import HardwareNetwork
 from nirc.passes.context import PassContext
 from nirc.passes.quantize import added_latency
 
-# Scale multipliers tried per population (powers of two, and the largest allowed).
-SCALE_FACTORS = tuple(2.0 ** k for k in range(-2, 8))
+# Scale multipliers tried per population (powers of sqrt(2), and the largest allowed).
+SCALE_FACTORS = tuple(2.0 ** (k / 2) for k in range(-4, 15))
 SEARCH_ROUNDS = 2
 
 
@@ -129,8 +130,11 @@ def limited_by(row: dict, agreement: dict | None, room: float | None) -> str:
                      f"spike in one step (Xylo subtracts the threshold and fires up to 31 per step; the "
                      f"float neuron fires once)")
     if room is not None and row["scale_factor"] >= room * 0.999:
-        parts.append("range: the scale is the largest that keeps thresholds in 16 bits and weights in 8 bits "
-                     "under the 3-bit shift; states beyond the 16-bit range saturate")
+        parts.append("range: its thresholds are at the top of the 16-bit range; states beyond it saturate")
+    clipped = sum(v for k, v in row.items() if k.endswith("_clipped"))
+    if clipped:
+        parts.append(f"weights: {clipped} clipped at 8 bits under the 3-bit shift (a larger threshold "
+                     f"agreed better than exact large weights)")
     if row.get("tau_mem_relative_error", 0) > 0.1:
         parts.append(f"time constants: Xylo's bit-shift decays are powers of two (tau_mem off by "
                      f"{100 * row['tau_mem_relative_error']:.0f}%)")

@@ -114,8 +114,9 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     those states fit 16 bits; without it thresholds get HEADROOM_BITS of room.
     ``scale_factors`` multiplies the state scale of the named populations (the
     fidelity search of the xylo_quantize pass); each report row gives the largest
-    factor that keeps the population's thresholds in 16 bits and its weights unclipped
-    (``max_scale_factor``).
+    factor that keeps the population's thresholds in 16 bits (``max_scale_factor``),
+    the largest that clips none of its weights (``unclipped_scale_factor``) and the
+    weights each matrix clipped (``<matrix>_clipped``).
     """
     if granularity not in GRANULARITIES:
         raise FitError(f"unknown quantization granularity {granularity!r}; one of {GRANULARITIES}",
@@ -174,15 +175,16 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     s_h = _scale(hid["th"], peak_hidden, granularity, hid["peak"] if calibrated else None)
     s_o = _scale(out["th"], peak_readout, granularity, out["peak"] if calibrated else None)
     w_limit = (WEIGHT_MAX + 0.5) * (1 << WEIGHT_SHIFT_MAX)
-    room = {}
+    room, weight_room = {}, {}
     for placed, s, sec, wp in ((layout.hidden, s_h, hid, peak_hidden), (layout.readout, s_o, out, peak_readout)):
         for p in placed:
             sl = slice(p.start, p.stop)
             th = np.where(np.isfinite(sec["th"][sl]) & (sec["th"][sl] > 0), sec["th"][sl], 0.0)
             with np.errstate(divide="ignore"):
-                limits = np.minimum(np.where(th > 0, STATE_MAX / np.maximum(th * s[sl], 1e-300), np.inf),
-                                    np.where(wp[sl] > 0, w_limit / np.maximum(wp[sl] * s[sl], 1e-300), np.inf))
+                limits = np.where(th > 0, STATE_MAX / np.maximum(th * s[sl], 1e-300), np.inf)
+                w_room = np.where(wp[sl] > 0, w_limit / np.maximum(wp[sl] * s[sl], 1e-300), np.inf)
             room[p.name] = float(limits.min(initial=np.inf))
+            weight_room[p.name] = float(w_room.min(initial=np.inf))
             factor = (scale_factors or {}).get(p.name, 1.0)
             if factor != 1.0:
                 s[sl] = s[sl] * factor
@@ -226,6 +228,7 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
             row = {"population": p.name, "neurons": [p.start, p.stop], "scale": float(np.median(s[sl])),
                    "scale_factor": float((scale_factors or {}).get(p.name, 1.0)),
                    "max_scale_factor": room[p.name] if np.isfinite(room[p.name]) else None,
+                   "unclipped_scale_factor": weight_room[p.name] if np.isfinite(weight_room[p.name]) else None,
                    "dash_mem": sorted(set(sec["dash_mem"][sl].tolist())),
                    "dash_syn": sorted(set(sec["dash_syn"][sl].tolist())),
                    "tau_mem_relative_error": float(np.max(np.abs(tau_xylo / tau_float - 1),
@@ -241,6 +244,11 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
                 if np.any(wf):
                     row[f"{name}_relative_rms_error"] = _rel_rms(wq[wf != 0], wf[wf != 0])
                     row[f"{name}_zeroed"] = int(np.count_nonzero((wq == 0) & (wf != 0)))
+                    # Weights beyond 8 bits under the largest shift (a scale factor past
+                    # max_scale_factor trades them for a larger threshold).
+                    clipped = np.abs(q[:, sl, :] if q.ndim == 3 else q[:, sl]) >= WEIGHT_MAX
+                    exact = np.abs(wf) * (s[None, sl, None] if wf.ndim == 3 else s[None, sl]) / (1 << shift)
+                    row[f"{name}_clipped"] = int(np.count_nonzero(clipped & (exact > WEIGHT_MAX + 0.5)))
             rows.append(row)
         return rows
 
