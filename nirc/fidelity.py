@@ -32,7 +32,7 @@ simulation under NIR semantics (tests/test_float_network_vs_simulate.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -175,10 +175,20 @@ def compare(net, chip_run, float_run, latency: Mapping[str, int] | None = None,
     return rows
 
 
-def score(rows: Mapping[str, Mapping[str, Any]]) -> float:
-    """One number for a whole network: the mean agreement of its populations."""
+OUTPUT_WEIGHT = 0.75      # share of score() given to the populations that feed outputs
+
+
+def score(rows: Mapping[str, Mapping[str, Any]], outputs: Iterable[str] = ()) -> float:
+    """One number for a whole network: the mean agreement of its populations, with
+    OUTPUT_WEIGHT of it on the populations in ``outputs`` (what the user reads) when given."""
     values = [r["agreement"] for r in rows.values()]
-    return float(np.mean(values)) if values else 1.0
+    if not values:
+        return 1.0
+    overall = float(np.mean(values))
+    read = [rows[name]["agreement"] for name in outputs if name in rows]
+    if not read:
+        return overall
+    return OUTPUT_WEIGHT * float(np.mean(read)) + (1 - OUTPUT_WEIGHT) * overall
 
 
 def activity_warnings(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
