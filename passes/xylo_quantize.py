@@ -119,15 +119,23 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
          "weight_rel_error": max([v for k, v in row.items() if k.endswith("_relative_rms_error")], default=0.0),
          "threshold_rel_error": row["threshold_relative_error"], "tau_mem_rel_error": row["tau_mem_relative_error"],
          "calibration": best_rows.get(row["population"]),
-         "limited_by": limited_by(row, best_rows.get(row["population"]), room.get(row["population"]))}
+         "limited_by": limited_by(row, best_rows.get(row["population"]), room.get(row["population"]),
+                                  {t.source: best_rows[t.source]["agreement"] for t in net.tables
+                                   if t.target == row["population"] and t.source != row["population"]
+                                   and t.source in best_rows})}
         for row in report["layers"]]
     ctx.report["latency_steps"] = added_latency(net, quantized)
     return quantized
 
 
-def limited_by(row: dict, agreement: dict | None, room: float | None) -> str:
-    """What kept this population's calibration agreement from 1, in words."""
+def limited_by(row: dict, agreement: dict | None, room: float | None,
+               sources: dict[str, float] | None = None) -> str:
+    """What kept this population's calibration agreement from 1, in words (``sources``: the
+    agreement of the populations feeding it)."""
     parts = []
+    for source, value in sorted((sources or {}).items()):
+        if value < 0.9:
+            parts.append(f"inputs: population '{source}' feeding it agrees {value:.2f} with the float model")
     if agreement and agreement.get("burst_share", 0) > 0.05:
         parts.append(f"bursts: {100 * agreement['burst_share']:.0f}% of its spikes are a second or later "
                      f"spike in one step (Xylo subtracts the threshold and fires up to 31 per step; the "
@@ -139,8 +147,8 @@ def limited_by(row: dict, agreement: dict | None, room: float | None) -> str:
         parts.append(f"weights: {clipped} clipped at 8 bits under the 3-bit shift (a larger threshold "
                      f"agreed better than exact large weights)")
     if row.get("tau_mem_relative_error", 0) > 0.1:
-        parts.append(f"time constants: Xylo's bit-shift decays are powers of two (tau_mem off by "
-                     f"{100 * row['tau_mem_relative_error']:.0f}%)")
+        parts.append(f"{'also ' if parts else ''}time constants: Xylo's bit-shift decays are powers of "
+                     f"two (tau_mem off by {100 * row['tau_mem_relative_error']:.0f}%)")
     if agreement and agreement.get("agreement", 1) < 0.999 and not parts:
         parts.append("rounding and saturation of 16-bit states and 8-bit weights (no single cause "
                      "above 5%)")
