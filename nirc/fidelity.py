@@ -38,8 +38,11 @@ import numpy as np
 
 from nirc.errors import NircError
 
-# Calibration input when the user gives none: Bernoulli spikes, seeded.
+# Calibration input when the user gives none: Bernoulli spikes, seeded; at most this many
+# steps and samples, fewer for large networks (BUDGET neuron-steps, at least MIN_STEPS).
 DEFAULT = {"steps": 100, "samples": 4, "rate": 0.2, "seed": 0}
+BUDGET = 500_000
+MIN_STEPS = 10
 AGREEMENT_WARN = 0.6      # a layer's calibration agreement below this is a warning
 CORRELATION_WARN = 0.9    # so is a correlation of per-(sample, neuron) spike counts below this
 ACTIVITY_RATIO = 3.0      # integer/float spikes above this explodes, below 1/this dies
@@ -71,12 +74,24 @@ class Calibration:
         return {"source": self.source, "steps": self.steps, "samples": self.samples}
 
 
-def calibration(shapes: Mapping[str, tuple[int, ...]], path: str | None = None) -> Calibration:
+def default_size(neurons: int) -> tuple[int, int]:
+    """(steps, samples) of the default calibration input for a network of ``neurons``: DEFAULT's,
+    shrunk so a float and an integer run of it stay within BUDGET neuron-steps."""
+    sample_steps = BUDGET // max(int(neurons), 1)
+    samples = int(np.clip(sample_steps // DEFAULT["steps"], 1, DEFAULT["samples"]))
+    steps = int(np.clip(sample_steps // samples, MIN_STEPS, DEFAULT["steps"]))
+    return steps, samples
+
+
+def calibration(shapes: Mapping[str, tuple[int, ...]], path: str | None = None,
+                neurons: int = 0) -> Calibration:
     """The user's calibration samples from ``path`` (NPZ as ``nirc verify --input``: (T, B, *shape)
-    or one sample (T, *shape)), else DEFAULT's seeded random spikes."""
+    or one sample (T, *shape)), else seeded random spikes (DEFAULT, sized by default_size for a
+    network of ``neurons``)."""
     if path is None:
+        steps, samples = default_size(neurons)
         rng = np.random.default_rng(DEFAULT["seed"])
-        inputs = {name: (rng.random((DEFAULT["steps"], DEFAULT["samples"], *shape))
+        inputs = {name: (rng.random((steps, samples, *shape))
                          < DEFAULT["rate"]).astype(np.float64) for name, shape in sorted(shapes.items())}
         return Calibration(inputs, f"seeded random spikes (Bernoulli({DEFAULT['rate']}), seed "
                                    f"{DEFAULT['seed']})")

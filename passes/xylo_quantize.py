@@ -87,6 +87,7 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     unscaled = best_score
     room = {row["population"]: row["max_scale_factor"] for row in best_report["layers"]}
     tried = []
+    seen = {tuple(sorted(factors.items()))}
     order = [name for name in net.populations if name in room]
     for _ in range(SEARCH_ROUNDS):
         improved = False
@@ -95,9 +96,11 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
             candidates = sorted({f for f in SCALE_FACTORS if f <= limit} | {max(min(limit, max(SCALE_FACTORS)),
                                                                                  min(SCALE_FACTORS))})
             for f in candidates:
-                if f == factors[name]:
-                    continue
                 trial = {**factors, name: f}
+                key = tuple(sorted(trial.items()))
+                if f == factors[name] or key in seen:
+                    continue
+                seen.add(key)
                 score, rows, quantized, report = evaluate(trial)
                 tried.append({"population": name, "scale_factor": f, "agreement": round(score, 6)})
                 if score > best_score + 1e-9:

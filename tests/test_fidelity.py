@@ -193,7 +193,9 @@ def test_verify_says_a_bit_exact_but_unfaithful_build_is_not_faithful(tmp_path, 
     record = json.loads(capsys.readouterr().out)["results"][0]
     assert record["bit_exact"] is True and record["faithful"] is False
     assert any(row["warnings"] for row in record["layers"])
-    assert main(args + ["--require-fidelity"]) == 1
+    junit = tmp_path / "verify.xml"
+    assert main(args + ["--require-fidelity", "--junit", str(junit)]) == 1
+    assert 'failures="1"' in junit.read_text() and "round to zero" in junit.read_text()
     capsys.readouterr()
     assert main(["verify", str(EXAMPLES / "mlp.nir"), "--target", "loihi2", "--steps", "20",
                  "--samples", "2", "--calibration-steps", "0", "--require-fidelity"]) == 0

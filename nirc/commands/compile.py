@@ -74,6 +74,12 @@ def run(args: argparse.Namespace) -> int:
              "%.1f inter-core messages per step", result.out_dir, r["neurons"], r["synapses"],
              r["cores_used"], r["lower_bound"], 100 * r["gap"],
              r["traffic"]["inter_core_messages_per_step"])
+    fid = r["pass_reports"].get("fidelity", {})
+    if "agreement" in fid:
+        cal = fid["calibration"]
+        log.info("  fidelity: agreement %.3f with the float model on %s (%d steps x %d samples); "
+                 "per layer in report.json", fid["agreement"], cal["source"], cal["steps"],
+                 cal["samples"])
     for row in r["quantization"]:
         if row.get("notes"):
             log.info("  %s: %s", row["population"], "; ".join(row["notes"]))

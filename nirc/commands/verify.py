@@ -178,9 +178,19 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def junit_xml(records: list[dict[str, Any]]) -> str:
-    """One <testcase> per (model, target): failure when it does not fit or is not bit-exact."""
-    failed = [r for r in records if r["status"] != "bit-exact"]
+def _fails(record: dict[str, Any], require_fidelity: bool) -> str | None:
+    """Why a (model, target) record fails verify (None: it passes)."""
+    if record["status"] != "bit-exact":
+        return record["status"]
+    if require_fidelity and not record.get("faithful", True):
+        return "unfaithful"
+    return None
+
+
+def junit_xml(records: list[dict[str, Any]], require_fidelity: bool = False) -> str:
+    """One <testcase> per (model, target): failure when it does not fit or is not bit-exact
+    (or, with ``require_fidelity``, no longer computes the float model)."""
+    failed = [r for r in records if _fails(r, require_fidelity)]
     suite = ET.Element("testsuite", name="nirc verify", tests=str(len(records)),
                        failures=str(len(failed)), errors="0",
                        time=f"{sum(r['seconds'] for r in records):.3f}")
@@ -188,9 +198,13 @@ def junit_xml(records: list[dict[str, Any]]) -> str:
         case = ET.SubElement(suite, "testcase", classname=Path(r["model"]).stem,
                              name=f"{Path(r['model']).name} on {r['target']}",
                              time=f"{r['seconds']:.3f}")
-        if r["status"] != "bit-exact":
-            failure = ET.SubElement(case, "failure", type=r["status"], message=r["message"])
-            failure.text = r["message"]
+        why = _fails(r, require_fidelity)
+        if why:
+            message = r["message"] or "; ".join(
+                f"population '{row['population']}': {w}" for row in r.get("layers", [])
+                for w in row.get("warnings", []))
+            failure = ET.SubElement(case, "failure", type=why, message=message)
+            failure.text = message
         else:
             out = ET.SubElement(case, "system-out")
             out.text = (f"bit-exact over {r['steps']} steps x {r['samples']} samples; "
@@ -209,10 +223,9 @@ def run(args: argparse.Namespace) -> int:
             records.append(record)
             if not args.json:
                 _print(model, target, record, report)
-    passed = all(r["status"] == "bit-exact" and (r.get("faithful", True) or not args.require_fidelity)
-                 for r in records)
+    passed = not any(_fails(r, args.require_fidelity) for r in records)
     if args.junit:
-        Path(args.junit).write_text(junit_xml(records), encoding="utf-8")
+        Path(args.junit).write_text(junit_xml(records, args.require_fidelity), encoding="utf-8")
     if args.json:
         json.dump({"format": JSON_FORMAT, "schema_version": JSON_SCHEMA_VERSION,
                    "passed": passed, "results": records}, sys.stdout, indent=2, default=_plain)
