@@ -47,6 +47,9 @@ class VerifyReport:
     # Per spiking population: (float, emulator) spikes of sample 0, each (T, size), for
     # the mapping report's rasters.
     rasters: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # Per population whose firing rules differ from the model's: what differs and its
+    # measured effect on this run; and a summary when some layer lost fidelity.
+    fidelity_notes: list[str] = field(default_factory=list)
 
     @property
     def faithful(self) -> bool:
@@ -186,6 +189,7 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
                       emulated.spikes[name][:, 0].reshape(n_steps, -1))
                for name in net.populations
                if name in floated.spikes and name in emulated.spikes}
+    fidelity_notes = []
     for row in layers:
         differs = compiled.get(row["population"], {}).get("rule_differences")
         if not differs:
@@ -196,12 +200,13 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
               f"{effect['float_spikes']} (x{effect['spike_ratio']:.2f}), "
               f"{100 * effect['burst_share']:.0f}% of them in bursts, agreement "
               f"{effect['agreement']:.2f}") if effect.get("spike_ratio") is not None else ""
-        notes.append(f"population '{row['population']}' fires by other rules than the model: "
-                     f"{'; '.join(differs)}{by}")
+        fidelity_notes.append(f"population '{row['population']}' fires by other rules than the "
+                              f"model: {'; '.join(differs)}{by}")
     damaged = [row["population"] for row in layers if row["warnings"]]
     if damaged:
-        notes.append(f"the chip does not compute the float model faithfully in "
-                     f"{len(damaged)} population(s): {', '.join(damaged)} (see their warnings)")
+        fidelity_notes.append(f"the chip does not compute the float model faithfully in "
+                              f"{len(damaged)} population(s): {', '.join(damaged)} (see their "
+                              f"warnings)")
     return VerifyReport(bit_exact=not mismatches, mismatches=mismatches, outputs=outputs,
                         layers=layers, steps=n_steps, samples=n_samples, compile=result,
-                        notes=notes, rasters=rasters)
+                        notes=notes, rasters=rasters, fidelity_notes=fidelity_notes)

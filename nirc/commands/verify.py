@@ -152,7 +152,7 @@ def verify_pair(args, model: str, target: str, inputs, several: bool
             + _mismatch_text(report.mismatches[0]),
             cores_used=placement.cores_used, lower_bound=placement.lower_bound,
             steps=report.steps, samples=report.samples, outputs=report.outputs,
-            layers=report.layers, notes=report.notes,
+            layers=report.layers, notes=report.notes, fidelity_notes=report.fidelity_notes,
             mismatches=[_mismatch_dict(m) for m in report.mismatches[:10]])
         if args.report:
             from nirc.mapping_report import REPORT_NAME, write_report
@@ -268,7 +268,7 @@ def _print(model: str, target: str, record: dict[str, Any], report) -> None:
         for warning in row.get("warnings", []):
             console.print(f"[red]warning[/red]: population '{row['population']}': {warning}",
                           markup=True, highlight=False)
-    for note in report.notes:
+    for note in report.notes + report.fidelity_notes:
         console.print(f"note: {note}")
     for m in report.mismatches[:10]:
         console.print(f"[red]MISMATCH[/red] {_mismatch_text(m)}")
