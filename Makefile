@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.nirc-installed
 LAVA_VENV ?= .venv-lava
 
 .PHONY: demo test test-slow test-browser oracle lava-venv bench docs corpus clean
-BENCHMARKS := nirio frontend compile partition speck speck_fidelity fidelity xylo lava cross_target
+BENCHMARKS := nirio frontend compile partition speck speck_fidelity fidelity xylo lava cross_target provenance
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

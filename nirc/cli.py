@@ -67,8 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         if progress is not None:
             progress.close()
         print(f"error: {err}", file=sys.stderr)
-        if isinstance(err, FitError) and not args.quiet:
-            for line in fit_hints(err, getattr(args, "target", None)):
+        if not args.quiet:
+            if err.why or err.next:
+                lines = [f"why: {err.why}"] if err.why else []
+                lines += [f"next: {err.next}"] if err.next else []
+            elif isinstance(err, FitError) and err.cause in (None, "size"):
+                lines = fit_hints(err, getattr(args, "target", None))
+            else:
+                lines = []
+            for line in lines:
                 print(f"  {line}", file=sys.stderr)
         return err.exit_code
     except OSError as err:

@@ -30,11 +30,19 @@ class NircError(Exception):
     exit_code = 2
 
     def __init__(self, message: str, *, file: str | None = None, node: str | None = None,
-                 field: str | None = None):
+                 field: str | None = None, why: str | None = None, next: str | None = None,
+                 cause: str | None = None, details: dict | None = None):
         self.message = message
         self.file = str(file) if file is not None else None
         self.node = node
         self.field = field
+        # The CLI prints these under the error line: the real cause, and a fix it offers.
+        self.why = why
+        self.next = next
+        # What kind of refusal this is ('time_constant', 'topology', 'size', ...), and the
+        # numbers behind it, so that code knowing more (the exporter) can refine why/next.
+        self.cause = cause
+        self.details = dict(details or {})
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -47,7 +55,14 @@ class NircError(Exception):
         return type(self)(self.message,
                           file=self.file or file,
                           node=self.node or node,
-                          field=self.field or field)
+                          field=self.field or field,
+                          why=self.why, next=self.next, cause=self.cause, details=self.details)
+
+    def hinted(self, why: str | None, next: str | None) -> "NircError":
+        """A copy with other why/next lines."""
+        err = self.at()
+        err.why, err.next = why, next
+        return err
 
 
 class ModelError(NircError):

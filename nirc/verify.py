@@ -96,17 +96,24 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
 
 def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps: int = 100,
            samples: int = 8, seed: int = 0, out_dir: str | Path | None = None,
-           dt: float | None = None, method: str = "euler", granularity: str = "layer",
+           dt: float | None = None, method: str | None = None, granularity: str = "layer",
            calibration_steps: int = 50, partition_method: str | None = None,
-           calibration: str | None = None) -> VerifyReport:
-    """Compile and check; ``inputs`` are batched (T, B, *shape) arrays (or None: random)."""
+           convention=None, calibration: str | None = None) -> VerifyReport:
+    """Compile and check; ``inputs`` are batched (T, B, *shape) arrays (or None: random).
+
+    ``convention`` and ``calibration`` as for nirc.driver.compile. Fidelity compares the
+    chip with the model as trained (the float reference under that convention); when the
+    convention is not NIR's own, each row also compares with NIR semantics (the ``*_nir``
+    fields).
+    """
     from nirc.simulate import simulate
 
     with tempfile.TemporaryDirectory(prefix="nirc-verify-") as tmp:
         build = Path(out_dir) if out_dir is not None else Path(tmp) / "build"
         result = compile(model, target, build, dt=dt, method=method, granularity=granularity,
                          calibration_steps=calibration_steps, seed=seed,
-                         partition_method=partition_method, calibration=calibration)
+                         partition_method=partition_method, convention=convention,
+                         calibration=calibration)
         if inputs is None:
             inputs = random_spike_input(result.graph, steps, seed=seed + 1, batch=samples)
         chip = Chip.load(build)
@@ -114,7 +121,12 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
     net = result.network
     reference = intref.run(net, inputs, batch=True, record=True)
     mismatches = compare_runs(emulated, reference)
-    floated = simulate(result.graph, inputs, dt=net.dt, method=method, batch=True)
+    trained = result.convention
+    floated = simulate(result.graph, inputs, dt=net.dt, method=trained.discretisation,
+                       batch=True, convention=trained)
+    # The same file read with NIR's own rules: a second column when the two differ.
+    as_nir = None if trained.is_nir else simulate(
+        result.graph, inputs, dt=net.dt, method=trained.discretisation, batch=True)
     first = next(iter(inputs.values()))
     n_steps, n_samples = first.shape[0], first.shape[1]
 
@@ -126,31 +138,38 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
         lag = min(int(latency.get(pop, 0)), n_steps - 1)
         return integer[lag:], floating[:n_steps - lag], lag
 
-    outputs = []
-    for name, port in net.outputs.items():
-        got, want, lag = aligned(port.source, reference.outputs[name], floated.outputs[name])
+    def compare(row: dict[str, Any], port, got, want, suffix: str = "") -> None:
         steps = got.shape[0]
-        row: dict[str, Any] = {"output": name, "population": port.source,
-                               "quantity": port.quantity, "latency_steps": lag}
         if port.quantity == "spikes":
-            row["float_spikes"] = int(want.sum())
+            row["float_spikes" + suffix] = int(want.sum())
             row["integer_spikes"] = int(got.sum())
-            row["count_correlation"] = _corr(got.sum(axis=0), want.sum(axis=0))
+            row["count_correlation" + suffix] = _corr(got.sum(axis=0), want.sum(axis=0))
             counts_f = want.reshape(steps, n_samples, -1).sum(axis=0)
             counts_i = got.reshape(steps, n_samples, -1).sum(axis=0)
             if counts_f.shape[1] > 1:
                 # The predicted class is the most active output neuron, as rate-coded
                 # classifiers read their output layer.
-                row["classification_agreement"] = float(np.mean(
+                row["classification_agreement" + suffix] = float(np.mean(
                     np.argmax(counts_f, axis=1) == np.argmax(counts_i, axis=1)))
         else:
-            as_float = chip.to_float(name, got)
+            as_float = chip.to_float(port_name, got)
             flat_f = want.reshape(steps, n_samples, -1).mean(axis=0)
             flat_i = as_float.reshape(steps, n_samples, -1).mean(axis=0)
-            row["voltage_correlation"] = _corr(flat_i, flat_f)
+            row["voltage_correlation" + suffix] = _corr(flat_i, flat_f)
             if flat_f.shape[1] > 1:
-                row["classification_agreement"] = float(np.mean(
+                row["classification_agreement" + suffix] = float(np.mean(
                     np.argmax(flat_f, axis=1) == np.argmax(flat_i, axis=1)))
+
+    outputs = []
+    for port_name, port in net.outputs.items():
+        got, want, lag = aligned(port.source, reference.outputs[port_name],
+                                 floated.outputs[port_name])
+        row: dict[str, Any] = {"output": port_name, "population": port.source,
+                               "quantity": port.quantity, "latency_steps": lag}
+        compare(row, port, got, want)
+        if as_nir is not None:
+            compare(row, port, got, aligned(port.source, reference.outputs[port_name],
+                                            as_nir.outputs[port_name])[1], "_nir")
         outputs.append(row)
 
     quant = {row["population"]: row for row in result.report.get("quantization", [])}
@@ -177,6 +196,11 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
             w for w in compiled.get(name, {}).get("warnings", []) if "round to zero" in w]
         layers.append(row)
     notes = []
+    if trained.exporter not in ("nir", "unknown") or as_nir is not None:
+        notes.append(f"float reference: the model as trained ({trained.describe()})")
+    if as_nir is not None:
+        notes.append("columns marked NIR compare the chip with the same file under NIR's own "
+                     "rules (reset to v_reset, one spike per step, v > threshold)")
     delivery = get_model(net.neuron_model).spike_delivery
     if any(latency.values()):
         why = f" ({delivery})" if delivery else ""

@@ -10,6 +10,7 @@ import argparse
 import logging
 
 from nirc.commands import count
+from nirc.commands.conventions import add_arguments, options
 
 log = logging.getLogger("nirc")
 
@@ -24,10 +25,11 @@ def add_common(parser: argparse.ArgumentParser, multiple_targets: bool = False) 
         parser.add_argument("--target", required=True,
                             help="target name (see 'nirc targets') or path to a target YAML")
     parser.add_argument("--dt", type=float, default=None,
-                        help="time step in seconds (default: the file's metadata 'dt', else the "
-                             "target's default_dt)")
-    parser.add_argument("--method", choices=("euler", "exact"), default="euler",
-                        help="discretisation of the NIR dynamics (default: euler)")
+                        help="time step in seconds (default: the detected exporter's, else the "
+                             "file's metadata 'dt', else the target's default_dt)")
+    parser.add_argument("--method", choices=("euler", "exact"), default=None,
+                        help="discretisation of the NIR dynamics (default: the exporter's; "
+                             "euler for NIR)")
     parser.add_argument("--granularity", choices=("layer", "channel"), default="layer",
                         help="quantization scale per layer (default) or per neuron")
     parser.add_argument("--placement", choices=("cpsat", "sequential"), default=None,
@@ -41,6 +43,15 @@ def add_common(parser: argparse.ArgumentParser, multiple_targets: bool = False) 
     parser.add_argument("--calibration-steps", type=count(0), default=50, metavar="N",
                         help="float-simulate N steps of seeded random input to estimate spike "
                              "rates for placement and the traffic report (0: skip)")
+    add_arguments(parser)
+
+
+def convention_options(args: argparse.Namespace) -> dict:
+    """The --from/--reset/... choices as nirc.driver.compile's ``convention`` argument."""
+    chosen = options(args)
+    chosen.pop("dt")
+    chosen.pop("method")
+    return chosen
 
 
 def add_parser(subparsers) -> None:
@@ -68,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     result = compile(args.model, args.target, args.output, dt=args.dt, method=args.method,
                      granularity=args.granularity, dump_after=args.dump_after,
                      calibration_steps=args.calibration_steps, partition_method=args.placement,
-                     calibration=args.calibration)
+                     convention=convention_options(args), calibration=args.calibration)
     r = result.report
     log.info("%s: %d neurons, %d synapses on %d cores (lower bound %d, gap %.1f%%), "
              "%.1f inter-core messages per step", result.out_dir, r["neurons"], r["synapses"],

@@ -2,7 +2,8 @@
 
 A thin layer over nirc.nirio.read and nirc.ir.summary.summarize: nodes (nested graphs
 inlined as "sub.inner"), types, shapes, parameter and synapse counts (convolutions
-unrolled), neurons per layer, edges, and the warnings reading the file raised. Human
+unrolled), neurons per layer, edges, the warnings reading the file raised, and the
+exporter recognised from the parameters with the conventions it implies (nirc.convention). Human
 output is a table (plain text when piped); ``--json`` prints one JSON document.
 """
 
@@ -15,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from nirc.errors import NircWarning
+from nirc.convention import Convention, detect, nir_convention
+from nirc.errors import NircError, NircWarning
 from nirc.ir.summary import GraphSummary, summarize
 from nirc.nirio import read
 from nirc.nirio.reader import file_version
@@ -39,18 +41,41 @@ def run(args) -> int:
         graph = read(args.model)
         summary = summarize(graph)
     messages = [str(w.message) for w in caught if issubclass(w.category, NircWarning)]
+    try:
+        convention = detect(graph, notes=messages)
+    except NircError as err:
+        # Inspect shows what a file holds, even metadata simulate and compile would refuse.
+        convention = nir_convention(exporter="unknown", evidence=(
+            f"the file's own statement of its rules is unreadable: {err.message}",))
     if not getattr(args, "quiet", False):
         for w in caught:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     version = file_version(args.model)
     if args.json:
         doc = {"file": str(args.model), "nir_version": version, **summary.to_dict(),
-               "metadata": _plain(dict(graph.metadata)), "warnings": messages}
+               "metadata": _plain(dict(graph.metadata)), "warnings": messages,
+               "convention": convention.to_dict()}
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         _print_table(str(args.model), version, summary, len(messages))
+        _print_convention(convention)
     return 0
+
+
+def _print_convention(convention: Convention) -> None:
+    """Who exported the file and what simulate/compile/verify assume, with the evidence."""
+    print(f"exporter: {convention.exporter}"
+          + (f" {convention.exporter_version}" if convention.exporter_version else ""))
+    print(f"  {convention.describe()}")
+    for line in convention.evidence:
+        print(f"  - {line}")
+    sources = {}
+    for name in ("dt", "reset", "spikes", "threshold_test", "v_min"):
+        sources.setdefault(convention.source(name), []).append(name)
+    print("  from: " + "; ".join(f"{src}: {', '.join(names)}" for src, names in sources.items()))
+    print("  (simulate, compile and verify take --from, --reset, --spikes, --v-min and --dt "
+          "to state otherwise)")
 
 
 def _print_table(path: str, version: str | None, summary: GraphSummary, n_warnings: int) -> None:

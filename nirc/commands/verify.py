@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nirc.commands import count
-from nirc.commands.compile import add_common
+from nirc.commands.compile import add_common, convention_options
 from nirc.errors import FitError, NircError
 
 log = logging.getLogger("nirc")
@@ -136,7 +136,7 @@ def verify_pair(args, model: str, target: str, inputs, several: bool
                         out_dir=_build_dir(args, model, target, several), dt=args.dt,
                         method=args.method, granularity=args.granularity,
                         calibration_steps=args.calibration_steps, partition_method=args.placement,
-                        calibration=args.calibration)
+                        convention=convention_options(args), calibration=args.calibration)
     except FitError as err:
         record.update(status="does-not-fit", fits=False, bit_exact=None, message=str(err))
         report = None
@@ -244,15 +244,25 @@ def _print(model: str, target: str, record: dict[str, Any], report) -> None:
                   f"{report.samples} samples; emulator vs integer reference bit-exact: "
                   f"[bold]{'yes' if report.bit_exact else 'NO'}[/bold]; chip faithful to the float "
                   f"model: [bold]{'yes' if report.faithful else '[red]NO[/red]'}[/bold]")
-    outputs = Table(title="outputs: integer (chip) vs float simulation")
-    for col in ("output", "quantity", "float spikes", "integer spikes", "count corr.",
-                "voltage corr.", "class. agreement"):
+    outputs = Table(title="outputs: integer (chip) vs float simulation of the model as trained")
+    nir_column = any("float_spikes_nir" in row or "voltage_correlation_nir" in row
+                     for row in report.outputs)
+    columns = ["output", "quantity", "float spikes", "integer spikes", "count corr.",
+               "voltage corr.", "class. agreement"]
+    if nir_column:
+        columns += ["count corr. (NIR)", "voltage corr. (NIR)", "class. agreement (NIR)"]
+    for col in columns:
         outputs.add_column(col)
     for row in report.outputs:
-        outputs.add_row(row["output"], row["quantity"], _fmt(row.get("float_spikes")),
-                        _fmt(row.get("integer_spikes")), _fmt(row.get("count_correlation")),
-                        _fmt(row.get("voltage_correlation")),
-                        _fmt(row.get("classification_agreement")))
+        cells = [row["output"], row["quantity"], _fmt(row.get("float_spikes")),
+                 _fmt(row.get("integer_spikes")), _fmt(row.get("count_correlation")),
+                 _fmt(row.get("voltage_correlation")),
+                 _fmt(row.get("classification_agreement"))]
+        if nir_column:
+            cells += [_fmt(row.get("count_correlation_nir")),
+                      _fmt(row.get("voltage_correlation_nir")),
+                      _fmt(row.get("classification_agreement_nir"))]
+        outputs.add_row(*cells)
     console.print(outputs)
     layers = Table(title="per layer")
     for col in ("population", "weight rel. error", "float spikes", "integer spikes",

@@ -96,7 +96,9 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     for resource, use in placement.chip_utilisation.items():
         if use.capacity is not None and use.used > use.capacity:
             raise explain.chip_overflow(resource, use.used, use.capacity, target.name,
-                                        placement.cores_used)
+                                        placement.cores_used,
+                                        _largest_chip_demand(net, placement, conn, graph,
+                                                             resource))
     return placement
 
 
@@ -263,6 +265,22 @@ def _largest_population(conn: Connectivity, graph: BlockGraph, resource: str):
     per_pop = {p: int(graph.demand[resource][population == p].sum()) for p in conn.population_names}
     name = max(conn.population_names, key=lambda p: per_pop[p])   # first of equals, network order
     return name, conn.provenance.get(name, ()), per_pop[name]
+
+
+def _largest_chip_demand(net: HardwareNetwork, placement, conn: Connectivity,
+                         graph: BlockGraph, resource: str):
+    """(name, provenance, demand) of the population taking most of a chip-wide resource."""
+    if resource == "routing_entries":
+        sending = {t.source for t in net.tables}
+        cores: dict[str, set] = {}
+        for b in placement.blocks:
+            if b.population in sending:
+                cores.setdefault(b.population, set()).add(b.core)
+        if not cores:
+            return None
+        name = max(cores, key=lambda p: len(cores[p]))
+        return name, conn.provenance.get(name, ()), len(cores[name])
+    return _largest_population(conn, graph, resource)
 
 
 def _too_few_cores(bound: LowerBound, capacities, conn, graph, target: Target):

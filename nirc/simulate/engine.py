@@ -51,7 +51,8 @@ def spike_rules(convention: Convention | None, node: Node, recurrent: bool) -> S
     clears = "after" if convention.exporter == "snntorch" and (
         recurrent or node.nir_type == "CubaLIF") else "before"
     return SpikeRules(reset=convention.reset, reset_delay=convention.reset_delay,
-                      zero_clears=clears, limit=convention.spike_limit,
+                      zero_clears=clears, from_stored=convention.exporter == "snntorch",
+                      limit=convention.spike_limit,
                       test=convention.threshold_test, v_min=convention.v_min)
 
 

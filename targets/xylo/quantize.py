@@ -44,9 +44,13 @@ def dash_from_decay(decay: np.ndarray, what: str, node: str, file: str | None, d
     decay = np.asarray(decay, np.float64)
     if np.any(decay < 0):
         worst = float(decay.min())
-        raise FitError(f"{what} time constant {dt / (1 - worst):.3g} s is shorter than dt = {dt:g} s "
+        tau = dt / (1 - worst)
+        raise FitError(f"{what} time constant {tau:.3g} s is shorter than dt = {dt:g} s "
                        f"(per-step decay {worst:.3g} < 0); Xylo's shortest is dt", file=file, node=node,
-                       field="tau_mem" if what == "membrane" else "tau_syn")
+                       field="tau_mem" if what == "membrane" else "tau_syn",
+                       cause="time_constant", details={"tau": tau, "dt": dt},
+                       why=f"the model is valid, but at dt = {dt:g} s its time constant {tau:.3g} s "
+                           f"is shorter than one step", next=f"pass --dt {tau:.2g} or smaller")
     with np.errstate(divide="ignore"):
         steps = np.where(decay < 1, 1.0 / (1.0 - np.minimum(decay, 1 - 1e-300)), np.inf)
         dash = np.where(np.isfinite(steps), np.rint(np.log2(np.maximum(steps, 1.0))), DASH_MAX)
