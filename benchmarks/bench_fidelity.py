@@ -48,7 +48,8 @@ def build(graph, dt, search: bool):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = compile(graph, "xylo", None, dt=dt, calibration_steps=0)
+            result = compile(graph, "xylo", None, dt=dt, calibration_steps=0,
+                             convention={"exporter": "auto"})    # as the CLI: detected
     finally:
         xylo_quantize.SEARCH_ROUNDS = rounds
     return result, [str(w.message) for w in caught if issubclass(w.category, NircWarning)]
