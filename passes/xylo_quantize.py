@@ -68,15 +68,11 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     peaks = state_peaks(net, float_run)
     voltages = {o.source: float_run.outputs[k] for k, o in net.outputs.items() if o.quantity != "spikes"}
 
-    def build(factors):
-        quantized, report = quantized_network(net, device, ctx.granularity, ctx.file,
-                                              state_peaks=peaks, scale_factors=factors)
-        return quantized, report
-
     read_out = [o.source for o in net.outputs.values()]
 
     def evaluate(factors):
-        quantized, report = build(factors)
+        quantized, report = quantized_network(net, device, ctx.granularity, ctx.file,
+                                              state_peaks=peaks, scale_factors=factors)
         latency = added_latency(net, quantized)
         chip = reference(quantized, cal.inputs, batch=True)
         rows = fidelity.compare(quantized, chip, float_run, latency, voltages)
@@ -121,6 +117,8 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         {"population": row["population"], "scale": row["scale"], "scale_factor": row["scale_factor"],
          "weight_rel_error": max([v for k, v in row.items() if k.endswith("_relative_rms_error")], default=0.0),
          "threshold_rel_error": row["threshold_relative_error"], "tau_mem_rel_error": row["tau_mem_relative_error"],
+         "weights_zeroed": sum(v for k, v in row.items() if k.endswith("_zeroed")),
+         "weights_clipped": sum(v for k, v in row.items() if k.endswith("_clipped")),
          "calibration": best_rows.get(row["population"]),
          "limited_by": limited_by(row, best_rows.get(row["population"]), room.get(row["population"]),
                                   {t.source: best_rows[t.source]["agreement"] for t in net.tables

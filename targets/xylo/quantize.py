@@ -20,6 +20,9 @@ one as chip users expect (rockpool's global_quantize / channel_quantize):
   and the weights fit 8 bits under a 3-bit shift; each matrix
   (W_in, W_rec, W_out) then gets the smallest shift that fits its weights,
   ``w_int = round(w * s / 2**shift)``, thresholds ``round(th * s)``.
+- scale factors: a caller may multiply each population's ``s`` (the xylo_quantize
+  pass searches the factor that agrees best with the float model; past the 8-bit
+  range the largest weights clip to +-127, counted per matrix in the report).
 - biases: ``round(s * (v_bias + i_bias / (1 - i_decay)))`` (Xylo adds bias to v).
 - non-spiking readouts get the largest threshold (their v_mem is the output).
 """
@@ -116,8 +119,9 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     ``state_peaks`` ({population: {"v": (size,), "i": (size,)}}, float units, e.g. the
     largest |v| and |i| of a float run on calibration input) sizes the state scale so
     those states fit 16 bits; without it thresholds get HEADROOM_BITS of room.
-    ``scale_factors`` multiplies the state scale of the named populations (the
-    fidelity search of the xylo_quantize pass); each report row gives the largest
+    ``scale_factors`` multiplies the state scale of the named populations (a number, or
+    an array with one factor per neuron; the fidelity search of the xylo_quantize pass
+    chooses them); each report row gives the largest
     factor that keeps the population's thresholds in 16 bits (``max_scale_factor``),
     the largest that clips none of its weights (``unclipped_scale_factor``) and the
     weights each matrix clipped (``<matrix>_clipped``).
@@ -189,8 +193,8 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
                 w_room = np.where(wp[sl] > 0, w_limit / np.maximum(wp[sl] * s[sl], 1e-300), np.inf)
             room[p.name] = float(limits.min(initial=np.inf))
             weight_room[p.name] = float(w_room.min(initial=np.inf))
-            factor = (scale_factors or {}).get(p.name, 1.0)
-            if factor != 1.0:
+            factor = np.asarray((scale_factors or {}).get(p.name, 1.0), np.float64)
+            if np.any(factor != 1.0):
                 s[sl] = s[sl] * factor
 
     shift_in = _shift_for(w_in * s_h[None, :, None])
@@ -230,7 +234,7 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
             tau_float = 1.0 / np.maximum(1e-300, 1.0 - sec["v_decay"][sl])
             tau_xylo = 2.0 ** sec["dash_mem"][sl]
             row = {"population": p.name, "neurons": [p.start, p.stop], "scale": float(np.median(s[sl])),
-                   "scale_factor": float((scale_factors or {}).get(p.name, 1.0)),
+                   "scale_factor": float(np.median((scale_factors or {}).get(p.name, 1.0))),
                    "max_scale_factor": room[p.name] if np.isfinite(room[p.name]) else None,
                    "unclipped_scale_factor": weight_room[p.name] if np.isfinite(weight_room[p.name]) else None,
                    "dash_mem": sorted(set(sec["dash_mem"][sl].tolist())),
