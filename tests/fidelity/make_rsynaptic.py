@@ -10,7 +10,8 @@ users add to keep chips sparse. Writes:
 - rsynaptic.nir: ``export_to_nir`` (dt = 1e-4 by snnTorch's convention), edges sorted;
 - rsynaptic_data.npz: ``input`` (T, B, 12) held-out samples with ``labels``, and
   snnTorch's own forward pass on them: ``hidden`` and ``output`` spikes (T, B, n) - the
-  framework's reference the fidelity tests compare the chip against.
+  framework's reference the fidelity tests compare the chip against;
+- rsynaptic_calibration.npz: 16 other samples of the task, for ``--calibration``.
 
 Seeded and single-threaded: re-running gives the same files.
 """
@@ -76,6 +77,7 @@ def make(out_dir: Path, iterations: int = 600, activity_penalty: float = 1.0) ->
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+    calibration, _ = data(16, SEED + 200_000, prototypes)     # other samples of the task
     x, y = data(64, SEED + 100_000, prototypes)
     with torch.no_grad():
         hidden, output = run(net, x)
@@ -88,6 +90,7 @@ def make(out_dir: Path, iterations: int = 600, activity_penalty: float = 1.0) ->
     nir.write(out_dir / "rsynaptic.nir", graph)
     np.savez_compressed(out_dir / "rsynaptic_data.npz", input=x.numpy(), labels=y.numpy(),
                         hidden=hidden.numpy().astype(np.uint8), output=output.numpy().astype(np.uint8))
+    np.savez_compressed(out_dir / "rsynaptic_calibration.npz", input=calibration.numpy())
     return {"accuracy": float((output.sum(0).argmax(1) == y).float().mean()),
             "hidden_spikes": int(hidden.sum()), "output_spikes": int(output.sum())}
 
