@@ -107,6 +107,7 @@ def run_passes(graph: NIRGraph, names: list[str], ctx: PassContext, watch: _Stop
     for name in names:
         fn = get_pass(name)
         with watch.stage(name):
+            before = stage
             try:
                 stage = fn(stage, ctx)
             except NircError as err:
@@ -119,6 +120,9 @@ def run_passes(graph: NIRGraph, names: list[str], ctx: PassContext, watch: _Stop
                 if refined is not err:
                     raise refined from None
                 raise
+            if isinstance(before, HardwareNetwork) and not before.quantized and \
+                    isinstance(stage, HardwareNetwork) and stage.quantized:
+                ctx.report["float_network"] = before     # popped by compile: not JSON
         if name == dump_after and dump_dir is not None:
             for path in dump_stage(stage, dump_dir, f"after-{name}"):
                 log.info("wrote %s", path)
@@ -129,7 +133,8 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
             dt: float | None = None, method: str | None = None, granularity: str = "layer",
             dump_after: str | None = None, calibration_steps: int = 50, seed: int = 0,
             partition_method: str | None = None,
-            convention: Convention | Mapping[str, Any] | None = None) -> CompileResult:
+            convention: Convention | Mapping[str, Any] | None = None,
+            calibration: str | None = None) -> CompileResult:
     """Compile ``model`` (a .nir path or a NIRGraph) for ``target`` (name, path or Target).
 
     Writes the build to ``out_dir`` (atomically) unless it is None. ``calibration_steps``
@@ -140,6 +145,9 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
     read, with the target's default_dt as the fallback dt. None: NIR's own rules at ``dt``
     (else the file's metadata dt, else the target's default_dt). ``dt`` and ``method``
     given here always win.
+    ``calibration`` (an NPZ of the user's input samples, nirc.fidelity.calibration) is
+    what quantizers tune their scales on and what report.json's ``fidelity`` section
+    measures against the model as trained; without it, seeded random spikes.
     """
     from nirc.partition import partition
     from nirc.target import Target, load_target
@@ -166,7 +174,8 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
     ctx = PassContext(model=get_model(tgt.neuron_model), dt=dt_value, method=method,
                       granularity=granularity, formats=tgt.formats.model_dump(),
                       target_name=tgt.name, file=file,
-                      target=tgt, convention=convention)
+                      target=tgt, convention=convention,
+                      calibration=_calibration(graph, calibration))
     staged: dict[str, Any] = {}
 
     def passes_into(directory: Path | None) -> HardwareNetwork:
@@ -179,7 +188,29 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
         return net
 
     def build(directory: Path | None) -> None:
+        from nirc import fidelity
+
+        unmeasured = None
+        with watch.stage("reference"):
+            try:
+                fidelity.reference_run(graph, ctx.calibration, dt_value, method,
+                                       getattr(ctx, "convention", None))
+            except NircError as err:
+                # The compile does not depend on it; say what could not be checked.
+                unmeasured = f"the float reference could not run on the calibration input: {err}"
         net = passes_into(directory)
+        float_net = ctx.report.pop("float_network", None)
+        with watch.stage("fidelity"):
+            if unmeasured is None:
+                ctx.report["fidelity"] = check_fidelity(graph, float_net, net, ctx)
+            else:
+                import warnings
+
+                from nirc.errors import NircWarning
+
+                warnings.warn(NircWarning(f"fidelity not measured: {unmeasured}"), stacklevel=2)
+                ctx.report["fidelity"] = {"calibration": ctx.calibration.describe(),
+                                          "not_measured": unmeasured}
         rates = None
         if calibration_steps > 0:
             with watch.stage("calibrate"):
@@ -262,6 +293,79 @@ def _require_runnable(graph: NIRGraph, file: str | None) -> None:
     except NircError as err:
         raise err.at(file=file) from None
     require_runnable(flat, file)
+
+
+def _calibration(graph: NIRGraph, path: str | None):
+    """The calibration input for ``graph`` (nirc.fidelity.calibration)."""
+    from nirc import fidelity
+    from nirc.ir.graph import flatten, infer_shapes
+
+    from nirc.ir.nodes import NEURON_TYPES
+
+    flat = flatten(graph)
+    shapes = infer_shapes(flat)
+    neurons = sum(int(np.prod(shapes[name].output)) for name, node in flat.nodes.items()
+                  if isinstance(node, NEURON_TYPES) and shapes[name].output is not None)
+    return fidelity.calibration({name: tuple(shapes[name].output) for name in graph.inputs()}, path,
+                                neurons)
+
+
+def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: HardwareNetwork,
+                   ctx: PassContext) -> dict[str, Any]:
+    """report.json's ``fidelity``: per population, the integer network's agreement with the
+    float model on the calibration input and the weights quantization zeroed; a NircWarning
+    for every population damaged beyond nirc.fidelity's thresholds."""
+    import warnings
+
+    from nirc import fidelity, intref
+    from nirc.errors import NircWarning
+    from nirc.simulate import simulate
+
+    cal = ctx.calibration
+    floated = cal.reference if cal.reference is not None else simulate(
+        graph, cal.inputs, dt=net.dt, method=ctx.method, batch=True)
+    voltages = {o.source: floated.outputs[k] for k, o in net.outputs.items()
+                if o.quantity != "spikes" and k in floated.outputs}
+    chip = intref.run(net, cal.inputs, batch=True)
+    rows = fidelity.compare(net, chip, floated, ctx.report.get("latency_steps", {}), voltages)
+    found = {name: list(notes) for name, notes in fidelity.activity_warnings(rows).items()}
+    zeroed = fidelity.zeroed_weights(float_net, net) if float_net is not None else {}
+    for name, notes in fidelity.zeroed_warnings(zeroed).items():
+        found.setdefault(name, []).extend(notes)
+    model = get_model(net.neuron_model)
+    convention = getattr(ctx, "convention", None)
+    trained = fidelity.model_rules(convention)
+    readouts = {o.source for o in net.outputs.values()}
+    quantization = {row["population"]: row for row in ctx.report.get("quantization", [])}
+    layers = {}
+    for name, pop in net.populations.items():
+        row = dict(rows.get(name, {}))
+        chip_rules = model.firing_rules(pop, name in readouts) if pop.spiking else None
+        if chip_rules is not None:
+            row["chip_rules"] = chip_rules
+            row["rule_differences"] = fidelity.rule_differences(trained, chip_rules)
+        if name in zeroed:
+            row["weights_nonzero"] = zeroed[name].nonzero
+            row["weights_zeroed"] = zeroed[name].zeroed
+        row["warnings"] = found.get(name, [])
+        quant = quantization.get(name, {})
+        scale = quant.get("scale", quant.get("v_scale"))
+        if scale is not None:
+            row["scale"] = scale
+        row["limited_by"] = fidelity.limited_by(row, quant)
+        layers[name] = row
+    where = f"{ctx.file}: " if ctx.file else ""
+    for name, notes in found.items():
+        for note in notes:
+            warnings.warn(NircWarning(f"{where}population '{name}': {note}"), stacklevel=2)
+    return {"calibration": cal.describe(),
+            "reference": f"nirc's float simulation of the NIR graph ({cal.reference_rules})",
+            "model_rules": trained,
+            "agreement": round(fidelity.score(rows), 6), "layers": layers,
+            "thresholds": {"agreement": fidelity.AGREEMENT_WARN,
+                           "count_correlation": fidelity.CORRELATION_WARN,
+                           "activity_ratio": fidelity.ACTIVITY_RATIO,
+                           "zeroed_share": fidelity.ZEROED_WARN}}
 
 
 def _backend_module(target):

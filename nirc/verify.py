@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from nirc import intref
+from nirc import fidelity, intref
 from nirc.driver import CompileResult, compile, random_spike_input
 from nirc.emulator import Chip
 from nirc.neuron_models import get_model
@@ -47,6 +47,14 @@ class VerifyReport:
     # Per spiking population: (float, emulator) spikes of sample 0, each (T, size), for
     # the mapping report's rasters.
     rasters: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # Per population whose firing rules differ from the model's: what differs and its
+    # measured effect on this run; and a summary when some layer lost fidelity.
+    fidelity_notes: list[str] = field(default_factory=list)
+
+    @property
+    def faithful(self) -> bool:
+        """No layer shows silent damage (nirc.fidelity's warnings) on this run."""
+        return not any(row.get("warnings") for row in self.layers)
 
 
 def _first_difference(what: str, a: np.ndarray, b: np.ndarray) -> Mismatch | None:
@@ -90,12 +98,13 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
            samples: int = 8, seed: int = 0, out_dir: str | Path | None = None,
            dt: float | None = None, method: str | None = None, granularity: str = "layer",
            calibration_steps: int = 50, partition_method: str | None = None,
-           convention=None) -> VerifyReport:
+           convention=None, calibration: str | None = None) -> VerifyReport:
     """Compile and check; ``inputs`` are batched (T, B, *shape) arrays (or None: random).
 
-    ``convention`` as for nirc.driver.compile. Fidelity compares the chip with the model
-    as trained (the float reference under that convention); when the convention is not
-    NIR's own, each row also compares with NIR semantics (the ``*_nir`` fields).
+    ``convention`` and ``calibration`` as for nirc.driver.compile. Fidelity compares the
+    chip with the model as trained (the float reference under that convention); when the
+    convention is not NIR's own, each row also compares with NIR semantics (the ``*_nir``
+    fields).
     """
     from nirc.simulate import simulate
 
@@ -103,7 +112,8 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
         build = Path(out_dir) if out_dir is not None else Path(tmp) / "build"
         result = compile(model, target, build, dt=dt, method=method, granularity=granularity,
                          calibration_steps=calibration_steps, seed=seed,
-                         partition_method=partition_method, convention=convention)
+                         partition_method=partition_method, convention=convention,
+                         calibration=calibration)
         if inputs is None:
             inputs = random_spike_input(result.graph, steps, seed=seed + 1, batch=samples)
         chip = Chip.load(build)
@@ -163,6 +173,11 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
         outputs.append(row)
 
     quant = {row["population"]: row for row in result.report.get("quantization", [])}
+    compiled = result.report.get("pass_reports", {}).get("fidelity", {}).get("layers", {})
+    measured = fidelity.compare(net, reference, floated, latency,
+                                {o.source: floated.outputs[k] for k, o in net.outputs.items()
+                                 if o.quantity != "spikes" and k in floated.outputs})
+    damage = fidelity.activity_warnings(measured)
     layers = []
     for name, pop in net.populations.items():
         row = {"population": name, "weight_rel_error": quant.get(name, {}).get("weight_rel_error")}
@@ -172,6 +187,13 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
             row["integer_spikes"] = int(got.sum())
             row["count_correlation"] = _corr(got.sum(axis=0), want.sum(axis=0))
             row["latency_steps"] = lag
+        if name in measured:
+            row.update({k: measured[name][k] for k in ("agreement", "spike_ratio", "burst_share",
+                                                       "voltage_correlation")
+                        if k in measured[name]})
+        # Weights quantization zeroed (measured by the compile), and what this run shows.
+        row["warnings"] = list(damage.get(name, [])) + [
+            w for w in compiled.get(name, {}).get("warnings", []) if "round to zero" in w]
         layers.append(row)
     notes = []
     if trained.exporter not in ("nir", "unknown") or as_nir is not None:
@@ -198,6 +220,24 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
                       emulated.spikes[name][:, 0].reshape(n_steps, -1))
                for name in net.populations
                if name in floated.spikes and name in emulated.spikes}
+    fidelity_notes = []
+    for row in layers:
+        differs = compiled.get(row["population"], {}).get("rule_differences")
+        if not differs:
+            continue
+        row["rule_differences"] = differs
+        effect = measured.get(row["population"], {})
+        by = (f"; on this run the chip fires {effect['chip_spikes']} spikes against "
+              f"{effect['float_spikes']} (x{effect['spike_ratio']:.2f}), "
+              f"{100 * effect['burst_share']:.0f}% of them in bursts, agreement "
+              f"{effect['agreement']:.2f}") if effect.get("spike_ratio") is not None else ""
+        fidelity_notes.append(f"population '{row['population']}' fires by other rules than the "
+                              f"model: {'; '.join(differs)}{by}")
+    damaged = [row["population"] for row in layers if row["warnings"]]
+    if damaged:
+        fidelity_notes.append(f"the chip does not compute the float model faithfully in "
+                              f"{len(damaged)} population(s): {', '.join(damaged)} (see their "
+                              f"warnings)")
     return VerifyReport(bit_exact=not mismatches, mismatches=mismatches, outputs=outputs,
                         layers=layers, steps=n_steps, samples=n_samples, compile=result,
-                        notes=notes, rasters=rasters)
+                        notes=notes, rasters=rasters, fidelity_notes=fidelity_notes)

@@ -35,6 +35,11 @@ def add_common(parser: argparse.ArgumentParser, multiple_targets: bool = False) 
     parser.add_argument("--placement", choices=("cpsat", "sequential"), default=None,
                         help="placement method of neuron-partitioned targets: OR-Tools CP-SAT "
                              "(default) or the fast sequential fill")
+    parser.add_argument("--calibration", metavar="DATA.npz", default=None,
+                        help="your own input samples ('input' (T, B, *shape) or (T, *shape), "
+                             "'input_<name>' per input with several): quantization scales are "
+                             "chosen to agree best with the float model on them, and report.json's "
+                             "'fidelity' measures them (default: seeded random spikes)")
     parser.add_argument("--calibration-steps", type=count(0), default=50, metavar="N",
                         help="float-simulate N steps of seeded random input to estimate spike "
                              "rates for placement and the traffic report (0: skip)")
@@ -95,12 +100,18 @@ def run(args: argparse.Namespace) -> int:
     result = compile(args.model, args.target, args.output, dt=args.dt, method=args.method,
                      granularity=args.granularity, dump_after=args.dump_after,
                      calibration_steps=args.calibration_steps, partition_method=args.placement,
-                     convention=convention_options(args))
+                     convention=convention_options(args), calibration=args.calibration)
     r = result.report
     log.info("%s: %d neurons, %d synapses on %d cores (lower bound %d, gap %.1f%%), "
              "%.1f inter-core messages per step", result.out_dir, r["neurons"], r["synapses"],
              r["cores_used"], r["lower_bound"], 100 * r["gap"],
              r["traffic"]["inter_core_messages_per_step"])
+    fid = r["pass_reports"].get("fidelity", {})
+    if "agreement" in fid:
+        cal = fid["calibration"]
+        log.info("  fidelity: agreement %.3f with the float model on %s (%d steps x %d samples); "
+                 "per layer in report.json", fid["agreement"], cal["source"], cal["steps"],
+                 cal["samples"])
     for row in r["quantization"]:
         if row.get("notes"):
             log.info("  %s: %s", row["population"], "; ".join(row["notes"]))

@@ -90,6 +90,14 @@ class NeuronModel(ABC):
     # where an input file is read; None: unbounded (the model reads a dense array per step).
     max_events_per_step: int | None = None
 
+    def firing_rules(self, pop: Population, readout: bool = False) -> dict[str, Any] | None:
+        """How this hardware fires and resets ``pop`` (a quantized population; ``readout``: it
+        feeds a network output), in nirc.convention's vocabulary so it can be compared with
+        the rules the model was trained under: {"reset": "zero" | "subtract", "spikes":
+        "single" | "multi", "max_spikes": int | None, "threshold_test": ">" | ">=", "per":
+        "step" | "input event"}. None: the model's own rules (the float model)."""
+        return None
+
     def input_notice(self, values: np.ndarray) -> str | None:
         """How the chip would read input ``values`` (events per channel and step) other than
         as given, completing "array 'x' ..." for a warning; None when it reads them as given."""

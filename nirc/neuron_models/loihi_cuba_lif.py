@@ -263,6 +263,11 @@ class LoihiCubaLIF(NeuronModel):
     spike_delivery = ("Loihi's synapses buffer one step: every table delivers a spike one step "
                       "after it is sent")
 
+    def firing_rules(self, pop, readout=False):
+        # Lava's LIF: spike where v > vth << 6, then v = 0 (v_reset is folded into v's offset).
+        return {"reset": "zero", "spikes": "single", "max_spikes": 1, "threshold_test": ">",
+                "per": "step"}
+
     def input_notice(self, values):
         # Lava's Dense (num_message_bits = 0) reads any non-zero input as one spike.
         if np.any((values != 0) & (values != 1)):

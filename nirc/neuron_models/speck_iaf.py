@@ -168,6 +168,11 @@ class SpeckIAF(NeuronModel):
     dtype = np.int64
     spike_delivery = "Speck is event-driven: a spike reaches the next layer within its step, no step is added"
 
+    def firing_rules(self, pop, readout=False):
+        # Threshold checked after each input event: one spike per event, so several per step.
+        zero = bool(np.all(np.asarray(pop.params.get("return_to_zero", 1)) != 0))
+        return {"reset": "zero" if zero else "subtract", "spikes": "multi", "max_spikes": None,
+                "threshold_test": ">=", "per": "input event"}
 
     def init_state(self, params: Mapping[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
         size = params["threshold_high"].shape[0]

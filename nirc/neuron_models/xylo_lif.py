@@ -679,6 +679,12 @@ class XyloLIF(NeuronModel):
     spike_delivery = ("Xylo: input events reach hidden neurons in the same step; hidden spikes "
                       "reach hidden and readout neurons one step later")
 
+    def firing_rules(self, pop, readout=False):
+        # xylosim: while v >= threshold and the count is below the limit, count += 1, v -= threshold.
+        return {"reset": "subtract", "spikes": "single" if readout else "multi",
+                "max_spikes": MAX_READOUT_SPIKES if readout else MAX_HIDDEN_SPIKES,
+                "threshold_test": ">=", "per": "step"}
+
     def input_notice(self, values):
         # Event counts are legitimate input; the input interface caps them per channel and step.
         if np.any(values > MAX_INPUT_EVENTS):
