@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.nirc-installed
 LAVA_VENV ?= .venv-lava
 
 .PHONY: demo test test-slow test-browser oracle lava-venv bench docs corpus clean
-BENCHMARKS := nirio frontend compile partition speck speck_fidelity xylo lava cross_target provenance
+BENCHMARKS := nirio frontend compile partition speck speck_fidelity xylo lava cross_target provenance accuracy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
