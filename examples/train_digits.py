@@ -1,4 +1,4 @@
-"""Train small SNNs on scikit-learn's 8x8 digits in each framework, export each with its own exporter.
+"""Train small SNNs on scikit-learn's 8x8 digits in each framework; export with its exporter.
 
     .venv/bin/python examples/train_digits.py [--only NAME ...] [--out-dir examples/digits]
 
@@ -30,8 +30,9 @@ Input encodings (the same spikes reach the framework and the chip; both are stor
 The split is examples/make_examples.py's: torch.randperm(1797) seeded with 0, the first
 1400 images for training, the other 397 for testing. Everything is seeded and
 single-threaded: re-running writes the same weights. Besides the .nir files it writes
-reference.npz: the test inputs of each encoding, the labels, and each framework's own
-output spike counts on them (its forward pass on exactly these spikes); and
+reference.npz: the test inputs of each encoding, the labels, each framework's own
+output spike counts on them (its forward pass on exactly these spikes), and 64 encoded
+training images per encoding as calibration input (``calibration_rate``/``_rows``); and
 manifest.json: per model its file, framework, encoding, input shape, epochs and the
 framework's test accuracy. Needs the `frameworks` extra (snnTorch, Sinabs, Rockpool, Norse).
 """
@@ -57,6 +58,7 @@ import torch  # noqa: E402
 
 SEED = 0
 TRAIN = 1400
+CALIBRATION = 64        # training images stored as calibration input for nirc compile
 CLASSES = 10
 ENCODINGS = {"rate": {"steps": 25, "max_rate": 0.5}, "rows": {"steps_per_row": 3}}
 ROCKPOOL_MAX_SPIKES = 31
@@ -390,7 +392,12 @@ def main(argv: list[str] | None = None) -> int:
         manifest_path.exists() else {"models": {}}
     reference = dict(np.load(reference_path)) if args.only and reference_path.exists() else {}
     reference.update({f"input_{enc}": x for enc, x in test_inputs.items()}, labels=data[3])
-    manifest.update(split={"seed": SEED, "train": TRAIN, "test": int(len(data[3]))},
+    # Calibration samples for nirc compile --calibration: training images, not test ones.
+    cal_rng = np.random.default_rng(SEED + 2)
+    reference.update({f"calibration_{enc}": encode(enc, data[0][:CALIBRATION], cal_rng)
+                      for enc in ENCODINGS})
+    manifest.update(calibration={"samples": CALIBRATION, "from": "the first training images"},
+                    split={"seed": SEED, "train": TRAIN, "test": int(len(data[3]))},
                     encodings=ENCODINGS, script="examples/train_digits.py")
     for name in args.only or MODELS:
         graph, counts, entry = train(name, data, test_inputs, args.epochs)
