@@ -96,7 +96,10 @@ def aligned_counts(chip, result, inputs: dict[str, np.ndarray]
     """
     net = result.network
     latency = result.report.get("pass_reports", {}).get("latency_steps", {})
-    floated = simulate(result.graph, inputs, dt=net.dt, batch=True).outputs
+    # The model as trained (the convention the compile ran under; NIR's own for files that
+    # state their dt, as the examples do).
+    floated = simulate(result.graph, inputs, dt=net.dt, batch=True,
+                       convention=result.convention).outputs
     out = {}
     for name, port in net.outputs.items():
         lag = int(latency.get(port.source, 0))

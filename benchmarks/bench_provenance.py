@@ -50,8 +50,9 @@ def exports():
             (fn.snntorch_export, dict(kind="synaptic", reset="zero", reset_delay=False,
                                       seed=13, **mlp)),
             (fn.snntorch_export, dict(kind="synaptic", arch="cnn", seed=14))]
-    for kind in ("lifbox", "lif", "iaf"):
+    for kind in ("lifbox", "lif"):
         out.append((fn.norse_export, dict(kind=kind, seed=21, **mlp)))
+    out.append((fn.norse_export, dict(kind="iaf", seed=21, gain=75.0, **mlp)))
     out += [(fn.norse_export, dict(kind="lif", readout="li", seed=22, **mlp)),
             (fn.norse_export, dict(kind="lifbox", arch="cnn", seed=23))]
     for kind in ("iaf", "lif"):
@@ -61,6 +62,8 @@ def exports():
                                                    seed=31, **mlp)))
     out += [(fn.sinabs_export, dict(kind="iaf", v_min=-0.3, seed=32, **mlp)),
             (fn.sinabs_export, dict(kind="lif", readout="expleak", seed=33, **mlp)),
+            (fn.sinabs_export, dict(kind="lif", norm_input=False, spikes="single", seed=36,
+                                    **mlp)),
             (fn.sinabs_export, dict(kind="iaf", arch="cnn", spikes="single", seed=34)),
             (fn.sinabs_export, dict(kind="iaf", arch="cnn", seed=35))]
     out += [(fn.rockpool_export, dict(kind="lif", seed=41, **mlp)),
@@ -142,12 +145,12 @@ def main() -> int:
             print(f"  {rows[-1]['file']}: {rows[-1]['agreement']:.4f}", file=sys.stderr)
     print(f"{args.steps} steps each; agreement = share of output entries equal to the "
           f"framework's (membranes within 1e-4 relative)")
-    print(f"{'file':<46}{'options':<34}{'detected':<10}{'dt':>8}{'spikes':>8}{'max':>5}"
+    print(f"{'file':<52}{'options':<44}{'detected':<10}{'dt':>8}{'spikes':>8}{'max':>5}"
           f"{'agree':>8}{'NIR':>8}")
     for r in rows:
         spikes = "-" if r["framework_spikes"] is None else f"{r['framework_spikes']:.0f}"
         most = "-" if r["max_per_step"] is None else f"{r['max_per_step']:.0f}"
-        print(f"{r['file']:<46}{r['options'] or '-':<34}{r['detected']:<10}{r['dt']:>8g}"
+        print(f"{r['file']:<52}{r['options'] or '-':<44}{r['detected']:<10}{r['dt']:>8g}"
               f"{spikes:>8}{most:>5}{r['agreement']:>8.4f}{r['agreement_nir_rules']:>8.4f}")
     worst = min(r["agreement"] for r in rows)
     print(f"worst agreement {worst:.4f} over {len(rows)} files "

@@ -315,10 +315,12 @@ def with_options(convention: Convention, *, dt: float | None = None,
 def resolve(graph, exporter: str = "auto", *, dt: float | None = None,
             method: str | None = None, reset: str | None = None, spikes: str | None = None,
             v_min: float | None = None, reset_delay: bool | None = None,
-            max_spikes: int | None = None, default_dt: float = DEFAULT_DT,
-            notes: Iterable[str] = ()) -> Convention:
+            max_spikes: int | None = None, input_scaling: str | None = None,
+            default_dt: float = DEFAULT_DT, notes: Iterable[str] = ()) -> Convention:
     """The convention to run ``graph`` under: detected (``exporter='auto'``) or named by
-    --from, then the explicit options laid over it (``dt`` is the last word on dt)."""
+    --from, then the explicit options laid over it (``dt`` is the last word on dt).
+    ``input_scaling``: 'nir' (every neuron as NIR's equations) or 'unscaled' (every neuron
+    adds its input without the dt/tau factor, as Sinabs' norm_input=False)."""
     if exporter not in FROM_CHOICES:
         raise NircError(f"--from must be one of {', '.join(FROM_CHOICES)}, got '{exporter}'",
                         field="from")
@@ -341,8 +343,16 @@ def resolve(graph, exporter: str = "auto", *, dt: float | None = None,
                                           f"the file does not show the pattern itself",))
         base = replace(base, sources=tuple((n, "option" if n == "exporter" else s)
                                            for n, s in base.sources))
+    scaling = None
+    if input_scaling is not None:
+        if input_scaling not in ("nir", "unscaled"):
+            raise NircError(f"--input-scaling must be nir or unscaled, got '{input_scaling}'",
+                            field="input_scaling")
+        scaling = {} if input_scaling == "nir" else {
+            t: "unscaled" for t in ("I", "IF", "LI", "LIF", "CubaLI", "CubaLIF")}
     return with_options(base, dt=dt, discretisation=method, reset=reset, spikes=spikes,
-                        v_min=v_min, reset_delay=reset_delay, max_spikes=max_spikes)
+                        v_min=v_min, reset_delay=reset_delay, max_spikes=max_spikes,
+                        input_scaling=scaling)
 
 
 # --- detection -------------------------------------------------------------------------

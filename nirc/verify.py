@@ -173,7 +173,9 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
             row["count_correlation"] = _corr(got.sum(axis=0), want.sum(axis=0))
             row["latency_steps"] = lag
         layers.append(row)
-    notes = [f"float reference: the model as trained ({trained.describe()})"]
+    notes = []
+    if trained.exporter not in ("nir", "unknown") or as_nir is not None:
+        notes.append(f"float reference: the model as trained ({trained.describe()})")
     if as_nir is not None:
         notes.append("columns marked NIR compare the chip with the same file under NIR's own "
                      "rules (reset to v_reset, one spike per step, v > threshold)")

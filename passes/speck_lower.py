@@ -26,7 +26,7 @@ def speck_lower(graph: NIRGraph, ctx: PassContext) -> HardwareNetwork:
     reset = ctx.options.get("speck_reset", chip.reset_mode)
     low_threshold = ctx.options.get("speck_low_threshold", chip.low_threshold)
     net = lower_to_speck(graph, chip, dt=ctx.dt, method=ctx.method, reset=reset,
-                         low_threshold=low_threshold)
+                         low_threshold=low_threshold, convention=ctx.convention)
     ctx.report["speck_lower"] = {
         "layers": [{"layer": l.name, "nodes": list(l.provenance),
                     "input_shape": list(l.input_shape), "output_shape": list(l.output_shape),

@@ -198,7 +198,7 @@ def norse_export(kind: str = "lifbox", arch: str = "mlp", seed: int = 0, n_in: i
 def sinabs_export(kind: str = "iaf", arch: str = "mlp", seed: int = 0, n_in: int = 12,
                   hidden: int = 16, n_out: int = 5, spikes: str = "multi",
                   reset: str = "subtract", v_min: float | None = None, gain: float = 3.0,
-                  readout: str = "spiking") -> Export:
+                  readout: str = "spiking", norm_input: bool = True) -> Export:
     """kind: iaf | lif (LIF with norm_input); readout 'expleak' ends in ExpLeak (membrane)."""
     import sinabs
     import sinabs.layers as sl
@@ -218,7 +218,7 @@ def sinabs_export(kind: str = "iaf", arch: str = "mlp", seed: int = 0, n_in: int
         if kind == "lif":
             return sl.LIFSqueeze(tau_mem=torch.tensor(rng.uniform(3, 20, size=shape),
                                                       dtype=torch.float32),
-                                 spike_threshold=thr, **opts)
+                                 spike_threshold=thr, norm_input=norm_input, **opts)
         return sl.IAFSqueeze(spike_threshold=thr, **opts)
 
     if arch == "cnn":
@@ -232,7 +232,7 @@ def sinabs_export(kind: str = "iaf", arch: str = "mlp", seed: int = 0, n_in: int
                   torch.nn.Linear(hidden, n_out, bias=False), layer((n_out,), last=True)]
     net = torch.nn.Sequential(*layers)
     # LIF normalises its input by (1 - alpha): scale up so that it fires as often as IAF.
-    _scale(net, gain * (12.0 if kind == "lif" else 1.0))
+    _scale(net, gain * (12.0 if kind == "lif" and norm_input else 1.0))
     with _quiet():
         graph = sinabs.to_nir(net, torch.zeros(1, *in_shape))
 
@@ -250,7 +250,10 @@ def sinabs_export(kind: str = "iaf", arch: str = "mlp", seed: int = 0, n_in: int
         options["reset"] = reset
     if v_min is not None:
         options["v_min"] = v_min
+    if not norm_input:
+        options["input_scaling"] = "unscaled"
     name = f"sinabs-{kind}-{arch}-{spikes}-{reset}" + ("" if v_min is None else "-vmin") + \
+        ("" if norm_input else "-unnormalised") + \
         ("-expleak" if readout == "expleak" else "")
     return Export(name, "sinabs", graph, run, in_shape, options,
                   "membrane" if readout == "expleak" else "spikes", gain)

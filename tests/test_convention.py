@@ -166,3 +166,11 @@ def test_multi_spike_subtract_counts_and_floor():
     # v: 2.5 -> 0.5 after two spikes; 0.5; -4.5 floored to -1; 0 (not >= 1).
     np.testing.assert_allclose(res.states["n"]["v"][:, 0], [0.5, 0.5, -1.0, 0.0])
     assert res.spikes["n"].dtype == bool
+
+
+def test_euler_overshoot_warning_says_which_dt_avoids_it():
+    from nirc.errors import NircWarning
+
+    g = one_neuron(snntorch_lif(0.5, n=1))        # tau = 2e-4 s
+    with pytest.warns(NircWarning, match=r"--dt 0\.0002 or less avoids it"):
+        simulate(g, {"input": np.ones((3, 1))}, dt=1e-3)

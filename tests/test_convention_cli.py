@@ -132,3 +132,19 @@ def test_verify_compares_with_the_model_as_trained_and_with_nir_semantics(tmp_pa
     assert "count_correlation" in row and "count_correlation_nir" in row
     assert any("the model as trained (looks like an snnTorch 1.0 export" in n
                for n in record["notes"])
+
+
+def test_unreadable_metadata_rules_are_one_line_errors_but_inspect_still_shows_the_file(
+        tmp_path, capsys):
+    graph = mlp(sinabs_if(3), sinabs_if(8))
+    path = tmp_path / "meta.nir"
+    write(path, NIRGraph(nodes=graph.nodes, edges=graph.edges,
+                         metadata={"dt": 1.0, "reset": "sometimes"}))
+    np.savez(tmp_path / "in.npz", input=np.ones((5, 6)))
+    assert main(["simulate", str(path), "--input", str(tmp_path / "in.npz"),
+                 "--output", str(tmp_path / "o.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {path}: parameter 'reset': reset must be one of zero, subtract, "
+                   f"got 'sometimes' (the file's metadata)"]
+    assert main(["inspect", str(path)]) == 0
+    assert "exporter: unknown" in capsys.readouterr().out

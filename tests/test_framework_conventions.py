@@ -101,6 +101,7 @@ SINABS = [
     dict(kind="lif"), dict(kind="lif", spikes="single", reset="zero", v_min=-1.0),
     dict(kind="iaf", readout="expleak"), dict(kind="iaf", arch="cnn"),
     dict(kind="lif", arch="cnn", spikes="single"),
+    dict(kind="lif", norm_input=False),
 ]
 
 
@@ -166,3 +167,12 @@ def test_longer_sweep_over_seeds_and_sizes(tmp_path, build, settings, seed):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     else:
         np.testing.assert_array_equal(got, expected)
+
+
+def test_a_real_snntorch_recurrent_export_compiles_for_xylo_with_no_options(tmp_path):
+    from nirc.cli import main
+
+    export = fn.snntorch_export("rleaky", n_in=16, hidden=32, n_out=4, gain=1.0)
+    model = tmp_path / "snntorch_rnn.nir"
+    nir.write(model, export.graph)
+    assert main(["-q", "compile", str(model), "--target", "xylo", "-o", str(tmp_path / "b")]) == 0

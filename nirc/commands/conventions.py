@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "Rockpool max_spikes_per_dt)")
     group.add_argument("--v-min", type=float, default=None, metavar="V",
                        help="membrane floor applied after the reset (Sinabs min_v_mem)")
+    group.add_argument("--input-scaling", choices=("nir", "unscaled"), default=None,
+                       help="unscaled: every neuron adds its input without the dt/tau factor "
+                            "(Sinabs LIF with norm_input=False); nir: as NIR's equations "
+                            "(default: the exporter's)")
 
 
 def options(args: argparse.Namespace) -> dict:
@@ -53,7 +57,8 @@ def options(args: argparse.Namespace) -> dict:
     return dict(exporter=getattr(args, "exporter", "auto"), dt=getattr(args, "dt", None),
                 method=getattr(args, "method", None), reset=getattr(args, "reset", None),
                 spikes=getattr(args, "spikes", None), v_min=v_min,
-                reset_delay=getattr(args, "reset_delay", None), max_spikes=max_spikes)
+                reset_delay=getattr(args, "reset_delay", None), max_spikes=max_spikes,
+                input_scaling=getattr(args, "input_scaling", None))
 
 
 def resolve_for(graph, args: argparse.Namespace, file: str | None = None,

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from nirc.convention import Convention, detect
-from nirc.errors import NircWarning
+from nirc.convention import Convention, detect, nir_convention
+from nirc.errors import NircError, NircWarning
 from nirc.ir.summary import GraphSummary, summarize
 from nirc.nirio import read
 from nirc.nirio.reader import file_version
@@ -41,7 +41,12 @@ def run(args) -> int:
         graph = read(args.model)
         summary = summarize(graph)
     messages = [str(w.message) for w in caught if issubclass(w.category, NircWarning)]
-    convention = detect(graph, notes=messages)
+    try:
+        convention = detect(graph, notes=messages)
+    except NircError as err:
+        # Inspect shows what a file holds, even metadata simulate and compile would refuse.
+        convention = nir_convention(exporter="unknown", evidence=(
+            f"the file's own statement of its rules is unreadable: {err.message}",))
     if not getattr(args, "quiet", False):
         for w in caught:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)

@@ -1,6 +1,7 @@
 """`nirc simulate`: run a NIR model on an input file with the float reference simulator.
 
-A thin layer over nirc.simulate.simulate: it maps NPZ arrays to Input nodes
+A thin layer over nirc.simulate.simulate under the convention the file was trained
+with (nirc.commands.conventions: detected, or stated by --from/--reset/...): it maps NPZ arrays to Input nodes
 (`input`, or `input_<name>` for several; (T, *shape), or (T, B, *shape) with
 --batch; nirc.npzio), checks their shapes before running,
 and writes `output` / `output_<name>` (plus `v_<node>`, `i_<node>` and
@@ -24,8 +25,10 @@ log = logging.getLogger("nirc")
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "simulate", help="run a NIR model with the float reference simulator",
-        description="Run MODEL.nir on the spike/current input in IN.npz with NIR semantics "
-                    "(docs/semantics.md) and write the outputs to OUT.npz.")
+        description="Run MODEL.nir on the spike/current input in IN.npz as the framework "
+                    "that exported it computes it (recognised from the file, or stated with "
+                    "--from; NIR semantics for hand-written files; docs/semantics.md) and "
+                    "write the outputs to OUT.npz.")
     parser.add_argument("model", metavar="MODEL.nir", help="the NIR file to run")
     parser.add_argument("--input", required=True, metavar="IN.npz",
                         help="array 'input' shaped (T, *input_shape); with several Input nodes "

@@ -56,8 +56,9 @@ def _warn_unstable(name: str, field: str, ratio: np.ndarray, dt: float) -> None:
     if np.any(ratio > 1 + 1e-6):
         warnings.warn(NircWarning(
             f"{locate(node=name, field=field)}: dt = {dt:g} s exceeds the time constant "
-            f"(dt/{field} up to {np.max(ratio):.4g}); forward Euler overshoots, consider "
-            f"--method exact or a smaller dt"), stacklevel=3)
+            f"(dt/{field} up to {np.max(ratio):.4g}); forward Euler overshoots: --dt "
+            f"{dt / np.max(ratio):.3g} or less avoids it, or --method exact ('nirc inspect' "
+            f"shows the dt the file's exporter implies)"), stacklevel=3)
 
 
 def coefficients(node: Node, dt: float, method: str, name: str = "",
