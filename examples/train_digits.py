@@ -16,9 +16,9 @@ gradient, cross-entropy on output spike counts) and written with the framework's
                       SumPool 2 -> Flatten -> Linear -> 10 IAF (Sinabs defaults: MultiSpike,
                       subtract reset, threshold 1; no biases, as for Speck), rate-coded input
 - rockpool_lif:       rows over time -> LinearTorch -> 64 LIFTorch with recurrent weights ->
-                      LinearTorch -> 10 LIFTorch (dt 1 ms, tau_syn 2 ms, tau_mem 10 ms, at
-                      most 31 spikes per step as on Xylo; only weights trained), the network
-                      a Xylo user builds
+                      LinearTorch -> 10 LIFTorch (dt 1 ms, tau_syn 1.44 ms and tau_mem
+                      7.49 ms: decays Xylo's bit shifts hold exactly; at most 31 spikes per
+                      step as on Xylo; only weights trained), the network a Xylo user builds
 - norse_mlp:          64 -> Linear -> 96 LIFCell -> Linear -> 10 LIFCell (Norse defaults:
                       dt 1 ms, tau_syn 5 ms, tau_mem 10 ms, threshold 1), rate-coded input
 
@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import time
@@ -228,6 +229,11 @@ def _nir_without_type_check():
         nir.NIRGraph.__init__ = original
 
 
+def _bitshift_tau(dash: int, dt: float = 1e-3) -> float:
+    """The time constant whose exact decay per step dt is Xylo's 1 - 2^-dash."""
+    return dt / -math.log(1.0 - 2.0 ** -dash)
+
+
 def rockpool_lif():
     from rockpool.nn.combinators import Sequential
     from rockpool.nn.modules.torch.lif_torch import LIFTorch
@@ -237,10 +243,13 @@ def rockpool_lif():
     hidden = 64
     # Xylo's neurons fire at most 31 spikes per step; Rockpool's default bound (2^16) lets
     # the recurrent layer run away. The file cannot say this: nirc is told with
-    # --max-spikes 31 (manifest "nirc_options"). Time constants of 2 ms (synapse) and
-    # 10 ms (membrane) at Rockpool's dt of 1 ms: with its 20 ms defaults the layers
-    # integrate the whole 24-step digit and saturate, and training stalls.
-    lif = dict(max_spikes_per_dt=ROCKPOOL_MAX_SPIKES, tau_syn=0.002, tau_mem=0.01)
+    # --max-spikes 31 (manifest "nirc_options"). Time constants Xylo holds exactly (its
+    # decays are bit shifts, x -= x >> dash: tau = dt / -ln(1 - 2^-dash)), short enough
+    # to learn (with Rockpool's 20 ms defaults the layers integrate the whole 24-step
+    # digit, saturate and training stalls): dash 1 (1.44 ms) synapses, dash 3 (7.49 ms)
+    # membranes at Rockpool's dt of 1 ms.
+    lif = dict(max_spikes_per_dt=ROCKPOOL_MAX_SPIKES, tau_syn=_bitshift_tau(1),
+               tau_mem=_bitshift_tau(3))
     net = Sequential(LinearTorch((8, hidden)), LIFTorch(hidden, has_rec=True, **lif),
                      LinearTorch((hidden, CLASSES)), LIFTorch(CLASSES, **lif))
 
