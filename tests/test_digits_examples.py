@@ -86,3 +86,34 @@ def test_model_compiles_for_a_target_that_holds_it(name, tmp_path):
 
 
 CLASSES_MIN = 10
+
+
+@pytest.mark.slow
+def test_training_script_regenerates_the_shipped_model_byte_for_byte(tmp_path, missing_oracle):
+    """examples/train_digits.py is seeded and single-threaded: retraining the snnTorch MLP
+    writes the shipped file and the same framework outputs and test spikes."""
+    import importlib.util
+
+    try:
+        import snntorch  # noqa: F401
+        import sklearn  # noqa: F401
+    except ImportError as missing:
+        missing_oracle(f"the training script needs snnTorch and scikit-learn: {missing}")
+    spec = importlib.util.spec_from_file_location("train_digits",
+                                                  DIGITS.parent / "train_digits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        assert module.main(["--only", "snntorch_mlp", "--out-dir", str(tmp_path)]) == 0
+    finally:       # the script makes torch deterministic and single-threaded process-wide
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(threads)
+    assert (tmp_path / "snntorch_mlp.nir").read_bytes() == \
+        (DIGITS / "snntorch_mlp.nir").read_bytes()
+    with np.load(tmp_path / "reference.npz") as new, np.load(DIGITS / "reference.npz") as old:
+        for key in ("counts_snntorch_mlp", "input_rate", "input_rows", "labels",
+                    "calibration_rate", "calibration_rows"):
+            assert np.array_equal(new[key], old[key]), key
