@@ -35,6 +35,12 @@ import numpy as np
 import scipy.sparse as sp
 
 
+# A neuron model's quantize may return, after the tables it was given, tables whose source is
+# this name: constant input currents delivered as synapses from an always-on neuron
+# (NeuronModel.always_on). The quantize pass creates that population and renames the source.
+BIAS_SOURCE = "<always_on>"
+
+
 @dataclass(frozen=True, eq=False)
 class InputPort:
     """A network input: spikes (or graded values) arriving each step, shaped like the NIR Input."""

@@ -13,14 +13,20 @@ per population with the error introduced and what was not exact, and
 ``ctx.report["latency_steps"]`` the steps by which each population lags the
 float network because of delays the hardware added (longest path from the
 inputs through same-step tables), ``ctx.report["table_delays"]`` each table's
-float and hardware delay (which balance_delays reads).
+float and hardware delay (which balance_delays reads). A model may return
+constant input currents as extra tables from ``nirc.hwnet.BIAS_SOURCE``: they
+come from one added population, ``always_on`` (the model's
+:meth:`~nirc.neuron_models.base.NeuronModel.always_on` neuron, one per network),
+and are listed after the network's own tables with float delay 0.
 """
 
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
 
-from nirc.hwnet import HardwareNetwork
+from nirc.errors import TargetError
+from nirc.hwnet import HardwareNetwork, Population, SynapseTable
 from nirc.passes.context import PassContext
 
 
@@ -48,10 +54,23 @@ def table_delays(before: HardwareNetwork, after: HardwareNetwork) -> list[dict]:
              "delay": int(new.delay)} for old, new in zip(before.tables, after.tables)]
 
 
+def _always_on_population(net: HardwareNetwork, model) -> Population:
+    params = model.always_on()
+    if params is None:
+        raise TargetError(f"neuron model '{model.name}' returned constant-current tables but "
+                          f"has no always-on neuron", field="neuron_model")
+    name = "always_on"
+    while name in net.populations or name in net.inputs:
+        name += "_"
+    return Population(name=name, shape=(1,), spiking=True, provenance=("always_on",),
+                      params={k: np.full(1, v, dtype=np.int64) for k, v in params.items()})
+
+
 def quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     """Quantize every population together with the tables into it."""
     model = ctx.model
     new_tables: dict[int, object] = {}
+    bias_tables: list[SynapseTable] = []
     populations = {}
     rows = []
     for name, pop in net.populations.items():
@@ -59,12 +78,24 @@ def quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         new_pop, tables, row = model.quantize(pop, [net.tables[k] for k in index],
                                               ctx.formats, ctx.granularity)
         populations[name] = new_pop
-        new_tables.update(zip(index, tables))
+        new_tables.update(zip(index, tables[:len(index)]))
+        bias_tables.extend(tables[len(index):])
         rows.append(row)
     ctx.report["quantization"] = rows
+    before = net
+    if bias_tables:
+        # Constant input currents: one always-on neuron feeds them all. Its tables go last
+        # (table k of the input is still table k of the output); in the float network they
+        # are same-step inputs (float delay 0), from a source of latency 0.
+        source = _always_on_population(net, model)
+        populations[source.name] = source
+        bias_tables = [t.with_(source=source.name) for t in bias_tables]
+        before = net.with_(populations={**net.populations, source.name: source},
+                           tables=(*net.tables, *(t.with_(delay=0) for t in bias_tables)))
     quantized = net.with_(neuron_model=model.name, populations=populations,
-                          tables=tuple(new_tables[k] for k in range(len(net.tables))),
+                          tables=(*(new_tables[k] for k in range(len(net.tables))),
+                                  *bias_tables),
                           quantized=True)
-    ctx.report["latency_steps"] = added_latency(net, quantized)
-    ctx.report["table_delays"] = table_delays(net, quantized)
+    ctx.report["latency_steps"] = added_latency(before, quantized)
+    ctx.report["table_delays"] = table_delays(before, quantized)
     return quantized

@@ -163,8 +163,20 @@ def profiled(n_in: int = 16, n_hidden: int = 24, n_out: int = 6, seed: int = 7,
     return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
 
 
+def biased(n_in: int = 16, n_hidden: int = 20, n_out: int = 6, seed: int = 8) -> NIRGraph:
+    """mlp with Affine biases of both signs: constant currents into CubaLIF, which reach u through
+    synapses from the always-on neuron (excitatory and inhibitory tables)."""
+    graph = mlp(n_in, n_hidden, n_out, seed)
+    rng = np.random.default_rng(seed)
+    nodes = dict(graph.nodes)
+    for name in ("fc1", "fc2"):
+        w = nodes[name].weight
+        nodes[name] = Affine(weight=w, bias=rng.normal(0.0, 0.1, size=w.shape[0]))
+    return NIRGraph(nodes=nodes, edges=graph.edges)
+
+
 NETWORKS = {"mlp": mlp, "cnn": cnn, "recurrent": recurrent, "readout": readout, "delayed": delayed,
-            "skip": skip, "residual": residual, "profiled": profiled}
+            "skip": skip, "residual": residual, "profiled": profiled, "biased": biased}
 
 
 def bernoulli_input(graph: NIRGraph, steps: int, rate: float = 0.3, seed: int = 0,

@@ -186,9 +186,10 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # a CubaLIF loop with a LIF readout, a non-spiking CubaLI readout, and a NIR Delay (a table
 # delivering 3 steps late: Lava's DelayDense), a skip and a residual graph whose short paths the
 # balance_delays pass lengthens (DelayDense again), and an MLP with per-neuron time constants (three
-# neuron profiles per layer: one LIF process each, tables split by source profile).
+# neuron profiles per layer: one LIF process each, tables split by source profile), and an MLP with
+# Affine biases (constant currents delivered from an always-on neuron with no input).
 COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn.nir", "cnn", "recurrent", "readout", "delayed",
-                     "skip", "residual", "profiled"]
+                     "skip", "residual", "profiled", "biased"]
 
 
 def load_network(name: str):

@@ -110,6 +110,12 @@ class NeuronModel(ABC):
         model has no such neuron (the delay_balance pass then refuses longer delays)."""
         return None
 
+    def always_on(self) -> dict[str, int] | None:
+        """A neuron that fires in every step from the first and needs no input: its parameters.
+        Constant input currents into neurons with a synaptic current then arrive as synapses
+        from it (see :data:`nirc.hwnet.BIAS_SOURCE`). None: this model has no such neuron."""
+        return None
+
     def table_attrs(self, table: SynapseTable) -> dict[str, Any]:
         """The per-table attributes of a quantized table (stored in ``table.kernel``)."""
         kernel = table.kernel or {}

@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nirc.errors import TargetError
-from nirc.hwnet import Population, SynapseTable
+from nirc.hwnet import BIAS_SOURCE, Population, SynapseTable
 from nirc.jit import njit
 from nirc.neuron_models.base import NeuronModel
 
@@ -250,6 +250,20 @@ def quantize_table_weights(target_values: sp.csr_array, exp_min: int, exp_max: i
     return out, exp, sign_mode, counts
 
 
+def _bias_tables(current_bias: np.ndarray, pop: Population) -> list[SynapseTable]:
+    """Float tables from the always-on neuron (one source neuron) carrying ``current_bias``
+    into u: the positive and the negative part apart, so each keeps full 8-bit mantissas."""
+    n = current_bias.shape[0]
+    out = []
+    for part in (np.maximum(current_bias, 0.0), np.minimum(current_bias, 0.0)):
+        rows = np.flatnonzero(part)
+        if rows.size:
+            w = sp.csr_array((part[rows], (rows, np.zeros(rows.size, np.int64))), shape=(n, 1))
+            out.append(SynapseTable(source=BIAS_SOURCE, target=pop.name, weights=w, delay=0,
+                                    provenance=pop.provenance))
+    return out
+
+
 class LoihiCubaLIF(NeuronModel):
     """Loihi CUBA LIF with bit-accurate dense synapses (Lava PyLifModelBitAcc + PyDenseModelBitAcc)."""
 
@@ -282,6 +296,11 @@ class LoihiCubaLIF(NeuronModel):
         params = {"du": DECAY_MAX, "dv": DECAY_MAX, "vth": 0, "bias_mant": 0, "bias_exp": 0,
                   "v_init": 0}
         return params, 1, {"weight_exp": 0, "num_weight_bits": 8, "sign_mode": SIGN_EXCITATORY}
+
+    def always_on(self):
+        # No input, bias 1 > vth << 6 = 0: v = 1 fires in every step and resets to 0.
+        return {"du": DECAY_MAX, "dv": DECAY_MAX, "vth": 0, "bias_mant": 1, "bias_exp": 0,
+                "v_init": 0}
 
     def init_state(self, params, batch):
         size = params["vth"].shape[0]
@@ -337,9 +356,12 @@ class LoihiCubaLIF(NeuronModel):
         r and w_in (folded into weights before this), IF (dv = 0), LIF without
         synaptic current (du = 4095 makes u this step's input). Approximated and
         reported: decays not a multiple of 1/4096, weights to 8-bit mantissas
-        with one exponent per table, threshold and bias rounding, a constant input
-        current into a neuron with a synaptic current (becomes a voltage bias at
-        its steady-state value), voltage decay to zero in one step (dv max 4095).
+        with one exponent per table, threshold and bias rounding, voltage decay to
+        zero in one step (dv max 4095). A constant input current into a neuron with
+        a synaptic current must ramp up with that current: it is returned as extra
+        tables (after the given ones) from :data:`~nirc.hwnet.BIAS_SOURCE`, the
+        always-on neuron's one spike per step weighted by the bias, rounded to
+        8-bit mantissas like any table (``current_bias_rel_error``).
         """
         notes: list[str] = []
         p = pop.params
@@ -361,13 +383,14 @@ class LoihiCubaLIF(NeuronModel):
             notes.append("the direct input-to-voltage term of the exact discretisation of a "
                          "current-based neuron is dropped (Loihi's input reaches v only "
                          "through u)")
-        if np.any(i_bias != 0):
-            no_current = i_decay == 0
-            v_bias = v_bias + np.where(no_current, i_bias,
-                                       i_bias / np.maximum(1.0 - i_decay, 1e-12))
-            if np.any(~no_current & (i_bias != 0)):
-                notes.append("constant input current into a synaptic current is applied as a "
-                             "voltage bias at its steady-state value (the transient differs)")
+        # A constant input into a neuron without a synaptic current is a voltage bias (u is
+        # this step's input alone). Into a synaptic current it must ramp up as u does, which a
+        # voltage bias (Loihi's only bias) cannot: it arrives as synapses from an always-on
+        # neuron instead (current_bias, quantized with the tables below). The part that
+        # reaches v directly (v_direct) is constant either way: a voltage bias.
+        current_bias = np.where(i_decay != 0, i_bias, 0.0)
+        v_bias = v_bias + np.where(i_decay == 0, i_bias, 0.0) \
+            + np.broadcast_to(p.get("v_direct", 0.0), (n,)) * i_bias
 
         if pop.spiking:
             theta = threshold - v_reset
@@ -413,7 +436,10 @@ class LoihiCubaLIF(NeuronModel):
         err_num = err_den = 0.0
         clipped = zeroed = 0
         worst_input = np.zeros(n)
-        for t in tables:
+        bias_tables = _bias_tables(current_bias, pop)
+        bias_err = np.zeros(n)
+        for t in [*tables, *bias_tables]:
+            is_bias = t.source == BIAS_SOURCE
             w = sp.csr_array(t.weights, dtype=np.float64)
             w.sort_indices()
             row_scale = np.repeat(s, np.diff(w.indptr))
@@ -423,8 +449,12 @@ class LoihiCubaLIF(NeuronModel):
             clipped += counts["clipped"]
             zeroed += counts["zeroed"]
             diff = counts.pop("mantissas") * 2.0 ** exp / row_scale - w.data
-            err_num += float(np.sum(diff ** 2))
-            err_den += float(np.sum(w.data ** 2))
+            if is_bias:
+                bias_err[np.repeat(np.arange(n), np.diff(w.indptr))] \
+                    += diff
+            else:
+                err_num += float(np.sum(diff ** 2))
+                err_den += float(np.sum(w.data ** 2))
             worst_input += np.asarray(abs(mant).sum(axis=1)).ravel() * 2.0 ** exp
             kernel = dict(t.kernel or {})
             kernel.pop("ops", None)
@@ -451,6 +481,7 @@ class LoihiCubaLIF(NeuronModel):
         new_pop = Population(name=pop.name, shape=pop.shape, params=params, spiking=pop.spiking,
                              provenance=pop.provenance, v_scale=v_scale, v_offset=v_offset)
         bias_ref = np.maximum(np.abs(v_bias), 1e-300)
+        current_ref = np.maximum(np.abs(current_bias), 1e-300)
         report = {
             "population": pop.name,
             "nodes": list(pop.provenance),
@@ -463,7 +494,12 @@ class LoihiCubaLIF(NeuronModel):
             "i_decay_abs_error": float(np.max(np.abs(kept_fraction(du, DS_OFFSET) - i_decay))),
             "v_decay_abs_error": float(np.max(np.abs(kept_fraction(dv, DM_OFFSET) - v_decay))),
             "bias_rel_error": float(np.max(np.where(v_bias != 0,
-                                                    np.abs(bias_q - v_bias) / bias_ref, 0.0))),
+                                                    np.abs(bias_q - v_bias) / bias_ref, 0.0),
+                                           initial=0.0)),
+            # Constant input currents delivered by the always-on neuron's synapses.
+            "current_bias_neurons": int(np.count_nonzero(current_bias)),
+            "current_bias_rel_error": float(np.max(np.where(
+                current_bias != 0, np.abs(bias_err) / current_ref, 0.0), initial=0.0)),
             "notes": notes,
         }
         return new_pop, new_tables, report
