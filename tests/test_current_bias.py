@@ -72,7 +72,9 @@ def test_quantize_returns_a_constant_current_as_tables_from_the_always_on_neuron
     pop = Population(name="p", shape=(n,), params=params)
     q, tables, row = L.MODEL.quantize(pop, [], {}, "layer")
     assert q.params["bias_mant"].tolist() == [0, 0]
-    assert [t.source for t in tables] == [BIAS_SOURCE, BIAS_SOURCE]      # + and - apart
+    assert {t.source for t in tables} == {BIAS_SOURCE}
+    assert sorted(t.kernel["sign_mode"] for t in tables)[:2] == [L.SIGN_EXCITATORY,
+                                                                 L.SIGN_INHIBITORY]
     assert all(isinstance(t, SynapseTable) and t.weights.shape == (n, 1) for t in tables)
     assert row["current_bias_neurons"] == 2 and row["current_bias_rel_error"] < 0.01
     assert not any("steady-state" in note for note in row["notes"])
@@ -81,6 +83,25 @@ def test_quantize_returns_a_constant_current_as_tables_from_the_always_on_neuron
     q, tables, row = L.MODEL.quantize(pop, [], {}, "layer")
     assert tables == [] and q.params["bias_mant"][0] > 0 > q.params["bias_mant"][1]
     assert row["current_bias_neurons"] == 0
+
+
+def test_small_biases_beside_large_ones_keep_one_unit_of_input():
+    # One 8-bit mantissa per table: at the exponent the largest bias needs (16 units), the
+    # small one would round to 0; an exponent-0 table carries what the first rounded away.
+    n = 3
+    params = {k: np.zeros(n) for k in ("v_decay", "v_direct", "v_bias", "v_reset")}
+    params.update(threshold=np.ones(n), i_decay=np.full(n, 0.9),
+                  i_bias=np.array([1.0, 0.003, -0.0021]))
+    from nirc.hwnet import Population
+    _, tables, row = L.MODEL.quantize(Population(name="p", shape=(n,), params=params), [], {},
+                                      "layer")
+    assert max(t.kernel["weight_exp"] for t in tables) == 4
+    assert min(t.kernel["weight_exp"] for t in tables) == 0      # never a flooring shift
+    per_step = sum(L.MODEL.accumulate(L.MODEL.prepare_weights(t), L.MODEL.table_attrs(t),
+                                      np.ones((1, 1)))[0] for t in tables)
+    want = params["i_bias"] * 2048                 # threshold 1 -> vth 2048 units of a_in
+    assert np.all(np.abs(per_step - want) <= 0.5)
+    assert row["current_bias_rel_error"] < 0.1
 
 
 @pytest.mark.parametrize("target", ["loihi2", "loihi1", "spinnaker2"])

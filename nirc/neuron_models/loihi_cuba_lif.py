@@ -252,7 +252,8 @@ def quantize_table_weights(target_values: sp.csr_array, exp_min: int, exp_max: i
 
 def _bias_tables(current_bias: np.ndarray, pop: Population) -> list[SynapseTable]:
     """Float tables from the always-on neuron (one source neuron) carrying ``current_bias``
-    into u: the positive and the negative part apart, so each keeps full 8-bit mantissas."""
+    into u: the positive and the negative part apart, so each keeps full 8-bit mantissas
+    (quantize adds exponent-0 tables for what they round away)."""
     n = current_bias.shape[0]
     out = []
     for part in (np.maximum(current_bias, 0.0), np.minimum(current_bias, 0.0)):
@@ -438,26 +439,44 @@ class LoihiCubaLIF(NeuronModel):
         worst_input = np.zeros(n)
         bias_tables = _bias_tables(current_bias, pop)
         bias_err = np.zeros(n)
-        for t in [*tables, *bias_tables]:
+        work = [*tables, *bias_tables]
+        for t in work:
             is_bias = t.source == BIAS_SOURCE
             w = sp.csr_array(t.weights, dtype=np.float64)
             w.sort_indices()
             row_scale = np.repeat(s, np.diff(w.indptr))
             target_values = sp.csr_array((w.data * row_scale, w.indices, w.indptr),
                                          shape=w.shape)
-            mant, exp, sign_mode, counts = quantize_table_weights(target_values, exp_min, exp_max)
+            # A bias table carries one spike: a negative exponent would floor its mantissa
+            # away, so its finest step is one unit of a_in (exponent 0).
+            mant, exp, sign_mode, counts = quantize_table_weights(
+                target_values, max(exp_min, 0) if is_bias else exp_min, exp_max)
             clipped += counts["clipped"]
-            zeroed += counts["zeroed"]
             diff = counts.pop("mantissas") * 2.0 ** exp / row_scale - w.data
             if is_bias:
-                bias_err[np.repeat(np.arange(n), np.diff(w.indptr))] \
-                    += diff
+                rows = np.repeat(np.arange(n), np.diff(w.indptr))
+                residual = bool((t.kernel or {}).get("residual"))
+                # (a residual table's error is what both tables together still miss)
+                bias_err[rows] = diff if residual else bias_err[rows] + diff
+                if exp > 0 and not residual:
+                    # What the 8-bit mantissa at this exponent missed (under 2^(exp-1) units)
+                    # comes in exponent-0 tables of its own, one per sign: one unit of a_in.
+                    for part in (np.maximum(-diff, 0.0), np.minimum(-diff, 0.0)):
+                        keep = np.abs(part * row_scale) >= 0.5
+                        if keep.any():
+                            work.append(t.with_(
+                                weights=sp.csr_array((part[keep], (rows[keep],
+                                                      np.zeros(keep.sum(), np.int64))),
+                                                     shape=w.shape),
+                                kernel={"residual": True}))
             else:
+                zeroed += counts["zeroed"]
                 err_num += float(np.sum(diff ** 2))
                 err_den += float(np.sum(w.data ** 2))
             worst_input += np.asarray(abs(mant).sum(axis=1)).ravel() * 2.0 ** exp
             kernel = dict(t.kernel or {})
             kernel.pop("ops", None)
+            kernel.pop("residual", None)
             kernel.update(weight_exp=int(exp), num_weight_bits=8, sign_mode=int(sign_mode))
             new_tables.append(t.with_(weights=mant, exponent=int(exp), kernel=kernel,
                                       delay=max(int(t.delay), self.min_delay)))
