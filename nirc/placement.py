@@ -74,6 +74,9 @@ class Placement:
     notes: tuple[str, ...] = field(default=())
     # Limits of the whole chip (nirc.target.CHIP_RESOURCES), e.g. routing-table entries.
     chip_utilisation: Mapping[str, ResourceUse] = field(default_factory=dict)
+    # Systems of chips (nirc.partition.chips): chips used, lower bound on chips, traffic per
+    # link, inter-chip routes. None on a single chip. Cores are chip * cores_per_chip + core.
+    system: Mapping[str, Any] | None = None
 
     @property
     def gap(self) -> float:
@@ -124,6 +127,8 @@ class Placement:
                                  for name, u in self.chip_utilisation.items()},
             "notes": list(self.notes),
         }
+        if self.system is not None:
+            out["system"] = self.system
         if include_time:
             out["solve_time_s"] = self.solve_time_s
         return out
