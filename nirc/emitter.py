@@ -177,8 +177,9 @@ def _core_blocks(net: HardwareNetwork, placement: Placement) -> dict[int, list[l
 
 def _cores(net: HardwareNetwork, placement: Placement) -> list[dict[str, Any]]:
     """Per core: its neuron blocks (local offsets) and the table rows it stores."""
-    into = {name: [k for k, t in enumerate(net.tables) if t.target == name]
-            for name in net.populations}
+    into: dict[str, list[int]] = {name: [] for name in net.populations}
+    for k, t in enumerate(net.tables):
+        into[t.target].append(k)
     cores = []
     for core, ranges in sorted(_core_blocks(net, placement).items()):
         offset = 0

@@ -12,6 +12,7 @@ Everything here is deterministic for a given network, target and seed except
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -83,7 +84,15 @@ class Placement:
         return (self.cores_used - self.lower_bound) / self.cores_used if self.cores_used else 0.0
 
     def blocks_of(self, population: str) -> list[Block]:
-        return sorted((b for b in self.blocks if b.population == population), key=lambda b: b.start)
+        return list(self._blocks_by_population.get(population, ()))
+
+    @functools.cached_property
+    def _blocks_by_population(self) -> dict[str, list[Block]]:
+        """Blocks per population, by start (built once: placements are immutable)."""
+        out: dict[str, list[Block]] = {}
+        for b in self.blocks:
+            out.setdefault(b.population, []).append(b)
+        return {p: sorted(bs, key=lambda b: b.start) for p, bs in out.items()}
 
     def core_of(self, population: str, size: int | None = None) -> np.ndarray:
         """Core index of every neuron of ``population`` (flat C-order), as an int array."""
