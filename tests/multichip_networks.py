@@ -27,7 +27,7 @@ def _if(shape, threshold: float = 1.0) -> IF:
 def sinabs_cnn(side: int = 64, channels: tuple[int, int, int] = (8, 16, 32), n_out: int = 10,
                kernel: int = 3, seed: int = 0) -> NIRGraph:
     """Input (2, S, S) -> conv KxK -> IF -> conv KxK stride 2 -> IF -> conv KxK stride 2 -> IF
-    -> Flatten -> Linear -> IF -> Output."""
+    -> Flatten -> Linear -> IF -> Output (``n_out=0``: no readout, the last map is the output)."""
     rng = np.random.default_rng(seed)
     c1, c2, c3 = channels
     s2, s3 = side // 2, side // 4
@@ -37,6 +37,14 @@ def sinabs_cnn(side: int = 64, channels: tuple[int, int, int] = (8, 16, 32), n_o
                       stride=stride, padding=kernel // 2, dilation=1, groups=1, bias=np.zeros(c_out))
 
     flat = c3 * s3 * s3
+    if n_out == 0:           # no dense readout (too wide for a SpiNNaker PE): the last map is output
+        nodes = {"input": Input(shape=np.array([2, side, side])),
+                 "conv1": conv(c1, 2, 1), "spk1": _if((c1, side, side)),
+                 "conv2": conv(c2, c1, 2), "spk2": _if((c2, s2, s2)),
+                 "conv3": conv(c3, c2, 2), "spk3": _if((c3, s3, s3)),
+                 "output": Output(shape=np.array([c3, s3, s3]))}
+        order = list(nodes)
+        return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
     nodes = {
         "input": Input(shape=np.array([2, side, side])),
         "conv1": conv(c1, 2, 1), "spk1": _if((c1, side, side)),

@@ -18,8 +18,9 @@ Steps:
    needs. A network needing more chips than the system has gets a FitError
    naming the resource, demand, capacity, the chips it needs and the
    smallest shipped target that would hold it.
-2. Chip assignment: the network is cut into blocks of about one core
-   (blocks.coarsen); blocks in network order and in spatial order
+2. Chip assignment: the network is cut into blocks of about 1/16 chip
+   (blocks.coarsen with a chip's limits; a (C, H, W) layer in bands of whole
+   rows of all channels, so a chip's share of it stays a smaller map); blocks in network order and in spatial order
    (blocks.spatial_order: the same region of every layer together, where a
    CNN keeps its spikes local) are cut into k runs of balanced load (the
    greedy start, k from the bound up; the sequential baseline below is a
@@ -31,7 +32,8 @@ Steps:
    cores first), each block on the chip of its core.
 3. Each chip's share becomes a network of its own (neurons fed from other
    chips enter it as inputs, as their spikes do through the chip's router)
-   and is placed by neuron_partition; if any share does not fit its chip the
+   and is placed by neuron_partition's greedy fills (the best of its starts;
+   CP-SAT is not run on shares, see _place_chips); if any share does not fit its chip the
    next candidate, then one more chip, is tried.
 
 Messages are counted as for cores: one per (source neuron, destination chip)
@@ -53,7 +55,8 @@ import scipy.sparse as sp
 from nirc.errors import FitError
 from nirc.hwnet import HardwareNetwork, InputPort, Population
 from nirc.partition import cpsat
-from nirc.partition.blocks import BlockGraph, coarsen, spatial_order
+from nirc.partition.blocks import (BlockGraph, check_neurons_fit, coarsen, per_neuron_demand,
+                                   spatial_order)
 from nirc.partition.connectivity import Connectivity, Rates
 from nirc.partition.demand import SynapseListCost, one_hot
 from nirc.partition.lower_bound import total_demand
@@ -62,9 +65,9 @@ from nirc.placement import Block, Placement, ResourceUse
 from nirc.target import Target, unit_of
 
 METHODS = ("cpsat", "sequential")
-# Blocks of the chip assignment per chip of the bound: fine enough to balance chips
-# within a few per cent, coarse enough for the greedy cuts and CP-SAT.
-BLOCKS_PER_CHIP = 64
+# Blocks of the chip assignment per chip: fine enough to balance chips within a few per
+# cent, coarse enough for the greedy cuts and CP-SAT, and whole rows of feature maps.
+BLOCKS_PER_CHIP = 16
 
 
 @dataclass(frozen=True)
@@ -109,14 +112,19 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
         raise too_few_chips(bound, target)
     capacities = core_capacities(target)
     largest = {r: int(c.max()) for r, c in capacities.items()}
-    graph = coarsen(conn, cost, largest, max_blocks=max(settings.max_blocks, BLOCKS_PER_CHIP * bound.chips),
+    check_neurons_fit(conn, per_neuron_demand(conn, cost), largest, cost, target.name)
+    # Blocks of up to 1/BLOCKS_PER_CHIP of a chip: bands of whole rows of every channel of a
+    # (C, H, W) layer, so a chip's share of a layer stays a (C, rows, W) map its cores tile.
+    scale = max(1, target.core_count // BLOCKS_PER_CHIP)
+    graph = coarsen(conn, cost, {r: v * scale for r, v in largest.items()},
+                    max_blocks=max(settings.max_blocks, BLOCKS_PER_CHIP * bound.chips),
                     block_size=None, tiled=True, target_name=target.name)
     load = _block_load(graph, cost, largest)
     notes = [f"{graph.block_count} blocks over chips"]
     hops = hop_matrix(target)
 
     failures: list[str] = []
-    sequential = _sequential_chips(graph, capacities, cost, system.chips, target.core_count)
+    sequential = _sequential_chips(conn, cost, capacities, bound, settings, target)
     for chips in range(max(bound.chips, 1), system.chips + 1):
         if method == "sequential":
             if chips > bound.chips:
@@ -125,14 +133,14 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
             candidates = [(name, a) for name, a in candidates if a is not None]
         else:
             candidates = _candidates(conn, graph, cost, load, chips, sequential, time_limit_s, seed, notes)
-        for name, chip_of_block in candidates:
-            placed = _place_chips(net, conn, graph, chip_of_block, target, method, rates,
+        for name, chip_of_neuron in candidates:
+            placed = _place_chips(net, conn, chip_of_neuron, target, method, rates,
                                   time_limit_s, seed)
             if isinstance(placed, str):
                 failures.append(f"{chips} chips, {name}: {placed}")
                 continue
             notes.append(f"chips: {name}")
-            return _placement(net, conn, target, graph, chip_of_block, placed, bound, hops, method,
+            return _placement(net, conn, target, placed, bound, hops, method,
                               time.perf_counter() - started, notes + failures[-3:])
     raise FitError(f"no placement on the {system.chips} chips of {target.name}: every chip "
                    f"assignment left a chip whose share does not fit its {target.core_count} "
@@ -202,17 +210,26 @@ def _balanced_cut(load: np.ndarray, order: np.ndarray, chips: int) -> np.ndarray
     return out
 
 
-def _sequential_chips(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
-                      chips: int, cores_per_chip: int) -> np.ndarray | None:
-    """The baseline: packing.sequential_fill over every core of the system in network order
-    (chip 0's cores first); a block's chip is its core's. None if the fill runs out."""
+def _sequential_chips(conn: Connectivity, cost: SynapseListCost, capacities: dict[str, np.ndarray],
+                      bound: ChipBound, settings, target: Target) -> np.ndarray | None:
+    """The baseline: packing.sequential_fill of core-sized blocks over every core of the
+    system in network order (chip 0's cores first); the chip of every neuron, None if the
+    fill runs out of cores."""
+    from nirc.partition.neuron_partition import GREEDY_BLOCKS_PER_CORE
     from nirc.partition.packing import sequential_fill
 
-    system_caps = {r: np.tile(c, chips) for r, c in capacities.items()}
+    largest = {r: int(c.max()) for r, c in capacities.items()}
+    cores_bound = -(-bound.demand.get("neurons", 0) // max(1, largest.get("neurons", 1)))
+    graph = coarsen(conn, cost, largest, block_size=settings.block_size, tiled=True,
+                    max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * cores_bound),
+                    target_name=target.name)
+    system_caps = {r: np.tile(c, target.chip_count) for r, c in capacities.items()}
     core_of_block, problem = sequential_fill(graph, system_caps, cost)
     if problem is not None:
         core_of_block, problem = sequential_fill(graph, system_caps, cost, optimistic=True)
-    return None if problem is not None else core_of_block // cores_per_chip
+    if problem is not None:
+        return None
+    return (core_of_block // target.core_count)[graph.block_of_neuron]
 
 
 def chip_messages(conn: Connectivity, chip_of_neuron: np.ndarray, chips: int) -> sp.csr_array:
@@ -240,12 +257,12 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
     found = []
     for name, order in orders:
         assignment = _balanced_cut(load, order, chips)
-        found.append((f"balanced cut in {name}", assignment))
+        found.append((f"balanced cut in {name}", assignment[graph.block_of_neuron], assignment))
     if sequential is not None and sequential.max() < chips:
-        found.append(("sequential fill of the system's cores", sequential))
-    scored = sorted(((_messages(conn, graph, a, chips), k, name, a)
-                     for k, (name, a) in enumerate(found)), key=lambda s: s[:2])
-    best_messages, _, best_name, best = scored[0]
+        found.append(("sequential fill of the system's cores", sequential, None))
+    scored = sorted(((_messages(conn, a, chips), k, name, a, blocks)
+                     for k, (name, a, blocks) in enumerate(found)), key=lambda s: s[:2])
+    best_messages, _, best_name, _, best = next(s for s in scored if s[4] is not None)
     if chips > 1 and graph.block_count * chips <= cpsat.MAX_PAIRS:
         caps = {r: np.full(chips, int(np.bincount(best, weights=graph.demand[r],
                                                   minlength=chips).max()))
@@ -253,15 +270,15 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
         solve = cpsat.fewest_messages(graph, caps, cost, False, best, time_limit_s, seed)
         notes.append(f"chips, fewest messages: {solve.status}")
         if solve.core_of_block is not None and len(np.unique(solve.core_of_block)) == chips:
-            improved = _messages(conn, graph, solve.core_of_block, chips)
-            if improved < best_messages:
-                scored.insert(0, (improved, -1, f"CP-SAT from the {best_name}",
-                                  solve.core_of_block))
-    return [(name, a) for _, _, name, a in scored]
+            per_neuron = solve.core_of_block[graph.block_of_neuron]
+            improved = _messages(conn, per_neuron, chips)
+            if improved < scored[0][0]:
+                scored.insert(0, (improved, -1, f"CP-SAT from the {best_name}", per_neuron, None))
+    return [(name, a) for _, _, name, a, _ in scored]
 
 
-def _messages(conn: Connectivity, graph: BlockGraph, chip_of_block: np.ndarray, chips: int) -> float:
-    return float(chip_messages(conn, chip_of_block[graph.block_of_neuron], chips).sum())
+def _messages(conn: Connectivity, chip_of_neuron: np.ndarray, chips: int) -> float:
+    return float(chip_messages(conn, chip_of_neuron, chips).sum())
 
 
 # --- each chip's share -----------------------------------------------------------------
@@ -273,16 +290,17 @@ class _Share:
     neurons: dict[str, np.ndarray]      # population -> its neurons on this chip (sorted)
 
 
-def _place_chips(net, conn, graph, chip_of_block, target, method, rates, time_limit_s, seed
+def _place_chips(net, conn, chip_of_neuron, target, method, rates, time_limit_s, seed
                  ) -> list[_Share] | str:
     """Each chip's share placed on its cores, or why one does not fit."""
-    chip_of_neuron = chip_of_block[graph.block_of_neuron]
     shares = []
-    for chip in np.unique(chip_of_block).tolist():
+    for chip in np.unique(chip_of_neuron).tolist():
         sub, neurons, sub_rates = chip_network(net, conn, chip_of_neuron, chip, rates)
         try:
+            # Greedy fills only: OR-Tools 9.15 aborts the process on some share models
+            # ("Check failed: heuristics.fixed_search != nullptr"), which no handler can catch.
             placement = neuron_partition(sub, target, method=method, rates=sub_rates,
-                                         time_limit_s=time_limit_s, seed=seed)
+                                         time_limit_s=time_limit_s, seed=seed, improve=False)
         except FitError as err:
             return f"chip {chip}: {err}"
         shares.append(_Share(chip, placement, neurons))
@@ -350,6 +368,10 @@ def chip_network(net: HardwareNetwork, conn: Connectivity, chip_of_neuron: np.nd
                 sub_rates[name] = value
             if name in net.populations:
                 sub_rates[remote_name(name)] = value
+    # Only the inputs that feed this chip (an input feeding nothing leaves CP-SAT a model it
+    # aborts on: OR-Tools 'heuristics.fixed_search != nullptr').
+    fed = {t.source for t in tables}
+    inputs = {name: port for name, port in inputs.items() if name in fed}
     sub = net.with_(inputs=inputs, populations=populations, tables=tuple(tables), outputs={})
     return sub, local, sub_rates
 
@@ -412,7 +434,7 @@ def route(target: Target, hops: np.ndarray, a: int, b: int) -> list[int]:
     return path
 
 
-def _placement(net, conn, target, graph, chip_of_block, shares, bound, hops, method, seconds,
+def _placement(net, conn, target, shares, bound, hops, method, seconds,
                notes) -> Placement:
     cores_per_chip = target.core_count
     blocks: list[Block] = []
