@@ -117,7 +117,7 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     # (C, H, W) layer, so a chip's share of a layer stays a (C, rows, W) map its cores tile.
     scale = max(1, target.core_count // BLOCKS_PER_CHIP)
     graph = coarsen(conn, cost, {r: v * scale for r, v in largest.items()},
-                    max_blocks=max(settings.max_blocks, BLOCKS_PER_CHIP * bound.chips),
+                    max_blocks=2 * BLOCKS_PER_CHIP * max(bound.chips, 1),
                     block_size=None, tiled=True, target_name=target.name)
     load = _block_load(graph, cost, largest)
     notes = [f"{graph.block_count} blocks over chips"]
