@@ -198,3 +198,12 @@ def test_the_64x64_sinabs_cnn_compiles_on_two_kapoho_point_chips_and_verifies(tm
     system = report.compile.placement.system
     assert system["chip_lower_bound"] == 2 and system["chips_used"] == 2
     assert report.bit_exact, report.mismatches[:3]
+
+
+def test_mapping_report_draws_the_chips_and_the_traffic_on_each_link(cnn_build, tmp_path):
+    from nirc.mapping_report import write_report
+
+    result, _ = cnn_build
+    page = write_report(tmp_path / "report.html", result).read_text()
+    assert 'id="chips"' in page and 'id="chip-table"' in page
+    assert "messages per step between chips" in page

@@ -29,7 +29,9 @@ Steps:
    messages between chips with no chip fuller than the start's fullest.
    ``method="sequential"`` is the baseline instead: the sequential fill of
    neuron_partition over all the system's cores in network order (chip 0's
-   cores first), each block on the chip of its core.
+   cores first), each block on the chip of its core (each chip's share is
+   then placed on its cores as for the default, so the two differ only in
+   which neurons share a chip).
 3. Each chip's share becomes a network of its own (neurons fed from other
    chips enter it as inputs, as their spikes do through the chip's router)
    and is placed by neuron_partition's greedy fills (the best of its starts;
@@ -299,8 +301,8 @@ def _place_chips(net, conn, chip_of_neuron, target, method, rates, time_limit_s,
         try:
             # Greedy fills only: OR-Tools 9.15 aborts the process on some share models
             # ("Check failed: heuristics.fixed_search != nullptr"), which no handler can catch.
-            placement = neuron_partition(sub, target, method=method, rates=sub_rates,
-                                         time_limit_s=time_limit_s, seed=seed, improve=False)
+            placement = neuron_partition(sub, target, rates=sub_rates, time_limit_s=time_limit_s,
+                                         seed=seed, improve=False)
         except FitError as err:
             return f"chip {chip}: {err}"
         shares.append(_Share(chip, placement, neurons))
@@ -543,6 +545,7 @@ def system_summary(net, conn, target, chip_of_neuron, hops, bound, shares, chip_
         "system": target.name,
         "chip_target": system.chip,
         "chips": n,
+        "mesh": list(system.mesh) if system.mesh else None,
         "cores_per_chip": target.core_count,
         "chips_used": len(used_chips),
         "chip_lower_bound": bound.chips,
