@@ -67,6 +67,8 @@ from nirc.placement import Block, Placement, ResourceUse
 from nirc.target import Target, unit_of
 
 METHODS = ("cpsat", "sequential")
+# Fractions of each core's limits the sequential baseline fills, tried in turn.
+SEQUENTIAL_FILLS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7)
 # Blocks of the chip assignment per chip: fine enough to balance chips within a few per
 # cent, coarse enough for the greedy cuts and CP-SAT, and whole rows of feature maps.
 BLOCKS_PER_CHIP = 16
@@ -126,13 +128,18 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     hops = hop_matrix(target)
 
     failures: list[str] = []
-    sequential = _sequential_chips(conn, cost, capacities, bound, settings, target)
+    sequential_fill_to = _sequential_chips(conn, cost, capacities, bound, settings, target)
+    sequential = sequential_fill_to(1.0)
     for chips in range(max(bound.chips, 1), system.chips + 1):
         if method == "sequential":
             if chips > bound.chips:
                 break                      # the fill decides the chips itself
-            candidates = [("sequential fill of the system's cores", sequential)]
-            candidates = [(name, a) for name, a in candidates if a is not None]
+            # Cores filled to the brim can leave a chip's share that its own placement (other
+            # blocks) cannot fit again: then a little headroom per core.
+            candidates = ((f"sequential fill of the system's cores to {round(f * 100)} %",
+                           sequential if f == 1.0 else sequential_fill_to(f))
+                          for f in SEQUENTIAL_FILLS)
+            candidates = ((name, a) for name, a in candidates if a is not None)   # lazily
         else:
             candidates = _candidates(conn, graph, cost, load, chips, sequential, time_limit_s, seed, notes)
         for name, chip_of_neuron in candidates:
@@ -213,10 +220,11 @@ def _balanced_cut(load: np.ndarray, order: np.ndarray, chips: int) -> np.ndarray
 
 
 def _sequential_chips(conn: Connectivity, cost: SynapseListCost, capacities: dict[str, np.ndarray],
-                      bound: ChipBound, settings, target: Target) -> np.ndarray | None:
+                      bound: ChipBound, settings, target: Target):
     """The baseline: packing.sequential_fill of core-sized blocks over every core of the
-    system in network order (chip 0's cores first); the chip of every neuron, None if the
-    fill runs out of cores."""
+    system in network order (chip 0's cores first). Returns ``fill(fraction)``: the chip of
+    every neuron when each core is filled to ``fraction`` of its limits (headroom for the
+    chip's own placement of its share), None if the fill runs out of cores."""
     from nirc.partition.neuron_partition import GREEDY_BLOCKS_PER_CORE
     from nirc.partition.packing import sequential_fill
 
@@ -225,13 +233,18 @@ def _sequential_chips(conn: Connectivity, cost: SynapseListCost, capacities: dic
     graph = coarsen(conn, cost, largest, block_size=settings.block_size, tiled=True,
                     max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * cores_bound),
                     target_name=target.name)
-    system_caps = {r: np.tile(c, target.chip_count) for r, c in capacities.items()}
-    core_of_block, problem = sequential_fill(graph, system_caps, cost)
-    if problem is not None:
-        core_of_block, problem = sequential_fill(graph, system_caps, cost, optimistic=True)
-    if problem is not None:
-        return None
-    return (core_of_block // target.core_count)[graph.block_of_neuron]
+
+    def fill(fraction: float) -> np.ndarray | None:
+        caps = {r: (np.tile(c, target.chip_count) * fraction).astype(np.int64)
+                for r, c in capacities.items()}
+        core_of_block, problem = sequential_fill(graph, caps, cost)
+        if problem is not None:
+            core_of_block, problem = sequential_fill(graph, caps, cost, optimistic=True)
+        if problem is not None:
+            return None
+        return (core_of_block // target.core_count)[graph.block_of_neuron]
+
+    return fill
 
 
 def chip_messages(conn: Connectivity, chip_of_neuron: np.ndarray, chips: int) -> sp.csr_array:
