@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from nirc.convention import Convention
 from nirc.neuron_models.base import NeuronModel
 
 
@@ -29,3 +30,6 @@ class PassContext:
     # Per-compilation overrides of a target's backend options, by name (e.g. speck_reset).
     options: Mapping[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
+    # How the model was trained (exporter, dt, reset/spike/threshold rules; nirc.convention).
+    # None: NIR's own semantics at ``dt``. The driver sets it; dt and method agree with it.
+    convention: Convention | None = None

@@ -18,6 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
+from nirc.convention import Convention, detect
 from nirc.ir.nodes import NIRGraph
 from nirc.simulate.engine import SimResult, resolve_dt, run
 from nirc.simulate.neurons import METHODS, coefficients
@@ -25,18 +26,30 @@ from nirc.simulate.neurons import METHODS, coefficients
 # Used when neither the caller nor the file says: Norse's and Rockpool's export dt.
 DEFAULT_DT = 1e-3
 
-__all__ = ["simulate", "SimResult", "resolve_dt", "coefficients", "DEFAULT_DT", "METHODS"]
+__all__ = ["simulate", "SimResult", "resolve_dt", "coefficients", "DEFAULT_DT", "METHODS",
+           "Convention", "detect"]
 
 
 def simulate(graph: NIRGraph, inputs: Mapping[str, np.ndarray], dt: float | None = None,
-             method: str = "euler", batch: bool = False, record: bool = False,
-             dtype=np.float64) -> SimResult:
+             method: str | None = None, batch: bool = False, record: bool = False,
+             dtype=np.float64, convention: Convention | None = None) -> SimResult:
     """Simulate ``graph`` on ``inputs`` ({Input name: (T, *shape)}, or (T, B, *shape) if batch).
 
-    ``dt`` in seconds; None takes graph.metadata["dt"], else DEFAULT_DT.
-    ``method``: "euler" (forward Euler) or "exact" (exponential, input held over a step).
+    ``convention`` (nirc.convention.Convention, e.g. from ``detect(graph)``): run the file
+    as its framework computed it (dt, discretisation, reset, spike and input rules).
+    None: NIR's own semantics (docs/semantics.md).
+    ``dt`` in seconds; None takes the convention's dt, else graph.metadata["dt"], else
+    DEFAULT_DT. ``method``: "euler" (forward Euler) or "exact" (exponential, input held
+    over a step); None takes the convention's, else "euler".
     ``record``: also return every neuron node's state trace in SimResult.states.
+    Spiking outputs are 0/1, or spike counts under a multi-spike convention.
     Raises NircError subclasses naming the node and field on bad graphs or inputs.
     """
-    dt_value, _ = resolve_dt(dt, graph, DEFAULT_DT)
-    return run(graph, inputs, dt_value, method=method, batch=batch, record=record, dtype=dtype)
+    if convention is not None:
+        dt_value = convention.dt if dt is None else resolve_dt(dt, graph, DEFAULT_DT)[0]
+        method = method or convention.discretisation
+    else:
+        dt_value, _ = resolve_dt(dt, graph, DEFAULT_DT)
+        method = method or "euler"
+    return run(graph, inputs, dt_value, method=method, batch=batch, record=record, dtype=dtype,
+               convention=convention)

@@ -15,15 +15,44 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
 from nirc.errors import ModelError, NircError, NircWarning, locate
 from nirc.ir.graph import flatten, infer_shapes, topological_order
 from nirc.ir.nodes import (NEURON_TYPES, SPIKING_TYPES, Delay, Input, NIRGraph, Node, Output)
-from nirc.simulate.neurons import METHODS, NeuronLayer, coefficients
+from nirc.simulate.neurons import METHODS, NIR_RULES, NeuronLayer, SpikeRules, coefficients
 from nirc.simulate.operators import operator_for
+
+
+if TYPE_CHECKING:
+    from nirc.convention import Convention
+
+
+def recurrent_nodes(graph: NIRGraph) -> set[str]:
+    """Nodes on a cycle of a flat graph (a self-loop counts)."""
+    import networkx as nx
+
+    g = nx.DiGraph(list(graph.edges))
+    return {n for comp in nx.strongly_connected_components(g) for n in comp
+            if len(comp) > 1 or g.has_edge(n, n)}
+
+
+def spike_rules(convention: Convention | None, node: Node, recurrent: bool) -> SpikeRules:
+    """The firing and reset rules of one neuron node under ``convention``.
+
+    snnTorch's delayed reset to zero clears the membrane before the update in Leaky
+    (a feed-forward LIF) but clears the updated membrane in Synaptic (CubaLIF), RLeaky
+    and RSynaptic (a neuron on a cycle): the spike trains differ, so both are kept.
+    """
+    if convention is None:
+        return NIR_RULES
+    clears = "after" if convention.exporter == "snntorch" and (
+        recurrent or node.nir_type == "CubaLIF") else "before"
+    return SpikeRules(reset=convention.reset, reset_delay=convention.reset_delay,
+                      zero_clears=clears, limit=convention.spike_limit,
+                      test=convention.threshold_test, v_min=convention.v_min)
 
 
 @dataclass
@@ -147,8 +176,12 @@ def prepare(graph: NIRGraph) -> tuple[NIRGraph, dict]:
 
 
 def run(graph: NIRGraph, inputs: Mapping[str, np.ndarray], dt: float, method: str = "euler",
-        batch: bool = False, record: bool = False, dtype=np.float64) -> SimResult:
-    """Simulate ``graph`` on ``inputs`` for T steps of ``dt`` seconds (see module docstring)."""
+        batch: bool = False, record: bool = False, dtype=np.float64,
+        convention: Convention | None = None) -> SimResult:
+    """Simulate ``graph`` on ``inputs`` for T steps of ``dt`` seconds (see module docstring).
+
+    ``convention``: the reset, spike, threshold, floor and input rules to follow (None:
+    NIR's own); ``dt`` and ``method`` are given separately and always win."""
     if method not in METHODS:
         raise NircError(f"unknown method '{method}', expected one of {', '.join(METHODS)}")
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
@@ -158,6 +191,7 @@ def run(graph: NIRGraph, inputs: Mapping[str, np.ndarray], dt: float, method: st
     dtype = np.dtype(dtype)
     order = topological_order(flat)
     preds = {name: flat.predecessors(name) for name in order}
+    recurrent = recurrent_nodes(flat)
 
     step_fns: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
     layers: dict[str, NeuronLayer] = {}
@@ -165,7 +199,9 @@ def run(graph: NIRGraph, inputs: Mapping[str, np.ndarray], dt: float, method: st
         node: Node = flat.nodes[name]
         shape = (batch_size, *shapes[name].output)
         if isinstance(node, NEURON_TYPES):
-            layers[name] = NeuronLayer(coefficients(node, dt, method, name), shape, dtype)
+            rule = convention.input_rule(node.nir_type) if convention else "nir"
+            layers[name] = NeuronLayer(coefficients(node, dt, method, name, rule), shape, dtype,
+                                       spike_rules(convention, node, name in recurrent))
             step_fns[name] = layers[name].step
         elif isinstance(node, Delay):
             step_fns[name] = DelayLine(node, name, dt, shape, dtype).step
@@ -209,7 +245,7 @@ def run(graph: NIRGraph, inputs: Mapping[str, np.ndarray], dt: float, method: st
                 continue
             latest[name] = step_fns[name](x)
         for n in spiking:
-            spikes[n][t] = latest[n] > 0
+            spikes[n][t] = latest[n] > 0   # a count under multi-spike rules
         for n, trace in states.items():
             for key, value in layers[n].state().items():
                 trace[key][t] = value
