@@ -230,11 +230,15 @@ def _sequential_chips(conn: Connectivity, cost: SynapseListCost, capacities: dic
 
     largest = {r: int(c.max()) for r, c in capacities.items()}
     cores_bound = -(-bound.demand.get("neurons", 0) // max(1, largest.get("neurons", 1)))
-    graph = coarsen(conn, cost, largest, block_size=settings.block_size, tiled=True,
-                    max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * cores_bound),
-                    target_name=target.name)
 
     def fill(fraction: float) -> np.ndarray | None:
+        limits = {r: max(1, int(v * fraction)) for r, v in largest.items()}
+        try:
+            graph = coarsen(conn, cost, limits, block_size=settings.block_size, tiled=True,
+                            max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * cores_bound),
+                            target_name=target.name)
+        except FitError:               # a neuron alone over the reduced limits
+            return None
         caps = {r: (np.tile(c, target.chip_count) * fraction).astype(np.int64)
                 for r, c in capacities.items()}
         core_of_block, problem = sequential_fill(graph, caps, cost)
