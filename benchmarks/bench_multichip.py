@@ -205,9 +205,13 @@ def main(argv=None) -> int:
             continue
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(row)
+        RESULTS.with_suffix(".partial.json").write_text(json.dumps(rows, indent=1) + "\n")
         print(f"  {kind} {row['synapses']} synapses on {target}: {row['compile_s']} s, "
               f"{row['peak_rss_mb']:.0f} MB", file=sys.stderr)
-    chains = [chain_row(n) for n in args.chains]
+    chains = []
+    for n in args.chains:
+        chains.append(chain_row(n))
+        print(f"  chain of {int(n)} nodes: {chains[-1]}", file=sys.stderr)
 
     print(f"\n{'network':>9} {'target':>20} {'neurons':>9} {'synapses':>11} {'compile s':>9} "
           f"{'peak MB':>8} {'chips':>5} {'bound':>5} {'msgs/step':>10} {'seq msgs':>10} "

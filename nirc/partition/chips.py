@@ -67,6 +67,9 @@ from nirc.placement import Block, Placement, ResourceUse
 from nirc.target import Target, unit_of
 
 METHODS = ("cpsat", "sequential")
+# Block x core pairs (of the whole system) up to which the sequential fill is also a
+# candidate of the default method (the 64x64 CNN on Kapoho Point: about 0.3M).
+SEQUENTIAL_CANDIDATE_MAX_PAIRS = 2_000_000
 # Fractions of each core's limits the sequential baseline fills, tried in turn.
 SEQUENTIAL_FILLS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7)
 # Blocks of the chip assignment per chip: fine enough to balance chips within a few per
@@ -129,7 +132,13 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
 
     failures: list[str] = []
     sequential_fill_to = _sequential_chips(conn, cost, capacities, bound, settings, target)
-    sequential = sequential_fill_to(1.0)
+    # The baseline fill keeps per-core state for every (block, core) pair of the system: as a
+    # candidate of the default method only while that stays small.
+    blocks = max(settings.max_blocks,
+                 2 * bound.demand.get("neurons", 0) // max(1, int(capacities["neurons"].max())))
+    pairs = blocks * target.chip_count * target.core_count
+    sequential = sequential_fill_to(1.0) \
+        if method == "sequential" or pairs <= SEQUENTIAL_CANDIDATE_MAX_PAIRS else None
     for chips in range(max(bound.chips, 1), system.chips + 1):
         if method == "sequential":
             if chips > bound.chips:
@@ -225,7 +234,6 @@ def _sequential_chips(conn: Connectivity, cost: SynapseListCost, capacities: dic
     system in network order (chip 0's cores first). Returns ``fill(fraction)``: the chip of
     every neuron when each core is filled to ``fraction`` of its limits (headroom for the
     chip's own placement of its share), None if the fill runs out of cores."""
-    from nirc.partition.neuron_partition import GREEDY_BLOCKS_PER_CORE
     from nirc.partition.packing import sequential_fill
 
     largest = {r: int(c.max()) for r, c in capacities.items()}
@@ -235,7 +243,7 @@ def _sequential_chips(conn: Connectivity, cost: SynapseListCost, capacities: dic
         limits = {r: max(1, int(v * fraction)) for r, v in largest.items()}
         try:
             graph = coarsen(conn, cost, limits, block_size=settings.block_size, tiled=True,
-                            max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * cores_bound),
+                            max_blocks=max(settings.max_blocks, 2 * cores_bound),
                             target_name=target.name)
         except FitError:               # a neuron alone over the reduced limits
             return None
