@@ -238,17 +238,23 @@ def _sequential_chips(conn: Connectivity, cost: SynapseListCost, capacities: dic
 
     largest = {r: int(c.max()) for r, c in capacities.items()}
     cores_bound = -(-bound.demand.get("neurons", 0) // max(1, largest.get("neurons", 1)))
+    alone = per_neuron_demand(conn, cost)
+    # Headroom never below what one neuron alone needs (a readout with the full fan-in).
+    floor = {"synapses": int(alone.synapses.max(initial=1)),
+             "synapse_memory_bits": int(cost.bound_bits(alone.synapses, alone.fan_in_axons).max(initial=1)),
+             "fan_in_axons": int(alone.fan_in_axons.max(initial=1))}
 
     def fill(fraction: float) -> np.ndarray | None:
-        limits = {r: max(1, int(v * fraction)) for r, v in largest.items()}
+        limits = {r: min(v, max(floor.get(r, 1), int(v * fraction))) for r, v in largest.items()}
         try:
             graph = coarsen(conn, cost, limits, block_size=settings.block_size, tiled=True,
                             max_blocks=max(settings.max_blocks, 2 * cores_bound),
                             target_name=target.name)
         except FitError:               # a neuron alone over the reduced limits
             return None
-        caps = {r: (np.tile(c, target.chip_count) * fraction).astype(np.int64)
+        caps = {r: np.minimum(c, np.maximum(floor.get(r, 1), (c * fraction).astype(np.int64)))
                 for r, c in capacities.items()}
+        caps = {r: np.tile(c, target.chip_count) for r, c in caps.items()}
         core_of_block, problem = sequential_fill(graph, caps, cost)
         if problem is not None:
             core_of_block, problem = sequential_fill(graph, caps, cost, optimistic=True)
