@@ -45,6 +45,7 @@ BOARD = "spinnaker2_board"
 CNN = {1e7: (64, (9, 18, 36)), 1e8: (128, (15, 30, 60))}
 RECURRENT = {1e7: (100_000, 100), 1e8: (1_000_000, 100)}
 CHAIN_TIMEOUT_S = 900
+CASE_TIMEOUT_S = 900
 
 
 def _peak_mb() -> float:
@@ -186,6 +187,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=float, nargs="*", default=[1e7, 1e8])
     parser.add_argument("--chains", type=float, nargs="*", default=[1e4, 1e5])
+    parser.add_argument("--kinds", nargs="*", default=["cnn", "recurrent"])
+    parser.add_argument("--timeout", type=float, default=CASE_TIMEOUT_S,
+                        help="seconds a case may take (compile and the sequential placement)")
     parser.add_argument("--one", nargs=3, metavar=("KIND", "SIZE", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -194,10 +198,17 @@ def main(argv=None) -> int:
         return 0
     rows = []
     cases = [("cnn", 0.0, "loihi2_kapoho_point")]
-    cases += [(kind, size, BOARD) for size in args.sizes for kind in ("cnn", "recurrent")]
+    cases += [(kind, size, BOARD) for size in args.sizes for kind in args.kinds]
     for kind, size, target in cases:
-        proc = subprocess.run([sys.executable, __file__, "--one", kind, str(size), target],
-                              capture_output=True, text=True)
+        try:
+            proc = subprocess.run([sys.executable, __file__, "--one", kind, str(size), target],
+                                  capture_output=True, text=True, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            rows.append({"network": kind, "size": size, "target": target,
+                         "error": f"not finished after {args.timeout:g} s"})
+            print(f"  {kind} {size:g} on {target}: not finished after {args.timeout:g} s",
+                  file=sys.stderr)
+            continue
         if proc.returncode != 0:
             print(proc.stderr[-3000:], file=sys.stderr)
             rows.append({"network": kind, "size": size, "target": target,
