@@ -1,17 +1,28 @@
-# make demo    - set up .venv and compile + verify an example network
-# make test    - set up .venv with the test-only tools and run the default test suite
+# make demo    - set up .venv with nirc and its runtime dependencies, compile + verify examples
+# make test    - add the test-only tools (frameworks, vendor simulators) and run the default suite
 # make test-slow, make oracle (Lava, Python 3.10 venv), make bench - the longer checks
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nirc-installed
+RUNTIME := $(VENV)/.nirc-runtime
 LAVA_VENV ?= .venv-lava
 
-.PHONY: demo test test-slow test-browser oracle lava-venv bench docs corpus clean
-BENCHMARKS := nirio frontend compile partition speck speck_fidelity xylo lava cross_target
+.PHONY: demo test test-slow test-browser oracle lava-venv bench docs corpus fuzz-hostile kill-trials clean
+BENCHMARKS := nirio frontend compile partition speck speck_sinabs speck_fidelity xylo lava cross_target provenance delay_balance fidelity accuracy
 
+# nirc and its runtime dependencies only (no torch): all `make demo` needs.
+# A venv that already has the test tools (STAMP, newer than pyproject.toml) has them too.
+$(RUNTIME): pyproject.toml
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then touch $@; exit 0; fi; \
+	set -e; [ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV); \
+	$(BIN)/pip install --quiet -e .; \
+	touch $@
+
+# The test-only tools on top: exporting frameworks (torch CPU, snnTorch, Norse, Sinabs,
+# Rockpool), vendor simulators (xylosim) and the reference nir package.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	# Two steps: sinabs 3.1 pins nir<=1.0.4, but snnTorch 1.0's exporter and the
 	# compatibility tests need the reference nir 1.0.8; installing test extras last
@@ -19,12 +30,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[frameworks]'
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/python -c "from importlib.metadata import version as v; assert v('nir') == '1.0.8', v('nir')"
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME)
 
 # The headline job: a spiking CNN (exported by Sinabs) onto Speck, emulated from the
 # emitted files, with a mapping report; then a trained MLP proven bit-exact on Loihi 2
 # and a recurrent SNN on Xylo.
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/nirc inspect examples/cnn.nir
 	$(BIN)/nirc compile examples/cnn.nir --target speck -o out/cnn-speck --report
 	$(BIN)/python examples/make_inputs.py --model examples/cnn.nir --steps 20 --out out/cnn_input.npz
@@ -64,6 +75,13 @@ docs: $(STAMP)
 
 corpus: $(STAMP)
 	$(BIN)/python tests/corpus/make_corpus.py
+
+# Hostile inputs (docs/limits.md): the long fuzz run and the kill -9 trials, with counts.
+fuzz-hostile: $(STAMP)
+	$(BIN)/python tools/fuzz_hostile.py --nir 500 --yaml 150 --npz 60 --json benchmarks/results/fuzz_hostile.json
+
+kill-trials: $(STAMP)
+	$(BIN)/python tools/kill_trials.py --trials 30 --json benchmarks/results/kill_trials.json
 
 clean:
 	rm -rf $(VENV) $(LAVA_VENV) build dist out *.egg-info

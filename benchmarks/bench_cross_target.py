@@ -51,6 +51,11 @@ from nirc.target import target_names  # noqa: E402
 from nirc.verify import verify  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def relative(err: Exception) -> str:
+    """An error message with the repository's own path left out (results carry no machine paths)."""
+    return str(err).replace(f"{ROOT}/", "")
 RESULTS = ROOT / "benchmarks" / "results"
 MODELS = {"mlp": ROOT / "examples" / "mlp.nir", "cnn": ROOT / "examples" / "cnn.nir",
           "srnn": ROOT / "examples" / "srnn.nir"}
@@ -96,7 +101,10 @@ def aligned_counts(chip, result, inputs: dict[str, np.ndarray]
     """
     net = result.network
     latency = result.report.get("pass_reports", {}).get("latency_steps", {})
-    floated = simulate(result.graph, inputs, dt=net.dt, batch=True).outputs
+    # The model as trained (the convention the compile ran under; NIR's own for files that
+    # state their dt, as the examples do).
+    floated = simulate(result.graph, inputs, dt=net.dt, batch=True,
+                       convention=result.convention).outputs
     out = {}
     for name, port in net.outputs.items():
         lag = int(latency.get(port.source, 0))
@@ -143,9 +151,9 @@ def evaluate(model: str, target: str, digits, float_accuracy: float | None) -> d
                 report = verify(MODELS[model], target, steps=steps, samples=samples, seed=0,
                                 out_dir=build)
         except FitError as err:
-            return {**record, "fits": False, "status": "does not fit", "reason": str(err)}
+            return {**record, "fits": False, "status": "does not fit", "reason": relative(err)}
         except NircError as err:
-            return {**record, "fits": False, "status": "not supported", "reason": str(err)}
+            return {**record, "fits": False, "status": "not supported", "reason": relative(err)}
         result = report.compile
         chip = Chip.load(build)
         record.update(

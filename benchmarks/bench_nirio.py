@@ -10,7 +10,9 @@ Files, all written by nir.write (gzip, as it does by default):
   which nir.read (type_check=True) refuses; nirc repairs it with warnings.
 
 nirc.read also validates every parameter and infers every shape; nir.read builds its
-objects and type-checks. Times are process CPU seconds (the machine is shared, so wall
+objects and type-checks. For nirc, the run also times what `nirc inspect` does (read +
+summarize) and, separately, recognising the exporter (nirc.convention.detect), which
+must add under 5% to inspect (wide: 2.1M synapses). Times are process CPU seconds (the machine is shared, so wall
 time measures the neighbours); prints the median and the ratio nir/nirc (> 1: nirc
 faster) and writes benchmarks/results/nirio.json. BLAS is pinned to one thread.
 """
@@ -32,6 +34,8 @@ from pathlib import Path  # noqa: E402
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
+from nirc.convention import detect  # noqa: E402
+from nirc.ir.summary import summarize  # noqa: E402
 from nirc.nirio import read  # noqa: E402
 
 from _timing import median_time  # noqa: E402
@@ -150,17 +154,25 @@ def main() -> int:
                 theirs, note = None, f"nir.read fails: {type(err).__name__}"
             else:
                 note = ""
+            inspect_s = median_seconds(lambda p: summarize(read(p)), path, args.repeats)
+            graph = read(path)
+            detect_s = median_time(lambda: detect(graph), args.repeats, clock=time.process_time)
             rows.append({"file": name, "bytes": path.stat().st_size, "nodes": _count(path),
                          "nirc_read_s": mine, "nir_read_s": theirs,
                          "nir_over_nirc": None if theirs is None else theirs / mine,
-                         "note": note})
+                         "inspect_s": inspect_s, "detect_s": detect_s,
+                         "detect_share_of_inspect": detect_s / inspect_s,
+                         "exporter": detect(graph).exporter, "note": note})
     print(f"nir {nir.__version__}, median CPU time of {args.repeats}")
-    print(f"{'file':<7}{'nodes':>6}{'MB':>7}{'nirc ms':>10}{'nir ms':>10}{'nir/nirc':>10}")
+    print(f"{'file':<7}{'nodes':>6}{'MB':>7}{'nirc ms':>10}{'nir ms':>10}{'nir/nirc':>10}"
+          f"{'inspect ms':>12}{'detect ms':>11}{'detect %':>10}  exporter")
     for r in rows:
         theirs = "-" if r["nir_read_s"] is None else f"{r['nir_read_s'] * 1e3:.1f}"
         ratio = "-" if r["nir_over_nirc"] is None else f"{r['nir_over_nirc']:.2f}"
         print(f"{r['file']:<7}{r['nodes']:>6}{r['bytes'] / 1e6:>7.2f}"
-              f"{r['nirc_read_s'] * 1e3:>10.1f}{theirs:>10}{ratio:>10}  {r['note']}")
+              f"{r['nirc_read_s'] * 1e3:>10.1f}{theirs:>10}{ratio:>10}"
+              f"{r['inspect_s'] * 1e3:>12.1f}{r['detect_s'] * 1e3:>11.2f}"
+              f"{100 * r['detect_share_of_inspect']:>9.2f}%  {r['exporter']}  {r['note']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"nir_version": nir.__version__, "repeats": args.repeats,
                                    "files": rows}, indent=2) + "\n")

@@ -14,7 +14,7 @@ import sys
 import warnings
 
 from nirc import __version__
-from nirc.errors import FitError, NircError, NircWarning
+from nirc.errors import FitError, NircError, NircWarning, printable
 from nirc.progress import install as install_progress
 from nirc.progress import uninstall as uninstall_progress
 
@@ -40,9 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control characters from the user's files (node names) escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     if issubclass(category, NircWarning):
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"warning: {printable(str(message))}", file=sys.stderr)
     else:
         log.debug("%s:%s: %s: %s", filename, lineno, category.__name__, message)
 
@@ -52,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setFormatter(_PrintableFormatter("%(message)s"))
     if args.quiet:
         warnings.simplefilter("ignore", NircWarning)
     else:
@@ -60,22 +70,39 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from nirc.nirio import reader
+
+    reader.READ_TIME_LIMIT_S = 20.0     # a stuck HDF5 read ends in one error line
     progress = install_progress(quiet=args.quiet, verbose=args.verbose)
     try:
         return int(args.run(args) or 0)
     except NircError as err:
         if progress is not None:
             progress.close()
-        print(f"error: {err}", file=sys.stderr)
-        if isinstance(err, FitError) and not args.quiet:
-            for line in fit_hints(err, getattr(args, "target", None)):
+        print(f"error: {printable(str(err))}", file=sys.stderr)
+        if not args.quiet:
+            if err.why or err.next:
+                lines = [f"why: {err.why}"] if err.why else []
+                lines += [f"next: {err.next}"] if err.next else []
+            elif isinstance(err, FitError) and err.cause in (None, "size"):
+                lines = fit_hints(err, getattr(args, "target", None))
+            else:
+                lines = []
+            for line in lines:
                 print(f"  {line}", file=sys.stderr)
         return err.exit_code
     except OSError as err:
         # The file system said no (missing folder, permissions, disk full): one line, naming the path.
         log.debug("file system error", exc_info=True)
         where = f"{err.filename}: " if err.filename else ""
-        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        print(f"error: {printable(where + str(err.strerror or err))}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        # Inputs are bounded (docs/limits.md), but a valid model can still need more
+        # memory than the machine has: say so in one line rather than a traceback.
+        log.debug("out of memory", exc_info=True)
+        print("error: out of memory: the model or input needs more memory than is available "
+              "(try fewer steps or samples, or a smaller model)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

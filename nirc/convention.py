@@ -278,9 +278,9 @@ def with_options(convention: Convention, *, dt: float | None = None,
                  input_scaling: Mapping[str, str] | None = None) -> Convention:
     """``convention`` with the user's explicit choices laid over it (source 'option').
 
-    None leaves a field as it is. Choosing a reset rule without reset_delay makes the reset
-    immediate (a delayed reset is snnTorch's own default, not something --reset implies);
-    choosing 'multi' spikes without max_spikes makes the count unbounded.
+    None leaves a field as it is. A reset rule keeps the reset timing (snnTorch delays
+    both of its mechanisms by default; ``reset_delay`` changes that); choosing 'multi'
+    spikes without max_spikes makes the count unbounded.
     """
     changes: dict[str, Any] = {}
     if dt is not None:
@@ -289,8 +289,6 @@ def with_options(convention: Convention, *, dt: float | None = None,
         changes["discretisation"] = discretisation
     if reset is not None:
         changes["reset"] = reset
-        if reset_delay is None and (reset != convention.reset or convention.reset_delay):
-            changes["reset_delay"] = False
     if reset_delay is not None:
         changes["reset_delay"] = bool(reset_delay)
     if spikes is not None:
@@ -316,18 +314,26 @@ def with_options(convention: Convention, *, dt: float | None = None,
 
 def resolve(graph, exporter: str = "auto", *, dt: float | None = None,
             method: str | None = None, reset: str | None = None, spikes: str | None = None,
-            v_min: float | None = None, default_dt: float = DEFAULT_DT,
-            notes: Iterable[str] = ()) -> Convention:
+            v_min: float | None = None, reset_delay: bool | None = None,
+            max_spikes: int | None = None, input_scaling: str | None = None,
+            default_dt: float = DEFAULT_DT, notes: Iterable[str] = ()) -> Convention:
     """The convention to run ``graph`` under: detected (``exporter='auto'``) or named by
-    --from, then the explicit options laid over it (``dt`` is the last word on dt)."""
+    --from, then the explicit options laid over it (``dt`` is the last word on dt).
+    ``input_scaling``: 'nir' (every neuron as NIR's equations) or 'unscaled' (every neuron
+    adds its input without the dt/tau factor, as Sinabs' norm_input=False)."""
     if exporter not in FROM_CHOICES:
         raise NircError(f"--from must be one of {', '.join(FROM_CHOICES)}, got '{exporter}'",
                         field="from")
     if exporter == "auto":
         base = detect(graph, notes=notes, default_dt=default_dt)
     elif exporter == "nir":
+        found = detect(graph, notes=notes, default_dt=default_dt)
+        looks = (f"; the file looks like {found.exporter} (--from {found.exporter})",) \
+            if found.exporter in PROFILES else ()
         base = nir_convention(graph, evidence=("--from nir: NIR semantics as the file states "
-                                               "them",), default_dt=default_dt)
+                                               "them" + "".join(looks),),
+                              candidates=(found.exporter,) if looks else (),
+                              default_dt=default_dt)
         base = replace(base, sources=tuple((n, "option" if n == "exporter" else s)
                                            for n, s in base.sources))
     else:
@@ -337,8 +343,16 @@ def resolve(graph, exporter: str = "auto", *, dt: float | None = None,
                                           f"the file does not show the pattern itself",))
         base = replace(base, sources=tuple((n, "option" if n == "exporter" else s)
                                            for n, s in base.sources))
+    scaling = None
+    if input_scaling is not None:
+        if input_scaling not in ("nir", "unscaled"):
+            raise NircError(f"--input-scaling must be nir or unscaled, got '{input_scaling}'",
+                            field="input_scaling")
+        scaling = {} if input_scaling == "nir" else {
+            t: "unscaled" for t in ("I", "IF", "LI", "LIF", "CubaLI", "CubaLIF")}
     return with_options(base, dt=dt, discretisation=method, reset=reset, spikes=spikes,
-                        v_min=v_min)
+                        v_min=v_min, reset_delay=reset_delay, max_spikes=max_spikes,
+                        input_scaling=scaling)
 
 
 # --- detection -------------------------------------------------------------------------

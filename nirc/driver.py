@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from nirc import __version__
+from nirc.convention import Convention
 from nirc.emitter import build_config, dumps, write_atomically, write_build
 from nirc.errors import NircError
 from nirc.hwnet import HardwareNetwork
@@ -50,6 +51,7 @@ class CompileResult:
     placement: Placement | None
     report: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    convention: Convention | None = None     # the rules the model was compiled under
 
 
 class _Stopwatch:
@@ -82,12 +84,13 @@ def random_spike_input(graph: NIRGraph, steps: int, seed: int = 0, rate: float =
     return out
 
 
-def spike_rates(graph: NIRGraph, dt: float, method: str, steps: int, seed: int
-                ) -> dict[str, np.ndarray]:
+def spike_rates(graph: NIRGraph, dt: float, method: str, steps: int, seed: int,
+                convention: Convention | None = None) -> dict[str, np.ndarray]:
     """Spikes per step of every spiking node in the float simulation of random input."""
     from nirc.simulate import simulate
 
-    result = simulate(graph, random_spike_input(graph, steps, seed), dt=dt, method=method)
+    result = simulate(graph, random_spike_input(graph, steps, seed), dt=dt, method=method,
+                      convention=convention)
     return {name: s.reshape(s.shape[0], -1).mean(axis=0) for name, s in result.spikes.items()}
 
 
@@ -104,13 +107,22 @@ def run_passes(graph: NIRGraph, names: list[str], ctx: PassContext, watch: _Stop
     for name in names:
         fn = get_pass(name)
         with watch.stage(name):
+            before = stage
             try:
                 stage = fn(stage, ctx)
             except NircError as err:
+                from nirc.hints import refine
+
+                refined = refine(err, ctx.convention)
                 # A message naming a node is about the model: say which file it is in.
-                if err.node and not err.file and ctx.file:
-                    raise err.at(file=ctx.file) from None
+                if refined.node and not refined.file and ctx.file:
+                    raise refined.at(file=ctx.file) from None
+                if refined is not err:
+                    raise refined from None
                 raise
+            if isinstance(before, HardwareNetwork) and not before.quantized and \
+                    isinstance(stage, HardwareNetwork) and stage.quantized:
+                ctx.report["float_network"] = before     # popped by compile: not JSON
         if name == dump_after and dump_dir is not None:
             for path in dump_stage(stage, dump_dir, f"after-{name}"):
                 log.info("wrote %s", path)
@@ -118,19 +130,29 @@ def run_passes(graph: NIRGraph, names: list[str], ctx: PassContext, watch: _Stop
 
 
 def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | None,
-            dt: float | None = None, method: str = "euler", granularity: str = "layer",
+            dt: float | None = None, method: str | None = None, granularity: str = "layer",
             dump_after: str | None = None, calibration_steps: int = 50, seed: int = 0,
-            partition_method: str | None = None) -> CompileResult:
+            partition_method: str | None = None,
+            convention: Convention | Mapping[str, Any] | None = None,
+            calibration: str | None = None) -> CompileResult:
     """Compile ``model`` (a .nir path or a NIRGraph) for ``target`` (name, path or Target).
 
     Writes the build to ``out_dir`` (atomically) unless it is None. ``calibration_steps``
     of seeded random input are simulated in float to estimate spike rates for the
     partitioner and the traffic report (0: assume one spike per neuron per step).
+    ``convention``: how the model was trained (nirc.convention), or the keyword arguments
+    of nirc.convention.resolve (e.g. {"exporter": "auto"}) to detect it once the file is
+    read, with the target's default_dt as the fallback dt. None: NIR's own rules at ``dt``
+    (else the file's metadata dt, else the target's default_dt). ``dt`` and ``method``
+    given here always win.
+    ``calibration`` (an NPZ of the user's input samples, nirc.fidelity.calibration) is
+    what quantizers tune their scales on and what report.json's ``fidelity`` section
+    measures against the model as trained; without it, seeded random spikes.
     """
     from nirc.partition import partition
     from nirc.target import Target, load_target
 
-    if method not in METHODS:
+    if method is not None and method not in METHODS:
         raise NircError(f"method must be one of {', '.join(METHODS)}, got '{method}'",
                         field="method")
     if granularity not in GRANULARITIES:
@@ -145,11 +167,15 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
             from nirc.nirio import read
 
             graph, file = read(model), str(model)
-    dt_value, dt_source = resolve_dt(dt, graph, tgt.default_dt, DT_SOURCES)
+        _require_runnable(graph, file)
+    convention = _convention_for(graph, convention, dt, method, tgt.default_dt, file)
+    dt_value, method = convention.dt, convention.discretisation
+    dt_source = CONVENTION_DT_SOURCES[convention.source("dt")]
     ctx = PassContext(model=get_model(tgt.neuron_model), dt=dt_value, method=method,
                       granularity=granularity, formats=tgt.formats.model_dump(),
                       target_name=tgt.name, file=file,
-                      target=tgt)
+                      target=tgt, convention=convention,
+                      calibration=_calibration(graph, calibration))
     staged: dict[str, Any] = {}
 
     def passes_into(directory: Path | None) -> HardwareNetwork:
@@ -162,11 +188,34 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
         return net
 
     def build(directory: Path | None) -> None:
+        from nirc import fidelity
+
+        unmeasured = None
+        with watch.stage("reference"):
+            try:
+                fidelity.reference_run(graph, ctx.calibration, dt_value, method,
+                                       getattr(ctx, "convention", None))
+            except NircError as err:
+                # The compile does not depend on it; say what could not be checked.
+                unmeasured = f"the float reference could not run on the calibration input: {err}"
         net = passes_into(directory)
+        float_net = ctx.report.pop("float_network", None)
+        with watch.stage("fidelity"):
+            if unmeasured is None:
+                ctx.report["fidelity"] = check_fidelity(graph, float_net, net, ctx)
+            else:
+                import warnings
+
+                from nirc.errors import NircWarning
+
+                warnings.warn(NircWarning(f"fidelity not measured: {unmeasured}"), stacklevel=2)
+                ctx.report["fidelity"] = {"calibration": ctx.calibration.describe(),
+                                          "not_measured": unmeasured}
         rates = None
         if calibration_steps > 0:
             with watch.stage("calibrate"):
-                rates = spike_rates(graph, dt_value, method, calibration_steps, seed)
+                rates = spike_rates(graph, dt_value, method, calibration_steps, seed,
+                                    convention)
         with watch.stage("partition"):
             options = {"rates": rates} if rates is not None else {}
             if partition_method:
@@ -199,7 +248,126 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
              staged["placement"].cores_used)
     return CompileResult(out_dir=written, graph=graph, network=staged["net"],
                          placement=staged["placement"], report=staged["report"],
-                         timings=dict(watch.timings))
+                         timings=dict(watch.timings), convention=convention)
+
+
+# Where report.json's dt_source says dt came from, by the convention's source of dt.
+CONVENTION_DT_SOURCES = {"option": DT_SOURCES[0], "file": DT_SOURCES[1],
+                         "default": DT_SOURCES[2], "detection": "exporter convention"}
+
+
+def _convention_for(graph: NIRGraph, convention, dt: float | None, method: str | None,
+                    default_dt: float, file: str | None) -> Convention:
+    """The convention to compile under, with explicit ``dt``/``method`` laid over it."""
+    from nirc.convention import nir_convention, resolve, with_options
+
+    if convention is None:
+        dt_value, dt_source = resolve_dt(dt, graph, default_dt, DT_SOURCES)
+        base = nir_convention(graph, default_dt=default_dt)
+        base = with_options(base, dt=dt_value, discretisation=method or "euler")
+        source = {DT_SOURCES[0]: "option", DT_SOURCES[1]: "file", DT_SOURCES[2]: "default"}
+        sources = dict(base.sources, dt=source[dt_source],
+                       discretisation="option" if method else "default")
+        return replace(base, sources=tuple(sources.items()))
+    if isinstance(convention, Mapping):
+        options = {**convention, "default_dt": default_dt}
+        options.setdefault("dt", dt)
+        options.setdefault("method", method)
+        try:
+            convention = resolve(graph, **options)
+        except NircError as err:
+            raise err.at(file=file) from None
+        from nirc.commands.conventions import announce
+
+        announce(convention, file)
+        return convention
+    return with_options(convention, dt=dt, discretisation=method)
+
+
+def _require_runnable(graph: NIRGraph, file: str | None) -> None:
+    """Refuse a graph no target can run (no Input, no Output, no path between) before any
+    pass, so every target says so in the same words (nirc.ir.reachability)."""
+    from nirc.ir.graph import flatten
+    from nirc.ir.reachability import require_runnable
+
+    try:
+        flat = flatten(graph)
+    except NircError as err:
+        raise err.at(file=file) from None
+    require_runnable(flat, file)
+
+
+def _calibration(graph: NIRGraph, path: str | None):
+    """The calibration input for ``graph`` (nirc.fidelity.calibration)."""
+    from nirc import fidelity
+    from nirc.ir.graph import flatten, infer_shapes
+
+    from nirc.ir.nodes import NEURON_TYPES
+
+    flat = flatten(graph)
+    shapes = infer_shapes(flat)
+    neurons = sum(int(np.prod(shapes[name].output)) for name, node in flat.nodes.items()
+                  if isinstance(node, NEURON_TYPES) and shapes[name].output is not None)
+    return fidelity.calibration({name: tuple(shapes[name].output) for name in graph.inputs()}, path,
+                                neurons)
+
+
+def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: HardwareNetwork,
+                   ctx: PassContext) -> dict[str, Any]:
+    """report.json's ``fidelity``: per population, the integer network's agreement with the
+    float model on the calibration input and the weights quantization zeroed; a NircWarning
+    for every population damaged beyond nirc.fidelity's thresholds."""
+    import warnings
+
+    from nirc import fidelity, intref
+    from nirc.errors import NircWarning
+    from nirc.simulate import simulate
+
+    cal = ctx.calibration
+    floated = cal.reference if cal.reference is not None else simulate(
+        graph, cal.inputs, dt=net.dt, method=ctx.method, batch=True)
+    voltages = {o.source: floated.outputs[k] for k, o in net.outputs.items()
+                if o.quantity != "spikes" and k in floated.outputs}
+    chip = intref.run(net, cal.inputs, batch=True)
+    rows = fidelity.compare(net, chip, floated, ctx.report.get("latency_steps", {}), voltages)
+    found = {name: list(notes) for name, notes in fidelity.activity_warnings(rows).items()}
+    zeroed = fidelity.zeroed_weights(float_net, net) if float_net is not None else {}
+    for name, notes in fidelity.zeroed_warnings(zeroed).items():
+        found.setdefault(name, []).extend(notes)
+    model = get_model(net.neuron_model)
+    convention = getattr(ctx, "convention", None)
+    trained = fidelity.model_rules(convention)
+    readouts = {o.source for o in net.outputs.values()}
+    quantization = {row["population"]: row for row in ctx.report.get("quantization", [])}
+    layers = {}
+    for name, pop in net.populations.items():
+        row = dict(rows.get(name, {}))
+        chip_rules = model.firing_rules(pop, name in readouts) if pop.spiking else None
+        if chip_rules is not None:
+            row["chip_rules"] = chip_rules
+            row["rule_differences"] = fidelity.rule_differences(trained, chip_rules)
+        if name in zeroed:
+            row["weights_nonzero"] = zeroed[name].nonzero
+            row["weights_zeroed"] = zeroed[name].zeroed
+        row["warnings"] = found.get(name, [])
+        quant = quantization.get(name, {})
+        scale = quant.get("scale", quant.get("v_scale"))
+        if scale is not None:
+            row["scale"] = scale
+        row["limited_by"] = fidelity.limited_by(row, quant)
+        layers[name] = row
+    where = f"{ctx.file}: " if ctx.file else ""
+    for name, notes in found.items():
+        for note in notes:
+            warnings.warn(NircWarning(f"{where}population '{name}': {note}"), stacklevel=2)
+    return {"calibration": cal.describe(),
+            "reference": f"nirc's float simulation of the NIR graph ({cal.reference_rules})",
+            "model_rules": trained,
+            "agreement": round(fidelity.score(rows), 6), "layers": layers,
+            "thresholds": {"agreement": fidelity.AGREEMENT_WARN,
+                           "count_correlation": fidelity.CORRELATION_WARN,
+                           "activity_ratio": fidelity.ACTIVITY_RATIO,
+                           "zeroed_share": fidelity.ZEROED_WARN}}
 
 
 def _with_link_latency(net: HardwareNetwork, placement: Placement, target, ctx: PassContext):
@@ -238,6 +406,7 @@ def compile_report(net: HardwareNetwork, placement: Placement, ctx: PassContext,
         "neuron_model": net.neuron_model,
         "dt": net.dt,
         "dt_source": dt_source,
+        "convention": ctx.convention.to_dict() if ctx.convention is not None else None,
         "method": ctx.method,
         "granularity": ctx.granularity,
         "passes": list(target.passes),

@@ -13,9 +13,6 @@ model's ``param_names`` and ``table_fields`` say which fields to write.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -26,6 +23,7 @@ import scipy.sparse as sp
 
 from nirc import __version__
 from nirc.arrayfile import write_npz
+from nirc.builddir import write_build_dir
 from nirc.hwnet import HardwareNetwork
 from nirc.neuron_models import get_model
 from nirc.placement import Placement
@@ -60,7 +58,15 @@ def _json_default(obj: Any):
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=1, default=_json_default, allow_nan=False) + "\n"
+    """Sorted-by-construction, fixed-format JSON; NaN/Inf (an overflow upstream) is refused
+    as a NircError rather than written as invalid JSON."""
+    try:
+        return json.dumps(obj, indent=1, default=_json_default, allow_nan=False) + "\n"
+    except ValueError as err:
+        if "not JSON compliant" not in str(err):
+            raise
+        raise NircError("a computed number overflowed to NaN or Inf (are the model's "
+                        "parameters or dt extreme?); nothing was written") from None
 
 
 def build_config(net: HardwareNetwork, placement: Placement, target_name: str
@@ -88,6 +94,10 @@ def build_config(net: HardwareNetwork, placement: Placement, target_name: str
                        for k in model.param_names},
             "blocks": [[b.start, b.stop, b.core] for b in placement.blocks_of(name)],
         }
+        if pop.profiles:
+            # Neuron profiles (passes/neuron_profiles.py): the values each profile's neurons share.
+            entry["profiles"] = [dict(p) for p in pop.profiles]
+            entry["profile"] = param_value(f"populations/{name}/profile", pop.profile)
         if pop.v_scale is not None:
             entry["v_scale"] = ref(f"populations/{name}/v_scale",
                                    np.broadcast_to(pop.v_scale, (pop.size,)).astype(np.float64))
@@ -219,34 +229,10 @@ def _routing(net: HardwareNetwork, placement: Placement) -> list[dict[str, Any]]
 def write_atomically(out_dir: str | Path, write: Callable[[Path], None]) -> Path:
     """Run ``write(tmp_dir)`` and move tmp_dir to out_dir only if it succeeded.
 
-    An existing out_dir is replaced only when it is empty or an earlier build (it
-    holds config.json): a mistyped ``-o`` must never delete someone's folder.
-    """
-    out = Path(out_dir).resolve()
-    if out.exists() and not out.is_dir():
-        raise NircError("exists and is not a directory; choose another output path", file=str(out))
-    if out.is_dir() and any(out.iterdir()) and not (out / CONFIG_NAME).exists():
-        raise NircError(f"exists and is not a nirc build (no {CONFIG_NAME}); refusing to replace "
-                        "it, choose a new or empty output directory", file=str(out))
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise NircError(f"cannot create the output directory ({err.strerror})",
-                        file=str(out.parent)) from None
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        write(tmp)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / out.name)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    An existing out_dir is replaced only when it is empty or a build nirc wrote (its
+    marker file and nothing else); a kill at any moment leaves the old build or the new
+    one, and the next run tidies the leftovers (nirc.builddir)."""
+    return write_build_dir(out_dir, write)
 
 
 def write_build(directory: Path, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray],

@@ -173,8 +173,25 @@ class Chip:
         params = {k: self._value(p["params"][k], size) for k in self.model.param_names}
         scale = self._value(p["v_scale"], size).astype(np.float64) if "v_scale" in p else None
         offset = self._value(p["v_offset"], size).astype(np.float64) if "v_offset" in p else None
+        if "profiles" in p:
+            self._check_profiles(p, params, size)
         return _Population(p["name"], tuple(p["shape"]), size, bool(p["spiking"]), params,
                            scale, offset)
+
+    def _check_profiles(self, p: Mapping[str, Any], params: dict[str, np.ndarray], size: int):
+        """Every neuron's parameters must be its profile's (what a chip holding profiles runs)."""
+        profiles = p["profiles"]
+        index = self._value(p["profile"], size)
+        if index.size and not (0 <= index.min() and index.max() < len(profiles)):
+            raise ConfigError(f"profile index out of range (population has {len(profiles)} "
+                              f"profiles)", file=self.where, node=p["name"], field="profile")
+        for key in profiles[0] if profiles else ():
+            want = np.array([prof[key] for prof in profiles], self.model.dtype)[index]
+            bad = np.flatnonzero(params[key] != want)
+            if bad.size:
+                raise ConfigError(f"neuron {bad[0]} has {key} {params[key][bad[0]]} but its "
+                                  f"profile {index[bad[0]]} says {want[bad[0]]}", file=self.where,
+                                  node=p["name"], field=f"params.{key}")
 
     def _table(self, t: Mapping[str, Any]) -> SynapseTable:
         w = t["weights"]

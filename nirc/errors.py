@@ -9,6 +9,16 @@ are NircWarning, issued through :mod:`warnings` so callers can record them.
 from __future__ import annotations
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (ANSI escapes, newlines, tabs) shown
+    as Python escapes (\\x1b, \\n), so a node name cannot recolour the terminal or forge a
+    second line of output."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def locate(file: str | None = None, node: str | None = None, field: str | None = None) -> str:
     """'model.nir: node 'lif1', parameter 'tau'' — the prefix every message starts with."""
     parts = []
@@ -30,11 +40,19 @@ class NircError(Exception):
     exit_code = 2
 
     def __init__(self, message: str, *, file: str | None = None, node: str | None = None,
-                 field: str | None = None):
+                 field: str | None = None, why: str | None = None, next: str | None = None,
+                 cause: str | None = None, details: dict | None = None):
         self.message = message
         self.file = str(file) if file is not None else None
         self.node = node
         self.field = field
+        # The CLI prints these under the error line: the real cause, and a fix it offers.
+        self.why = why
+        self.next = next
+        # What kind of refusal this is ('time_constant', 'topology', 'size', ...), and the
+        # numbers behind it, so that code knowing more (the exporter) can refine why/next.
+        self.cause = cause
+        self.details = dict(details or {})
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -47,7 +65,14 @@ class NircError(Exception):
         return type(self)(self.message,
                           file=self.file or file,
                           node=self.node or node,
-                          field=self.field or field)
+                          field=self.field or field,
+                          why=self.why, next=self.next, cause=self.cause, details=self.details)
+
+    def hinted(self, why: str | None, next: str | None) -> "NircError":
+        """A copy with other why/next lines."""
+        err = self.at()
+        err.why, err.next = why, next
+        return err
 
 
 class ModelError(NircError):

@@ -64,6 +64,10 @@ class Population:
     # reports and readouts can be compared with the float simulation.
     v_scale: np.ndarray | None = None
     v_offset: np.ndarray | None = None
+    # After the neuron_profiles pass: the profile (index into ``profiles``) of every neuron,
+    # and per profile the values of the model's profile_params its neurons share.
+    profile: np.ndarray | None = None
+    profiles: tuple[Mapping[str, int], ...] = ()
 
     @property
     def size(self) -> int:

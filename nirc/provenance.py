@@ -261,8 +261,15 @@ def _prefer(matches: list[Match], others: dict, notes: Iterable[str]) -> Match:
         return sum(1 for v in others.values()
                    if isinstance(v, own) and not any(isinstance(v, r) for r in rivals))
 
+    def biases(m: Match) -> int:
+        # IF-only files read the same from Norse and Sinabs. Speck-bound Sinabs networks
+        # are built without biases; Norse's exporter keeps torch.nn.Linear's (on by default).
+        with_bias = any(isinstance(v, Affine) and np.any(np.asarray(v.bias))
+                        for v in others.values())
+        return int(with_bias == (m.exporter == "norse"))
+
     order = {"sinabs": 0, "norse": 1, "snntorch": 2, "rockpool": 3}
-    return max(matches, key=lambda m: (telling(m), -order[m.exporter]))
+    return max(matches, key=lambda m: (telling(m), biases(m), -order[m.exporter]))
 
 
 # Metadata entries a file may carry to state its rules (as the --reset/--spikes/... options).
@@ -272,7 +279,7 @@ METADATA_RULES = ("reset", "reset_delay", "spikes", "max_spikes", "threshold_tes
 def _with_metadata_rules(convention: Convention, metadata) -> Convention:
     """``convention`` with the dt and rules the file's metadata states (source 'file')."""
     from nirc.convention import _metadata_dt
-    from nirc.errors import ModelError
+    from nirc.errors import ModelError, NircError
 
     changes = {}
     if "dt" in metadata:
@@ -289,12 +296,16 @@ def _with_metadata_rules(convention: Convention, metadata) -> Convention:
             value = int(value)
         elif key == "v_min":
             value = float(value)
+        elif not isinstance(value, str):
+            value = str(value)
         changes[key] = value
     if not changes:
         return convention
     sources = tuple((n, "file" if n in changes else s) for n, s in convention.sources)
     try:
         return replace(convention, **changes, sources=sources)
-    except Exception as err:   # NircError naming the field
-        raise ModelError(f"metadata: {getattr(err, 'message', err)}",
-                         field=getattr(err, "field", None)) from None
+    except NircError as err:
+        raise ModelError(f"{err.message} (the file's metadata)", field=err.field) from None
+    except (TypeError, ValueError) as err:
+        raise ModelError(f"the file's metadata states rules nirc cannot read ({err})",
+                         field="metadata") from None

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from nirc import safe_yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
                       model_validator)
 
@@ -58,6 +60,10 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in (
              ("neuron_partition",)),
     Resource("fan_out_axons", "axons",
              "distinct (source neuron on the core, destination core) pairs",
+             ("neuron_partition",)),
+    Resource("neuron_profiles", "profiles",
+             "distinct neuron profiles (the shared du, dv, vth, bias exponent... of a group of "
+             "neurons; passes/neuron_profiles.py) among the core's neurons",
              ("neuron_partition",)),
     Resource("kernel_memory_words", "words", "convolution kernel memory of a layer-per-core core",
              ("layer_per_core",)),
@@ -96,8 +102,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Sane ranges: numbers beyond these are typos (1e9 cores, 1e30 bits) that would make the
+# partitioner allocate per core or overflow integer arithmetic; docs/limits.md lists them.
+MAX_CORES = 1 << 16
+MAX_LIMIT = 1 << 40
+
+
 def _limit(resource: Resource) -> Any:
-    return Field(None, gt=0, description=f"{resource.meaning} [{resource.unit}]")
+    return Field(None, gt=0, le=MAX_LIMIT, description=f"{resource.meaning} [{resource.unit}]")
 
 
 class CoreLimits(_Strict):
@@ -108,6 +120,7 @@ class CoreLimits(_Strict):
     synapse_memory_bits: int | None = _limit(RESOURCES["synapse_memory_bits"])
     fan_in_axons: int | None = _limit(RESOURCES["fan_in_axons"])
     fan_out_axons: int | None = _limit(RESOURCES["fan_out_axons"])
+    neuron_profiles: int | None = _limit(RESOURCES["neuron_profiles"])
     kernel_memory_words: int | None = _limit(RESOURCES["kernel_memory_words"])
     neuron_memory_words: int | None = _limit(RESOURCES["neuron_memory_words"])
     bias_memory_words: int | None = _limit(RESOURCES["bias_memory_words"])
@@ -146,19 +159,19 @@ class SynapseMemory(_Strict):
     group_header_bits`` bits, rounded up to ``word_bits``.
     """
 
-    word_bits: int = Field(64, gt=0, description="memory word; each group is rounded up to "
+    word_bits: int = Field(64, gt=0, le=4096, description="memory word; each group is rounded up to "
                                                 "whole words [bits]")
-    synapses_per_group: int = Field(64, gt=0, description="most synapses one group stores "
+    synapses_per_group: int = Field(64, gt=0, le=1 << 20, description="most synapses one group stores "
                                                           "[synapses]")
-    group_header_bits: int = Field(10, ge=0, description="fixed cost of one group [bits]")
-    index_bits: int = Field(0, ge=0, description="target-neuron index stored with each synapse "
+    group_header_bits: int = Field(10, ge=0, le=4096, description="fixed cost of one group [bits]")
+    index_bits: int = Field(0, ge=0, le=64, description="target-neuron index stored with each synapse "
                                                  "[bits]")
 
 
 class Cores(_Strict):
     """The chip's cores: how many, and the named capacity of each."""
 
-    count: int = Field(gt=0, description="cores on the chip [cores]")
+    count: int = Field(gt=0, le=MAX_CORES, description="cores on the chip [cores]")
     limits: CoreLimits = Field(default_factory=CoreLimits,
                                description="capacity of every core, by resource name")
     overrides: list[CoreOverride] = Field(default_factory=list,
@@ -213,7 +226,13 @@ class Formats(_Strict):
                                    description="unsigned left shift of the weighted input (Xylo "
                                                "dash-style); 0: none [bits]")
     delay_bits: int = Field(0, ge=0, le=16,
-                            description="synaptic delay field; 0: no programmable delay [bits]")
+                            description="synaptic delay field counted in synapse memory; 0: none "
+                                        "[bits]")
+    max_delay_steps: int | None = Field(None, ge=1, le=1 << 16,
+                                        description="longest delay one synaptic table can give, "
+                                                    "spike to arrival (balance_delays uses relay "
+                                                    "neurons beyond it); absent: the neuron "
+                                                    "model's fixed delay only [steps]")
     state_bits: int = Field(gt=0, le=64, description="membrane potential register [bits]")
     current_bits: int | None = Field(None, gt=0, le=64,
                                      description="synaptic current register; absent: no separate "
@@ -251,19 +270,19 @@ class Formats(_Strict):
 class PartitionerSettings(_Strict):
     """How the placement solver runs (neuron_partition and layer_per_core strategies)."""
 
-    time_limit_s: float = Field(10.0, gt=0,
+    time_limit_s: float = Field(10.0, gt=0, le=86400,
                                 description="budget of the CP-SAT placement in CP-SAT's "
                                             "deterministic time (about seconds on an idle "
                                             "machine; the same budget gives the same placement "
                                             "on any machine) [s]")
-    seed: int = Field(0, ge=0,
+    seed: int = Field(0, ge=0, le=2**31 - 1,
                       description="random seed of the solver (placements are reproducible for a "
                                   "seed)")
     # Coarsening: neurons per block (None: chosen so the model has at most max_blocks blocks).
-    block_size: int | None = Field(None, gt=0,
+    block_size: int | None = Field(None, gt=0, le=MAX_LIMIT,
                                    description="neurons per placement block; absent: chosen so "
                                                "there are at most max_blocks [neurons]")
-    max_blocks: int = Field(192, gt=0,
+    max_blocks: int = Field(192, gt=0, le=100_000,
                             description="most blocks the network is cut into before packing "
                                         "[blocks]")
 
@@ -373,10 +392,10 @@ class Target(_Strict):
     # One list of mapping names (MAPPINGS): a new strategy adds its name there only.
     mapping: Literal[MAPPINGS] = Field(  # type: ignore[valid-type]
         description="placement strategy, key in nirc.partition.STRATEGIES")
-    default_dt: float = Field(gt=0,
+    default_dt: float = Field(gt=0, le=1e3,
                               description="time step when neither --dt nor the model's metadata "
                                           "gives one [s]")
-    passes: list[str] = Field(min_length=1,
+    passes: list[str] = Field(min_length=1, max_length=64,
                               description="pass names from nirc.passes.registry.PASSES, run in "
                                           "order")
     cores: Cores = Field(description="how many cores and what each holds")
@@ -406,6 +425,17 @@ class Target(_Strict):
             if known is not None and name not in known:
                 raise _FieldProblem(str(i), f"must be one of {_quoted(sorted(known))}, got {name!r}")
         return names
+
+    @model_validator(mode="after")
+    def _passes_run_in_order(self) -> "Target":
+        try:
+            from nirc.passes.registry import order_problem
+        except ImportError:         # the pass registry is optional while it is being built
+            return self
+        problem = order_problem(list(self.passes), self.neuron_model)
+        if problem is not None:
+            raise _FieldProblem(f"passes.{problem[0]}", problem[1])
+        return self
 
     @model_validator(mode="after")
     def _limits_suit_mapping(self) -> "Target":
@@ -514,11 +544,14 @@ def _describe(error: dict) -> tuple[str, str]:
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
               "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values()))
-        return loc, f"must be {op} {bound:g}, got {got!r}"
+        shown = f"{bound:,}" if isinstance(bound, int) else f"{bound:g}"
+        return loc, f"must be {op} {shown}, got {got!r}"
     if kind == "literal_error":
         return loc, f"must be one of {ctx['expected']}, got {got!r}"
     if kind == "string_pattern_mismatch":
         return loc, f"must be lower-case letters, digits and '_' (starting with a letter), got {got!r}"
+    if kind == "int_parsing_size":
+        return loc, f"is far too large for this field, got {got!r}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return loc, f"must be an integer, got {got!r}"
     if kind in ("float_type", "float_parsing"):
@@ -531,6 +564,8 @@ def _describe(error: dict) -> tuple[str, str]:
         return loc, f"must be a mapping of fields, got {got!r}"
     if kind in ("too_short",):
         return loc, "must not be empty"
+    if kind == "too_long":
+        return loc, f"must have at most {ctx.get('max_length')} items"
     if kind == "value_error":
         return loc, str(ctx.get("error", error["msg"]))
     return loc, error["msg"][0].lower() + error["msg"][1:] + (f", got {got!r}" if got is not None else "")
@@ -566,7 +601,7 @@ def target_names() -> list[str]:
 def parse_target(text: str, where: str) -> Target:
     """Validate YAML text as a target; ``where`` names the file in error messages."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -661,6 +696,10 @@ def load_target(name_or_path: str | Path) -> Target:
         raise TargetError(f"unknown target {text_name!r}; available: {', '.join(sorted(packaged))} "
                           f"(or give a path to a YAML file)")
     try:
+        if path.stat().st_size > safe_yaml.MAX_BYTES:
+            raise TargetError(f"is {path.stat().st_size:,} bytes, more than the "
+                              f"{safe_yaml.MAX_BYTES:,} nirc reads from a target file",
+                              file=text_name)
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise TargetError(f"cannot read: {err}", file=text_name) from None
@@ -672,7 +711,7 @@ def target_aliases() -> dict[str, str]:
     aliases: dict[str, str] = {}
     for name, entry in sorted(_packaged_files().items()):
         try:
-            data = yaml.safe_load(entry.read_text(encoding="utf-8"))
+            data = safe_yaml.safe_load(entry.read_text(encoding="utf-8"))
         except yaml.YAMLError:
             continue        # the file's own load reports it
         listed = data.get("aliases") if isinstance(data, dict) else None
@@ -686,8 +725,17 @@ def target_aliases() -> dict[str, str]:
 
 
 def check_target_file(path: str | Path) -> Target:
-    """Validate one YAML file (``nirc targets check``); raises TargetError on the first problem."""
-    return load_target(Path(path))
+    """Validate one YAML file (``nirc targets check``); raises TargetError on the first problem.
+    Stricter than loading: the pass list must also end in a quantized network."""
+    target = load_target(Path(path))
+    try:
+        from nirc.passes.registry import order_problem
+    except ImportError:
+        return target
+    problem = order_problem(list(target.passes), target.neuron_model, complete=True)
+    if problem is not None:
+        raise TargetError(f"field 'passes.{problem[0]}': {problem[1]}", file=str(path))
+    return target
 
 
 def list_targets() -> list[Target]:

@@ -29,6 +29,9 @@ class PassContext:
     file: str | None = None
     # Per-compilation overrides of a target's backend options, by name (e.g. speck_reset).
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Calibration input for fidelity-driven quantization: a --calibration NPZ path, a
+    # nirc.fidelity.Calibration, or None (seeded random spikes, nirc.fidelity.DEFAULT).
+    calibration: Any = None
     report: dict[str, Any] = field(default_factory=dict)
     # How the model was trained (exporter, dt, reset/spike/threshold rules; nirc.convention).
     # None: NIR's own semantics at ``dt``. The driver sets it; dt and method agree with it.

@@ -4,7 +4,8 @@ Requires: a normalized graph (flat, parameters broadcast to layer shapes).
 Guarantees: every neuron node (I, IF, LI, LIF, CubaLI, CubaLIF) and Threshold
 is a DiscreteNeuron and every Delay a StepDelay; nothing else changes. The
 coefficients are the float simulator's (nirc.simulate.coefficients, forward
-Euler or exact, docs/semantics.md), rewritten in the generic discrete neuron's
+Euler or exact, docs/semantics.md, with the input scaling of ctx.convention's exporter),
+rewritten in the generic discrete neuron's
 form: the synaptic current is carried pre-multiplied by the factor that takes
 it into v (so v = v_decay*v + i + ...), and that factor moves into the input
 gain. A Threshold becomes a memoryless neuron (v_decay 0).
@@ -27,8 +28,10 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                      where=b != 0)
 
 
-def discrete_neuron(node: Node, name: str, dt: float, method: str) -> DiscreteNeuron:
-    """The generic discrete form of one neuron node (arrays of the layer's shape)."""
+def discrete_neuron(node: Node, name: str, dt: float, method: str,
+                    input_rule: str = "nir") -> DiscreteNeuron:
+    """The generic discrete form of one neuron node (arrays of the layer's shape);
+    ``input_rule`` as in nirc.simulate.coefficients (the exporter's input scaling)."""
     from nirc.simulate import coefficients
 
     if isinstance(node, Threshold):
@@ -37,7 +40,7 @@ def discrete_neuron(node: Node, name: str, dt: float, method: str) -> DiscreteNe
         return DiscreteNeuron(i_decay=zeros, v_decay=zeros, input_gain=np.ones_like(th),
                               v_direct=zeros, v_bias=zeros, threshold=th, v_reset=zeros,
                               spiking=True, nir_source="Threshold")
-    c = coefficients(node, dt, method, name)
+    c = coefficients(node, dt, method, name, input_rule)
     shape = np.broadcast_shapes(*(np.shape(a) for a in (c.decay_v, c.rest_v, c.from_x)))
 
     def full(a, default=0.0):
@@ -78,7 +81,8 @@ def discretize(graph: NIRGraph, ctx: PassContext) -> NIRGraph:
     nodes: dict[str, Node] = {}
     for name, node in graph.nodes.items():
         if isinstance(node, (*NEURON_TYPES, Threshold)):
-            node = discrete_neuron(node, name, ctx.dt, ctx.method)
+            rule = ctx.convention.input_rule(node.nir_type) if ctx.convention else "nir"
+            node = discrete_neuron(node, name, ctx.dt, ctx.method, rule)
         elif isinstance(node, Delay):
             node = step_delay(node, name, ctx.dt, ctx.file)
         nodes[name] = node

@@ -12,7 +12,8 @@ The model decides the scaling (per layer, or per channel with
 per population with the error introduced and what was not exact, and
 ``ctx.report["latency_steps"]`` the steps by which each population lags the
 float network because of delays the hardware added (longest path from the
-inputs through same-step tables).
+inputs through same-step tables), ``ctx.report["table_delays"]`` each table's
+float and hardware delay (which balance_delays reads).
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def added_latency(before: HardwareNetwork, after: HardwareNetwork) -> dict[str, 
     return {name: latency[name] for name in before.populations}
 
 
+def table_delays(before: HardwareNetwork, after: HardwareNetwork) -> list[dict]:
+    """Per table: its delay in the float network and on the hardware (steps)."""
+    return [{"source": new.source, "target": new.target, "float_delay": int(old.delay),
+             "delay": int(new.delay)} for old, new in zip(before.tables, after.tables)]
+
+
 def quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     """Quantize every population together with the tables into it."""
     model = ctx.model
@@ -62,4 +69,5 @@ def quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                           tables=tuple(new_tables[k] for k in range(len(net.tables))),
                           quantized=True)
     ctx.report["latency_steps"] = added_latency(net, quantized)
+    ctx.report["table_delays"] = table_delays(net, quantized)
     return quantized

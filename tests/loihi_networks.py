@@ -1,5 +1,7 @@
-"""Small NIR networks for the Loihi oracle: an MLP, a CNN, a recurrent network, a non-spiking readout
-and a network with a synaptic delay of several steps.
+"""Small NIR networks for the Loihi oracle: an MLP, a CNN, a recurrent network, a non-spiking readout,
+a network with a synaptic delay of several steps, and two graphs whose paths into one layer differ
+in length (a skip connection from the input, a residual block), and an MLP whose neurons have
+individual time constants (several neuron profiles per layer).
 
 Shared by tests/test_lava_oracle.py and benchmarks/bench_lava.py. Weights are
 drawn at a scale that makes every layer spike at moderate rates for Bernoulli
@@ -100,7 +102,69 @@ def delayed(n_in: int = 16, n_hidden: int = 20, n_out: int = 6, delay_s: float =
     return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
 
 
-NETWORKS = {"mlp": mlp, "cnn": cnn, "recurrent": recurrent, "readout": readout, "delayed": delayed}
+def skip(n_in: int = 16, n_hidden: int = 24, n_out: int = 10, depth: int = 2, seed: int = 5,
+         gain: float = 3.0) -> NIRGraph:
+    """Input -> (Affine -> CubaLIF) x depth -> Affine -> merge CubaLIF -> Output, plus an Affine
+    from the input straight into the merge layer: its paths are 1 and depth + 1 tables long."""
+    rng = np.random.default_rng(seed)
+    nodes: dict = {"input": Input(shape=np.array([n_in]))}
+    edges = []
+    previous, width = "input", n_in
+    for k in range(depth):
+        nodes[f"fc{k}"] = _affine(n_hidden, width, rng, gain)
+        nodes[f"lif{k}"] = cuba_lif((n_hidden,))
+        edges += [(previous, f"fc{k}"), (f"fc{k}", f"lif{k}")]
+        previous, width = f"lif{k}", n_hidden
+    nodes["fc_main"] = _affine(n_out, width, rng, gain)
+    nodes["fc_skip"] = _affine(n_out, n_in, rng, gain)
+    nodes["merge"] = cuba_lif((n_out,))
+    nodes["output"] = Output(shape=np.array([n_out]))
+    edges += [(previous, "fc_main"), ("fc_main", "merge"), ("input", "fc_skip"),
+              ("fc_skip", "merge"), ("merge", "output")]
+    return NIRGraph(nodes=nodes, edges=tuple(edges))
+
+
+def residual(n_in: int = 16, width: int = 24, n_out: int = 8, seed: int = 6,
+             gain: float = 3.0) -> NIRGraph:
+    """A residual block: stem -> (Affine -> CubaLIF -> Affine) + identity -> CubaLIF -> readout
+    layer. The merge layer ``res`` sums a two-table path and the one-table shortcut from the stem."""
+    rng = np.random.default_rng(seed)
+    nodes = {"input": Input(shape=np.array([n_in])),
+             "fc_stem": _affine(width, n_in, rng, gain), "stem": cuba_lif((width,)),
+             "fc_a": _affine(width, width, rng, gain), "block": cuba_lif((width,)),
+             "fc_b": _affine(width, width, rng, gain),
+             "shortcut": Affine(weight=np.eye(width) * 0.6, bias=np.zeros(width)),
+             "res": cuba_lif((width,)),
+             "fc_out": _affine(n_out, width, rng, gain), "lif_out": cuba_lif((n_out,)),
+             "output": Output(shape=np.array([n_out]))}
+    edges = (("input", "fc_stem"), ("fc_stem", "stem"), ("stem", "fc_a"), ("fc_a", "block"),
+             ("block", "fc_b"), ("fc_b", "res"), ("stem", "shortcut"), ("shortcut", "res"),
+             ("res", "fc_out"), ("fc_out", "lif_out"), ("lif_out", "output"))
+    return NIRGraph(nodes=nodes, edges=edges)
+
+
+def profiled(n_in: int = 16, n_hidden: int = 24, n_out: int = 6, seed: int = 7,
+             tau_mems=(8e-3, 10e-3, 20e-3)) -> NIRGraph:
+    """An MLP whose neurons have individual membrane time constants (as trained time constants
+    are), drawn from ``tau_mems`` per neuron: each layer needs one neuron profile per value."""
+    rng = np.random.default_rng(seed)
+
+    def layer(n):
+        node = cuba_lif((n,))
+        tau = rng.choice(np.asarray(tau_mems), n)
+        return CubaLIF(tau_syn=node.tau_syn, tau_mem=tau, r=tau / 1e-3, v_leak=node.v_leak,
+                       v_threshold=node.v_threshold, v_reset=node.v_reset, w_in=node.w_in)
+
+    nodes = {"input": Input(shape=np.array([n_in])),
+             "fc1": _affine(n_hidden, n_in, rng, 3.0), "lif1": layer(n_hidden),
+             "fc2": _affine(n_out, n_hidden, rng, 4.0), "lif2": layer(n_out),
+             "output": Output(shape=np.array([n_out]))}
+    order = list(nodes)
+    return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
+
+
+NETWORKS = {"mlp": mlp, "cnn": cnn, "recurrent": recurrent, "readout": readout, "delayed": delayed,
+            "skip": skip, "residual": residual, "profiled": profiled}
 
 
 def bernoulli_input(graph: NIRGraph, steps: int, rate: float = 0.3, seed: int = 0,

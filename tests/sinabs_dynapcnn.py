@@ -40,3 +40,37 @@ def load() -> dict[str, types.ModuleType]:
                 sys.modules.pop(key, None)
             else:
                 sys.modules[key] = module
+
+
+class _Placeholder(types.ModuleType):
+    """A module whose every attribute is a stand-in (samna's names used at import time)."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        from unittest import mock
+        return mock.MagicMock(name=f"{self.__name__}.{name}")
+
+
+def dynapcnn_network_class():
+    """sinabs' DynapcnnNetwork, importable without samna (its CPU forward never calls samna).
+
+    The package imports samna and its chip submodules at import time (to talk to
+    devices); placeholders stand in for them while sinabs.backend.dynapcnn loads.
+    """
+    names = ("samna", "samnagui", "samna.speck2f", "samna.speck2f.configuration", "samna.speck2e",
+             "samna.speck2e.configuration", "samna.specksim", "samna.specksim.nodes",
+             "samna.dynapcnn", "samna.dynapcnn.configuration")
+    saved = {k: sys.modules.get(k) for k in names}
+    try:
+        for name in names:
+            sys.modules[name] = _Placeholder(name)
+        sys.modules["samna"].__path__ = []
+        from sinabs.backend.dynapcnn import DynapcnnNetwork
+        return DynapcnnNetwork
+    finally:
+        for key, module in saved.items():
+            if module is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = module

@@ -21,8 +21,8 @@ def test_determinism_same_input_and_options_give_byte_identical_builds(tmp_path)
     for name in ("a", "b"):
         compile(recurrent(), TINY, tmp_path / name, calibration_steps=10)
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert files == ["arrays.npz", "config.json", "report.json", "timings.json"]
-    for f in ("arrays.npz", "config.json", "report.json"):
+    assert files == [".nirc-build", "arrays.npz", "config.json", "report.json", "timings.json"]
+    for f in (".nirc-build", "arrays.npz", "config.json", "report.json"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
 
 
@@ -133,7 +133,7 @@ def test_output_path_that_is_a_file_or_a_foreign_folder_is_never_replaced(tmp_pa
     (tmp_path / "thesis" / "chapter1.tex").write_text("keep")
 
     for out, message in (("notes.txt", "exists and is not a directory"),
-                         ("thesis", "exists and is not a nirc build (no config.json)")):
+                         ("thesis", "exists and is not a nirc build (no .nirc-build marker)")):
         assert main(["-q", "compile", str(model_file), "--target", TINY, "-o",
                      str(tmp_path / out), "--calibration-steps", "0"]) == 2
         assert f"error: {tmp_path / out}: {message}" in capsys.readouterr().err

@@ -79,8 +79,8 @@ def test_missing_array_and_unreadable_file_are_errors(tmp_path, model, capsys):
     (tmp_path / "empty.npz").write_bytes(b"")
     assert main(["simulate", str(model), "--input", str(tmp_path / "empty.npz"),
                  "--output", str(tmp_path / "o.npz")]) == 2
-    assert capsys.readouterr().err == (f"error: {tmp_path / 'empty.npz'}: cannot read as .npz "
-                                       "(No data left in file)\n")
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'empty.npz'}: is empty (0 bytes); "
+                                       "expected an .npz archive\n")
     assert not (tmp_path / "o.npz").exists()
 
 

@@ -69,7 +69,7 @@ def test_options_override_the_detected_rules_and_say_so():
     assert (c.exporter, c.reset, c.reset_delay) == ("snntorch", "subtract", True)
     d = with_options(c, reset="zero", spikes="multi", v_min=-1.0, dt=2e-4)
     assert (d.reset, d.reset_delay, d.spikes, d.max_spikes, d.v_min, d.dt) == \
-        ("zero", False, "multi", None, -1.0, 2e-4)
+        ("zero", True, "multi", None, -1.0, 2e-4)
     assert {d.source(k) for k in ("reset", "spikes", "v_min", "dt")} == {"option"}
     assert d.source("threshold_test") == "detection"
     doc = d.to_dict()
@@ -166,3 +166,11 @@ def test_multi_spike_subtract_counts_and_floor():
     # v: 2.5 -> 0.5 after two spikes; 0.5; -4.5 floored to -1; 0 (not >= 1).
     np.testing.assert_allclose(res.states["n"]["v"][:, 0], [0.5, 0.5, -1.0, 0.0])
     assert res.spikes["n"].dtype == bool
+
+
+def test_euler_overshoot_warning_says_which_dt_avoids_it():
+    from nirc.errors import NircWarning
+
+    g = one_neuron(snntorch_lif(0.5, n=1))        # tau = 2e-4 s
+    with pytest.warns(NircWarning, match=r"--dt 0\.0002 or less avoids it"):
+        simulate(g, {"input": np.ones((3, 1))}, dt=1e-3)

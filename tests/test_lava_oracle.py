@@ -111,11 +111,25 @@ def integer_reference(populations, tables, inputs: dict[str, np.ndarray], steps:
     return {key: np.array(rows, dtype=np.int32) for key, rows in out.items()}
 
 
-def random_population(rng, n, du=(0, 4095), dv=(0, 4095), vth=(1, 400), bias=(-200, 200)):
-    return {"du": rng.integers(*du, n, endpoint=True), "dv": rng.integers(*dv, n, endpoint=True),
-            "vth": rng.integers(*vth, n, endpoint=True),
-            "bias_mant": rng.integers(*bias, n, endpoint=True), "bias_exp": rng.integers(0, 7, n, endpoint=True),
+def random_population(rng, n, du=(0, 4095), dv=(0, 4095), vth=(1, 400), bias=(-200, 200), profiles=3):
+    """Neurons drawn from a few random profiles (du, dv, vth, bias_exp), interleaved; bias_mant
+    and the initial v per neuron. Lava runs one LIF process per profile."""
+    shared = {"du": rng.integers(*du, profiles, endpoint=True), "dv": rng.integers(*dv, profiles, endpoint=True),
+              "vth": rng.integers(*vth, profiles, endpoint=True),
+              "bias_exp": rng.integers(0, 7, profiles, endpoint=True)}
+    which = rng.integers(0, profiles, n)
+    return {**{k: v[which] for k, v in shared.items()},
+            "bias_mant": rng.integers(*bias, n, endpoint=True),
             "v_init": rng.integers(-5000, 5000, n, endpoint=True)}
+
+
+def split_by_source_profile(table, source):
+    """One table per profile of its source population (columns of the other profiles zeroed), as
+    nirc's neuron_profiles pass splits them: each table then reads one LIF process."""
+    keys = np.stack([source[k] for k in ("du", "dv", "vth", "bias_exp")], axis=1)
+    _, profile = np.unique(keys, axis=0, return_inverse=True)
+    profile = profile.ravel()
+    return [{**table, "weights": table["weights"] * (profile == k)[None, :]} for k in np.unique(profile)]
 
 
 def random_table(rng, source, target, n_src, n_tgt, sign_mode, weight_exp, num_weight_bits=8, density=0.5):
@@ -128,13 +142,17 @@ def random_table(rng, source, target, n_src, n_tgt, sign_mode, weight_exp, num_w
 def arithmetic_cases():
     """Integer networks chosen to reach every branch of Lava's arithmetic."""
     rng = np.random.default_rng(11)
-    layered = ({"x": 16}, {"h": random_population(rng, 20), "o": random_population(rng, 6, du=(4095, 4095))},
+    h = random_population(rng, 20)
+    layered = ({"x": 16}, {"h": h, "o": random_population(rng, 6, du=(4095, 4095))},
                [random_table(rng, "x", "h", 16, 20, sign_mode=1, weight_exp=-1),
-                random_table(rng, "h", "o", 20, 6, sign_mode=2, weight_exp=-3, num_weight_bits=6),
-                random_table(rng, "h", "o", 20, 6, sign_mode=3, weight_exp=1, num_weight_bits=5)])
-    recurrent = ({"x": 8}, {"r": random_population(rng, 12, vth=(50, 50))},
+                *split_by_source_profile(random_table(rng, "h", "o", 20, 6, sign_mode=2, weight_exp=-3,
+                                                      num_weight_bits=6), h),
+                *split_by_source_profile(random_table(rng, "h", "o", 20, 6, sign_mode=3, weight_exp=1,
+                                                      num_weight_bits=5), h)])
+    r = random_population(rng, 12, vth=(50, 50))
+    recurrent = ({"x": 8}, {"r": r},
                  [random_table(rng, "x", "r", 8, 12, sign_mode=1, weight_exp=0, num_weight_bits=7),
-                  random_table(rng, "r", "r", 12, 12, sign_mode=1, weight_exp=-2)])
+                  *split_by_source_profile(random_table(rng, "r", "r", 12, 12, sign_mode=1, weight_exp=-2), r)])
     # weight_exp 7 with dense full-scale weights drives u past its 24-bit range (Lava's wrap branch is
     # taken 22 times in the 30 steps below) and v to its clip.
     saturating = ({"x": 10}, {"s": random_population(rng, 5, du=(0, 30), dv=(0, 0), vth=(131071, 131071))},
@@ -166,8 +184,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # readout), the Sinabs CNN of examples/ (1.4M synapses on 31 cores: Lava runs its large tables as
 # Sparse processes), and networks built in tests/loihi_networks.py: a small CNN (conv, sum-pool, fc),
 # a CubaLIF loop with a LIF readout, a non-spiking CubaLI readout, and a NIR Delay (a table
-# delivering 3 steps late: Lava's DelayDense).
-COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn.nir", "cnn", "recurrent", "readout", "delayed"]
+# delivering 3 steps late: Lava's DelayDense), a skip and a residual graph whose short paths the
+# balance_delays pass lengthens (DelayDense again), and an MLP with per-neuron time constants (three
+# neuron profiles per layer: one LIF process each, tables split by source profile).
+COMPILED_NETWORKS = ["mlp.nir", "srnn.nir", "cnn.nir", "cnn", "recurrent", "readout", "delayed",
+                     "skip", "residual", "profiled"]
 
 
 def load_network(name: str):
@@ -192,6 +213,9 @@ def test_emulator_equals_lava_on_every_spike_and_state(name, tmp_path):
     problems, lava, _ = compare_build(tmp_path / "build", inputs)
 
     assert problems == []
+    config = json.loads((tmp_path / "build" / "config.json").read_text())
+    # One LIF process (scalar du, dv, vth, bias_exp) per neuron profile of every population.
+    assert lava.lif_processes == sum(len(p["profiles"]) for p in config["populations"])
     recorded = lava.recordings
     assert all(recorded[k].any() for k in recorded if k.startswith("spikes_")), "a population never spikes"
     assert all(recorded[k].any() for k in recorded if k.startswith("v_")), "a population's voltage never moves"
@@ -224,3 +248,22 @@ def test_the_comparison_catches_a_changed_weight_exponent(tmp_path):
 
     first_layer = config["tables"][0]["target"]
     assert any(line.startswith(f"u_{first_layer}: first differs") for line in mismatches(ours, lava))
+
+
+def test_relay_neurons_run_on_lava_as_on_the_emulator(tmp_path):
+    """A chip holding delays of at most 2 steps: the skip path of a 5-table graph goes through
+    relay neurons (LIF processes of their own), which Lava must run exactly as the emulator."""
+    import yaml
+    from nirc.driver import compile as compile_model
+
+    data = yaml.safe_load((EXAMPLES.parent / "targets" / "loihi2.yaml").read_text())
+    data["formats"]["max_delay_steps"] = 2
+    (tmp_path / "short.yaml").write_text(yaml.safe_dump(data))
+    graph = NETWORKS["skip"](depth=4)
+    result = compile_model(graph, tmp_path / "short.yaml", tmp_path / "build")
+    assert result.report["pass_reports"]["delay_balance"]["relays"]
+    inputs = bernoulli_input(graph, STEPS, rate=0.2, seed=3)
+
+    problems, _, _ = compare_build(tmp_path / "build", inputs)
+
+    assert problems == []

@@ -24,6 +24,12 @@ def test_cross_target_table_is_the_generated_one():
     assert block.strip() == generated.strip()
 
 
+def test_accuracy_table_is_the_generated_one():
+    generated = (ROOT / "benchmarks" / "results" / "accuracy.md").read_text(encoding="utf-8")
+    block = README.split("<!-- accuracy:begin -->", 1)[1].split("<!-- accuracy:end -->")[0]
+    assert block.strip() == generated.strip()
+
+
 def test_every_linked_doc_exists():
     import re
 

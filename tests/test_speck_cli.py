@@ -66,7 +66,8 @@ def test_speck_neurons_with_the_generic_quantize_pass_are_refused_naming_the_pas
 
     assert main(["compile", CNN, "--target", str(target), "-o", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
-    assert "speck_iaf layers are quantized by the 'speck_quantize' pass" in err
+    assert ("field 'passes.4': pass 'quantize' does not serve the 'speck_iaf' neuron model; the "
+            "speck_iaf model runs passes: [normalize, speck_lower, speck_quantize]") in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "b").exists()
 

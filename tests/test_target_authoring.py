@@ -78,8 +78,9 @@ def test_a_routing_table_too_small_for_the_placement_is_a_fit_error(tmp_path):
         compile(EXAMPLES / "mlp.nir", str(chip), None)
     assert str(err.value) == (
         "the placement on 3 cores needs 3 entries of 'routing_entries' but tiny_chip has 2 for "
-        "the whole chip; use fewer, larger layers (each layer sends from every core it spans), "
-        "or a chip with a larger routing table")
+        "the whole chip; the largest demand is layer '1' with 2 entries (67%); use fewer, "
+        "larger layers (each layer sends from every core it spans), or a chip with a larger "
+        "routing table")
 
 
 def test_a_chip_limit_the_mapping_cannot_enforce_is_rejected_naming_the_field(tmp_path, capsys):

@@ -16,7 +16,7 @@ from nirc.target import (RESOURCES, check_target_file, list_targets, load_target
                          target_names)
 
 REPO_TARGETS = Path(__file__).resolve().parents[1] / "targets"
-NEURON_PARTITION_LIMITS = "neurons, synapses, synapse_memory_bits, fan_in_axons, fan_out_axons"
+NEURON_PARTITION_LIMITS = "neurons, synapses, synapse_memory_bits, fan_in_axons, fan_out_axons, neuron_profiles"
 
 
 def base() -> dict:
@@ -108,7 +108,7 @@ def test_each_field_error_names_the_field_and_what_is_allowed(tmp_path, data, ex
     if expected is not None:
         assert message == expected
     elif data["passes"][-1] == "no_such_pass":
-        assert message.startswith("field 'passes.1': must be one of 'discretize', ")
+        assert message.startswith("field 'passes.1': must be one of 'balance_delays', 'discretize', ")
         assert message.endswith(", got 'no_such_pass'")
     else:
         assert message.startswith("field 'neuron_model': must be one of ")
@@ -171,7 +171,8 @@ def test_loihi2_is_a_128_core_neuron_partition_chip():
     target = load_target("loihi2")
     assert (target.core_count, target.mapping, target.neuron_model) == (128, "neuron_partition", "loihi_cuba_lif")
     assert target.limits_of(127) == {"neurons": 8192, "synapse_memory_bits": 1048576,
-                                     "fan_in_axons": 8192, "fan_out_axons": 8192}
+                                     "fan_in_axons": 8192, "fan_out_axons": 8192,
+                                     "neuron_profiles": 32}
 
 
 def run_cli(monkeypatch, *argv) -> int:

@@ -160,13 +160,21 @@ def test_channel_quantization_gives_every_neuron_at_least_the_global_resolution(
     # Thresholds differing by 10x between neurons: channel scaling keeps each neuron's resolution.
     g.nodes["h0"] = cuba(20, th=1.0).__class__(**{**g.nodes["h0"].__dict__,
                                                  "v_threshold": np.geomspace(0.2, 2.0, 20)})
-    layer, _, _ = lower(g, granularity="layer")
-    channel, rep, _ = lower(g, granularity="channel")
+    # The range-based scales, before the pass's fidelity search multiplies them.
+    t = load_target("xylo")
+    ctx = PassContext(model=get_model("float"), dt=DT, target_name="xylo")
+    stage = g
+    for name in t.passes[:t.passes.index("xylo_quantize")]:
+        stage = get_pass(name)(stage, ctx)
+    device = backend.device_for(t)
+    layer, _ = backend.quantized_network(stage, device, "layer")
+    channel, rep = backend.quantized_network(stage, device, "channel")
     th_layer = layer.populations["h0"].params["threshold"]
     th_channel = channel.populations["h0"].params["threshold"]
     assert th_layer[0] < th_layer[-1] / 5                  # one scale: thresholds keep their 10x spread
     assert np.all(th_channel >= th_layer) and np.sum(th_channel > 2 * th_layer) >= 10
-    assert rep["quantize"]["granularity"] == "channel"
+    assert rep["granularity"] == "channel"
+    assert lower(g, granularity="channel")[1]["quantize"]["granularity"] == "channel"
 
 
 def test_srnn_example_compiles_and_emulates(tmp_path):

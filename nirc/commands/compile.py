@@ -10,6 +10,7 @@ import argparse
 import logging
 
 from nirc.commands import count
+from nirc.commands.conventions import add_arguments, options
 
 log = logging.getLogger("nirc")
 
@@ -24,18 +25,54 @@ def add_common(parser: argparse.ArgumentParser, multiple_targets: bool = False) 
         parser.add_argument("--target", required=True,
                             help="target name (see 'nirc targets') or path to a target YAML")
     parser.add_argument("--dt", type=float, default=None,
-                        help="time step in seconds (default: the file's metadata 'dt', else the "
-                             "target's default_dt)")
-    parser.add_argument("--method", choices=("euler", "exact"), default="euler",
-                        help="discretisation of the NIR dynamics (default: euler)")
+                        help="time step in seconds (default: the detected exporter's, else the "
+                             "file's metadata 'dt', else the target's default_dt)")
+    parser.add_argument("--method", choices=("euler", "exact"), default=None,
+                        help="discretisation of the NIR dynamics (default: the exporter's; "
+                             "euler for NIR)")
     parser.add_argument("--granularity", choices=("layer", "channel"), default="layer",
                         help="quantization scale per layer (default) or per neuron")
     parser.add_argument("--placement", choices=("cpsat", "sequential"), default=None,
                         help="placement method of neuron-partitioned targets: OR-Tools CP-SAT "
                              "(default) or the fast sequential fill")
+    parser.add_argument("--calibration", metavar="DATA.npz", default=None,
+                        help="your own input samples ('input' (T, B, *shape) or (T, *shape), "
+                             "'input_<name>' per input with several): quantization scales are "
+                             "chosen to agree best with the float model on them, and report.json's "
+                             "'fidelity' measures them (default: seeded random spikes)")
     parser.add_argument("--calibration-steps", type=count(0), default=50, metavar="N",
                         help="float-simulate N steps of seeded random input to estimate spike "
                              "rates for placement and the traffic report (0: skip)")
+    add_arguments(parser)
+
+
+def convention_options(args: argparse.Namespace) -> dict:
+    """The --from/--reset/... choices as nirc.driver.compile's ``convention`` argument."""
+    chosen = options(args)
+    chosen.pop("dt")
+    chosen.pop("method")
+    return chosen
+
+
+def lowering_notes(pass_reports: dict) -> list[str]:
+    """One line per delay added to balance a layer's inputs, relay and shared neuron profile."""
+    lines = []
+    balance = pass_reports.get("delay_balance") or {}
+    for a in balance.get("added_delays", []):
+        via = f" through relay {a['via_relay']}" if a.get("via_relay") else ""
+        lines.append(f"{a['source']} -> {a['target']}: delay {a['delay_before']} -> {a['delay']} "
+                     f"steps{via}, so all inputs of {a['target']} arrive together")
+    for u in balance.get("unbalanced", []):
+        lines.append(f"{u['source']} -> {u['target']}: arrives {u['late_steps']} step(s) later "
+                     f"than in the float model (a loop over several layers is longer on the chip)")
+    for row in (pass_reports.get("neuron_profiles") or {}).get("populations", []):
+        shared = row.get("shared")
+        if shared:
+            change = ", ".join(f"{k} by up to {v}" for k, v in shared["max_change"].items() if v)
+            lines.append(f"{row['population']}: {shared['distinct_before']} distinct neuron "
+                         f"profiles shared as {len(row['profiles'])} (a core holds no more); "
+                         f"{shared['neurons_changed']} neurons changed: {change}")
+    return list(dict.fromkeys(lines))     # a connection split into several tables: one line
 
 
 def add_parser(subparsers) -> None:
@@ -62,15 +99,24 @@ def run(args: argparse.Namespace) -> int:
 
     result = compile(args.model, args.target, args.output, dt=args.dt, method=args.method,
                      granularity=args.granularity, dump_after=args.dump_after,
-                     calibration_steps=args.calibration_steps, partition_method=args.placement)
+                     calibration_steps=args.calibration_steps, partition_method=args.placement,
+                     convention=convention_options(args), calibration=args.calibration)
     r = result.report
     log.info("%s: %d neurons, %d synapses on %d cores (lower bound %d, gap %.1f%%), "
              "%.1f inter-core messages per step", result.out_dir, r["neurons"], r["synapses"],
              r["cores_used"], r["lower_bound"], 100 * r["gap"],
              r["traffic"]["inter_core_messages_per_step"])
+    fid = r["pass_reports"].get("fidelity", {})
+    if "agreement" in fid:
+        cal = fid["calibration"]
+        log.info("  fidelity: agreement %.3f with the float model on %s (%d steps x %d samples); "
+                 "per layer in report.json", fid["agreement"], cal["source"], cal["steps"],
+                 cal["samples"])
     for row in r["quantization"]:
         if row.get("notes"):
             log.info("  %s: %s", row["population"], "; ".join(row["notes"]))
+    for line in lowering_notes(r.get("pass_reports", {})):
+        log.info("  %s", line)
     if args.report:
         from nirc.mapping_report import REPORT_NAME, write_report
 

@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from nirc.errors import NircWarning
+from nirc.errors import NircError, NircWarning
 from nirc.neuron_models import NeuronModel
 from nirc.npzio import input_key, output_key, read_inputs, write_atomically
 
@@ -48,8 +48,30 @@ def read_npz_inputs(path: str, shapes: dict[str, tuple[int, ...]], batch: bool,
     each array the chip would read other than as given (``model.input_notice``)."""
     inputs = read_inputs(path, shapes, batch)
     if model is not None:
+        check_input_events(path, inputs, model, batch)
         warn_about_input_values(path, inputs, model)
     return inputs
+
+
+def check_input_events(path: str, inputs: dict[str, np.ndarray], model: NeuronModel,
+                       batch: bool = False) -> None:
+    """NircError when one step of an input array holds more events than the chip's neuron
+    model states it can take (``model.max_events_per_step``): checked here, where the file
+    is read, so no emulator ever expands 2**31 events of one pixel into memory."""
+    limit = getattr(model, "max_events_per_step", None)
+    if limit is None:
+        return
+    for name, values in inputs.items():
+        key = input_key(name, len(inputs) > 1)
+        lead = 2 if batch else 1
+        per_step = np.abs(values.reshape(*values.shape[:lead], -1)).sum(axis=-1,
+                                                                         dtype=np.float64)
+        worst = np.unravel_index(int(np.argmax(per_step)), per_step.shape)
+        if per_step[worst] > limit:
+            where = f"step {worst[0]}" + (f", sample {worst[1]}" if batch else "")
+            raise NircError(f"array '{key}' holds {per_step[worst]:,.0f} events in {where}, "
+                            f"more than the {limit:,} per step the {model.name} chip takes",
+                            file=path)
 
 
 def warn_about_input_values(path: str, inputs: dict[str, np.ndarray], model: NeuronModel) -> None:
@@ -61,9 +83,22 @@ def warn_about_input_values(path: str, inputs: dict[str, np.ndarray], model: Neu
             warnings.warn(NircWarning(f"{path}: array '{key}' {notice}"), stacklevel=2)
 
 
+def _counts(spikes: np.ndarray) -> np.ndarray:
+    """Spike counts in the smallest unsigned type that holds them all (Speck neurons spike
+    several times a step: uint8 would wrap 469 to 213)."""
+    top = int(spikes.max()) if spikes.size else 0
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(dtype).max:
+            return spikes.astype(dtype)
+    return spikes.astype(np.uint64)
+
+
 def run(args: argparse.Namespace) -> int:
+    from nirc.builddir import recover
     from nirc.emulator import Chip
 
+    for done in recover(args.build):    # a compile killed mid-replace: find the build it left
+        log.info("%s: %s", args.build, done)
     chip = Chip.load(args.build)
     inputs = read_npz_inputs(args.input, chip.inputs, args.batch, chip.model)
     result = chip.run(inputs, batch=args.batch, record=args.record)
@@ -73,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         if chip.outputs[name]["quantity"] != "spikes":
             arrays[f"voltage_{name}"] = chip.to_float(name, out)
     if args.record:
-        arrays.update({f"spikes_{p}": s.astype(np.uint8) for p, s in result.spikes.items()})
+        arrays.update({f"spikes_{p}": _counts(s) for p, s in result.spikes.items()})
         for pop, states in result.states.items():
             arrays.update({f"{s}_{pop}": trace for s, trace in states.items()})
     write_atomically(args.output, arrays)

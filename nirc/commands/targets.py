@@ -16,7 +16,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from nirc.errors import TargetError
+from nirc.errors import TargetError, printable
 from nirc.target import CHIP_RESOURCES, RESOURCES, Target, check_target_file, load_target, target_names
 
 
@@ -74,7 +74,7 @@ def run(args) -> int:
                       " ".join(target.description.split()))
     console.print(table)
     for err in broken:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(str(err))}", file=sys.stderr)
     return 2 if broken else 0
 
 

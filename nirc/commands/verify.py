@@ -5,7 +5,8 @@ fidelity against the float simulation, for one or several models on one or sever
 
 Exit status: 0 when every (model, target) pair fits and is bit-exact; 1 when some pair does
 not fit, cannot be compiled for its target, or differs from the integer reference (a compiler
-bug); 2 on bad input (a missing model file, an invalid target YAML...) before any work.
+bug), or, with ``--require-fidelity``, when a layer no longer computes the float model (each
+record's ``faithful``, each layer's ``warnings``: nirc.fidelity); 2 on bad input (a missing model file, an invalid target YAML...) before any work.
 ``--json`` prints one machine-readable record per pair; ``--junit FILE`` writes one test
 case per pair for CI (docs/ci-recipe.md).
 """
@@ -25,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nirc.commands import count
-from nirc.commands.compile import add_common
+from nirc.commands.compile import add_common, convention_options
 from nirc.errors import FitError, NircError
 
 log = logging.getLogger("nirc")
@@ -59,6 +60,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--junit", metavar="FILE", default=None,
                         help="also write the results as a JUnit XML file (one test case per "
                              "model and target) for CI")
+    parser.add_argument("--require-fidelity", action="store_true",
+                        help="also exit 1 when a layer of the chip no longer computes the float "
+                             "model (a fidelity warning: activity that explodes or dies, spike "
+                             "counts uncorrelated with the float model's, weights rounded to zero)")
     parser.add_argument("--report", action="store_true",
                         help="also write report.html into each build directory (needs -o): the "
                              "mapping pictures plus spike rasters, float vs emulator")
@@ -91,8 +96,14 @@ def _check_inputs(args) -> dict[str, Any]:
     if args.report and args.output is None:
         raise NircError("--report needs -o OUT_DIR (report.html is written into the build "
                         "directory)")
+    from nirc.driver import _calibration
+
     neuron_models = sorted({load_target(target).neuron_model for target in args.target})
-    return {model: _inputs_for(args, read(model), neuron_models) for model in args.models}
+    graphs = {model: read(model) for model in args.models}
+    if args.calibration:
+        for graph in graphs.values():
+            _calibration(graph, args.calibration)      # a bad file stops everything (exit 2)
+    return {model: _inputs_for(args, graph, neuron_models) for model, graph in graphs.items()}
 
 
 def _inputs_for(args, graph, neuron_models: list[str]):
@@ -100,7 +111,8 @@ def _inputs_for(args, graph, neuron_models: list[str]):
     target's neuron model that reads them other than as given."""
     if not args.input:
         return None
-    from nirc.commands.emulate import read_npz_inputs, warn_about_input_values
+    from nirc.commands.emulate import (check_input_events, read_npz_inputs,
+                                       warn_about_input_values)
     from nirc.ir.graph import flatten, infer_shapes
     from nirc.neuron_models import get_model
 
@@ -108,6 +120,7 @@ def _inputs_for(args, graph, neuron_models: list[str]):
     inputs = read_npz_inputs(args.input, {n: tuple(shapes[n].output)
                                           for n in sorted(graph.inputs())}, args.batch)
     for model in neuron_models:
+        check_input_events(args.input, inputs, get_model(model), args.batch)
         warn_about_input_values(args.input, inputs, get_model(model))
     return inputs if args.batch else {k: v[:, None] for k, v in inputs.items()}
 
@@ -124,7 +137,8 @@ def verify_pair(args, model: str, target: str, inputs, several: bool
                         samples=args.samples, seed=args.seed,
                         out_dir=_build_dir(args, model, target, several), dt=args.dt,
                         method=args.method, granularity=args.granularity,
-                        calibration_steps=args.calibration_steps, partition_method=args.placement)
+                        calibration_steps=args.calibration_steps, partition_method=args.placement,
+                        convention=convention_options(args), calibration=args.calibration)
     except FitError as err:
         record.update(status="does-not-fit", fits=False, bit_exact=None, message=str(err))
         report = None
@@ -135,12 +149,12 @@ def verify_pair(args, model: str, target: str, inputs, several: bool
         placement = report.compile.placement
         record.update(
             status="bit-exact" if report.bit_exact else "mismatch", fits=True,
-            bit_exact=report.bit_exact,
+            bit_exact=report.bit_exact, faithful=report.faithful,
             message="" if report.bit_exact else f"{len(report.mismatches)} differences; first: "
             + _mismatch_text(report.mismatches[0]),
             cores_used=placement.cores_used, lower_bound=placement.lower_bound,
             steps=report.steps, samples=report.samples, outputs=report.outputs,
-            layers=report.layers, notes=report.notes,
+            layers=report.layers, notes=report.notes, fidelity_notes=report.fidelity_notes,
             mismatches=[_mismatch_dict(m) for m in report.mismatches[:10]])
         if args.report:
             from nirc.mapping_report import REPORT_NAME, write_report
@@ -166,9 +180,19 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def junit_xml(records: list[dict[str, Any]]) -> str:
-    """One <testcase> per (model, target): failure when it does not fit or is not bit-exact."""
-    failed = [r for r in records if r["status"] != "bit-exact"]
+def _fails(record: dict[str, Any], require_fidelity: bool) -> str | None:
+    """Why a (model, target) record fails verify (None: it passes)."""
+    if record["status"] != "bit-exact":
+        return record["status"]
+    if require_fidelity and not record.get("faithful", True):
+        return "unfaithful"
+    return None
+
+
+def junit_xml(records: list[dict[str, Any]], require_fidelity: bool = False) -> str:
+    """One <testcase> per (model, target): failure when it does not fit or is not bit-exact
+    (or, with ``require_fidelity``, no longer computes the float model)."""
+    failed = [r for r in records if _fails(r, require_fidelity)]
     suite = ET.Element("testsuite", name="nirc verify", tests=str(len(records)),
                        failures=str(len(failed)), errors="0",
                        time=f"{sum(r['seconds'] for r in records):.3f}")
@@ -176,9 +200,13 @@ def junit_xml(records: list[dict[str, Any]]) -> str:
         case = ET.SubElement(suite, "testcase", classname=Path(r["model"]).stem,
                              name=f"{Path(r['model']).name} on {r['target']}",
                              time=f"{r['seconds']:.3f}")
-        if r["status"] != "bit-exact":
-            failure = ET.SubElement(case, "failure", type=r["status"], message=r["message"])
-            failure.text = r["message"]
+        why = _fails(r, require_fidelity)
+        if why:
+            message = r["message"] or "; ".join(
+                f"population '{row['population']}': {w}" for row in r.get("layers", [])
+                for w in row.get("warnings", []))
+            failure = ET.SubElement(case, "failure", type=why, message=message)
+            failure.text = message
         else:
             out = ET.SubElement(case, "system-out")
             out.text = (f"bit-exact over {r['steps']} steps x {r['samples']} samples; "
@@ -197,9 +225,12 @@ def run(args: argparse.Namespace) -> int:
             records.append(record)
             if not args.json:
                 _print(model, target, record, report)
-    passed = all(r["status"] == "bit-exact" for r in records)
+    passed = not any(_fails(r, args.require_fidelity) for r in records)
     if args.junit:
-        Path(args.junit).write_text(junit_xml(records), encoding="utf-8")
+        from nirc.atomic import replacing
+
+        with replacing(args.junit) as tmp:     # whole or not at all; special files written through
+            tmp.write_text(junit_xml(records, args.require_fidelity), encoding="utf-8")
     if args.json:
         json.dump({"format": JSON_FORMAT, "schema_version": JSON_SCHEMA_VERSION,
                    "passed": passed, "results": records}, sys.stdout, indent=2, default=_plain)
@@ -207,38 +238,64 @@ def run(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def _safe(text: Any) -> str:
+    """Text from the user's files as rich prints it literally (control characters escaped)."""
+    from rich.markup import escape
+
+    from nirc.errors import printable
+
+    return escape(printable(str(text)))
+
+
 def _print(model: str, target: str, record: dict[str, Any], report) -> None:
     console = Console(stderr=False)
+    model = _safe(model)
     if report is None:
         what = "does not fit" if record["status"] == "does-not-fit" else "cannot be compiled"
-        console.print(f"[bold]{model}[/bold] on {target}: [red]{what}[/red]: {record['message']}",
+        console.print(f"[bold]{model}[/bold] on {target}: [red]{what}[/red]: {_safe(record['message'])}",
                       markup=True, highlight=False)
         return
     console.print(f"[bold]{model}[/bold] on {target}: {report.steps} steps x "
                   f"{report.samples} samples; emulator vs integer reference bit-exact: "
-                  f"[bold]{'yes' if report.bit_exact else 'NO'}[/bold]")
-    outputs = Table(title="outputs: integer (chip) vs float simulation")
-    for col in ("output", "quantity", "float spikes", "integer spikes", "count corr.",
-                "voltage corr.", "class. agreement"):
+                  f"[bold]{'yes' if report.bit_exact else 'NO'}[/bold]; chip faithful to the float "
+                  f"model: [bold]{'yes' if report.faithful else '[red]NO[/red]'}[/bold]")
+    outputs = Table(title="outputs: integer (chip) vs float simulation of the model as trained")
+    nir_column = any("float_spikes_nir" in row or "voltage_correlation_nir" in row
+                     for row in report.outputs)
+    columns = ["output", "quantity", "float spikes", "integer spikes", "count corr.",
+               "voltage corr.", "class. agreement"]
+    if nir_column:
+        columns += ["count corr. (NIR)", "voltage corr. (NIR)", "class. agreement (NIR)"]
+    for col in columns:
         outputs.add_column(col)
     for row in report.outputs:
-        outputs.add_row(row["output"], row["quantity"], _fmt(row.get("float_spikes")),
-                        _fmt(row.get("integer_spikes")), _fmt(row.get("count_correlation")),
-                        _fmt(row.get("voltage_correlation")),
-                        _fmt(row.get("classification_agreement")))
+        cells = [_safe(row["output"]), row["quantity"], _fmt(row.get("float_spikes")),
+                 _fmt(row.get("integer_spikes")), _fmt(row.get("count_correlation")),
+                 _fmt(row.get("voltage_correlation")),
+                 _fmt(row.get("classification_agreement"))]
+        if nir_column:
+            cells += [_fmt(row.get("count_correlation_nir")),
+                      _fmt(row.get("voltage_correlation_nir")),
+                      _fmt(row.get("classification_agreement_nir"))]
+        outputs.add_row(*cells)
     console.print(outputs)
     layers = Table(title="per layer")
     for col in ("population", "weight rel. error", "float spikes", "integer spikes",
-                "count corr."):
+                "count corr.", "agreement", "bursts"):
         layers.add_column(col)
     for row in report.layers:
-        layers.add_row(row["population"], _fmt(row.get("weight_rel_error")),
+        layers.add_row(_safe(row["population"]), _fmt(row.get("weight_rel_error")),
                        _fmt(row.get("float_spikes")), _fmt(row.get("integer_spikes")),
-                       _fmt(row.get("count_correlation")))
+                       _fmt(row.get("count_correlation")), _fmt(row.get("agreement")),
+                       _fmt(row.get("burst_share")))
     console.print(layers)
-    for note in report.notes:
-        console.print(f"note: {note}")
+    for row in report.layers:
+        for warning in row.get("warnings", []):
+            console.print(f"[red]warning[/red]: population '{_safe(row['population'])}': "
+                          f"{_safe(warning)}", markup=True, highlight=False)
+    for note in report.notes + report.fidelity_notes:
+        console.print(f"note: {_safe(note)}")
     for m in report.mismatches[:10]:
-        console.print(f"[red]MISMATCH[/red] {_mismatch_text(m)}")
+        console.print(f"[red]MISMATCH[/red] {_safe(_mismatch_text(m))}")
     if "report" in record:
         log.info("wrote %s", record["report"])

@@ -33,6 +33,10 @@ def flatten(graph: NIRGraph) -> NIRGraph:
             nodes[name] = node
             continue
         inner = flatten(node)
+        try:
+            check_edges(inner)  # an edge the inlining below would drop must still be valid
+        except ModelError as err:
+            raise err.at(node=name) from None
         sub_inputs = list(inner.inputs())
         sub_outputs = list(inner.outputs())
         boundary = set(sub_inputs) | set(sub_outputs)

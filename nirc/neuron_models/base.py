@@ -36,6 +36,9 @@ class NeuronModel(ABC):
     table_fields: tuple[str, ...] = ()
     #: the state exposed as a non-spiking population's output
     readout_state: str = "v"
+    #: parameters the hardware holds once per neuron profile (a group of neurons sharing
+    #: them) rather than per neuron; the neuron_profiles pass groups populations by them
+    profile_params: tuple[str, ...] = ()
     #: smallest synaptic delay the hardware has (steps); quantize raises delays below it
     min_delay: int = 0
     #: dtype of states and activations
@@ -83,9 +86,28 @@ class NeuronModel(ABC):
         :meth:`init_state`). ``step`` must also accept the plain parameters."""
         return params
 
+    # Most input events one step of one sample may carry (all channels together), checked
+    # where an input file is read; None: unbounded (the model reads a dense array per step).
+    max_events_per_step: int | None = None
+
+    def firing_rules(self, pop: Population, readout: bool = False) -> dict[str, Any] | None:
+        """How this hardware fires and resets ``pop`` (a quantized population; ``readout``: it
+        feeds a network output), in nirc.convention's vocabulary so it can be compared with
+        the rules the model was trained under: {"reset": "zero" | "subtract", "spikes":
+        "single" | "multi", "max_spikes": int | None, "threshold_test": ">" | ">=", "per":
+        "step" | "input event"}. None: the model's own rules (the float model)."""
+        return None
+
     def input_notice(self, values: np.ndarray) -> str | None:
         """How the chip would read input ``values`` (events per channel and step) other than
         as given, completing "array 'x' ..." for a warning; None when it reads them as given."""
+        return None
+
+    def relay(self) -> tuple[dict[str, int], int, dict[str, Any]] | None:
+        """A relay neuron, for delays longer than the chip's synapses hold: (its parameters,
+        the weight of its one input synapse, that table's ``table_fields``) such that it
+        fires in exactly the steps its input spike arrives and never otherwise. None: this
+        model has no such neuron (the delay_balance pass then refuses longer delays)."""
         return None
 
     def table_attrs(self, table: SynapseTable) -> dict[str, Any]:

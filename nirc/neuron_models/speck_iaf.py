@@ -28,19 +28,22 @@ saturate(v + w) -> compare with threshold_high -> reset -> floor at threshold_lo
 :func:`integrate` applies an ordered list of (neuron, weight) contributions and
 returns which of them fired. The update is inherently sequential (whether a
 neuron fires depends on its previous update), so the loop is compiled with
-numba; everything around it (building the contribution lists) is numpy.
+numba (cache in the user's cache directory, :mod:`nirc.jit`). :func:`update`
+is that one update and :func:`update_repeated` the same weight applied n times
+in a row (closed form where the arithmetic allows, the plain loop otherwise);
+the Speck emulator's compiled event engine calls both.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
 from nirc.errors import TargetError
 from nirc.hwnet import Population, SynapseTable
+from nirc.jit import njit
 from nirc.neuron_models.base import NeuronModel
 
 STATE_BITS = 16
@@ -51,18 +54,74 @@ WEIGHT_BITS = 8
 PARAM_NAMES = ("threshold_high", "threshold_low", "return_to_zero", "bias", "v_init")
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
+def update(v, weight, threshold_high, threshold_low, return_to_zero):
+    """One contribution: (new v, fired). saturate -> threshold -> reset -> floor."""
+    value = min(max(v + weight, STATE_MIN), STATE_MAX)
+    fired = value >= threshold_high
+    reset = 0 if return_to_zero != 0 else value - threshold_high
+    # Selects, not branches: the emulator's engine vectorises this over a core's channels.
+    return max(reset if fired else value, threshold_low), fired
+
+
+@njit(nogil=True)
+def update_repeated(v, weight, n, threshold_high, threshold_low, return_to_zero, fired_at, k):
+    """``update`` n times with the same weight; returns (v, k).
+
+    The 0-based repeat indices that fired are written to ``fired_at[k:]`` in
+    ascending order and the returned k counts past them. Closed forms cover the
+    cases where the per-update arithmetic provably follows them (no saturation,
+    no floor after the first update, 0 < weight <= threshold for firing runs);
+    anything else runs the update loop.
+    """
+    th, tl = threshold_high, threshold_low
+    floor = max(tl, STATE_MIN)
+    r = 0
+    while r < n:
+        left = n - r
+        if weight < 0 and v + weight < th:
+            # Falling from below threshold: never fires again; saturation and floor
+            # are monotone, so n steps equal one jump clipped at the floor.
+            return max(v + left * weight, floor), k
+        if weight > 0 and v < th and v >= floor and th - 1 + weight <= STATE_MAX and tl <= 0 \
+                and weight <= th:
+            total = v + left * weight
+            if total < th:
+                return total, k
+            if return_to_zero == 0:
+                # Subtract: the running sum v + i*w fires each time it passes a multiple of th.
+                spikes = total // th
+                for j in range(1, spikes + 1):
+                    fired_at[k] = r + (j * th - v + weight - 1) // weight - 1
+                    k += 1
+                return total - spikes * th, k
+            # Reset to zero: first spike when v + i*w reaches th, then every ceil(th/w).
+            first = (th - v + weight - 1) // weight
+            period = (th + weight - 1) // weight
+            last = first
+            while last <= left:
+                fired_at[k] = r + last - 1
+                k += 1
+                last += period
+            last -= period
+            return (left - last) * weight, k
+        v, fired = update(v, weight, th, tl, return_to_zero)
+        if fired:
+            fired_at[k] = r
+            k += 1
+        r += 1
+    return v, k
+
+
+@njit(nogil=True)
 def _integrate_in_order(v, neuron, weight, threshold_high, threshold_low, return_to_zero,
                         fired):
     # The chip's update, one contribution after the other (the semantics are sequential:
     # a neuron's next update depends on whether the previous one fired).
     for i in range(neuron.shape[0]):
         j = neuron[i]
-        value = min(max(v[j] + weight[i], STATE_MIN), STATE_MAX)
-        if value >= threshold_high[j]:
-            fired[i] = True
-            value = 0 if return_to_zero[j] != 0 else value - threshold_high[j]
-        v[j] = max(value, threshold_low[j])
+        v[j], fired[i] = update(v[j], weight[i], threshold_high[j], threshold_low[j],
+                                return_to_zero[j])
 
 
 def integrate(v: np.ndarray, neuron: np.ndarray, weight: np.ndarray,
@@ -97,6 +156,10 @@ class SpeckIAF(NeuronModel):
     """Speck's integrate-and-fire neuron (event-driven; see the module docstring)."""
 
     name = "speck_iaf"
+    # Speck takes input as a list of events per step, expanded one entry per event: a
+    # bound keeps memory finite (about 2**20 events; the chip's input interface carries
+    # far fewer, a few million events per second).
+    max_events_per_step = 1 << 20
     param_names = PARAM_NAMES
     state_names = ("v",)
     table_fields = ("kernel_size", "stride", "padding", "pooling", "input_shape")
@@ -105,6 +168,11 @@ class SpeckIAF(NeuronModel):
     dtype = np.int64
     spike_delivery = "Speck is event-driven: a spike reaches the next layer within its step, no step is added"
 
+    def firing_rules(self, pop, readout=False):
+        # Threshold checked after each input event: one spike per event, so several per step.
+        zero = bool(np.all(np.asarray(pop.params.get("return_to_zero", 1)) != 0))
+        return {"reset": "zero" if zero else "subtract", "spikes": "multi", "max_spikes": None,
+                "threshold_test": ">=", "per": "input event"}
 
     def init_state(self, params: Mapping[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
         size = params["threshold_high"].shape[0]

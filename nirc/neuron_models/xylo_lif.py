@@ -27,7 +27,9 @@ Because saturation makes the order of additions matter, the synaptic input is
 computed with whole-array sums (clipped once) wherever that is exact - no
 partial sum can leave the 16-bit range, or every contribution has the same
 sign - and with an exact ordered composition of clamps only for the few
-(sample, current) pairs where mixed signs meet a rail.
+(sample, current) pairs where mixed signs meet a rail. :meth:`XyloFabric.run`
+runs the same step compiled (:func:`run_fabric`, numba through
+:mod:`nirc.jit`); the numpy step stays as :meth:`XyloFabric.run_stepwise`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from threadpoolctl import ThreadpoolController
 
 from nirc.errors import TargetError
 from nirc.neuron_models.base import NeuronModel
+from nirc.jit import njit
 
 STATE_BITS = 16
 STATE_MIN = -(1 << (STATE_BITS - 1))
@@ -171,6 +174,123 @@ def fire_positive(v_mem: np.ndarray, threshold: np.ndarray, room) -> tuple[np.nd
     """:func:`fire` when every threshold is > 0: the loop runs floor(v / threshold) times, capped by ``room``."""
     count = np.minimum(np.maximum(v_mem // threshold, 0), room)
     return count, v_mem - count * threshold
+
+
+# ---------------------------------------------------------------- the fabric, compiled
+
+# XyloFabric.run for any batch, step by step, as the scalar loops xylosim runs:
+# each source's events reach its targets in source order (inputs, then hidden
+# neurons), a count c of one source adding c * w with one saturation (c same-sign
+# saturating adds of w equal one); currents decay; membranes leak, integrate both
+# synapses and the bias, each add saturating; neurons fire (closed form for
+# positive thresholds, the literal wrapping loop otherwise), plain neurons first,
+# then alias sources in order, copying their spikes to their alias targets.
+# tests/test_xylo_compiled.py checks it against the numpy step (run_stepwise).
+
+@njit(nogil=True)
+def _sat(x):
+    return min(max(x, STATE_MIN), STATE_MAX)
+
+
+@njit(nogil=True)
+def _wrap(x):
+    return ((x - STATE_MIN) & 0xFFFF) + STATE_MIN
+
+
+@njit(nogil=True)
+def _decay(x, dash):
+    d = x >> dash
+    if d == 0:
+        return 1 if x > 0 else (-1 if x < 0 else 0)
+    return d
+
+
+@njit(nogil=True)
+def _fire(v, th, room):
+    """(own spikes, v after reset): subtract th while v >= th, at most ``room`` times."""
+    if th > 0:
+        own = min(max(v // th, 0), room)
+        return own, v - own * th
+    own = 0
+    while v >= th and own < room:
+        own += 1
+        v = _wrap(v - th)
+    return own, v
+
+
+@njit(nogil=True)
+def run_fabric(capped, v0, currents0, spikes0, indptr, indices, data, dash_columns, dash_mem,
+               threshold, bias, has_bias, max_spikes, is_plain, alias_order, alias_ptr,
+               alias_targets, may_wrap, hidden, readout, v_rec, cur_rec):
+    """Run ``capped`` (B, T, Nin) input counts from the given state; fill the recordings.
+
+    ``indptr/indices/data``: the effective weights by source (CSR; columns are
+    synapse-1 currents of the M neurons, then synapse-2). Recordings: hidden
+    (B, T, Nh), readout (B, T, Nout) spike counts, v_rec (B, T, M), cur_rec
+    (B, T, 2M). Final state is left in v0, currents0, spikes0 (modified in
+    place). Returns how many (sample, step, current) deliveries saturated.
+    """
+    n_batch, steps, nin = capped.shape
+    m = v0.shape[1]
+    nh = spikes0.shape[1]
+    raw = np.empty(2 * m, dtype=np.int64)
+    counts = np.empty(m, dtype=np.int64)
+    saturated = 0
+    for b in range(n_batch):
+        v = v0[b]
+        cur = currents0[b]
+        spikes = spikes0[b]
+        for k in range(steps):
+            for j in range(2 * m):
+                raw[j] = cur[j]
+            touched = False
+            for s in range(nin + nh):
+                c = capped[b, k, s] if s < nin else spikes[s - nin]
+                if c == 0:
+                    continue
+                touched = True
+                for i in range(indptr[s], indptr[s + 1]):
+                    j = indices[i]
+                    add = c * data[i]
+                    raw[j] += add
+                    cur[j] = _sat(cur[j] + add)
+            if touched:
+                for j in range(2 * m):
+                    if cur[j] != raw[j]:
+                        saturated += 1
+            for j in range(2 * m):
+                cur[j] -= _decay(cur[j], dash_columns[j])
+            for n in range(m):
+                dv = -_decay(v[n], dash_mem[n])
+                if may_wrap:
+                    dv = _wrap(dv)
+                dv = _sat(dv + cur[n] + cur[m + n])
+                if has_bias:
+                    dv = _sat(dv + bias[n])
+                v[n] = _sat(v[n] + dv)
+            for n in range(m):
+                counts[n] = 0
+                if is_plain[n]:
+                    counts[n], v[n] = _fire(v[n], threshold[n], max_spikes[n])
+            for a in range(alias_order.shape[0]):
+                n = alias_order[a]
+                already = counts[n]
+                own, v[n] = _fire(v[n], threshold[n], max(max_spikes[n] - already, 0))
+                counts[n] = already + own
+                if n < nh:
+                    for i in range(alias_ptr[n], alias_ptr[n + 1]):
+                        t = alias_targets[i]
+                        counts[t] = min(counts[t] + counts[n], max_spikes[t])
+            for n in range(nh):
+                spikes[n] = counts[n]
+                hidden[b, k, n] = counts[n]
+            for n in range(nh, m):
+                readout[b, k, n - nh] = counts[n]
+            for n in range(m):
+                v_rec[b, k, n] = v[n]
+            for j in range(2 * m):
+                cur_rec[b, k, j] = cur[j]
+    return saturated
 
 
 # ---------------------------------------------------------------- the fabric
@@ -430,7 +550,53 @@ class XyloFabric:
         return XyloState(v, currents, counts[:, :nh], saturated), counts[:, nh:]
 
     def run(self, counts: np.ndarray, state: XyloState | None = None) -> tuple[XyloRecord, XyloState]:
-        """Run input events ``counts`` (T, Nin) or (B, T, Nin); return recordings (B, T, ...) and the final state."""
+        """Run input events ``counts`` (T, Nin) or (B, T, Nin); return recordings (B, T, ...) and the final state.
+
+        Compiled (:func:`run_fabric`); :meth:`run_stepwise` is the same
+        computation with numpy, one vectorised step at a time."""
+        capped = self._checked(counts)
+        b, t = capped.shape[:2]
+        nin, nh, m = self.spec.n_inputs, self.spec.n_hidden, self.threshold.shape[0]
+        state = state or XyloState.zeros(self.spec, b)
+        first_spikes = state.spikes
+        v, cur = state.v_mem.astype(_INT, copy=True), state.currents.astype(_INT, copy=True)
+        spikes = state.spikes.astype(_INT, copy=True)
+        hidden = np.zeros((b, t, nh), np.uint8)
+        readout = np.zeros((b, t, m - nh), np.uint8)
+        v_rec = np.zeros((b, t, m), np.int16)
+        cur_rec = np.zeros((b, t, 2 * m), np.int16)
+        saturated = run_fabric(np.ascontiguousarray(capped), v, cur, spikes, *self._compiled(),
+                               bool(self.may_wrap), hidden, readout, v_rec, cur_rec)
+        record = XyloRecord(hidden, readout, np.ascontiguousarray(v_rec[:, :, :nh]),
+                            np.ascontiguousarray(cur_rec[:, :, :nh]),
+                            np.ascontiguousarray(cur_rec[:, :, m:m + nh]),
+                            np.ascontiguousarray(v_rec[:, :, nh:m]),
+                            np.ascontiguousarray(cur_rec[:, :, nh:m]),
+                            self._delivered(capped, first_spikes, hidden), int(saturated))
+        return record, XyloState(v, cur, spikes)
+
+    def _compiled(self) -> tuple:
+        """The fabric's tables as run_fabric takes them (built once per fabric)."""
+        if "_tables" not in self.__dict__:
+            by_source = sp.csr_array(self.weights)
+            by_source.sort_indices()
+            m, nh = self.threshold.shape[0], self.spec.n_hidden
+            aliases = list(self.spec.aliases) or [()] * nh
+            alias_ptr = np.concatenate([[0], np.cumsum([len(a) for a in aliases])]).astype(_INT)
+            alias_targets = np.asarray([t for a in aliases for t in a], _INT)
+            is_plain = np.zeros(m, np.bool_)
+            is_plain[self.plain] = True
+            bias = self.bias if self.bias is not None else np.zeros(m, _INT)
+            tables = (by_source.indptr.astype(_INT), by_source.indices.astype(_INT),
+                      by_source.data.astype(_INT), self.dash_columns.astype(_INT),
+                      self.dash_mem.astype(_INT), self.threshold.astype(_INT), bias.astype(_INT),
+                      self.bias is not None, self.max_spikes.astype(_INT), is_plain,
+                      self.alias_order.astype(_INT), alias_ptr, alias_targets)
+            object.__setattr__(self, "_tables", tables)
+        return self.__dict__["_tables"]
+
+    def _checked(self, counts: np.ndarray) -> np.ndarray:
+        """Input events as (B, T, Nin) int64, capped at the chip's 15 per channel and step."""
         counts = np.asarray(counts)
         if counts.ndim == 2:
             counts = counts[None]
@@ -439,7 +605,21 @@ class XyloFabric:
                               f"or (B, T, {self.spec.n_inputs})", field="input")
         if counts.size and counts.min() < 0:
             raise TargetError("input event counts must be non-negative", field="input")
-        capped = np.minimum(counts, MAX_INPUT_EVENTS).astype(_INT)
+        return np.minimum(counts, MAX_INPUT_EVENTS).astype(_INT)
+
+    def _delivered(self, capped: np.ndarray, first_spikes: np.ndarray, spikes: np.ndarray) -> int:
+        """Synaptic events: every source event (input channel or hidden neuron) times its fan-out;
+        hidden spikes of step k are delivered in step k + 1."""
+        nin, nh = self.spec.n_inputs, self.spec.n_hidden
+        t = capped.shape[1]
+        previous = np.concatenate([first_spikes[:, None], spikes[:, :-1]], axis=1) if t else spikes
+        sources = np.concatenate([capped > 0, previous > 0], axis=2)
+        return int(sources.reshape(-1, nin + nh).sum(axis=0) @ self.fan_out)
+
+    def run_stepwise(self, counts: np.ndarray, state: XyloState | None = None
+                     ) -> tuple[XyloRecord, XyloState]:
+        """:meth:`run` with numpy, one step at a time (batch rows vectorised)."""
+        capped = self._checked(counts)
         b, t = capped.shape[:2]
         nin, nh, m = self.spec.n_inputs, self.spec.n_hidden, self.threshold.shape[0]
         state = state or XyloState.zeros(self.spec, b)
@@ -469,11 +649,7 @@ class XyloFabric:
             return np.ascontiguousarray(np.stack(parts, axis=1)[:, :, cols].astype(dtype))
 
         spikes = bt(hidden, np.uint8, nh)
-        # Synaptic events: every source event (input channel or hidden neuron) times its fan-out;
-        # hidden spikes of step k are delivered in step k + 1.
-        previous = np.concatenate([first_spikes[:, None], spikes[:, :-1]], axis=1) if t else spikes
-        sources = np.concatenate([capped > 0, previous > 0], axis=2)
-        delivered = int(sources.reshape(-1, nin + nh).sum(axis=0) @ self.fan_out)
+        delivered = self._delivered(capped, first_spikes, spikes)
         return XyloRecord(spikes, bt(readout, np.uint8, m - nh), bt(v_mem, np.int16, nh, slice(0, nh)),
                           bt(currents, np.int16, nh, slice(0, nh)), bt(currents, np.int16, nh, slice(m, m + nh)),
                           bt(v_mem, np.int16, m - nh, slice(nh, m)), bt(currents, np.int16, m - nh, slice(nh, m)),
@@ -502,6 +678,12 @@ class XyloLIF(NeuronModel):
     dtype = np.int64
     spike_delivery = ("Xylo: input events reach hidden neurons in the same step; hidden spikes "
                       "reach hidden and readout neurons one step later")
+
+    def firing_rules(self, pop, readout=False):
+        # xylosim: while v >= threshold and the count is below the limit, count += 1, v -= threshold.
+        return {"reset": "subtract", "spikes": "single" if readout else "multi",
+                "max_spikes": MAX_READOUT_SPIKES if readout else MAX_HIDDEN_SPIKES,
+                "threshold_test": ">=", "per": "step"}
 
     def input_notice(self, values):
         # Event counts are legitimate input; the input interface caps them per channel and step.

@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import h5py
 import numpy as np
@@ -31,8 +32,16 @@ from nirc.ir.nodes import NODE_TYPES, NIRGraph, Node
 from nirc.nirio import legacy
 from nirc.nirio.quirks import repair
 
-# Datasets with more elements than this are refused before reading (2 GiB of float64).
-MAX_DATASET_ELEMENTS = 1 << 28
+# Limits checked from HDF5 metadata before any data is read (docs/limits.md): a file
+# declaring more is refused, so reading never holds more than MAX_FILE_BYTES of arrays.
+MAX_DATASET_ELEMENTS = 1 << 28      # elements of one dataset
+MAX_FILE_BYTES = 1 << 30            # bytes of all datasets of one file together (1 GiB)
+MAX_STRING_BYTES = 1 << 16          # item size of a fixed-length string dataset (64 KiB)
+MAX_NODES = 100_000                 # nodes, nested graphs included
+MAX_NESTING = 64                    # levels of nested graphs and metadata groups
+# Parameters beyond this magnitude are refused: products of two of them would overflow
+# float64 into Inf/NaN somewhere in lowering (e.g. 1.7e308 weights).
+MAX_MAGNITUDE = 1e30
 
 # Entries some writers add to a node that are not NIR parameters: shape hints.
 TYPE_HINTS = ("input_type", "output_type")
@@ -50,17 +59,103 @@ def read(path: str | Path) -> NIRGraph:
     except OSError as err:
         raise ModelError(_open_failure(err), file=name) from None
     try:
-        with handle:
-            graph, hints = _Reader(name).read_root(handle)
+        with handle, _address_space_cap(MAX_FILE_BYTES + (512 << 20)), _watchdog(name):
+            try:
+                graph, hints = _Reader(name).read_root(handle)
+            except (OSError, RuntimeError, KeyError) as err:
+                # HDF5 itself failed on a damaged structure (heap, B-tree, object header)
+                raise ModelError(f"is damaged: HDF5 cannot read it ({_first_line(err)})") \
+                    from None
         return repair(graph, hints, file=name)
     except ModelError as err:
         raise err.at(file=name) from None
+
+
+# Set by the command line (nirc.cli): a read that HDF5 does not finish within this many
+# seconds ends the process with one error line. HDF5 can loop forever on some damaged
+# heaps, inside C code no Python exception can interrupt. None (library use): no limit.
+READ_TIME_LIMIT_S: float | None = None
+
+
+@contextmanager
+def _watchdog(file: str) -> Iterator[None]:
+    if READ_TIME_LIMIT_S is None:
+        yield
+        return
+    import os
+    import sys
+    import threading
+
+    def give_up() -> None:
+        from nirc.errors import printable
+
+        message = (f"error: {printable(file)}: reading did not finish in {READ_TIME_LIMIT_S:g} s "
+                   f"(HDF5 is stuck on a damaged structure in the file)\n")
+        try:
+            sys.stderr.flush()
+        finally:
+            os.write(2, message.encode("utf-8", errors="replace"))
+            os._exit(2)
+
+    timer = threading.Timer(READ_TIME_LIMIT_S, give_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+@contextmanager
+def _address_space_cap(extra: int) -> Iterator[None]:
+    """Cap the process's address space at its current size plus ``extra`` bytes while a
+    file is read (Linux; elsewhere a no-op). Array sizes are checked from headers, but
+    HDF5 sizes the buffer of each variable-length string from the file's heap, so a damaged
+    heap could claim gigabytes: under the cap that allocation fails, and HDF5 reports an
+    error, which becomes one ModelError line."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            current = int(f.read().split()[0]) * resource.getpagesize()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        yield
+        return
+    cap = current + extra
+    if soft != resource.RLIM_INFINITY and soft <= cap:
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 class _Reader:
     def __init__(self, file: str):
         self.file = file
         self.hints: dict[str, dict[str, tuple[int, ...]]] = {}
+        self.bytes_read = 0
+        self.nodes_read = 0
+        self.groups_seen: set[tuple[int, int]] = set()
+
+    def enter(self, group: h5g.GroupID, path: str, field: str | None = None) -> None:
+        """Refuse a group reached twice (a link back to itself or an ancestor would recurse
+        forever; a group shared by many parents would multiply the work) or nested too deep."""
+        info = h5o.get_info(group)
+        key = (info.fileno, info.addr)
+        if key in self.groups_seen:
+            name = _text(h5i.get_name(group) or b"?")
+            raise ModelError(f"group '{name}' is linked from more than one place (a link "
+                             f"back to itself or an ancestor); NIR files are trees",
+                             node=path or None, field=field)
+        self.groups_seen.add(key)
+        depth = path.count(".") + 1 + (field.count(".") if field else 0)
+        if depth > MAX_NESTING:
+            raise ModelError(f"nested more than {MAX_NESTING} levels deep", node=path or None,
+                             field=field)
 
     def warn(self, message: str, node: str | None = None, field: str | None = None) -> None:
         warnings.warn(NircWarning(f"{locate(self.file, node, field)}: {message}"), stacklevel=4)
@@ -100,6 +195,10 @@ class _Reader:
         where = path or None
         if not isinstance(group, h5g.GroupID):
             raise ModelError("expected a group holding a node, found a dataset", node=where)
+        self.enter(group, path)
+        self.nodes_read += 1
+        if self.nodes_read > MAX_NODES:
+            raise ModelError(f"holds more than {MAX_NODES:,} nodes, the most nirc reads")
         entries = dict(_members(group))
         if "type" not in entries:
             raise ModelError("missing (every node stores its type)", node=where, field="type")
@@ -141,6 +240,7 @@ class _Reader:
             raise ModelError("missing (a NIRGraph stores its nodes in a group 'nodes')",
                              node=where, field="nodes")
         prefix = f"{path}." if path else ""
+        self.enter(group["nodes"], path, "nodes")
         nodes = {key: self.read_node(sub, prefix + key) for key, sub in _members(group["nodes"])}
         if "edges" not in group:
             raise ModelError("missing (a NIRGraph stores its edges as (source, target) names)",
@@ -172,6 +272,15 @@ class _Reader:
                              field=field)
         is_string = dtype.kind in "SU" or (dtype.kind == "O"
                                            and h5py.check_string_dtype(dtype) is not None)
+        if dtype.kind in "SUV" and dtype.itemsize > MAX_STRING_BYTES:
+            raise ModelError(f"declares items of {dtype.itemsize:,} bytes each, more than the "
+                             f"{MAX_STRING_BYTES:,} nirc reads", node=where, field=field)
+        size = math.prod(shape) * dtype.itemsize
+        if self.bytes_read + size > MAX_FILE_BYTES:
+            raise ModelError(f"declares {size:,} bytes, which would take the file's arrays past "
+                             f"the {MAX_FILE_BYTES:,} bytes nirc reads from one file",
+                             node=where, field=field)
+        self.bytes_read += size
         if is_string and not allow_strings:
             raise ModelError(f"expected numbers, got the text '{_preview(ds, shape, dtype)}'",
                              node=where, field=field)
@@ -204,7 +313,14 @@ class _Reader:
                                  node=where, field=field)
             return text
         if kind == "array":
-            return value if value.dtype.kind == "f" else value.astype(np.float64)
+            value = value if value.dtype.kind == "f" else value.astype(np.float64)
+            finite = value[np.isfinite(value)]
+            if finite.size and np.max(np.abs(finite)) > MAX_MAGNITUDE:
+                biggest = finite[np.argmax(np.abs(finite))]
+                raise ModelError(f"holds {biggest:g}; nirc reads parameters up to "
+                                 f"{MAX_MAGNITUDE:g} in magnitude (larger ones overflow float64 "
+                                 f"arithmetic)", node=where, field=field)
+            return value
         ints = _integers(value, where, field)
         if kind == "int":
             if ints.size != 1:
@@ -232,6 +348,7 @@ class _Reader:
         """A metadata group as nested dicts: text as str, 0-d numbers as Python scalars."""
         if not isinstance(group, h5g.GroupID):
             raise ModelError("expected a group", node=path or None, field=where)
+        self.enter(group, path, where)
         out: dict[str, Any] = {}
         for key, item in _members(group):
             if isinstance(item, h5g.GroupID):
@@ -251,6 +368,10 @@ def _members(group: h5g.GroupID) -> list[tuple[str, Any]]:
     """A group's members by name, as low-level h5py ids (GroupID / DatasetID): the
     high-level objects cost more per node than the reading itself on many-node files."""
     try:
+        if group.get_num_objs() > MAX_NODES:
+            name = _text(h5i.get_name(group) or b"?")
+            raise ModelError(f"group '{name}' holds {group.get_num_objs():,} members, more than "
+                             f"the {MAX_NODES:,} nirc reads")
         return [(raw.decode("utf-8", errors="replace"), h5o.open(group, raw))
                 for raw in group]
     except (OSError, KeyError, RuntimeError, ValueError) as err:

@@ -50,6 +50,7 @@ class LavaRun:
     build_s: float
     run_s: float
     steps: int
+    lif_processes: int = 0      # one per neuron profile of every population
 
 
 def run_lava(build_dir: Path, inputs: Mapping[str, np.ndarray], steps: int | None = None,
@@ -72,7 +73,8 @@ def run_lava(build_dir: Path, inputs: Mapping[str, np.ndarray], steps: int | Non
         timings = json.loads(done.stdout.strip().splitlines()[-1])
         with np.load(out_path) as npz:
             recordings = {key: npz[key] for key in npz.files}
-    return LavaRun(recordings, timings["build_s"], timings["run_s"], timings["steps"])
+    return LavaRun(recordings, timings["build_s"], timings["run_s"], timings["steps"],
+                   int(timings.get("lif_processes", 0)))
 
 
 def mismatches(ours: Mapping[str, np.ndarray], lava: Mapping[str, np.ndarray]) -> list[str]:

@@ -81,6 +81,7 @@ class BlockGraph:
     atom_size: np.ndarray              # (A,) neurons in each atom
     likely_cores: np.ndarray | None = None   # (G,) cores a group's targets will likely span
     incoming: sp.csr_array | None = None     # (B, N+M) synapses into each block from each source
+    profiles_of_block: sp.csr_array | None = None   # (B, K) 1 where block b holds profile k
 
     @property
     def block_count(self) -> int:
@@ -309,7 +310,19 @@ def _block_graph(conn: Connectivity, slices: list[BlockSlice], cost: SynapseList
         atom_group=atoms[2],
         atom_size=atoms[3],
         incoming=incoming,
+        profiles_of_block=_profiles_of_blocks(conn, block_of, b_count),
     )
+
+
+def _profiles_of_blocks(conn: Connectivity, block_of: np.ndarray, blocks: int) -> sp.csr_array | None:
+    """(B, K) indicator of the neuron profiles each block holds (None without profile ids)."""
+    ids = conn.profile_of_neuron
+    if ids is None or ids.size == 0:
+        return None
+    held = sp.csr_array(one_hot(block_of, blocks) @ one_hot(ids, int(ids.max()) + 1).T)
+    held.data = np.ones_like(held.data)
+    held.sort_indices()
+    return held
 
 
 def _atoms(pattern: sp.csr_array, group_of_source: np.ndarray, groups: int):

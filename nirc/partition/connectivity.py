@@ -35,6 +35,9 @@ class Connectivity:
     input_rates: np.ndarray            # (M,)
     provenance: Mapping[str, tuple[str, ...]]
     shapes: Mapping[str, tuple[int, ...]]
+    # (N,) network-wide id of each neuron's profile (population, profile); a population
+    # without profiles (hwnet.Population.profile) counts as one.
+    profile_of_neuron: np.ndarray | None = None
 
     @property
     def neuron_count(self) -> int:
@@ -94,6 +97,7 @@ class Connectivity:
             input_rates=_rate_vector(rates, ins, in_off),
             provenance={p: net.populations[p].provenance for p in pops},
             shapes={p: tuple(net.populations[p].shape) for p in pops},
+            profile_of_neuron=_profile_ids(net, pops),
         )
 
 
@@ -112,3 +116,15 @@ def _rate_vector(rates: Rates | None, names, offsets) -> np.ndarray:
             raise TargetError(f"rates for {name!r}: must be finite and >= 0")
         out[offsets[k]:offsets[k + 1]] = value
     return out
+
+
+def _profile_ids(net: HardwareNetwork, pops: tuple[str, ...]) -> np.ndarray:
+    """Per neuron, a network-wide id of its (population, profile)."""
+    ids, base = [], 0
+    for p in pops:
+        pop = net.populations[p]
+        local = (np.zeros(pop.size, np.int64) if pop.profile is None
+                 else np.asarray(pop.profile, np.int64).reshape(-1))
+        ids.append(base + local)
+        base += max(len(pop.profiles), 1)
+    return np.concatenate(ids) if ids else np.zeros(0, np.int64)

@@ -98,8 +98,32 @@ class _Model:
                 (int(graph.atom_size[a]), atoms.indices[atoms.indptr[a]:atoms.indptr[a + 1]]))
         self._feeders = graph.feeders.tocsr()
         self.uniform = uniform
+        if "neuron_profiles" in capacities and graph.profiles_of_block is not None:
+            self._profiles(capacities["neuron_profiles"])
         if need_traffic or {"fan_in_axons", "fan_out_axons", "synapse_memory_bits"} & set(capacities):
             self._traffic(capacities)
+
+    def _profiles(self, capacity: np.ndarray) -> None:
+        """A core holds a profile when any block holding it sits there; at most its capacity."""
+        m = self.m
+        held = self.graph.profiles_of_block.tocsc()
+        for c in range(self.cores):
+            terms = []
+            for k in range(held.shape[1]):
+                blocks = held.indices[held.indptr[k]:held.indptr[k + 1]]
+                xs = [self.x[b][c] for b in blocks if self.x[b][c] is not None]
+                if not xs:
+                    continue
+                if len(xs) == 1:
+                    terms.append(xs[0])
+                    continue
+                on = m.NewBoolVar(f"p{k}_{c}")
+                for v in xs:
+                    m.AddImplication(v, on)
+                self.aux.append((on, lambda cob, blocks=blocks, c=c: int(np.any(cob[blocks] == c))))
+                terms.append(on)
+            if terms:
+                m.Add(sum(terms) <= int(capacity[c]))
 
     def _traffic(self, capacities: dict[str, np.ndarray]) -> None:
         m, g_, cores = self.m, self.graph, self.cores

@@ -54,7 +54,14 @@ def no_placement(resource: str, population: str, provenance: tuple[str, ...], de
                     f"'{resource}' on a core that has {capacity}; {ADVICE[resource]}{remedy}")
 
 
-def chip_overflow(resource: str, demand: int, capacity: int, target: str, cores: int) -> FitError:
+def chip_overflow(resource: str, demand: int, capacity: int, target: str, cores: int,
+                  largest: tuple[str, tuple[str, ...], int] | None = None) -> FitError:
     unit = unit_of(resource)
+    where = ""
+    if largest is not None:
+        name, provenance, amount = largest
+        where = (f"; the largest demand is {layer_name(name, provenance)} with {amount} {unit} "
+                 f"({100 * amount / max(demand, 1):.0f}%)")
     return FitError(f"the placement on {cores} cores needs {demand} {unit} of '{resource}' but "
-                    f"{target} has {capacity} for the whole chip; {ADVICE[resource]}")
+                    f"{target} has {capacity} for the whole chip{where}; {ADVICE[resource]}",
+                    cause="size")

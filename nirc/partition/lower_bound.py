@@ -54,7 +54,10 @@ def total_demand(conn: Connectivity, cost: SynapseListCost,
         out[name] = (np.asarray(mat.sum(axis=0)).ravel().astype(np.int64), targets)
     (syn_n, tgt_n), (syn_i, tgt_i) = out["neurons"], out["inputs"]
     reach_n, reach_i = cores_reached(tgt_n, neurons_per_core), cores_reached(tgt_i, neurons_per_core)
+    profiles = conn.profile_of_neuron
     return {
+        # every profile is held by at least one core
+        "neuron_profiles": int(np.unique(profiles).size) if profiles is not None else 0,
         "neurons": conn.neuron_count,
         "synapses": int(syn_n.sum() + syn_i.sum()),
         "synapse_memory_bits": int(cost.floor_bits(syn_n, reach_n).sum() + cost.floor_bits(syn_i, reach_i).sum()),

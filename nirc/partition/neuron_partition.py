@@ -25,7 +25,8 @@ from nirc.partition.packing import Overflow, affinity_fill, check_assignment, se
 from nirc.placement import Block, Placement, ResourceUse
 from nirc.target import CHIP_RESOURCES, RESOURCES, Target
 
-RESOURCE_ORDER = ("neurons", "synapses", "synapse_memory_bits", "fan_in_axons", "fan_out_axons")
+RESOURCE_ORDER = ("neurons", "synapses", "synapse_memory_bits", "fan_in_axons", "fan_out_axons",
+                  "neuron_profiles")
 METHODS = ("cpsat", "sequential")
 UNBOUNDED = np.iinfo(np.int64).max // 4
 # Models too large for CP-SAT are cut into at least this many blocks per core of the lower
@@ -102,7 +103,9 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     for resource, use in placement.chip_utilisation.items():
         if use.capacity is not None and use.used > use.capacity:
             raise explain.chip_overflow(resource, use.used, use.capacity, target.name,
-                                        placement.cores_used)
+                                        placement.cores_used,
+                                        _largest_chip_demand(net, placement, conn, graph,
+                                                             resource))
     return placement
 
 
@@ -235,12 +238,14 @@ def _placement(net: HardwareNetwork, target: Target, conn: Connectivity, cost: S
         "synapse_memory_bits": demand.synapse_memory_bits,
         "fan_in_axons": demand.fan_in_axons,
         "fan_out_axons": traffic.fan_out_axons,
+        "neuron_profiles": _profiles_per_core(conn, core_of_neuron, cores),
     }
     utilisation = {}
     for c in np.unique(core_of_block).tolist():     # cores in use (physical ids on mixed chips)
         limits = target.limits_of(c)
+        # Neuron profiles are reported where the chip bounds them (the others always).
         utilisation[c] = {r: ResourceUse(int(used[r][c]), limits.get(r), RESOURCES[r].unit)
-                          for r in RESOURCE_ORDER}
+                          for r in RESOURCE_ORDER if r != "neuron_profiles" or r in limits}
     pairs = {(int(a), int(b)): float(traffic.messages_by_pair[a, b])
              for a, b in zip(*np.nonzero(traffic.messages_by_pair))}
     order = {p: i for i, p in enumerate(conn.population_names)}
@@ -261,6 +266,14 @@ def _placement(net: HardwareNetwork, target: Target, conn: Connectivity, cost: S
         notes=tuple(notes), chip_utilisation=chip_utilisation)
 
 
+def _profiles_per_core(conn: Connectivity, core_of_neuron: np.ndarray, cores: int) -> np.ndarray:
+    """Distinct neuron profiles on each core."""
+    if conn.profile_of_neuron is None or core_of_neuron.size == 0:
+        return np.zeros(cores, dtype=np.int64)
+    pairs = np.unique(np.stack([core_of_neuron, conn.profile_of_neuron]), axis=1)
+    return np.bincount(pairs[0], minlength=cores).astype(np.int64)
+
+
 def _largest_population(conn: Connectivity, graph: BlockGraph, resource: str):
     """(name, provenance, demand) of the population demanding most of an additive resource."""
     if resource not in graph.demand:
@@ -269,6 +282,22 @@ def _largest_population(conn: Connectivity, graph: BlockGraph, resource: str):
     per_pop = {p: int(graph.demand[resource][population == p].sum()) for p in conn.population_names}
     name = max(conn.population_names, key=lambda p: per_pop[p])   # first of equals, network order
     return name, conn.provenance.get(name, ()), per_pop[name]
+
+
+def _largest_chip_demand(net: HardwareNetwork, placement, conn: Connectivity,
+                         graph: BlockGraph, resource: str):
+    """(name, provenance, demand) of the population taking most of a chip-wide resource."""
+    if resource == "routing_entries":
+        sending = {t.source for t in net.tables}
+        cores: dict[str, set] = {}
+        for b in placement.blocks:
+            if b.population in sending:
+                cores.setdefault(b.population, set()).add(b.core)
+        if not cores:
+            return None
+        name = max(cores, key=lambda p: len(cores[p]))
+        return name, conn.provenance.get(name, ()), len(cores[name])
+    return _largest_population(conn, graph, resource)
 
 
 def _too_few_cores(bound: LowerBound, capacities, conn, graph, target: Target):

@@ -64,6 +64,12 @@ class CoreLoads:
         self._counts = [np.zeros(0, dtype=np.int64)] * cores
         self._incoming = graph.incoming
         self.fan_out = np.zeros(cores, dtype=np.int64)
+        # Neuron profiles on each core (a profile shared by several blocks counts once).
+        held = graph.profiles_of_block
+        self._profiles_of = held
+        self.profiles_on = (np.zeros((held.shape[1], cores), dtype=bool) if held is not None
+                            else None)
+        self.profile_count = np.zeros(cores, dtype=np.int64)
         self._atoms_of = graph.atom_blocks.tocsc()
         inexact = sp.csr_array(graph.feeders.multiply(~graph.group_exact[:, None]))
         self._inexact_sources = inexact.tocsc()
@@ -139,6 +145,15 @@ class CoreLoads:
                 load = self.additive[r][core] + g_.demand[r][block]
                 if load > caps[r][core]:
                     return Overflow(r, core, int(load), int(caps[r][core]))
+        profiles = self.profile_count[core]
+        if self.profiles_on is not None:
+            held = self._profiles_of
+            keys = held.indices[held.indptr[block]:held.indptr[block + 1]]
+            keys = keys[~self.profiles_on[keys, core]]
+            profiles = self.profile_count[core] + keys.size
+            if "neuron_profiles" in caps and profiles > caps["neuron_profiles"][core]:
+                return Overflow("neuron_profiles", core, int(profiles),
+                                int(caps["neuron_profiles"][core]))
         new_sources, added_bits, merge = self._source_delta(block, core)
         fan_in = self.fan_in[core] + new_sources
         if "fan_in_axons" in caps and fan_in > caps["fan_in_axons"][core]:
@@ -168,6 +183,9 @@ class CoreLoads:
         if commit:
             for r in ADDITIVE:
                 self.additive[r][core] += g_.demand[r][block]
+            if self.profiles_on is not None:
+                self.profiles_on[keys, core] = True
+                self.profile_count[core] = profiles
             self.present[new_atoms, core] = True
             self.fed[groups, core] += amounts
             np.add.at(self.sending[:, core], grp, dlt)
@@ -273,7 +291,7 @@ def check_assignment(graph: BlockGraph, capacities: dict[str, np.ndarray], cost:
                 c = int(over[0])
                 return Overflow(r, c, int(loads.additive[r][c]), int(capacities[r][c]))
     for r, load in (("synapse_memory_bits", loads.memory), ("fan_in_axons", loads.fan_in),
-                    ("fan_out_axons", loads.fan_out)):
+                    ("fan_out_axons", loads.fan_out), ("neuron_profiles", loads.profile_count)):
         if r in capacities:
             over = np.flatnonzero(load > capacities[r])
             if len(over):

@@ -51,7 +51,8 @@ def spike_rules(convention: Convention | None, node: Node, recurrent: bool) -> S
     clears = "after" if convention.exporter == "snntorch" and (
         recurrent or node.nir_type == "CubaLIF") else "before"
     return SpikeRules(reset=convention.reset, reset_delay=convention.reset_delay,
-                      zero_clears=clears, limit=convention.spike_limit,
+                      zero_clears=clears, from_stored=convention.exporter == "snntorch",
+                      limit=convention.spike_limit,
                       test=convention.threshold_test, v_min=convention.v_min)
 
 
@@ -105,6 +106,11 @@ class DelayLine:
 DT_SOURCES = ("given", "the file's metadata 'dt'", "the default")
 
 
+# Time steps outside this range are refused: they only arise from typos (1e300, 1e-300)
+# and overflow the discretised constants into Inf/NaN.
+DT_RANGE = (1e-12, 1e3)
+
+
 def resolve_dt(dt: float | None, graph: NIRGraph, default: float,
                sources: tuple[str, str, str] = DT_SOURCES) -> tuple[float, str]:
     """The time step to simulate with and where it came from: option, file metadata, or
@@ -123,6 +129,9 @@ def resolve_dt(dt: float | None, graph: NIRGraph, default: float,
     if not math.isfinite(value) or value <= 0:
         raise ModelError(f"dt must be a positive number of seconds, got {value:g} ({source})",
                          field="dt")
+    if not DT_RANGE[0] <= value <= DT_RANGE[1]:
+        raise ModelError(f"dt must be between {DT_RANGE[0]:g} and {DT_RANGE[1]:g} s, got "
+                         f"{value:g} ({source})", field="dt")
     return value, source
 
 

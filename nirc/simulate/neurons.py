@@ -56,8 +56,9 @@ def _warn_unstable(name: str, field: str, ratio: np.ndarray, dt: float) -> None:
     if np.any(ratio > 1 + 1e-6):
         warnings.warn(NircWarning(
             f"{locate(node=name, field=field)}: dt = {dt:g} s exceeds the time constant "
-            f"(dt/{field} up to {np.max(ratio):.4g}); forward Euler overshoots, consider "
-            f"--method exact or a smaller dt"), stacklevel=3)
+            f"(dt/{field} up to {np.max(ratio):.4g}); forward Euler overshoots: --dt "
+            f"{dt / np.max(ratio):.3g} or less avoids it, or --method exact ('nirc inspect' "
+            f"shows the dt the file's exporter implies)"), stacklevel=3)
 
 
 def coefficients(node: Node, dt: float, method: str, name: str = "",
@@ -157,6 +158,9 @@ class SpikeRules:
     reset: str = "zero"
     reset_delay: bool = False
     zero_clears: str = "before"
+    # snnTorch computes a reset from the stored membrane at the start of every step, and with
+    # reset_delay=False resets at once only by what that did not already do (spike - late).
+    from_stored: bool = False
     limit: int | None = 1
     test: str = ">"
     v_min: float | None = None
@@ -205,7 +209,7 @@ class NeuronLayer:
         rules = self.rules
         v_old = self.v
         late = None
-        if self.spiking and rules.reset_delay:
+        if self.spiking and (rules.reset_delay or rules.from_stored):
             late = self.count(v_old)
             if rules.reset == "zero" and rules.zero_clears == "before":
                 v_old = np.where(late > 0, self.v_reset, v_old)
@@ -221,13 +225,15 @@ class NeuronLayer:
                 v = v - late * self.v_threshold
             elif rules.zero_clears == "after":
                 v = np.where(late > 0, self.v_reset, v)
-            spikes = self.count(v)
-        else:
-            spikes = self.count(v)
-            if rules.reset == "zero":
+        spikes = self.count(v)
+        if not rules.reset_delay:
+            fired = spikes if late is None else spikes - late
+            if rules.reset == "subtract":
+                v = v - fired * self.v_threshold
+            elif late is None:
                 v = np.where(spikes > 0, self.v_reset, v)
-            else:
-                v = v - spikes * self.v_threshold
+            else:   # snnTorch: mem -= (spk - reset) * mem
+                v = v - fired * (v - self.v_reset)
         if rules.v_min is not None:
             v = np.maximum(v, rules.v_min)
         self.v = v

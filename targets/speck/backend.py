@@ -145,7 +145,8 @@ class SpeckBuild:
                         for name, spec in nirc["outputs"].items()}
 
     def run(self, inputs: Mapping[str, np.ndarray], batch: bool = False, record: bool = False):
-        return run_batched(self.emulator.run, inputs, batch, self.shapes, record)
+        return run_batched(lambda one: self.emulator.run(one, record=record), inputs, batch,
+                           self.shapes, record)
 
     def to_float(self, name: str, values: np.ndarray) -> np.ndarray:
         return np.asarray(values, dtype=np.float64)

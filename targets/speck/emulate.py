@@ -6,7 +6,9 @@ engine: an input event at (c_in, y, x) of the core's (pooled) input map adds
 ``W[c_out][c_in][ky][kx]`` to every output neuron (c_out, yo, xo) with
 ``yo*stride_y - padding_y + ky == y`` (and likewise for x), neurons in
 ascending (c_out, yo, xo) order; the neuron arithmetic is
-:func:`nirc.neuron_models.speck_iaf.integrate`. An output spike at (c, y, x)
+:func:`nirc.neuron_models.speck_iaf.update`, applied by the compiled event
+engine :mod:`nirc.targets.speck.engine` (events walk the kernel directly; a
+count n of one input pixel is applied as one run). An output spike at (c, y, x)
 reaches each enabled destination as (c, y // pooling, x // pooling), dropped
 if that lies outside the destination's input map. Event order: see
 :mod:`nirc.targets.speck.network` and docs/speck.md.
@@ -22,9 +24,9 @@ from typing import Mapping
 import numpy as np
 
 from nirc.errors import NircError
-from nirc.neuron_models.speck_iaf import apply_bias, integrate
 from nirc.targets.speck.config import FORMAT
-from nirc.targets.speck.network import input_events
+from nirc.targets.speck.engine import (apply_bias, count_events, covered, pooled_runs,
+                                       run_events)
 
 
 @dataclass
@@ -67,46 +69,26 @@ class CoreEngine:
                    return_to_zero=np.full(size, int(layer["return_to_zero"]), dtype=np.int64),
                    v_init=v_init)
 
-    def contributions(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(neuron, weight) pairs of input events (flat indices of the input map), in chip order.
+    def __post_init__(self):
+        # The engine reads weights as (c_in, ky, kx, c_out): output channels innermost.
+        self.kernel = np.ascontiguousarray(self.weight.transpose(1, 2, 3, 0))
+        c_out, k = self.weight.shape[0], self.weight.shape[2]
+        # Taps with kx reversed, (c_in, ky, reversed kx * c_out): a kernel row in output order.
+        flipped = np.ascontiguousarray(self.kernel[:, :, ::-1, :]).reshape(-1, k, k * c_out)
+        rows = covered(self.in_shape[1], self.out_shape[1], k, self.stride[0], self.padding[0])
+        cols = covered(self.in_shape[2], self.out_shape[2], k, self.stride[1], self.padding[1])
+        self.geometry = (self.kernel, flipped, int(self.in_shape[1]), int(self.in_shape[2]),
+                         *(int(n) for n in self.out_shape), *rows, *cols,
+                         bool(self.stride[1] == 1 and self.in_shape[2] > 0))
+        # The chip's neuron parameters are per core (bias per channel); the engine takes them so.
+        c_out = self.out_shape[0]
+        self.channel_bias = np.ascontiguousarray(self.bias.reshape(c_out, -1)[:, 0])
+        self.scalars = tuple(int(a[0]) for a in (self.threshold_high, self.threshold_low,
+                                                 self.return_to_zero))
 
-        Order: event by event; within an event, covered output positions in
-        row-major (y_out, x_out) order, and all output channels of a position
-        (ascending) before the next position. Walking the kernel backwards
-        (ky, kx descending) visits covered rows and columns in ascending order,
-        so ``np.nonzero`` yields that order without a sort.
-        """
-        if events.size == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        c_in, h, w = self.in_shape
-        c_out, h_out, w_out = self.out_shape
-        k = self.weight.shape[2]
-        ci, rest = np.divmod(events, h * w)
-        yi, xi = np.divmod(rest, w)
-        backwards = np.arange(k)[::-1]
-        # Output row yo covers the event through kernel row ky when yo*s - p + ky == yi.
-        ny = yi[:, None] + self.padding[0] - backwards[None, :]           # (E, k)
-        nx = xi[:, None] + self.padding[1] - backwards[None, :]
-        ok_y = (ny >= 0) & (ny % self.stride[0] == 0) & (ny // self.stride[0] < h_out)
-        ok_x = (nx >= 0) & (nx % self.stride[1] == 0) & (nx // self.stride[1] < w_out)
-        e, a, b = np.nonzero(ok_y[:, :, None] & ok_x[:, None, :])          # covered positions
-        position = (ny[e, a] // self.stride[0]) * w_out + nx[e, b] // self.stride[1]
-        neuron = np.arange(c_out)[None, :] * (h_out * w_out) + position[:, None]   # (P, c_out)
-        weight = self.weight[:, ci[e], backwards[a], backwards[b]].T
-        keep = weight != 0
-        return neuron[keep], weight[keep]
-
-
-def pool_events(events: np.ndarray, shape: tuple[int, int, int], pooling: int,
-                dest_shape: tuple[int, int, int]) -> np.ndarray:
-    """Flat output events of a (c, h, w) map as flat events of the pooled destination map."""
-    c, h, w = shape
-    ch, rest = np.divmod(events, h * w)
-    y, x = np.divmod(rest, w)
-    y, x = y // pooling, x // pooling
-    _, hd, wd = dest_shape
-    keep = (y < hd) & (x < wd)
-    return ((ch * hd + y) * wd + x)[keep]
+    def position_major(self, v: np.ndarray) -> np.ndarray:
+        """Flat (c, y, x) state -> the engine's (y, x, c) order."""
+        return v.reshape(self.out_shape[0], -1).T.reshape(-1).copy()
 
 
 class SpeckEmulator:
@@ -139,31 +121,53 @@ class SpeckEmulator:
         path = Path(path)
         return cls(json.loads(path.read_text()), where=str(path))
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    def run(self, inputs: Mapping[str, np.ndarray], record: bool = True
+            ) -> dict[str, dict[str, np.ndarray]]:
+        """``inputs[name]`` is (T, *shape) non-negative integer event counts.
+
+        Returns spike counts per layer and step, the outputs, and with ``record``
+        the membrane values per layer and step (``"v"``; empty without)."""
         nirc = self.config["nirc"]
         T = next(iter(inputs.values())).shape[0]
-        state = {n: self.cores[n].v_init.copy() for n in self.order}
+        state = {n: self.cores[n].position_major(self.cores[n].v_init) for n in self.order}
         sizes = {n: int(np.prod(self.cores[n].out_shape)) for n in self.order}
         spikes = {n: np.zeros((T, sizes[n]), dtype=np.int64) for n in self.order}
-        vrec = {n: np.zeros((T, sizes[n]), dtype=np.int64) for n in self.order}
+        vrec = {n: np.empty((T, sizes[n]), dtype=np.int64) for n in self.order} if record else {}
         input_maps = {name: tuple(spec["shape"]) if len(spec["shape"]) == 3
                       else (spec["shape"][0], 1, 1) for name, spec in nirc["inputs"].items()}
+        buffers = {n: np.empty(1024, dtype=np.int64) for n in self.order}
+        counts = {name: np.asarray(x).reshape(T, -1) for name, x in inputs.items()}
+        for name, x in counts.items():
+            if np.any(x < 0):
+                raise ValueError(f"input '{name}': event counts must be >= 0")
         for t in range(T):
-            emitted = {name: input_events(inputs[name][t]) for name in nirc["inputs"]}
+            # Events per source as (pixel, count) runs in emission order.
+            emitted = {}
+            for name in nirc["inputs"]:
+                pixels = np.flatnonzero(counts[name][t])
+                emitted[name] = (pixels.astype(np.int64), counts[name][t][pixels].astype(np.int64))
             for name in self.order:
                 core = self.cores[name]
                 v = state[name]
-                th, tl, rz = core.threshold_high, core.threshold_low, core.return_to_zero
-                out = [apply_bias(v, core.bias, th, tl, rz)]
+                th, tl, rz = core.scalars
+                out, n_out = apply_bias(v, core.channel_bias, core.out_shape[0], th, tl, rz,
+                                        buffers[name], 0)
                 for s in self.layers[name]["sources"]:
                     src = s["source"]
                     src_shape = input_maps[src] if s["is_input"] else self.cores[src].out_shape
-                    ev = pool_events(emitted[src], src_shape, s["pooling"], core.in_shape)
-                    neuron, weight = core.contributions(ev)
-                    out.append(neuron[integrate(v, neuron, weight, th, tl, rz)])
-                emitted[name] = np.concatenate(out)
-                np.add.at(spikes[name][t], emitted[name], 1)
-                vrec[name][t] = v
+                    pixels, repeats = pooled_runs(*emitted[src], *src_shape, s["pooling"],
+                                                  *core.in_shape[1:])
+                    out, n_out = run_events(v, pixels, repeats, *core.geometry, th, tl, rz,
+                                            out, n_out)
+                buffers[name] = out
+                events = out[:n_out].copy()
+                emitted[name] = (events, np.ones(n_out, dtype=np.int64))
+                count_events(spikes[name][t], events)
+                if record:
+                    vrec[name][t] = v
+        # The engine's state is position-major; records are flat (c, y, x).
+        vrec = {n: v.reshape(T, -1, self.cores[n].out_shape[0]).transpose(0, 2, 1).reshape(T, -1)
+                for n, v in vrec.items()}
         outputs = {name: spikes[spec["layer"]].reshape((T, *spec["shape"]))
                    for name, spec in nirc["outputs"].items()}
         return {"spikes": spikes, "v": vrec, "outputs": outputs}

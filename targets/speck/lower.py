@@ -126,7 +126,8 @@ def _fail(node: str, message: str, field: str | None = None) -> TargetError:
 
 
 def lower_to_speck(graph: NIRGraph, chip: SpeckChip, dt: float, method: str = "euler",
-                   reset: str = "nir", low_threshold: str = "state_min") -> SpeckNetwork:
+                   reset: str = "nir", low_threshold: str = "state_min",
+                   convention=None) -> SpeckNetwork:
     """The Speck layers that compute ``graph`` (see the module docstring for the rules).
 
     ``reset``: "nir" resets to v_reset (must be 0: return_to_zero), "subtract"
@@ -135,11 +136,17 @@ def lower_to_speck(graph: NIRGraph, chip: SpeckChip, dt: float, method: str = "e
     float layer holds -inf; quantization writes the lowest 16-bit value and
     keeps it out of the scale), "minus_threshold" floors it at -threshold as
     sinabs' from_nir does.
+    ``convention`` (nirc.convention.Convention): the exporter's input scaling is applied
+    to the neuron coefficients (e.g. Norse's IAF adds its input unscaled).
     """
     if low_threshold not in LOW_THRESHOLDS:
         raise TargetError(f"low_threshold {low_threshold!r} is not one of "
                           f"{', '.join(LOW_THRESHOLDS)}", field="backend_options.neuron.low_threshold")
-    from nirc.simulate import coefficients
+    from nirc.simulate import coefficients as nir_coefficients
+
+    def coefficients(node, dt, method, name=""):
+        rule = convention.input_rule(node.nir_type) if convention is not None else "nir"
+        return nir_coefficients(node, dt, method, name, rule)
 
     flat = flatten(graph)
     shapes = infer_shapes(flat)

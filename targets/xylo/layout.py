@@ -112,6 +112,11 @@ def _check_section(kind: str, placed: list[Placed], total: int, capacity: int, d
                        file=file, node=placed[-1].name, field=field)
 
 
+# The why line of every refusal about the shape of the graph (not its size).
+TOPOLOGY = ("the model is valid and small enough, but Xylo's fixed wiring (input -> hidden -> "
+            "readout) cannot express this graph")
+
+
 def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) -> XyloLayout:
     """Assign fabric indices to every port and population of ``net``; raise FitError when it cannot fit."""
     notes: list[str] = []
@@ -126,7 +131,9 @@ def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) ->
     for out in net.outputs.values():
         if out.source not in net.populations:
             raise FitError(f"output '{out.name}' reads input port '{out.source}' directly; on Xylo "
-                           f"outputs come from readout neurons", file=file, node=out.name)
+                           f"outputs come from readout neurons", file=file, node=out.name, cause="topology",
+                           why=TOPOLOGY, next="put a neuron layer between the input and the "
+                           "output in the model (Xylo's readout), then export it again")
         if out.source not in readout_names:
             readout_names.append(out.source)
     for name in readout_names:
@@ -134,7 +141,9 @@ def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) ->
         if feeds:
             raise FitError(f"population '{name}' is a network output and also feeds '{feeds[0]}'; Xylo's "
                            f"readout neurons cannot feed other neurons (add a readout layer after it)",
-                           file=file, node=name, field="output_neurons")
+                           file=file, node=name, field="output_neurons", cause="topology",
+                           why=TOPOLOGY, next=f"end the model in a separate readout layer after "
+                           f"'{name}' that feeds nothing, then export it again")
     hidden_names = [n for n in net.populations if n not in readout_names]
 
     pops = net.populations
@@ -146,7 +155,8 @@ def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) ->
     _check_section("readout", readout, n_out, device.output_neurons, device, file, "output_neurons")
     if not readout:
         raise FitError("the network has no output population; Xylo reads results from readout neurons",
-                       file=file, field="output_neurons")
+                       file=file, field="output_neurons", cause="topology", why=TOPOLOGY,
+                       next="end the model in a neuron layer that feeds the Output node")
 
     where = {p.name: ("input", p) for p in inputs}
     where.update({p.name: ("hidden", p) for p in hidden})
@@ -165,16 +175,24 @@ def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) ->
         if table.delay > 1:
             raise FitError(f"table {table.source} -> {table.target} delays spikes by {table.delay} steps; "
                            f"Xylo delivers every spike after at most one step", file=file, node=node,
-                           field="delay")
+                           field="delay", cause="topology", why=TOPOLOGY,
+                           next="shorten the Delay node to at most one step, or pass a larger --dt "
+                           "so that it spans fewer steps")
         if dst_kind == "input":
             raise TargetError(f"table into input port '{table.target}'", file=file, node=node)
         if dst_kind == "readout" and src_kind == "input":
             raise FitError(f"readout '{table.target}' takes input straight from '{table.source}'; Xylo's "
                            f"readout neurons listen to hidden neurons only (add a hidden layer)",
-                           file=file, node=node, field="output_neurons")
+                           file=file, node=node, field="output_neurons", cause="topology",
+                           why=TOPOLOGY, next=f"add a hidden neuron layer between "
+                           f"'{table.source}' and '{table.target}' in the model, then export it "
+                           f"again")
         if src_kind == "readout":
             raise FitError(f"readout '{table.source}' feeds '{table.target}'; Xylo's readout neurons "
-                           f"feed nothing", file=file, node=node, field="output_neurons")
+                           f"feed nothing", file=file, node=node, field="output_neurons",
+                           cause="topology", why=TOPOLOGY,
+                           next=f"make '{table.source}' a hidden layer and add a readout layer "
+                           f"after the last one in the model, then export it again")
         synapse = int((table.kernel or {}).get("synapse", 0))
         if synapse >= device.synapses_per_hidden_neuron and dst_kind == "hidden":
             raise FitError(f"table uses synapse {synapse + 1}, {device.name} has "
@@ -209,11 +227,16 @@ def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) ->
     if receiving.size and receiving.max() >= device.input_targets:
         raise FitError(f"hidden neuron {receiving.max()} receives input channels; {device.name} connects "
                        f"inputs to the first {device.input_targets} hidden neurons only",
-                       file=file, field="input_targets")
+                       file=file, field="input_targets", cause="topology", why=TOPOLOGY,
+                       next=f"give the layers fed by the input at most {device.input_targets} "
+                       f"neurons together")
     sending = np.flatnonzero(np.abs(w_out).sum(axis=1))
     if sending.size and sending.min() < n_hidden - device.readout_sources:
         raise FitError(f"hidden neuron {sending.min()} feeds the readout; {device.name} reads out from the "
-                       f"last {device.readout_sources} hidden neurons only", file=file, field="readout_sources")
+                       f"last {device.readout_sources} hidden neurons only", file=file, field="readout_sources",
+                       cause="topology", why=TOPOLOGY,
+                       next=f"let at most {device.readout_sources} hidden neurons (one last hidden "
+                       f"layer) feed the readout")
 
     outputs = []
     for out in net.outputs.values():

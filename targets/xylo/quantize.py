@@ -20,6 +20,9 @@ one as chip users expect (rockpool's global_quantize / channel_quantize):
   and the weights fit 8 bits under a 3-bit shift; each matrix
   (W_in, W_rec, W_out) then gets the smallest shift that fits its weights,
   ``w_int = round(w * s / 2**shift)``, thresholds ``round(th * s)``.
+- scale factors: a caller may multiply each population's ``s`` (the xylo_quantize
+  pass searches the factor that agrees best with the float model; past the 8-bit
+  range the largest weights clip to +-127, counted per matrix in the report).
 - biases: ``round(s * (v_bias + i_bias / (1 - i_decay)))`` (Xylo adds bias to v).
 - non-spiking readouts get the largest threshold (their v_mem is the output).
 """
@@ -44,9 +47,13 @@ def dash_from_decay(decay: np.ndarray, what: str, node: str, file: str | None, d
     decay = np.asarray(decay, np.float64)
     if np.any(decay < 0):
         worst = float(decay.min())
-        raise FitError(f"{what} time constant {dt / (1 - worst):.3g} s is shorter than dt = {dt:g} s "
+        tau = dt / (1 - worst)
+        raise FitError(f"{what} time constant {tau:.3g} s is shorter than dt = {dt:g} s "
                        f"(per-step decay {worst:.3g} < 0); Xylo's shortest is dt", file=file, node=node,
-                       field="tau_mem" if what == "membrane" else "tau_syn")
+                       field="tau_mem" if what == "membrane" else "tau_syn",
+                       cause="time_constant", details={"tau": tau, "dt": dt},
+                       why=f"the model is valid, but at dt = {dt:g} s its time constant {tau:.3g} s "
+                           f"is shorter than one step", next=f"pass --dt {tau:.2g} or smaller")
     with np.errstate(divide="ignore"):
         steps = np.where(decay < 1, 1.0 / (1.0 - np.minimum(decay, 1 - 1e-300)), np.inf)
         dash = np.where(np.isfinite(steps), np.rint(np.log2(np.maximum(steps, 1.0))), DASH_MAX)
@@ -105,12 +112,19 @@ def _rel_rms(approx: np.ndarray, exact: np.ndarray) -> float:
 
 
 def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granularity: str = "layer",
-             file: str | None = None, state_peaks: dict | None = None) -> tuple[XyloSpec, dict]:
+             file: str | None = None, state_peaks: dict | None = None,
+             scale_factors: dict[str, float] | None = None) -> tuple[XyloSpec, dict]:
     """The integer XyloSpec for a laid-out float network, and the quantization report.
 
     ``state_peaks`` ({population: {"v": (size,), "i": (size,)}}, float units, e.g. the
     largest |v| and |i| of a float run on calibration input) sizes the state scale so
     those states fit 16 bits; without it thresholds get HEADROOM_BITS of room.
+    ``scale_factors`` multiplies the state scale of the named populations (a number, or
+    an array with one factor per neuron; the fidelity search of the xylo_quantize pass
+    chooses them); each report row gives the largest
+    factor that keeps the population's thresholds in 16 bits (``max_scale_factor``),
+    the largest that clips none of its weights (``unclipped_scale_factor``) and the
+    weights each matrix clipped (``<matrix>_clipped``).
     """
     if granularity not in GRANULARITIES:
         raise FitError(f"unknown quantization granularity {granularity!r}; one of {GRANULARITIES}",
@@ -168,6 +182,20 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     calibrated = bool(state_peaks)
     s_h = _scale(hid["th"], peak_hidden, granularity, hid["peak"] if calibrated else None)
     s_o = _scale(out["th"], peak_readout, granularity, out["peak"] if calibrated else None)
+    w_limit = (WEIGHT_MAX + 0.5) * (1 << WEIGHT_SHIFT_MAX)
+    room, weight_room = {}, {}
+    for placed, s, sec, wp in ((layout.hidden, s_h, hid, peak_hidden), (layout.readout, s_o, out, peak_readout)):
+        for p in placed:
+            sl = slice(p.start, p.stop)
+            th = np.where(np.isfinite(sec["th"][sl]) & (sec["th"][sl] > 0), sec["th"][sl], 0.0)
+            with np.errstate(divide="ignore"):
+                limits = np.where(th > 0, STATE_MAX / np.maximum(th * s[sl], 1e-300), np.inf)
+                w_room = np.where(wp[sl] > 0, w_limit / np.maximum(wp[sl] * s[sl], 1e-300), np.inf)
+            room[p.name] = float(limits.min(initial=np.inf))
+            weight_room[p.name] = float(w_room.min(initial=np.inf))
+            factor = np.asarray((scale_factors or {}).get(p.name, 1.0), np.float64)
+            if np.any(factor != 1.0):
+                s[sl] = s[sl] * factor
 
     shift_in = _shift_for(w_in * s_h[None, :, None])
     shift_rec = _shift_for(w_rec * s_h[None, :, None])
@@ -206,6 +234,9 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
             tau_float = 1.0 / np.maximum(1e-300, 1.0 - sec["v_decay"][sl])
             tau_xylo = 2.0 ** sec["dash_mem"][sl]
             row = {"population": p.name, "neurons": [p.start, p.stop], "scale": float(np.median(s[sl])),
+                   "scale_factor": float(np.median((scale_factors or {}).get(p.name, 1.0))),
+                   "max_scale_factor": room[p.name] if np.isfinite(room[p.name]) else None,
+                   "unclipped_scale_factor": weight_room[p.name] if np.isfinite(weight_room[p.name]) else None,
                    "dash_mem": sorted(set(sec["dash_mem"][sl].tolist())),
                    "dash_syn": sorted(set(sec["dash_syn"][sl].tolist())),
                    "tau_mem_relative_error": float(np.max(np.abs(tau_xylo / tau_float - 1),
@@ -221,6 +252,11 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
                 if np.any(wf):
                     row[f"{name}_relative_rms_error"] = _rel_rms(wq[wf != 0], wf[wf != 0])
                     row[f"{name}_zeroed"] = int(np.count_nonzero((wq == 0) & (wf != 0)))
+                    # Weights beyond 8 bits under the largest shift (a scale factor past
+                    # max_scale_factor trades them for a larger threshold).
+                    clipped = np.abs(q[:, sl, :] if q.ndim == 3 else q[:, sl]) >= WEIGHT_MAX
+                    exact = np.abs(wf) * (s[None, sl, None] if wf.ndim == 3 else s[None, sl]) / (1 << shift)
+                    row[f"{name}_clipped"] = int(np.count_nonzero(clipped & (exact > WEIGHT_MAX + 0.5)))
             rows.append(row)
         return rows
 

@@ -10,16 +10,19 @@ read independently of the compiler that wrote it.
 
 The network becomes Lava processes run with ``Loihi2SimCfg(select_tag="fixed_pt")``:
 - each input port: ``lava.proc.io.source.RingBuffer`` (column k is sent at step k);
-- each population: one ``LIF`` process (``PyLifModelBitAcc``). bias_mant,
-  bias_exp and v are per-neuron Vars in Lava; du, dv and vth are declared with
-  shape (1,), so they are passed as scalars when the population shares one
-  value, and as per-neuron arrays otherwise (the model's arithmetic is
-  elementwise numpy, so each neuron then runs with its own registers). Splitting
-  such a population into one process per distinct value would not be exact:
-  each Dense shifts its own partial sum by weight_exp, and a floor shift of a
-  sum is not the sum of floor shifts.
-- each synapse table: one ``Dense`` process (``PyDenseModelBitAcc``) with the
-  table's weights, weight_exp, num_weight_bits and sign_mode unchanged, or,
+- each neuron profile of each population (config.json's ``profiles``: the du,
+  dv, vth and bias_exp its neurons share; a population without them is grouped
+  by its distinct values here): one ``LIF`` process (``PyLifModelBitAcc``)
+  with scalar du, dv, vth and bias_exp, as the chip's profiles and Lava's
+  LIF declare them; bias_mant and v stay per-neuron Vars;
+- each synapse table and each profile of its target: one ``Dense`` process
+  (``PyDenseModelBitAcc``) holding the table's rows of that profile's neurons
+  (each row's sum is shifted on its own, so cutting rows changes nothing), with
+  the table's weight_exp, num_weight_bits and sign_mode unchanged. Its input is
+  the one LIF process of the source's profile: nirc's neuron_profiles pass
+  gives every table one source profile (a floor shift of a sum is not the sum
+  of floor shifts, so one table cannot be read from several processes), and a
+  table reading several profiles is refused. Or,
   for tables too large to hold as a dense matrix (``--synapses``), a
   ``Sparse`` process (``PySparseModelBitAcc``: the same clip, truncation,
   sum and shift, on a CSR matrix); a table with a delay of d > 1 steps
@@ -42,7 +45,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +76,11 @@ class PopulationSpec:
     bias_mant: np.ndarray
     bias_exp: np.ndarray
     v_init: np.ndarray
+    profile: np.ndarray          # per neuron, its index into ``profiles``
+    profiles: tuple[dict, ...]   # per profile: du, dv, vth, bias_exp shared by its neurons
+
+    def members(self, k: int) -> np.ndarray:
+        return np.flatnonzero(self.profile == k)
 
 
 @dataclass(frozen=True)
@@ -133,8 +141,10 @@ def _load_network(build_dir: Path, config_path: Path) -> NetworkSpec:
         size = int(np.prod(pop["shape"]))
         params = {key: arrays.param(pop, key, size) for key in
                   ("du", "dv", "vth", "bias_mant", "bias_exp", "v_init")}
+        profile, profiles = _profiles(pop, params, arrays, size, config_path)
         populations[pop["name"]] = PopulationSpec(name=pop["name"], shape=tuple(pop["shape"]), size=size,
-                                                  spiking=bool(pop.get("spiking", True)), **params)
+                                                  spiking=bool(pop.get("spiking", True)),
+                                                  profile=profile, profiles=profiles, **params)
 
     connections = []
     sizes = {**{name: int(np.prod(shape)) for name, shape in inputs.items()},
@@ -152,6 +162,28 @@ def _load_network(build_dir: Path, config_path: Path) -> NetworkSpec:
                 f"{connections[-1].delay}; Lava's Dense delivers after 1 step and its DelayDense "
                 f"after 1 to {MAX_DELAY}")
     return NetworkSpec(inputs=inputs, populations=populations, connections=connections)
+
+
+PROFILE_PARAMS = ("du", "dv", "vth", "bias_exp")
+
+
+def _profiles(pop: dict, params: dict, arrays: "_ArrayStore", size: int, config_path: Path):
+    """(per-neuron profile index, profiles): the config's, checked against the per-neuron
+    values, or, for a build that lists none, one profile per distinct combination."""
+    keys = np.stack([params[k] for k in PROFILE_PARAMS], axis=1)
+    if "profiles" not in pop:
+        values, index = np.unique(keys, axis=0, return_inverse=True)
+        return index.ravel(), tuple({k: int(v[i]) for i, k in enumerate(PROFILE_PARAMS)} for v in values)
+    profiles = tuple(pop["profiles"])
+    value = pop["profile"]
+    index = np.broadcast_to(arrays.get(value) if isinstance(value, str) else np.asarray(value),
+                            (size,)).astype(np.int64)
+    want = np.array([[p[k] for k in PROFILE_PARAMS] for p in profiles], dtype=np.int64)[index]
+    bad = np.flatnonzero(np.any(want != keys, axis=1))
+    if bad.size:
+        raise DeploymentError(f"{config_path}: population {pop['name']}: neuron {bad[0]}'s parameters "
+                              f"differ from its profile {int(index[bad[0]])}")
+    return index, profiles
 
 
 class _ArrayStore:
@@ -186,16 +218,14 @@ def _sign_mode(value):
 # --------------------------------------------------------------------------- building and running
 
 
-def _register(values: np.ndarray):
-    """A per-process register value when all neurons agree, else the per-neuron array."""
-    return int(values[0]) if (values == values[0]).all() else values.astype(np.int32)
-
-
-def _lif_process(pop: PopulationSpec, lif_cls):
+def _lif_process(pop: PopulationSpec, k: int, lif_cls):
+    """The LIF process of profile k: scalar du, dv, vth, bias_exp; per-neuron bias_mant and v."""
+    members = pop.members(k)
+    shared = pop.profiles[k]
     return lif_cls(
-        shape=(pop.size,), du=_register(pop.du), dv=_register(pop.dv), vth=_register(pop.vth),
-        bias_mant=pop.bias_mant.astype(np.int32), bias_exp=pop.bias_exp.astype(np.int32),
-        u=0, v=pop.v_init.astype(np.int32), name=pop.name)
+        shape=(members.size,), du=int(shared["du"]), dv=int(shared["dv"]), vth=int(shared["vth"]),
+        bias_mant=pop.bias_mant[members].astype(np.int32), bias_exp=int(shared["bias_exp"]),
+        u=0, v=pop.v_init[members].astype(np.int32), name=f"{pop.name}#{k}")
 
 
 # Above this many matrix entries a table becomes a Sparse process: a Dense one holds every
@@ -229,6 +259,34 @@ def _connection_process(conn: ConnectionSpec, kind: str):
     return Dense(weights=weights, **options)
 
 
+def _source_of(conn: ConnectionSpec, net: NetworkSpec, senders: dict, lifs: dict):
+    """The process whose spikes ``conn`` reads, and ``conn`` with its columns renumbered to
+    that process's neurons: an input's RingBuffer, or the LIF process of the one source
+    profile its synapses come from."""
+    if conn.source in senders:
+        return senders[conn.source], conn
+    pop = net.populations[conn.source]
+    used = np.unique(pop.profile[conn.cols])
+    if used.size > 1:
+        raise DeploymentError(f"table {conn.source}->{conn.target} reads spikes of {used.size} neuron "
+                              f"profiles of {conn.source}; a deployable table reads one (nirc's "
+                              f"neuron_profiles pass splits tables so)")
+    k = int(used[0]) if used.size else 0
+    members = pop.members(k)
+    local = np.full(pop.size, -1, np.int64)
+    local[members] = np.arange(members.size)
+    return lifs[conn.source, k], replace(conn, cols=local[conn.cols], shape=(conn.shape[0], members.size))
+
+
+def _rows_of(conn: ConnectionSpec, members: np.ndarray) -> ConnectionSpec:
+    """``conn`` restricted to the target neurons ``members`` (rows renumbered to them)."""
+    local = np.full(conn.shape[0], -1, np.int64)
+    local[members] = np.arange(members.size)
+    keep = local[conn.rows] >= 0
+    return replace(conn, rows=local[conn.rows[keep]], cols=conn.cols[keep], values=conn.values[keep],
+                   shape=(members.size, conn.shape[1]))
+
+
 def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int, record_states: bool = True,
                 synapses: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Run ``steps`` steps of the network on Lava; return recordings and timings.
@@ -249,24 +307,27 @@ def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int, rec
         # (as in nirc's emulator); feeding it 0/1 keeps fractional values from truncating to 0.
         spikes = (inputs[name].reshape(steps, -1) != 0).astype(np.int32)
         senders[name] = RingBuffer(data=spikes.T.copy())
-    lifs = {name: _lif_process(pop, LIF) for name, pop in net.populations.items()}
-    senders.update(lifs)
+    lifs = {(name, k): _lif_process(pop, k, LIF) for name, pop in net.populations.items()
+            for k in range(len(pop.profiles))}
 
     for conn in net.connections:
-        synapse = _connection_process(conn, synapses)
-        senders[conn.source].s_out.connect(synapse.s_in)
-        synapse.a_out.connect(lifs[conn.target].a_in)
+        source_process, conn = _source_of(conn, net, senders, lifs)
+        target = net.populations[conn.target]
+        for k in range(len(target.profiles)):
+            synapse = _connection_process(_rows_of(conn, target.members(k)), synapses)
+            source_process.s_out.connect(synapse.s_in)
+            synapse.a_out.connect(lifs[conn.target, k].a_in)
 
     quantities = ("spikes", "u", "v") if record_states else ("spikes",)
     monitors = []
-    for name, lif in lifs.items():
+    for (name, k), lif in lifs.items():
         # A readout (spiking: false) has the maximal vth and no spikes to record; were it to
         # spike all the same, its reset would show in v.
         for quantity in quantities if net.populations[name].spiking else quantities[1:]:
             target = lif.s_out if quantity == "spikes" else getattr(lif, quantity)
             monitor = Monitor()  # a Monitor's process model records one probe only
             monitor.probe(target, steps)
-            monitors.append((f"{quantity}_{name}", monitor, target))
+            monitors.append((f"{quantity}_{name}", k, monitor, target))
 
     anchor = next(iter(lifs.values()))
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
@@ -275,12 +336,17 @@ def run_network(net: NetworkSpec, inputs: dict[str, np.ndarray], steps: int, rec
     try:
         anchor.run(condition=RunSteps(num_steps=steps), run_cfg=run_cfg)
         ran = time.perf_counter()
-        recordings = {key: monitor.get_data()[target.process.name][target.name].astype(np.int32)
-                      .reshape((steps,) + net.populations[key.partition("_")[2]].shape)
-                      for key, monitor, target in monitors}
+        recordings = {}
+        for key, k, monitor, target in monitors:
+            pop = net.populations[key.partition("_")[2]]
+            whole = recordings.setdefault(key, np.zeros((steps, pop.size), np.int32))
+            whole[:, pop.members(k)] = monitor.get_data()[target.process.name][target.name].reshape(steps, -1)
+        recordings = {key: a.reshape((steps,) + net.populations[key.partition("_")[2]].shape)
+                      for key, a in recordings.items()}
     finally:
         anchor.stop()
-    return recordings, {"build_s": built - started, "run_s": ran - built, "steps": steps}
+    return recordings, {"build_s": built - started, "run_s": ran - built, "steps": steps,
+                        "lif_processes": len(lifs)}
 
 
 # --------------------------------------------------------------------------- command line
