@@ -423,8 +423,8 @@ def _sub_population(pop: Population, mine: np.ndarray) -> Population:
     params = {k: np.asarray(v).reshape(-1)[mine] if np.ndim(v) and np.size(v) == pop.size else v
               for k, v in pop.params.items()}
     cut = {}
-    for k in ("v_scale", "v_offset"):
-        v = getattr(pop, k)
+    for k in ("v_scale", "v_offset", "profile"):      # per-neuron arrays (profile: i10-lowering)
+        v = getattr(pop, k, None)
         if v is not None and np.ndim(v) and np.size(v) == pop.size:
             cut[k] = np.asarray(v).reshape(-1)[mine]
     return pop.with_(shape=shape, params=params, **cut)
