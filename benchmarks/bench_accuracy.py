@@ -51,6 +51,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from _readme import paste_between  # noqa: E402
 from nirc import __version__  # noqa: E402
 from nirc.driver import compile as compile_model  # noqa: E402
 from nirc.emulator import Chip  # noqa: E402
@@ -325,11 +326,8 @@ def markdown(records: list[dict[str, Any]], samples: int) -> str:
 
 
 def paste_into_readme(table: str, readme: Path = README) -> None:
-    text = readme.read_text(encoding="utf-8")
-    begin, end = README_MARKERS
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{begin}\n{table.strip()}\n{end}{tail}", encoding="utf-8")
+    """Replace the README's block between this benchmark's markers with ``table``."""
+    paste_between(README_MARKERS, table, readme)
 
 
 def main(argv: list[str] | None = None) -> int:

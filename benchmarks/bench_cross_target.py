@@ -42,6 +42,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from _readme import paste_between  # noqa: E402
 from nirc import __version__  # noqa: E402
 from nirc.driver import random_spike_input  # noqa: E402
 from nirc.emulator import Chip  # noqa: E402
@@ -292,12 +293,8 @@ README_MARKERS = ("<!-- cross-target:begin -->", "<!-- cross-target:end -->")
 
 
 def paste_into_readme(table: str, readme: Path = README) -> None:
-    """Replace the README's block between the cross-target markers with ``table``."""
-    text = readme.read_text(encoding="utf-8")
-    begin, end = README_MARKERS
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{begin}\n{table.strip()}\n{end}{tail}", encoding="utf-8")
+    """Replace the README's block between this benchmark's markers with ``table``."""
+    paste_between(README_MARKERS, table, readme)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,9 @@ RULE_FIELDS = ("dt", "discretisation", "reset", "reset_delay", "spikes", "max_sp
 # The dt nirc assumes when neither the file nor the user says (Norse's and Rockpool's
 # export default); equal to nirc.simulate.DEFAULT_DT.
 DEFAULT_DT = 1e-3
+# Time steps outside this range are refused: they only arise from typos (1e300, 1e-300)
+# and overflow the discretised constants into Inf/NaN.
+DT_RANGE = (1e-12, 1e3)
 SNNTORCH_DT = 1e-4            # hard-coded in snnTorch 1.0's exporter
 NORSE_EXPORT_DT = 1e-3        # norse.torch.utils.export_nir.to_nir's default dt
 ROCKPOOL_MAX_SPIKES = 2 ** 16  # LIFTorch's default max_spikes_per_dt
@@ -99,6 +102,9 @@ class Convention:
         if not (isinstance(self.dt, (int, float)) and math.isfinite(self.dt) and self.dt > 0):
             raise NircError(f"dt must be a positive number of seconds, got {self.dt!r}",
                             field="dt")
+        if not DT_RANGE[0] <= self.dt <= DT_RANGE[1]:
+            raise NircError(f"dt must be between {DT_RANGE[0]:g} and {DT_RANGE[1]:g} s, got "
+                            f"{self.dt:g} ({self.source('dt')})", field="dt")
         for node_type, rule in self.input_scaling:
             if rule not in INPUT_RULES:
                 raise NircError(f"input scaling of {node_type} must be one of "

@@ -129,7 +129,7 @@ def test_named_yaml_case_ends_in_one_error_line(case, tmp_path):
 
 
 def test_targets_check_requires_a_complete_pass_list(tmp_path, capsys):
-    text = hc._strip_aliases(hc._loihi_with("passes: [normalize, discretize, fuse, unroll, quantize]",
+    text = hc._strip_aliases(hc._loihi_with(hc._LOIHI_PASSES,
                                             "passes: [normalize, discretize, fuse]"))
     (tmp_path / "t.yaml").write_text(text)
     assert main(["targets", "check", str(tmp_path / "t.yaml")]) == 2

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
+from nirc.convention import DT_RANGE
 from nirc.errors import ModelError, NircError, NircWarning, locate
 from nirc.ir.graph import flatten, infer_shapes, topological_order
 from nirc.ir.nodes import (NEURON_TYPES, SPIKING_TYPES, Delay, Input, NIRGraph, Node, Output)
@@ -106,9 +107,6 @@ class DelayLine:
 DT_SOURCES = ("given", "the file's metadata 'dt'", "the default")
 
 
-# Time steps outside this range are refused: they only arise from typos (1e300, 1e-300)
-# and overflow the discretised constants into Inf/NaN.
-DT_RANGE = (1e-12, 1e3)
 
 
 def resolve_dt(dt: float | None, graph: NIRGraph, default: float,
