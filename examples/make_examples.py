@@ -140,7 +140,7 @@ def make_cnn(path: Path) -> dict:
 
     seeded()
     iaf = dict(batch_size=1, spike_fn=SingleSpike, reset_fn=MembraneReset())
-    # Speck per-core memory (sinabs' accounting, shared/facts/speck.md), words:
+    # Speck per-core memory (sinabs' accounting, sinabs.backend.dynapcnn), words:
     #   conv1 2->8 3x3 on 34x34: kernel 2*2^(4+3) = 256, neurons 8*2^(6+6) = 32Ki (cores 0-2: 64Ki)
     #   conv2 8->16 3x3 on 17x17: kernel 8*2^(4+4) = 2Ki, neurons 16*2^(5+5) = 16Ki
     #   fc 16x8x8 -> 10 (a conv whose 8x8 kernel covers its input): kernel 16*2^(6+4) = 16Ki

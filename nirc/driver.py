@@ -221,6 +221,8 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
             if partition_method:
                 options["method"] = partition_method
             placement = partition(net, tgt, **options)
+        if placement.system is not None:
+            net, placement = _with_link_latency(net, placement, tgt, ctx)
         report = compile_report(net, placement, ctx, tgt, file, dt_source, rates,
                                 calibration_steps)
         staged.update(net=net, placement=placement, report=report)
@@ -368,6 +370,19 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
                            "zeroed_share": fidelity.ZEROED_WARN}}
 
 
+def _with_link_latency(net: HardwareNetwork, placement: Placement, target, ctx: PassContext):
+    """A system placement's link latency added to the tables that cross chips (nirc.links)."""
+    from dataclasses import replace
+
+    from nirc.links import add_link_latency
+
+    net, arrival, notes, summary = add_link_latency(net, placement, target)
+    lag = dict(ctx.report.get("latency_steps", {}))
+    ctx.report["latency_steps"] = {p: int(lag.get(p, 0)) + arrival.get(p, 0) for p in net.populations}
+    ctx.report["link_latency"] = summary
+    return net, replace(placement, notes=placement.notes + tuple(notes))
+
+
 def _backend_module(target):
     """nirc.targets.<backend> when the target names one (it may emit its own config)."""
     if not target.backend:
@@ -419,4 +434,5 @@ def compile_report(net: HardwareNetwork, placement: Placement, ctx: PassContext,
         "quantization": ctx.report.get("quantization", []),
         "pass_reports": {k: v for k, v in ctx.report.items() if k != "quantization"},
         "placement_notes": placed["notes"],
+        **({"system": placed["system"]} if "system" in placed else {}),
     }

@@ -144,7 +144,30 @@ def build_config(net: HardwareNetwork, placement: Placement, target_name: str
                      "shape": list(o.shape or net.populations[o.source].shape)}
                     for o in net.outputs.values()],
     }
+    if placement.system is not None:
+        config["system"] = system_config(placement)
+        per_chip = placement.system["cores_per_chip"]
+        for core in cores:
+            core["chip"] = core["core"] // per_chip
     return config, arrays
+
+
+def system_config(placement: Placement) -> dict[str, Any]:
+    """config.json's ``system``: the chips, the cores each uses, links and inter-chip routes."""
+    s = placement.system
+    per_chip = s["cores_per_chip"]
+    used: dict[int, list[int]] = {}
+    for core in sorted(placement.utilisation):
+        used.setdefault(core // per_chip, []).append(core)
+    return {
+        "name": s["system"], "chip_target": s["chip_target"], "chips": s["chips"],
+        "cores_per_chip": per_chip, "chips_used": s["chips_used"],
+        "chip_lower_bound": s["chip_lower_bound"],
+        "link_latency_steps": s["link_latency_steps"],
+        "chip_cores": [{"chip": chip, "cores": cores} for chip, cores in sorted(used.items())],
+        "links": [[a, b] for a, b, _ in s["links"]],
+        "routes": s["routes"],
+    }
 
 
 def _core_blocks(net: HardwareNetwork, placement: Placement) -> dict[int, list[list]]:
@@ -164,8 +187,9 @@ def _core_blocks(net: HardwareNetwork, placement: Placement) -> dict[int, list[l
 
 def _cores(net: HardwareNetwork, placement: Placement) -> list[dict[str, Any]]:
     """Per core: its neuron blocks (local offsets) and the table rows it stores."""
-    into = {name: [k for k, t in enumerate(net.tables) if t.target == name]
-            for name in net.populations}
+    into: dict[str, list[int]] = {name: [] for name in net.populations}
+    for k, t in enumerate(net.tables):
+        into[t.target].append(k)
     cores = []
     for core, ranges in sorted(_core_blocks(net, placement).items()):
         offset = 0

@@ -100,7 +100,9 @@ def run(net: HardwareNetwork, inputs: Mapping[str, np.ndarray], batch: bool = Fa
     readout = {o.source for o in net.outputs.values() if o.quantity != "spikes"}
     values = {name: np.zeros((steps, n_batch, net.populations[name].size), model.dtype)
               for name in readout}
-    into = {name: [t for t in tables if t[1] == name] for name in net.populations}
+    into: dict[str, list] = {name: [] for name in net.populations}
+    for t in tables:
+        into[t[1]].append(t)
     for t in range(steps):
         slot = t % depth
         for name in net.inputs:

@@ -8,13 +8,15 @@ networkx for graphs), from a :class:`nirc.driver.CompileResult`:
 - the cores: what each holds (neurons of every layer) and how full each of its
   named resources is;
 - inter-core traffic: estimated spikes per step between cores and from inputs;
+- on a system of chips: the chips (cores used on each) and the links, drawn as
+  wide as the messages per step they carry;
 - quantization error per layer (every ``*_error`` the neuron model reports);
 - with a :class:`nirc.verify.VerifyReport`: spike rasters of the float
   simulation next to the emulator's, per spiking layer.
 
 Images are inline base64 PNG, styles inline, no script: the page opens from
 disk without network access. Elements carry stable ids (``#graph``,
-``#cores``, ``#traffic``, ``#quantization``, ``#rasters``) for tests.
+``#cores``, ``#traffic``, ``#chips``, ``#quantization``, ``#rasters``) for tests.
 """
 
 from __future__ import annotations
@@ -217,6 +219,48 @@ def figure_traffic(placement) -> str:
     return _png(fig)
 
 
+def figure_chips(system: dict[str, Any], mesh: list[int] | None = None) -> str:
+    """A system's chips (cores used on each) and its links, drawn as wide as their traffic.
+
+    Chips sit on their mesh grid (row-major numbering) or on a circle; a link's
+    label is its estimated messages per step, red where it exceeds the link's
+    capacity.
+    """
+    chips = int(system["chips"])
+    used = {row["chip"]: row["cores_used"] for row in system.get("chip_rows", [])}
+    g = nx.Graph()
+    g.add_nodes_from(range(chips))
+    for a, b, m in system["links"]:
+        g.add_edge(a, b, weight=m)
+    if mesh and len(mesh) == 2:
+        pos = {c: np.array([c % mesh[1], -(c // mesh[1])], dtype=float) for c in range(chips)}
+    elif mesh and len(mesh) == 1:
+        pos = {c: np.array([c, 0.0]) for c in range(chips)}
+    else:
+        pos = nx.circular_layout(range(chips))
+    weights = np.array([g.edges[e]["weight"] for e in g.edges], dtype=float)
+    top = weights.max() if len(weights) and weights.max() > 0 else 1.0
+    capacity = system.get("link_capacity")
+    over = {(min(a, b), max(a, b)) for a, b, _ in system.get("link_overloads", [])}
+    colours = ["#b30000" if (min(e), max(e)) in over else ("#555" if g.edges[e]["weight"] else "#ccc")
+               for e in g.edges]
+    side = max(4.0, min(14.0, 1.3 * (mesh[1] if mesh and len(mesh) == 2 else chips ** 0.5 * 2)))
+    fig, ax = plt.subplots(figsize=(side, side * 0.75))
+    nx.draw_networkx_edges(g, pos, ax=ax, width=0.8 + 6 * weights / top, edge_color=colours)
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_size=900, node_shape="s",
+                           node_color=["#fdae6b" if c in used else "#eeeeee" for c in g.nodes])
+    nx.draw_networkx_labels(g, pos, ax=ax, font_size=7, labels={
+        c: f"chip {c}\n{used[c]} cores" if c in used else f"chip {c}" for c in g.nodes})
+    nx.draw_networkx_edge_labels(g, pos, ax=ax, font_size=7, edge_labels={
+        e: f"{g.edges[e]['weight']:.0f}" for e in g.edges if g.edges[e]["weight"] > 0})
+    cap = f", capacity {capacity}/step" if capacity else ""
+    ax.set_title(f"{system['chips_used']} of {chips} chips used (lower bound "
+                 f"{system['chip_lower_bound']}); messages per step on each link{cap}")
+    ax.margins(0.1)
+    ax.set_axis_off()
+    return _png(fig)
+
+
 def _input_cores(placement) -> list[int]:
     """Cores of the first placed population: where input spikes are drawn as arriving."""
     if not placement.blocks:
@@ -339,6 +383,21 @@ def render(result, verification=None) -> str:
     parts.append(_figure(figure_traffic(placement), "spike traffic between cores",
                          "Estimated spikes per step from one core to another (one per spike "
                          "and destination core).", "traffic"))
+
+    system = getattr(placement, "system", None)
+    if system is not None:
+        parts.append('<h2 id="chips">Chips and links</h2>')
+        parts.append(f'<p class="note">{system["inter_chip_messages"]:.1f} messages per step '
+                     f'between chips, {system["link_messages"]:.1f} counted on every link they '
+                     f'cross; link latency {system["link_latency_steps"]} step(s) per hop.</p>')
+        parts.append(_figure(figure_chips(system, system.get("mesh")),
+                             "chips of the system and the traffic on its links",
+                             "Chips (cores used on each) and links, drawn as wide as their "
+                             "estimated messages per step.", "chips"))
+        rows = [[str(r["chip"]), str(r["cores_used"]), str(r["lower_bound"]), str(r["neurons"])]
+                for r in system.get("chip_rows", [])]
+        parts.append(_table(["chip", "cores used", "core lower bound", "neurons"], rows,
+                            "chip-table"))
 
     parts.append('<h2 id="quantization">Quantization error per layer</h2>')
     rows_q = report.get("quantization", [])

@@ -12,6 +12,7 @@ Everything here is deterministic for a given network, target and seed except
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -74,13 +75,24 @@ class Placement:
     notes: tuple[str, ...] = field(default=())
     # Limits of the whole chip (nirc.target.CHIP_RESOURCES), e.g. routing-table entries.
     chip_utilisation: Mapping[str, ResourceUse] = field(default_factory=dict)
+    # Systems of chips (nirc.partition.chips): chips used, lower bound on chips, traffic per
+    # link, inter-chip routes. None on a single chip. Cores are chip * cores_per_chip + core.
+    system: Mapping[str, Any] | None = None
 
     @property
     def gap(self) -> float:
         return (self.cores_used - self.lower_bound) / self.cores_used if self.cores_used else 0.0
 
     def blocks_of(self, population: str) -> list[Block]:
-        return sorted((b for b in self.blocks if b.population == population), key=lambda b: b.start)
+        return list(self._blocks_by_population.get(population, ()))
+
+    @functools.cached_property
+    def _blocks_by_population(self) -> dict[str, list[Block]]:
+        """Blocks per population, by start (built once: placements are immutable)."""
+        out: dict[str, list[Block]] = {}
+        for b in self.blocks:
+            out.setdefault(b.population, []).append(b)
+        return {p: sorted(bs, key=lambda b: b.start) for p, bs in out.items()}
 
     def core_of(self, population: str, size: int | None = None) -> np.ndarray:
         """Core index of every neuron of ``population`` (flat C-order), as an int array."""
@@ -124,6 +136,8 @@ class Placement:
                                  for name, u in self.chip_utilisation.items()},
             "notes": list(self.notes),
         }
+        if self.system is not None:
+            out["system"] = self.system
         if include_time:
             out["solve_time_s"] = self.solve_time_s
         return out

@@ -287,8 +287,88 @@ class PartitionerSettings(_Strict):
                                         "[blocks]")
 
 
+class Link(_Strict):
+    """What crossing one link between two chips costs."""
+
+    messages_per_step: int | None = Field(None, gt=0,
+                                          description="spike messages one link carries per time "
+                                                      "step, each direction; absent: unbounded "
+                                                      "[messages]")
+    latency_steps: int = Field(1, ge=0, description="time steps a spike spends on one link (hop) "
+                                                    "[steps]")
+
+
+class System(_Strict):
+    """Several chips of one chip target, connected by links (a board or a rack).
+
+    A system file names its chip target and inherits every other field from it
+    (cores, formats, neuron model, passes...); fields it sets itself replace
+    the chip's. Chips are numbered 0..chips-1; a ``mesh`` numbers them row-major
+    and links each to its neighbours along every axis.
+    """
+
+    chip: str = Field(min_length=1, description="the chip target of every chip: a shipped name, "
+                                                "or a YAML path relative to this file")
+    chips: int = Field(gt=1, description="chips in the system [chips]")
+    mesh: list[int] | None = Field(None, min_length=1,
+                                   description="chips per axis of a mesh (their product is "
+                                               "'chips'); give this or 'links'")
+    links: list[list[int]] | None = Field(None, min_length=1,
+                                          description="pairs [a, b] of chips joined by a link "
+                                                      "(both directions); give this or 'mesh'")
+    link: Link = Field(default_factory=Link, description="what crossing one link costs")
+    routing_entries: int | None = Field(None, gt=0,
+                                        description="inter-chip routing-table entries of each "
+                                                    "chip: one per (layer, source chip, outgoing "
+                                                    "link) routed through it; absent: unbounded "
+                                                    "[entries]")
+
+    @model_validator(mode="after")
+    def _connected(self) -> "System":
+        if (self.mesh is None) == (self.links is None):
+            raise _FieldProblem("mesh", "give exactly one of 'mesh' and 'links'")
+        if self.mesh is not None:
+            import math
+
+            if any(d < 1 for d in self.mesh) or math.prod(self.mesh) != self.chips:
+                raise _FieldProblem("mesh", f"the axes must multiply to chips={self.chips}, "
+                                            f"got {self.mesh}")
+        for i, pair in enumerate(self.links or ()):
+            if len(pair) != 2 or pair[0] == pair[1] or not all(0 <= c < self.chips for c in pair):
+                raise _FieldProblem(f"links.{i}", f"must be two different chips in "
+                                                  f"0..{self.chips - 1}, got {pair}")
+        pairs = self.link_pairs()
+        reached, frontier = {0}, [0]
+        while frontier:
+            a = frontier.pop()
+            for x, y in pairs:
+                for u, v in ((x, y), (y, x)):
+                    if u == a and v not in reached:
+                        reached.add(v)
+                        frontier.append(v)
+        if len(reached) != self.chips:
+            missing = min(set(range(self.chips)) - reached)
+            raise _FieldProblem("links", f"chip {missing} cannot be reached from chip 0")
+        return self
+
+    def link_pairs(self) -> list[tuple[int, int]]:
+        """Every link once as (a, b) with a < b, sorted."""
+        if self.links is not None:
+            return sorted({(min(a, b), max(a, b)) for a, b in self.links})
+        dims = list(self.mesh or [])
+        strides = [1] * len(dims)
+        for k in range(len(dims) - 2, -1, -1):
+            strides[k] = strides[k + 1] * dims[k + 1]
+        pairs = []
+        for chip in range(self.chips):
+            for axis, (size, stride) in enumerate(zip(dims, strides)):
+                if (chip // stride) % size + 1 < size:
+                    pairs.append((chip, chip + stride))
+        return sorted(pairs)
+
+
 class Target(_Strict):
-    """One chip, as its YAML file describes it."""
+    """One chip, or a system of chips, as its YAML file describes it."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$",
                       description="target name; for a shipped target, the file name without .yaml")
@@ -325,6 +405,9 @@ class Target(_Strict):
                                              description="settings of the placement solver")
     sources: list[str] = Field(default_factory=list,
                                description="where the numbers in this file come from")
+    system: System | None = Field(None, description="present in a system file: its chips and "
+                                                    "links (the other fields come from the chip "
+                                                    "target)")
 
     @field_validator("neuron_model")
     @classmethod
@@ -390,7 +473,13 @@ class Target(_Strict):
 
     @property
     def core_count(self) -> int:
+        """Cores of one chip."""
         return self.cores.count
+
+    @property
+    def chip_count(self) -> int:
+        """Chips: 1 for a chip target, ``system.chips`` for a system."""
+        return self.system.chips if self.system is not None else 1
 
 
 class _FieldProblem(ValueError):
@@ -520,6 +609,8 @@ def parse_target(text: str, where: str) -> Target:
         raise TargetError(f"invalid YAML{at}: {problem}", file=where) from None
     if not isinstance(data, dict):
         raise TargetError(f"must be a mapping of fields, got {type(data).__name__}", file=where)
+    if "system" in data:
+        data = _with_chip_fields(data, where)
     schema = _schema_for(data, where)
     try:
         target = schema.model_validate(data)
@@ -529,6 +620,31 @@ def parse_target(text: str, where: str) -> Target:
     target._source = where
     target._raw = data
     return target
+
+
+# Fields that describe a file itself, never inherited by a system from its chip target.
+_OWN_FIELDS = ("name", "description", "aliases", "vendor", "sources", "system")
+
+
+def _with_chip_fields(data: dict, where: str) -> dict:
+    """A system file's mapping completed with its chip target's fields (its own win)."""
+    system = data.get("system")
+    chip = system.get("chip") if isinstance(system, dict) else None
+    if not isinstance(chip, str) or not chip:
+        return data            # validation names the missing or malformed field
+    base = Path(where).parent if where and not where.startswith("targets/") else None
+    ref = chip
+    if base is not None and (chip.endswith((".yaml", ".yml")) or "/" in chip):
+        ref = str(base / chip)
+    elif where.startswith("targets/") and chip.endswith((".yaml", ".yml")):
+        ref = Path(chip).stem
+    chip_target = load_target(ref)
+    if chip_target.system is not None:
+        raise TargetError(f"field 'system.chip': {chip!r} is itself a system; a system's chips "
+                          f"must be a chip target", file=where)
+    merged = {k: v for k, v in (chip_target.raw or {}).items() if k not in _OWN_FIELDS}
+    merged.update(data)
+    return merged
 
 
 def backend_names() -> list[str]:

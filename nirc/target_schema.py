@@ -69,6 +69,10 @@ def json_schema() -> dict[str, Any]:
     props["neuron_model"]["enum"] = models
     props["passes"]["items"] = {"type": "string", "enum": passes}
     props["mapping"].setdefault("enum", list(MAPPINGS))
+    # A system file (with 'system') inherits the other fields from its chip target.
+    chip_required = schema.pop("required", [])
+    schema["anyOf"] = [{"required": chip_required},
+                       {"required": ["name", "description", "system"]}]
     schema["$schema"] = SCHEMA_DIALECT
     schema["title"] = "nirc target"
     schema["description"] = ("A neuromorphic chip as nirc compiles for it (one YAML file; see "

@@ -73,8 +73,11 @@ def quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     bias_tables: list[SynapseTable] = []
     populations = {}
     rows = []
+    into: dict[str, list[int]] = {}
+    for k, t in enumerate(net.tables):
+        into.setdefault(t.target, []).append(k)
     for name, pop in net.populations.items():
-        index = [k for k, t in enumerate(net.tables) if t.target == name]
+        index = into.get(name, [])
         new_pop, tables, row = model.quantize(pop, [net.tables[k] for k in index],
                                               ctx.formats, ctx.granularity)
         populations[name] = new_pop

@@ -92,7 +92,7 @@ def without(path: str):
     (changed("colour", "blue"),
      "field 'colour': unknown field 'colour'; allowed: name, description, aliases, vendor, backend, "
      "backend_options, neuron_model, mapping, default_dt, passes, cores, chip, formats, partitioner, "
-     "sources"),
+     "sources, system"),
     (changed("cores.overrides", [{"cores": [1, 9], "limits": {"neurons": 50}}]),
      "field 'cores.overrides.0.cores': core 9 does not exist (cores are 0..3)"),
     (changed("cores.overrides", [{"cores": [1], "limits": {"neurons": 50}},

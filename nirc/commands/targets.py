@@ -1,6 +1,6 @@
 """`nirc targets`: list the chips nirc ships, show one, or validate a target YAML.
 
-    nirc targets                 # name, cores, neuron model, mapping, description
+    nirc targets                 # name, chips, cores, neuron model, mapping, description
     nirc targets show loihi2     # every limit with its unit, formats, passes, sources
     nirc targets check my.yaml   # validate a file; one-line error naming the field if not
     nirc targets schema          # JSON Schema of a target YAML (for editors)
@@ -46,8 +46,10 @@ def run(args) -> int:
     action = getattr(args, "targets_action", None)
     if action == "check":
         target = check_target_file(args.file)
+        chips = f"{target.chip_count} chips of " if target.system is not None else ""
         console.print(f"{args.file}: valid target '{target.name}' ({target.mapping}, "
-                      f"{target.core_count} cores, neuron model {target.neuron_model})", soft_wrap=True)
+                      f"{chips}{target.core_count} cores, neuron model {target.neuron_model})",
+                      soft_wrap=True)
         return 0
     if action == "schema":
         from nirc.target_schema import json_schema_text, markdown_field_table
@@ -58,8 +60,8 @@ def run(args) -> int:
         _show(console, load_target(args.target))
         return 0
     table = Table(title="nirc targets", title_justify="left")
-    for column in ("name", "cores", "neuron model", "mapping", "description"):
-        table.add_column(column, justify="right" if column == "cores" else "left")
+    for column in ("name", "chips", "cores", "neuron model", "mapping", "description"):
+        table.add_column(column, justify="right" if column in ("chips", "cores") else "left")
     broken = []
     for name in target_names():
         try:
@@ -67,7 +69,8 @@ def run(args) -> int:
         except TargetError as err:     # a broken shipped file must not hide the others
             broken.append(err)
             continue
-        table.add_row(target.name, str(target.core_count), target.neuron_model, target.mapping,
+        table.add_row(target.name, str(target.chip_count),
+                      str(target.chip_count * target.core_count), target.neuron_model, target.mapping,
                       " ".join(target.description.split()))
     console.print(table)
     for err in broken:
@@ -94,6 +97,13 @@ def _show(console: Console, target: Target) -> None:
     for name, value in (chip.named().items() if chip is not None else ()):
         limits.add_row(name, "whole chip", str(value), CHIP_RESOURCES[name].unit)
     console.print(limits)
+    if target.system is not None:
+        s = target.system
+        where = f"mesh {' x '.join(map(str, s.mesh))}" if s.mesh else f"{len(s.link_pairs())} links"
+        console.print(f"system: {s.chips} chips of {s.chip} ({where}); a link carries "
+                      f"{s.link.messages_per_step or 'unbounded'} messages per step with "
+                      f"{s.link.latency_steps} step(s) latency; inter-chip routing entries per "
+                      f"chip: {s.routing_entries or 'unbounded'}", soft_wrap=True)
     formats = {k: v for k, v in target.formats.model_dump().items() if v is not None}
     console.print("formats: " + ", ".join(f"{k}={v}" for k, v in formats.items()), soft_wrap=True)
     for source in target.sources:

@@ -15,6 +15,7 @@ Shapes exclude the batch dimension and, for NIR, the time dimension.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Mapping
@@ -611,10 +612,21 @@ class NIRGraph(Node):
         return {k: v for k, v in self.nodes.items() if isinstance(v, Output)}
 
     def predecessors(self, name: str) -> list[str]:
-        return [s for s, t in self.edges if t == name]
+        return list(self._adjacency[0].get(name, ()))
 
     def successors(self, name: str) -> list[str]:
-        return [t for s, t in self.edges if s == name]
+        return list(self._adjacency[1].get(name, ()))
+
+    @functools.cached_property
+    def _adjacency(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """(sources into each node, targets of each node), in edge order: built once per
+        graph (the graph is immutable), so walking a 10^5-node graph stays linear."""
+        into: dict[str, list[str]] = {}
+        out: dict[str, list[str]] = {}
+        for s, t in self.edges:
+            into.setdefault(t, []).append(s)
+            out.setdefault(s, []).append(t)
+        return into, out
 
     def validate(self) -> None:
         """Validate every node; errors inside nested graphs name the node "sub.inner"."""

@@ -6,6 +6,8 @@ strategy and returns a :class:`nirc.placement.Placement`:
 - ``neuron_partition`` (Loihi-like): :mod:`nirc.partition.neuron_partition`,
   blocks packed by OR-Tools CP-SAT; ``method="sequential"`` gives the naive
   in-order fill used as the baseline.
+- a system of chips (``target.system``): :mod:`nirc.partition.chips` places the
+  network over chips, then each chip's share with neuron_partition.
 - ``layer_per_core`` and ``fixed_fabric``: registered by their backend module
   (``nirc.targets.<backend>``, imported on first use) with
   :func:`register_strategy`, using the same Placement and limit vocabulary.
@@ -37,6 +39,13 @@ def register_strategy(mapping: str, strategy: Strategy) -> None:
 
 def partition(net: HardwareNetwork, target: Target, **options: Any) -> Placement:
     """Place ``net`` on ``target`` (options: method, rates, time_limit_s, seed — per strategy)."""
+    if getattr(target, "system", None) is not None:
+        from nirc.partition.chips import system_partition
+
+        if target.mapping != "neuron_partition":
+            raise TargetError(f"a system's chips must use the neuron_partition mapping, not "
+                              f"{target.mapping!r}", file=target.source, field="mapping")
+        return system_partition(net, target, **options)
     if target.mapping not in STRATEGIES and target.backend:
         importlib.import_module(f"nirc.targets.{target.backend}")
     strategy = STRATEGIES.get(target.mapping)

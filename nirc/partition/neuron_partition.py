@@ -47,7 +47,8 @@ def core_capacities(target: Target) -> dict[str, np.ndarray]:
 
 def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cpsat",
                      rates: Rates | None = None, time_limit_s: float | None = None,
-                     seed: int | None = None) -> Placement:
+                     seed: int | None = None, improve: bool = True) -> Placement:
+    """``improve=False``: the best greedy start without CP-SAT (the system strategy's shares)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     settings = target.partitioner
@@ -85,8 +86,13 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     else:
         start, problem = _better_start(graph, capacities, cost, conn, start, problem, notes,
                                        affinity=graph.block_count * bound.cores <= AFFINITY_MAX_PAIRS)
-        assignment, status = _improve(graph, conn, capacities, cost, uniform, bound, start, problem,
-                                      time_limit_s, seed, notes)
+        if not improve:
+            if problem is not None:
+                raise _no_placement(problem, start, graph, conn, target, None)
+            assignment, status = (cpsat.relabel(start) if uniform else start), "GREEDY"
+        else:
+            assignment, status = _improve(graph, conn, capacities, cost, uniform, bound, start, problem,
+                                          time_limit_s, seed, notes)
         if assignment is None:
             raise _no_placement(problem, start, graph, conn, target, time_limit_s)
     broken = check_assignment(graph, capacities, cost, assignment)

@@ -1,0 +1,252 @@
+"""Systems of chips at scale: compile time, peak memory, chips vs bound, messages vs the sequential fill.
+
+    .venv/bin/python benchmarks/bench_multichip.py [--sizes 1e7 1e8] [--chains 1e4 1e5]
+
+Networks (tests/multichip_networks.py), on the 48-chip spinnaker2_board:
+
+- cnn: a Sinabs-style CNN (IF neurons, three 5x5 convolutions; no dense readout,
+  whose 10^4-wide neurons exceed a SpiNNaker PE's synapse memory),
+  compiled from its NIR graph (every pass, calibration, placement, emit);
+- recurrent: a random-sparse recurrent layer (each neuron fed by 100 random
+  neurons of its neighbourhood) with an input and a readout, built directly
+  as a hardware network (NIR has no sparse node: its dense matrix alone would
+  be 10^11 entries) and then quantized, placed, latency-balanced and emitted
+  as a compile does.
+
+Plus the 64x64 Sinabs-style CNN of tests/test_multichip.py on
+loihi2_kapoho_point. Each compile runs in its own subprocess; peak memory is
+its ru_maxrss right after the compile. Then, in the same process, the same
+network is placed with ``method="sequential"`` (the naive fill of the
+system's cores in network order) for the side-by-side messages between chips.
+Chains of 10^4 and 10^5 nodes (Affine -> LIF pairs of two neurons) time
+``nirc inspect`` and ``nirc compile`` (loihi2) as subprocesses.
+Prints tables and writes benchmarks/results/multichip.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "tests"))
+RESULTS = HERE / "results" / "multichip.json"
+BOARD = "spinnaker2_board"
+# (side, channels) of the CNN, and (neurons, fan-in) of the recurrent net, per size.
+CNN = {1e7: (64, (9, 18, 36)), 1e8: (128, (15, 30, 60))}
+RECURRENT = {1e7: (100_000, 100), 1e8: (1_000_000, 100)}
+CHAIN_TIMEOUT_S = 900
+CASE_TIMEOUT_S = 900
+
+
+def _peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def recurrent_network(n: int, fan_in: int, target):
+    """The quantized hardware network of multichip_networks.recurrent_sparse at n neurons,
+    built from a small NIR instance's populations with large sparse tables."""
+    import scipy.sparse as sp
+
+    from multichip_networks import _local_sparse, recurrent_sparse
+    from nirc.driver import run_passes
+    from nirc.neuron_models import get_model
+    from nirc.passes.context import PassContext
+    from nirc.hwnet import InputPort
+
+    n_in, n_out = 1024, 10
+    small = recurrent_sparse(n=64, fan_in=8, n_in=16, n_out=n_out)
+    ctx = PassContext(model=get_model(target.neuron_model), dt=1e-3, method="euler",
+                      granularity="layer", formats=target.formats.model_dump(),
+                      target_name=target.name, file=None, target=target)
+    net = run_passes(small, ["normalize", "discretize", "fuse", "unroll"], ctx)
+    rng = np.random.default_rng(0)
+    sizes = {"hidden": n, "readout": n_out}
+
+    def grown(pop):
+        size = sizes[pop.name]
+        params = {k: np.full(size, np.asarray(v).reshape(-1)[0]) for k, v in pop.params.items()}
+        return pop.with_(shape=(size,), params=params)
+
+    populations = {k: grown(p) for k, p in net.populations.items()}
+    width = max(fan_in, n // 256)
+    matrices = {("input", "hidden"): _local_sparse(n, n_in, 8, 64, rng, 2.0),
+                ("hidden", "hidden"): _local_sparse(n, n, fan_in, width, rng, 0.5),
+                ("hidden", "readout"): _local_sparse(n_out, n, 64, n // 2, rng, 2.0)}
+    tables = []
+    for t in net.tables:
+        w = sp.csr_array(matrices[(t.source, t.target)])
+        gain = float(np.asarray(net.populations[t.target].params.get("input_gain", 1.0)).reshape(-1)[0]) \
+            if "input_gain" in net.populations[t.target].params else 1.0
+        tables.append(t.with_(weights=sp.csr_array(w * gain) if gain != 1.0 else w))
+    big = net.with_(populations=populations, tables=tuple(tables),
+                    inputs={"input": InputPort("input", (n_in,))})
+    return run_passes(big, ["quantize"], ctx), ctx
+
+
+def one(kind: str, size: float, target_name: str) -> dict:
+    """Compile one network in this process; then place it with the sequential fill."""
+    from nirc.driver import _with_link_latency, compile
+    from nirc.emitter import build_config, write_build
+    from nirc.partition import partition
+    from nirc.target import load_target
+
+    target = load_target(target_name)
+    out: dict = {"network": kind, "size": size, "target": target_name}
+    with tempfile.TemporaryDirectory() as tmp:
+        build = Path(tmp) / "build"
+        start = time.perf_counter()
+        if kind == "cnn":
+            from multichip_networks import sinabs_cnn
+
+            side, channels = CNN.get(size, (64, (8, 16, 32)))
+            n_out = 10 if target.system.chip == "loihi2" else 0
+            result = compile(sinabs_cnn(side, channels, kernel=5, n_out=n_out), target, build,
+                             calibration_steps=20)
+            net, placement, timings = result.network, result.placement, result.timings
+            rates = None
+        else:
+            n, fan_in = RECURRENT[size]
+            timings = {}
+            t0 = time.perf_counter()
+            net, ctx = recurrent_network(n, fan_in, target)
+            timings["build+quantize"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            placement = partition(net, target)
+            timings["partition"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            net, placement = _with_link_latency(net, placement, target, ctx)
+            config, arrays = build_config(net, placement, target.name)
+            build.mkdir()
+            write_build(build, config, arrays, {"placement": placement.to_dict()})
+            timings["emit"] = time.perf_counter() - t0
+            rates = None
+        out["compile_s"] = round(time.perf_counter() - start, 2)
+        out["peak_rss_mb"] = _peak_mb()
+        out["stages_s"] = {k: round(v, 2) for k, v in timings.items()}
+        out["build_mb"] = round(sum(p.stat().st_size for p in build.iterdir() if p.is_file()) / 2**20, 1)
+    s = placement.system
+    out.update(neurons=net.neuron_count, synapses=net.synapse_count, cores=placement.cores_used,
+               chips=s["chips_used"], chip_lower_bound=s["chip_lower_bound"],
+               bound_resource=s["chip_lower_bound_resource"],
+               inter_chip_messages=round(s["inter_chip_messages"], 1),
+               link_messages=round(s["link_messages"], 1),
+               chip_assignment=next((n for n in placement.notes if n.startswith("chips: ")), ""))
+    if kind == "cnn":
+        from nirc.driver import spike_rates
+        from multichip_networks import sinabs_cnn
+
+        side, channels = CNN.get(size, (64, (8, 16, 32)))
+        n_out = 10 if target.system.chip == "loihi2" else 0
+        rates = spike_rates(sinabs_cnn(side, channels, kernel=5, n_out=n_out), net.dt, "euler", 20, 0)
+    start = time.perf_counter()
+    sequential = partition(net, target, method="sequential", **({"rates": rates} if rates else {}))
+    q = sequential.system
+    out["sequential"] = {"seconds": round(time.perf_counter() - start, 2), "chips": q["chips_used"],
+                         "inter_chip_messages": round(q["inter_chip_messages"], 1),
+                         "link_messages": round(q["link_messages"], 1)}
+    return out
+
+
+def chain_row(nodes: float) -> dict:
+    """Write a chain NIR file, then time 'nirc inspect' and 'nirc compile' on it."""
+    row: dict = {"network": "chain", "nodes": int(nodes)}
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "chain.nir"
+        subprocess.run([sys.executable, "-c",
+                        "import sys; sys.path.insert(0, sys.argv[3]); from multichip_networks import chain; "
+                        "from nirc.nirio import write; write(sys.argv[1], chain(int(sys.argv[2])))",
+                        str(model), str(int(nodes)), str(ROOT / "tests")], check=True)
+        nirc = [sys.executable, "-m", "nirc"]
+        for what, cmd in (("inspect", [*nirc, "inspect", str(model), "--json"]),
+                          ("compile", [*nirc, "compile", str(model), "--target", "loihi2", "-o",
+                                       str(Path(tmp) / "build")])):
+            start = time.perf_counter()
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHAIN_TIMEOUT_S)
+                ok = proc.returncode == 0
+                row[f"{what}_s"] = round(time.perf_counter() - start, 2)
+                if not ok:
+                    row[f"{what}_error"] = proc.stderr.strip().splitlines()[-1][:200]
+            except subprocess.TimeoutExpired:
+                row[f"{what}_s"] = None
+                row[f"{what}_error"] = f"not finished after {CHAIN_TIMEOUT_S} s"
+    return row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=float, nargs="*", default=[1e7, 1e8])
+    parser.add_argument("--chains", type=float, nargs="*", default=[1e4, 1e5])
+    parser.add_argument("--kinds", nargs="*", default=["cnn", "recurrent"])
+    parser.add_argument("--timeout", type=float, default=CASE_TIMEOUT_S,
+                        help="seconds a case may take (compile and the sequential placement)")
+    parser.add_argument("--one", nargs=3, metavar=("KIND", "SIZE", "TARGET"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        kind, size, target = args.one
+        print(json.dumps(one(kind, float(size), target)))
+        return 0
+    rows = []
+    cases = [("cnn", 0.0, "loihi2_kapoho_point")]
+    cases += [(kind, size, BOARD) for size in args.sizes for kind in args.kinds]
+    for kind, size, target in cases:
+        try:
+            proc = subprocess.run([sys.executable, __file__, "--one", kind, str(size), target],
+                                  capture_output=True, text=True, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            rows.append({"network": kind, "size": size, "target": target,
+                         "error": f"not finished after {args.timeout:g} s"})
+            print(f"  {kind} {size:g} on {target}: not finished after {args.timeout:g} s",
+                  file=sys.stderr)
+            continue
+        if proc.returncode != 0:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            rows.append({"network": kind, "size": size, "target": target,
+                         "error": (proc.stderr.strip().splitlines() or ["killed"])[-1]})
+            continue
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        RESULTS.with_suffix(".partial.json").write_text(json.dumps(rows, indent=1) + "\n")
+        print(f"  {kind} {row['synapses']} synapses on {target}: {row['compile_s']} s, "
+              f"{row['peak_rss_mb']:.0f} MB", file=sys.stderr)
+    chains = []
+    for n in args.chains:
+        chains.append(chain_row(n))
+        print(f"  chain of {int(n)} nodes: {chains[-1]}", file=sys.stderr)
+
+    print(f"\n{'network':>9} {'target':>20} {'neurons':>9} {'synapses':>11} {'compile s':>9} "
+          f"{'peak MB':>8} {'chips':>5} {'bound':>5} {'msgs/step':>10} {'seq msgs':>10} "
+          f"{'fewer':>6}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['network']:>9} {r['target']:>20} error: {r['error']}")
+            continue
+        seq = r["sequential"]["inter_chip_messages"]
+        fewer = f"{(1 - r['inter_chip_messages'] / seq) * 100:.0f}%" if seq else "-"
+        r["fewer_messages_than_sequential"] = round(1 - r["inter_chip_messages"] / seq, 4) if seq else None
+        print(f"{r['network']:>9} {r['target']:>20} {r['neurons']:>9} {r['synapses']:>11} "
+              f"{r['compile_s']:>9} {r['peak_rss_mb']:>8.0f} {r['chips']:>5} "
+              f"{r['chip_lower_bound']:>5} {r['inter_chip_messages']:>10.0f} {seq:>10.0f} {fewer:>6}")
+    print(f"\n{'chain nodes':>11} {'inspect s':>10} {'compile s':>10}")
+    for c in chains:
+        print(f"{c['nodes']:>11} {c.get('inspect_s') or '-':>10} {c.get('compile_s') or '-':>10} "
+              f"{c.get('inspect_error', '')} {c.get('compile_error', '')}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"benchmark": "multichip", "rows": rows, "chains": chains},
+                                  indent=1) + "\n")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,598 @@
+"""The system strategy: a network over the chips of a system first, then each chip over its cores.
+
+Requires: a quantized hardware network and a system target (``target.system``)
+whose chip uses the neuron_partition mapping.
+Guarantees: a :class:`nirc.placement.Placement` whose cores are numbered
+``chip * cores_per_chip + core`` and whose ``system`` field records the chips
+used, the lower bound on chips and the gap, the messages between chips and
+per link, the inter-chip routes and their routing entries; every chip's share
+satisfies every per-core and per-chip limit (it was placed by
+:func:`nirc.partition.neuron_partition.neuron_partition`, today's
+partitioner, on that share alone). Deterministic for a network, target and seed.
+
+Steps:
+
+1. Lower bound on chips: per resource, the least total demand any placement
+   has (lower_bound.total_demand, counted against the cores of the whole
+   system) over what one chip's cores hold; the most chips any resource
+   needs. A network needing more chips than the system has gets a FitError
+   naming the resource, demand, capacity, the chips it needs and the
+   smallest shipped target that would hold it.
+2. Chip assignment: the network is cut into blocks of about 1/16 chip
+   (blocks.coarsen with a chip's limits; a (C, H, W) layer in bands of whole
+   rows of all channels, so a chip's share of it stays a smaller map); blocks in network order and in spatial order
+   (blocks.spatial_order: the same region of every layer together, where a
+   CNN keeps its spikes local) are cut into k runs of balanced load (the
+   greedy start, k from the bound up; the sequential baseline below is a
+   candidate too); where the model is small enough
+   (cpsat.MAX_PAIRS block x chip pairs) CP-SAT improves the best start's
+   messages between chips with no chip fuller than the start's fullest.
+   ``method="sequential"`` is the baseline instead: the sequential fill of
+   neuron_partition over all the system's cores in network order (chip 0's
+   cores first), each block on the chip of its core (each chip's share is
+   then placed on its cores as for the default, so the two differ only in
+   which neurons share a chip).
+3. Each chip's share becomes a network of its own (neurons fed from other
+   chips enter it as inputs, as their spikes do through the chip's router)
+   and is placed by neuron_partition's greedy fills (the best of its starts;
+   CP-SAT is not run on shares, see _place_chips); if any share does not fit its chip the
+   next candidate, then one more chip, is tried.
+
+Messages are counted as for cores: one per (source neuron, destination chip)
+per spike, rate weighted; each travels the shortest path of links (hops)
+between its chips, and a link's traffic sums the messages of every path
+through it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from nirc.errors import FitError
+from nirc.hwnet import HardwareNetwork, InputPort, Population
+from nirc.partition import cpsat
+from nirc.partition.blocks import (BlockGraph, check_neurons_fit, coarsen, per_neuron_demand,
+                                   spatial_order)
+from nirc.partition.connectivity import Connectivity, Rates
+from nirc.partition.demand import SynapseListCost, one_hot
+from nirc.partition.lower_bound import total_demand
+from nirc.partition.neuron_partition import RESOURCE_ORDER, core_capacities, neuron_partition
+from nirc.placement import Block, Placement, ResourceUse
+from nirc.target import Target, unit_of
+
+METHODS = ("cpsat", "sequential")
+# Block x core pairs (of the whole system) up to which the sequential fill is also a
+# candidate of the default method (the 64x64 CNN on Kapoho Point: about 0.3M).
+SEQUENTIAL_CANDIDATE_MAX_PAIRS = 2_000_000
+# Fractions of each core's limits the sequential baseline fills, tried in turn.
+SEQUENTIAL_FILLS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7)
+# Blocks of the chip assignment per chip: fine enough to balance chips within a few per
+# cent, coarse enough for the greedy cuts and CP-SAT, and whole rows of feature maps.
+BLOCKS_PER_CHIP = 16
+
+
+@dataclass(frozen=True)
+class ChipBound:
+    chips: int
+    resource: str
+    demand: dict[str, int]
+    chip_capacity: dict[str, int]
+
+
+def chip_capacity(target: Target) -> dict[str, int]:
+    """What one chip's cores hold together, per bounded resource."""
+    return {r: int(c.sum()) for r, c in core_capacities(target).items()}
+
+
+def chip_lower_bound(conn: Connectivity, cost: SynapseListCost, target: Target) -> ChipBound:
+    """Fewest chips any placement uses: max over resources of ceil(least demand / chip capacity)."""
+    capacities = core_capacities(target)
+    largest = int(capacities["neurons"].max()) if "neurons" in capacities else None
+    demand = total_demand(conn, cost, largest)
+    per_chip = {r: int(c.sum()) for r, c in capacities.items()}
+    needs = {r: -(-demand[r] // per_chip[r]) for r in per_chip if r in demand}
+    best = max(needs, key=lambda r: (needs[r], -list(needs).index(r)))
+    return ChipBound(max(needs[best], 1 if conn.neuron_count else 0), best, demand, per_chip)
+
+
+def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cpsat",
+                     rates: Rates | None = None, time_limit_s: float | None = None,
+                     seed: int | None = None) -> Placement:
+    """Place ``net`` on the chips of ``target.system``, then on each chip's cores."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    system = target.system
+    settings = target.partitioner
+    time_limit_s = settings.time_limit_s if time_limit_s is None else time_limit_s
+    seed = settings.seed if seed is None else seed
+    started = time.perf_counter()
+    cost = SynapseListCost.of(target)
+    conn = Connectivity.from_hwnet(net, rates)
+    bound = chip_lower_bound(conn, cost, target)
+    if bound.chips > system.chips:
+        raise too_few_chips(bound, target)
+    capacities = core_capacities(target)
+    largest = {r: int(c.max()) for r, c in capacities.items()}
+    check_neurons_fit(conn, per_neuron_demand(conn, cost), largest, cost, target.name)
+    # Blocks of up to 1/BLOCKS_PER_CHIP of a chip: bands of whole rows of every channel of a
+    # (C, H, W) layer, so a chip's share of a layer stays a (C, rows, W) map its cores tile.
+    scale = max(1, target.core_count // BLOCKS_PER_CHIP)
+    graph = coarsen(conn, cost, {r: v * scale for r, v in largest.items()},
+                    max_blocks=2 * BLOCKS_PER_CHIP * max(bound.chips, 1),
+                    block_size=None, tiled=True, target_name=target.name)
+    load = _block_load(graph, cost, largest)
+    notes = [f"{graph.block_count} blocks over chips"]
+    hops = hop_matrix(target)
+
+    failures: list[str] = []
+    sequential_fill_to = _sequential_chips(conn, cost, capacities, bound, settings, target)
+    # The baseline fill keeps per-core state for every (block, core) pair of the system: as a
+    # candidate of the default method only while that stays small.
+    blocks = max(settings.max_blocks,
+                 2 * bound.demand.get("neurons", 0) // max(1, int(capacities["neurons"].max())))
+    pairs = blocks * target.chip_count * target.core_count
+    sequential = sequential_fill_to(1.0) \
+        if method == "sequential" or pairs <= SEQUENTIAL_CANDIDATE_MAX_PAIRS else None
+    for chips in range(max(bound.chips, 1), system.chips + 1):
+        if method == "sequential":
+            if chips > bound.chips:
+                break                      # the fill decides the chips itself
+            # Cores filled to the brim can leave a chip's share that its own placement (other
+            # blocks) cannot fit again: then a little headroom per core.
+            candidates = ((f"sequential fill of the system's cores to {round(f * 100)} %",
+                           sequential if f == 1.0 else sequential_fill_to(f))
+                          for f in SEQUENTIAL_FILLS)
+            candidates = ((name, a) for name, a in candidates if a is not None)   # lazily
+        else:
+            candidates = _candidates(conn, graph, cost, load, chips, sequential, time_limit_s, seed, notes)
+        for name, chip_of_neuron in candidates:
+            placed = _place_chips(net, conn, chip_of_neuron, target, method, rates,
+                                  time_limit_s, seed)
+            if isinstance(placed, str):
+                failures.append(f"{chips} chips, {name}: {placed}")
+                continue
+            notes.append(f"chips: {name}")
+            return _placement(net, conn, target, placed, bound, hops, method,
+                              time.perf_counter() - started, notes + failures[-3:])
+    raise FitError(f"no placement on the {system.chips} chips of {target.name}: every chip "
+                   f"assignment left a chip whose share does not fit its {target.core_count} "
+                   f"cores (last: {failures[-1] if failures else 'none tried'}); use a system "
+                   f"with more chips, or sparser weights")
+
+
+# --- the bound and its message ---------------------------------------------------------------
+
+def too_few_chips(bound: ChipBound, target: Target) -> FitError:
+    r = bound.resource
+    unit = unit_of(r)
+    have = bound.chip_capacity[r] * target.chip_count
+    return FitError(f"the network needs at least {bound.demand[r]} {unit} of '{r}' but the "
+                    f"{target.chip_count} chips of {target.name} have {have} "
+                    f"({bound.chip_capacity[r]} per chip); it needs at least {bound.chips} chips "
+                    f"of {target.system.chip}; {smallest_holding(bound, target)}")
+
+
+def smallest_holding(bound: ChipBound, target: Target) -> str:
+    """Which shipped target (chip or system) with the same neuron model would hold the demand."""
+    from nirc.target import list_targets
+    from nirc.errors import TargetError
+
+    fits = []
+    try:
+        shipped = list_targets()
+    except TargetError:
+        shipped = []
+    for other in shipped:
+        if other.neuron_model != target.neuron_model or other.mapping != "neuron_partition":
+            continue
+        caps = chip_capacity(other)
+        if all(bound.demand.get(r, 0) <= caps[r] * other.chip_count for r in caps):
+            fits.append((other.chip_count * other.core_count, other.name))
+    if fits:
+        return f"the smallest shipped target that would hold it is {min(fits)[1]}"
+    return "no shipped target holds it: describe a larger system in a YAML file (system.chips)"
+
+
+# --- chip assignment ---------------------------------------------------------------------
+
+def _block_load(graph: BlockGraph, cost: SynapseListCost, limits: dict[str, int]) -> np.ndarray:
+    """Per block, the fraction of one core it takes (the most of any resource)."""
+    load = np.zeros(graph.block_count)
+    if "neurons" in limits:
+        load = np.maximum(load, graph.demand["neurons"] / limits["neurons"])
+    if "synapses" in limits:
+        load = np.maximum(load, graph.demand["synapses"] / limits["synapses"])
+    if "synapse_memory_bits" in limits:
+        bits = cost.bound_bits(graph.demand["synapses"], graph.fan_in_alone)
+        load = np.maximum(load, bits / limits["synapse_memory_bits"])
+    if "fan_in_axons" in limits:
+        load = np.maximum(load, graph.fan_in_alone / limits["fan_in_axons"])
+    return load
+
+
+def _balanced_cut(load: np.ndarray, order: np.ndarray, chips: int) -> np.ndarray:
+    """Blocks in ``order`` cut into ``chips`` runs of about equal load."""
+    cumulative = np.cumsum(load[order])
+    total = cumulative[-1] if len(cumulative) else 0.0
+    # A block goes to the chip whose share of the total its midpoint falls in.
+    middle = cumulative - load[order] / 2
+    chip_in_order = np.minimum((middle / max(total, 1e-12) * chips).astype(np.int64), chips - 1)
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = chip_in_order
+    return out
+
+
+def _sequential_chips(conn: Connectivity, cost: SynapseListCost, capacities: dict[str, np.ndarray],
+                      bound: ChipBound, settings, target: Target):
+    """The baseline: packing.sequential_fill of core-sized blocks over every core of the
+    system in network order (chip 0's cores first). Returns ``fill(fraction)``: the chip of
+    every neuron when each core is filled to ``fraction`` of its limits (headroom for the
+    chip's own placement of its share), None if the fill runs out of cores."""
+    from nirc.partition.packing import sequential_fill
+
+    largest = {r: int(c.max()) for r, c in capacities.items()}
+    cores_bound = -(-bound.demand.get("neurons", 0) // max(1, largest.get("neurons", 1)))
+    alone = per_neuron_demand(conn, cost)
+    # Headroom never below what one neuron alone needs (a readout with the full fan-in).
+    floor = {"synapses": int(alone.synapses.max(initial=1)),
+             "synapse_memory_bits": int(cost.bound_bits(alone.synapses, alone.fan_in_axons).max(initial=1)),
+             "fan_in_axons": int(alone.fan_in_axons.max(initial=1))}
+
+    def fill(fraction: float) -> np.ndarray | None:
+        limits = {r: min(v, max(floor.get(r, 1), int(v * fraction))) for r, v in largest.items()}
+        try:
+            graph = coarsen(conn, cost, limits, block_size=settings.block_size, tiled=True,
+                            max_blocks=max(settings.max_blocks, 2 * cores_bound),
+                            target_name=target.name)
+        except FitError:               # a neuron alone over the reduced limits
+            return None
+        caps = {r: np.minimum(c, np.maximum(floor.get(r, 1), (c * fraction).astype(np.int64)))
+                for r, c in capacities.items()}
+        caps = {r: np.tile(c, target.chip_count) for r, c in caps.items()}
+        core_of_block, problem = sequential_fill(graph, caps, cost)
+        if problem is not None:
+            core_of_block, problem = sequential_fill(graph, caps, cost, optimistic=True)
+        if problem is not None:
+            return None
+        return (core_of_block // target.core_count)[graph.block_of_neuron]
+
+    return fill
+
+
+def chip_messages(conn: Connectivity, chip_of_neuron: np.ndarray, chips: int) -> sp.csr_array:
+    """(chips x chips) messages per step from chip a to chip b (rate weighted, one per
+    (source neuron, destination chip)); the diagonal is zero."""
+    pattern = conn.from_neurons.copy()
+    pattern.data = np.ones_like(pattern.data)
+    reach = sp.csr_array(one_hot(chip_of_neuron, chips) @ pattern)        # (chips, N)
+    reach.data = conn.neuron_rates[reach.indices].astype(np.float64)
+    by_dest = sp.coo_array(reach @ one_hot(chip_of_neuron, chips).T)    # (dest, src)
+    off = by_dest.row != by_dest.col
+    return sp.csr_array((by_dest.data[off], (by_dest.col[off], by_dest.row[off])),
+                        shape=(chips, chips))
+
+
+def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, load: np.ndarray,
+                chips: int, sequential: np.ndarray | None, time_limit_s: float, seed: int, notes: list[str]) -> list[tuple[str, np.ndarray]]:
+    """Chip assignments to try on ``chips`` chips, fewest messages between chips first.
+
+    CP-SAT (chip-level: neurons and synapses per chip no more than the best
+    greedy start's fullest chip, so balance is kept; per-core limits are the
+    chips' own placements' business) starts from the best greedy cut."""
+    orders = [("network order", np.arange(graph.block_count)),
+              ("spatial order", spatial_order(conn, graph))]
+    found = []
+    for name, order in orders:
+        assignment = _balanced_cut(load, order, chips)
+        found.append((f"balanced cut in {name}", assignment[graph.block_of_neuron], assignment))
+    if sequential is not None and sequential.max() < chips:
+        found.append(("sequential fill of the system's cores", sequential, None))
+    scored = sorted(((_messages(conn, a, chips), k, name, a, blocks)
+                     for k, (name, a, blocks) in enumerate(found)), key=lambda s: s[:2])
+    best_messages, _, best_name, _, best = next(s for s in scored if s[4] is not None)
+    if chips > 1 and graph.block_count * chips <= cpsat.MAX_PAIRS:
+        caps = {r: np.full(chips, int(np.bincount(best, weights=graph.demand[r],
+                                                  minlength=chips).max()))
+                for r in ("neurons", "synapses")}
+        solve = cpsat.fewest_messages(graph, caps, cost, False, best, time_limit_s, seed)
+        notes.append(f"chips, fewest messages: {solve.status}")
+        if solve.core_of_block is not None and len(np.unique(solve.core_of_block)) == chips:
+            per_neuron = solve.core_of_block[graph.block_of_neuron]
+            improved = _messages(conn, per_neuron, chips)
+            if improved < scored[0][0]:
+                scored.insert(0, (improved, -1, f"CP-SAT from the {best_name}", per_neuron, None))
+    return [(name, a) for _, _, name, a, _ in scored]
+
+
+def _messages(conn: Connectivity, chip_of_neuron: np.ndarray, chips: int) -> float:
+    return float(chip_messages(conn, chip_of_neuron, chips).sum())
+
+
+# --- each chip's share -----------------------------------------------------------------
+
+@dataclass
+class _Share:
+    chip: int
+    placement: Placement
+    neurons: dict[str, np.ndarray]      # population -> its neurons on this chip (sorted)
+
+
+def _place_chips(net, conn, chip_of_neuron, target, method, rates, time_limit_s, seed
+                 ) -> list[_Share] | str:
+    """Each chip's share placed on its cores, or why one does not fit."""
+    shares = []
+    for chip in np.unique(chip_of_neuron).tolist():
+        sub, neurons, sub_rates = chip_network(net, conn, chip_of_neuron, chip, rates)
+        try:
+            # Greedy fills only: OR-Tools 9.15 aborts the process on some share models
+            # ("Check failed: heuristics.fixed_search != nullptr"), which no handler can catch.
+            placement = neuron_partition(sub, target, rates=sub_rates, time_limit_s=time_limit_s,
+                                         seed=seed, improve=False)
+        except FitError as err:
+            return f"chip {chip}: {err}"
+        shares.append(_Share(chip, placement, neurons))
+    return shares
+
+
+def remote_name(population: str) -> str:
+    """The input a chip sees for spikes of ``population`` sent from other chips."""
+    return f"{population}@remote"
+
+
+def chip_network(net: HardwareNetwork, conn: Connectivity, chip_of_neuron: np.ndarray, chip: int,
+                 rates: Rates | None) -> tuple[HardwareNetwork, dict[str, np.ndarray], dict | None]:
+    """One chip's share of ``net`` as a network of its own.
+
+    Populations keep their names and hold only the chip's neurons (a band of
+    whole rows of a (C, H, W) layer keeps its three axes, so tiles stay
+    spatial; other shares are flat). Synapses from neurons on other chips come
+    from an input ``remote_name(population)`` as wide as the population.
+    """
+    local: dict[str, np.ndarray] = {}
+    for k, name in enumerate(conn.population_names):
+        a, b = int(conn.population_offsets[k]), int(conn.population_offsets[k + 1])
+        mine = np.flatnonzero(chip_of_neuron[a:b] == chip)
+        if len(mine):
+            local[name] = mine
+    position = {}
+    for name, mine in local.items():
+        pos = np.full(net.populations[name].size, -1, dtype=np.int64)
+        pos[mine] = np.arange(len(mine))
+        position[name] = pos
+    populations = {name: _sub_population(net.populations[name], mine) for name, mine in local.items()}
+    inputs = dict(net.inputs)
+    tables = []
+    for t in net.tables:
+        if t.target not in local:
+            continue
+        rows = sp.csr_array(t.weights[local[t.target]])
+        if t.source in net.inputs:
+            tables.append(t.with_(weights=rows))
+            continue
+        coo = rows.tocoo()
+        here = position.get(t.source)
+        on_chip = here[coo.col] >= 0 if here is not None else np.zeros(coo.nnz, bool)
+        shape_rows = rows.shape[0]
+        if np.any(on_chip):
+            tables.append(t.with_(weights=sp.csr_array(
+                (coo.data[on_chip], (coo.row[on_chip], here[coo.col[on_chip]])),
+                shape=(shape_rows, len(local[t.source])))))
+        if not np.all(on_chip):
+            name = remote_name(t.source)
+            inputs[name] = InputPort(name, (net.populations[t.source].size,))
+            far = ~on_chip
+            tables.append(t.with_(source=name, weights=sp.csr_array(
+                (coo.data[far], (coo.row[far], coo.col[far])),
+                shape=(shape_rows, rows.shape[1]))))
+    sub_rates = None
+    if rates is not None:
+        sub_rates = {}
+        for name, value in rates.items():
+            value = np.asarray(value, dtype=np.float64).reshape(-1)
+            if name in local:
+                sub_rates[name] = value if value.size == 1 else value[local[name]]
+            elif name in net.inputs:
+                sub_rates[name] = value
+            if name in net.populations:
+                sub_rates[remote_name(name)] = value
+    # Only the inputs that feed this chip (an input feeding nothing leaves CP-SAT a model it
+    # aborts on: OR-Tools 'heuristics.fixed_search != nullptr').
+    fed = {t.source for t in tables}
+    inputs = {name: port for name, port in inputs.items() if name in fed}
+    sub = net.with_(inputs=inputs, populations=populations, tables=tuple(tables), outputs={})
+    return sub, local, sub_rates
+
+
+def _sub_population(pop: Population, mine: np.ndarray) -> Population:
+    if len(mine) == pop.size:
+        return pop
+    shape: tuple[int, ...] = (len(mine),)
+    if len(pop.shape) == 3:
+        c, h, w = pop.shape
+        plane = h * w
+        r0, r1 = int(mine[0] % plane) // w, int(mine[-1] % plane) // w + 1
+        band = (np.arange(c)[:, None] * plane + np.arange(r0 * w, r1 * w)[None, :]).ravel()
+        if len(band) == len(mine) and np.array_equal(band, mine):
+            shape = (c, r1 - r0, w)
+    params = {k: np.asarray(v).reshape(-1)[mine] if np.ndim(v) and np.size(v) == pop.size else v
+              for k, v in pop.params.items()}
+    cut = {}
+    for k in ("v_scale", "v_offset", "profile"):      # per-neuron arrays (profile: i10-lowering)
+        v = getattr(pop, k, None)
+        if v is not None and np.ndim(v) and np.size(v) == pop.size:
+            cut[k] = np.asarray(v).reshape(-1)[mine]
+    return pop.with_(shape=shape, params=params, **cut)
+
+
+# --- the placement of the whole system ----------------------------------------------------
+
+def hop_matrix(target: Target) -> np.ndarray:
+    """(chips x chips) links on the shortest path between two chips (breadth first)."""
+    n = target.system.chips
+    adjacency: dict[int, list[int]] = {c: [] for c in range(n)}
+    for a, b in target.system.link_pairs():
+        adjacency[a].append(b)
+        adjacency[b].append(a)
+    hops = np.full((n, n), -1, dtype=np.int64)
+    for start in range(n):
+        hops[start, start] = 0
+        frontier = [start]
+        while frontier:
+            nxt = []
+            for a in frontier:
+                for b in sorted(adjacency[a]):
+                    if hops[start, b] < 0:
+                        hops[start, b] = hops[start, a] + 1
+                        nxt.append(b)
+            frontier = nxt
+    return hops
+
+
+def route(target: Target, hops: np.ndarray, a: int, b: int) -> list[int]:
+    """The path of chips from a to b: at each chip, the lowest-numbered neighbour one hop nearer."""
+    adjacency: dict[int, list[int]] = {}
+    for x, y in target.system.link_pairs():
+        adjacency.setdefault(x, []).append(y)
+        adjacency.setdefault(y, []).append(x)
+    path = [a]
+    while path[-1] != b:
+        here = path[-1]
+        path.append(min(n for n in adjacency[here] if hops[n, b] == hops[here, b] - 1))
+    return path
+
+
+def _placement(net, conn, target, shares, bound, hops, method, seconds,
+               notes) -> Placement:
+    cores_per_chip = target.core_count
+    blocks: list[Block] = []
+    utilisation: dict[int, dict[str, ResourceUse]] = {}
+    sub_notes = []
+    chip_rows = []
+    for share in shares:
+        base = share.chip * cores_per_chip
+        for b in share.placement.blocks:
+            name = b.population
+            neurons = share.neurons[name][b.start:b.stop]
+            cuts = np.flatnonzero(np.diff(neurons) != 1) + 1
+            for run in np.split(neurons, cuts):
+                blocks.append(Block(name, int(run[0]), int(run[-1]) + 1, base + b.core))
+        for c, uses in share.placement.utilisation.items():
+            utilisation[base + c] = dict(uses)
+        sub = share.placement
+        chip_rows.append({"chip": share.chip, "cores_used": sub.cores_used,
+                          "lower_bound": sub.lower_bound, "gap": round(sub.gap, 6),
+                          "solver_status": sub.solver_status,
+                          "neurons": int(sum(len(v) for v in share.neurons.values())),
+                          "routing_entries": {n: {"used": u.used, "capacity": u.capacity}
+                                              for n, u in sub.chip_utilisation.items()}})
+        sub_notes += [f"chip {share.chip}: {n}" for n in sub.notes]
+    order = {p: i for i, p in enumerate(conn.population_names)}
+    blocks.sort(key=lambda b: (order[b.population], b.start))
+    core_of_neuron = np.empty(conn.neuron_count, dtype=np.int64)
+    for b in blocks:
+        base = conn.population_offsets[order[b.population]]
+        core_of_neuron[base + b.start: base + b.stop] = b.core
+    cores_total = target.chip_count * cores_per_chip
+    core_pairs = chip_messages(conn, core_of_neuron, cores_total).tocoo()
+    pairs = {(int(a), int(b)): float(m) for a, b, m in zip(core_pairs.row, core_pairs.col,
+                                                           core_pairs.data)}
+    chip_of_neuron = core_of_neuron // cores_per_chip
+    system = system_summary(net, conn, target, chip_of_neuron, hops, bound, shares, chip_rows,
+                            method)
+    input_messages = 0.0
+    if conn.input_count:
+        pattern = conn.from_inputs.copy()
+        pattern.data = np.ones_like(pattern.data)
+        reach = sp.csr_array(one_hot(core_of_neuron, cores_total) @ pattern)
+        input_messages = float(np.sum(conn.input_rates[reach.indices]))
+    cores_used = len(utilisation)
+    status = "OPTIMAL" if all(s.placement.solver_status == "OPTIMAL" for s in shares) else \
+        ("FEASIBLE" if method == "cpsat" else "SEQUENTIAL")
+    core_bound = sum(s.placement.lower_bound for s in shares)
+    if system["link_overloads"]:
+        notes.append(f"{len(system['link_overloads'])} links carry more messages per step than "
+                     f"system.link.messages_per_step (estimated rates)")
+    return Placement(
+        target=target.name, strategy="system", method=method, blocks=tuple(blocks),
+        cores_used=cores_used, lower_bound=core_bound,
+        lower_bound_resource=shares[0].placement.lower_bound_resource,
+        utilisation=dict(sorted(utilisation.items())), messages=float(sum(pairs.values())),
+        messages_by_pair=pairs, input_messages=input_messages, solver_status=status,
+        solve_time_s=seconds, notes=tuple(notes + sub_notes), chip_utilisation={},
+        system=system)
+
+
+def system_summary(net, conn, target, chip_of_neuron, hops, bound, shares, chip_rows, method
+                   ) -> dict[str, Any]:
+    """Chips, links, traffic and inter-chip routes of a placement (JSON-able)."""
+    system = target.system
+    n = system.chips
+    messages = chip_messages(conn, chip_of_neuron, n).tocoo()
+    link_traffic = {pair: 0.0 for pair in system.link_pairs()}
+    directed: dict[tuple[int, int], float] = {}
+    entries: dict[int, set] = {c: set() for c in range(n)}
+    routes = []
+    # Per (source population, source chip, destination chip): distinct sending neurons.
+    pattern = conn.from_neurons.tocoo()
+    src = pattern.col.astype(np.int64)
+    dst_chip = chip_of_neuron[pattern.row]
+    crossing = chip_of_neuron[src] != dst_chip
+    key = np.unique(src[crossing] * n + dst_chip[crossing])
+    senders, chips_to = key // n, key % n
+    population = conn.population_of_neuron()[senders]
+    grouped = np.unique(np.column_stack([population, chip_of_neuron[senders], chips_to]), axis=0,
+                        return_counts=True)
+    for (p, a, b), axons in (zip(*grouped) if len(key) else ()):
+        path = route(target, hops, int(a), int(b))
+        name = conn.population_names[int(p)]
+        routes.append({"source": name, "source_chip": int(a), "target_chip": int(b),
+                       "axons": int(axons), "path": path})
+        for here, nxt in zip(path[:-1], path[1:]):
+            entries[here].add((name, int(a), nxt))
+    for a, b, m in zip(messages.row, messages.col, messages.data):
+        path = route(target, hops, int(a), int(b))
+        for x, y in zip(path[:-1], path[1:]):
+            link_traffic[(min(x, y), max(x, y))] += float(m)
+            directed[(x, y)] = directed.get((x, y), 0.0) + float(m)
+    capacity = system.link.messages_per_step
+    overloads = [[x, y, round(m, 6)] for (x, y), m in sorted(directed.items())
+                 if capacity is not None and m > capacity]
+    used_chips = sorted(s.chip for s in shares)
+    routing = {str(c): {"used": len(entries[c]), "capacity": system.routing_entries}
+               for c in range(n) if entries[c]}
+    for c, use in routing.items():
+        if system.routing_entries is not None and use["used"] > system.routing_entries:
+            raise FitError(f"chip {c} of {target.name} routes {use['used']} entries of "
+                           f"inter-chip traffic but has {system.routing_entries} "
+                           f"(system.routing_entries); use fewer, larger layers or a system with "
+                           f"larger routing tables")
+    return {
+        "system": target.name,
+        "chip_target": system.chip,
+        "chips": n,
+        "mesh": list(system.mesh) if system.mesh else None,
+        "cores_per_chip": target.core_count,
+        "chips_used": len(used_chips),
+        "chip_lower_bound": bound.chips,
+        "chip_lower_bound_resource": bound.resource,
+        "chip_gap": round((len(used_chips) - bound.chips) / len(used_chips), 6) if used_chips else 0.0,
+        "method": method,
+        "link_latency_steps": system.link.latency_steps,
+        "link_capacity": capacity,
+        "chip_rows": chip_rows,
+        "inter_chip_messages": float(messages.data.sum()),
+        "link_messages": float(sum(link_traffic.values())),
+        "messages_by_chip_pair": [[int(a), int(b), float(m)] for a, b, m in
+                                  sorted(zip(messages.row.tolist(), messages.col.tolist(),
+                                             messages.data.tolist()))],
+        "links": [[a, b, round(m, 6)] for (a, b), m in sorted(link_traffic.items())],
+        "link_overloads": overloads,
+        "routes": routes,
+        "inter_chip_routing_entries": routing,
+    }

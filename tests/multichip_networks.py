@@ -1,0 +1,123 @@
+"""Networks for multi-chip systems, shared by tests/test_multichip.py and benchmarks/bench_multichip.py.
+
+- ``sinabs_cnn(side)``: a Sinabs-style spiking CNN (IF neurons as Sinabs exports
+  its IAF layers; strided 3x3 convolutions, a linear readout). At side 64 it
+  has 57,354 neurons and about 3.0M synapses: more synapse memory than one
+  Loihi 2 chip has, so it needs two chips of loihi2_kapoho_point.
+- ``recurrent_sparse(n, fan_in)``: a random-sparse recurrent layer with an input
+  and a readout, each neuron fed by ``fan_in`` random neurons of a local
+  neighbourhood (the topographic connectivity of cortical models).
+- ``chain(nodes)``: a chain of tiny Affine -> LIF pairs with ``nodes`` nodes in all,
+  for graph-handling speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from nirc.ir.nodes import IF, LIF, Affine, Conv2d, Flatten, Input, NIRGraph, Output
+
+
+def _if(shape, threshold: float = 1.0) -> IF:
+    # r = 1/dt (dt 1 ms): v grows by the weighted input each step, as Sinabs' IAF does.
+    return IF(r=np.full(shape, 1000.0), v_threshold=np.full(shape, threshold), v_reset=np.zeros(shape))
+
+
+def sinabs_cnn(side: int = 64, channels: tuple[int, int, int] = (8, 16, 32), n_out: int = 10,
+               kernel: int = 3, seed: int = 0) -> NIRGraph:
+    """Input (2, S, S) -> conv KxK -> IF -> conv KxK stride 2 -> IF -> conv KxK stride 2 -> IF
+    -> Flatten -> Linear -> IF -> Output (``n_out=0``: no readout, the last map is the output)."""
+    rng = np.random.default_rng(seed)
+    c1, c2, c3 = channels
+    s2, s3 = side // 2, side // 4
+
+    def conv(c_out, c_in, stride):
+        return Conv2d(weight=rng.normal(0.15, 0.6 / kernel / np.sqrt(c_in), (c_out, c_in, kernel, kernel)),
+                      stride=stride, padding=kernel // 2, dilation=1, groups=1, bias=np.zeros(c_out))
+
+    flat = c3 * s3 * s3
+    if n_out == 0:           # no dense readout (too wide for a SpiNNaker PE): the last map is output
+        nodes = {"input": Input(shape=np.array([2, side, side])),
+                 "conv1": conv(c1, 2, 1), "spk1": _if((c1, side, side)),
+                 "conv2": conv(c2, c1, 2), "spk2": _if((c2, s2, s2)),
+                 "conv3": conv(c3, c2, 2), "spk3": _if((c3, s3, s3)),
+                 "output": Output(shape=np.array([c3, s3, s3]))}
+        order = list(nodes)
+        return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
+    nodes = {
+        "input": Input(shape=np.array([2, side, side])),
+        "conv1": conv(c1, 2, 1), "spk1": _if((c1, side, side)),
+        "conv2": conv(c2, c1, 2), "spk2": _if((c2, s2, s2)),
+        "conv3": conv(c3, c2, 2), "spk3": _if((c3, s3, s3)),
+        "flat": Flatten(start_dim=0, end_dim=-1, input_type=np.array([c3, s3, s3])),
+        "fc": Affine(weight=rng.normal(0.0, 3.0 / np.sqrt(flat), (n_out, flat)),
+                     bias=np.zeros(n_out)),
+        "spk_out": _if((n_out,)),
+        "output": Output(shape=np.array([n_out])),
+    }
+    order = list(nodes)
+    return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
+
+
+def _local_sparse(n_out: int, n_in: int, fan_in: int, width: int, rng, gain: float):
+    """(n_out, n_in) dense array: each row has ``fan_in`` random entries within ``width``
+    of its own position (scaled to n_in)."""
+    rows = np.repeat(np.arange(n_out), fan_in)
+    centre = (rows * n_in) // n_out
+    cols = (centre + rng.integers(-width, width + 1, size=rows.size)) % n_in
+    values = rng.normal(0.2, 1.0, size=rows.size) * gain / np.sqrt(fan_in)
+    m = sp.coo_array((values, (rows, cols)), shape=(n_out, n_in)).tocsr()
+    m.sum_duplicates()
+    return m
+
+
+def recurrent_sparse(n: int = 4096, fan_in: int = 64, n_in: int = 256, n_out: int = 10,
+                     seed: int = 0, dense: bool = True) -> NIRGraph:
+    """Input -> Affine -> LIF (recurrent through a sparse Affine) -> Affine -> LIF -> Output.
+
+    The recurrent weights are stored as a dense NIR Affine (NIR has no sparse
+    node) of which only ``fan_in`` entries per row are non-zero.
+    """
+    rng = np.random.default_rng(seed)
+
+    def lif(size):
+        return LIF(tau=np.full(size, 0.02), r=np.ones(size), v_leak=np.zeros(size),
+                   v_threshold=np.full(size, 1.0), v_reset=np.zeros(size))
+
+    width = max(fan_in, n // 64)
+    w_in = _local_sparse(n, n_in, 8, max(8, n_in // 32), rng, 2.0).toarray()
+    w_rec = _local_sparse(n, n, fan_in, width, rng, 0.5).toarray()
+    w_out = _local_sparse(n_out, n, min(fan_in, n), n // 2, rng, 2.0).toarray()
+    nodes = {
+        "input": Input(shape=np.array([n_in])),
+        "w_in": Affine(weight=w_in, bias=np.zeros(n)),
+        "hidden": lif(n),
+        "w_rec": Affine(weight=w_rec, bias=np.zeros(n)),
+        "w_out": Affine(weight=w_out, bias=np.zeros(n_out)),
+        "readout": lif(n_out),
+        "output": Output(shape=np.array([n_out])),
+    }
+    edges = (("input", "w_in"), ("w_in", "hidden"), ("hidden", "w_rec"), ("w_rec", "hidden"),
+             ("hidden", "w_out"), ("w_out", "readout"), ("readout", "output"))
+    return NIRGraph(nodes=nodes, edges=edges)
+
+
+def chain(n_nodes: int, width: int = 2, seed: int = 0) -> NIRGraph:
+    """Input -> (Affine -> LIF) x k -> Output with ``n_nodes`` nodes in all (about)."""
+    rng = np.random.default_rng(seed)
+    nodes = {"input": Input(shape=np.array([width]))}
+    edges = []
+    previous = "input"
+    k = 0
+    while len(nodes) < n_nodes - 1:
+        a, l = f"a{k}", f"l{k}"
+        nodes[a] = Affine(weight=rng.normal(0.8, 0.2, (width, width)), bias=np.zeros(width))
+        nodes[l] = LIF(tau=np.full(width, 0.01), r=np.ones(width), v_leak=np.zeros(width),
+                       v_threshold=np.full(width, 0.5), v_reset=np.zeros(width))
+        edges += [(previous, a), (a, l)]
+        previous = l
+        k += 1
+    nodes["output"] = Output(shape=np.array([width]))
+    edges.append((previous, "output"))
+    return NIRGraph(nodes=nodes, edges=tuple(edges))
