@@ -39,3 +39,15 @@ def graph_tree(nodes: dict[str, dict], edges: list[tuple[str, str]], version: st
     if version is not None:
         tree["version"] = version
     return tree
+
+
+def nested_graph_tree(inner_lif: dict) -> dict:
+    """input(4) -> Affine -> a nested graph (input -> ``inner_lif`` (3) -> output) -> output."""
+    sub = {"type": "NIRGraph",
+           "nodes": {"input": {"type": "Input", "shape": np.array([3])}, "lif": inner_lif,
+                     "output": {"type": "Output", "shape": np.array([3])}},
+           "edges": [["input", "lif"], ["lif", "output"]]}
+    return graph_tree({"input": {"type": "Input", "shape": np.array([4])},
+                       "fc": {"type": "Affine", "weight": np.ones((3, 4)), "bias": np.zeros(3)},
+                       "sub": sub, "output": {"type": "Output", "shape": np.array([3])}},
+                      [("input", "fc"), ("fc", "sub"), ("sub", "output")])

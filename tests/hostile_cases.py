@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from h5tree import graph_tree, write_tree  # noqa: E402
+from h5tree import graph_tree, nested_graph_tree, write_tree  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_TARGETS = REPO / "targets"
@@ -88,14 +88,7 @@ def cnn_tree() -> dict:
 
 
 def nested_tree() -> dict:
-    sub = {"type": "NIRGraph",
-           "nodes": {"input": {"type": "Input", "shape": np.array([3])}, "lif": _lif(3),
-                     "output": {"type": "Output", "shape": np.array([3])}},
-           "edges": [["input", "lif"], ["lif", "output"]]}
-    return graph_tree({"input": {"type": "Input", "shape": np.array([4])},
-                       "fc": {"type": "Affine", "weight": np.ones((3, 4)), "bias": np.zeros(3)},
-                       "sub": sub, "output": {"type": "Output", "shape": np.array([3])}},
-                      [("input", "fc"), ("fc", "sub"), ("sub", "output")])
+    return nested_graph_tree(_lif(3))
 
 
 SEEDS = {"mlp": mlp_tree, "deep": deep_tree, "cnn": cnn_tree, "nested": nested_tree}

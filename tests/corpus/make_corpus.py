@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from h5tree import graph_tree, write_tree  # noqa: E402
+from h5tree import graph_tree, nested_graph_tree, write_tree  # noqa: E402
 
 V3 = np.array([0.02, 0.02, 0.02])
 
@@ -81,14 +81,7 @@ def huge_dataset(path: Path) -> None:
 
 
 def nested(inner_lif: dict) -> dict:
-    sub = {"type": "NIRGraph",
-           "nodes": {"input": {"type": "Input", "shape": np.array([3])}, "lif": inner_lif,
-                     "output": {"type": "Output", "shape": np.array([3])}},
-           "edges": [["input", "lif"], ["lif", "output"]]}
-    return graph_tree({"input": {"type": "Input", "shape": np.array([4])},
-                       "fc": {"type": "Affine", "weight": np.ones((3, 4)), "bias": np.zeros(3)},
-                       "sub": sub, "output": {"type": "Output", "shape": np.array([3])}},
-                      [("input", "fc"), ("fc", "sub"), ("sub", "output")])
+    return nested_graph_tree(inner_lif)
 
 
 CORPUS: dict[str, Callable[[Path], None]] = {
