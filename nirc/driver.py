@@ -194,7 +194,7 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
         with watch.stage("reference"):
             try:
                 fidelity.reference_run(graph, ctx.calibration, dt_value, method,
-                                       getattr(ctx, "convention", None))
+                                       ctx.convention)
             except NircError as err:
                 # The compile does not depend on it; say what could not be checked.
                 unmeasured = f"the float reference could not run on the calibration input: {err}"
@@ -335,7 +335,7 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     for name, notes in fidelity.zeroed_warnings(zeroed).items():
         found.setdefault(name, []).extend(notes)
     model = get_model(net.neuron_model)
-    convention = getattr(ctx, "convention", None)
+    convention = ctx.convention
     trained = fidelity.model_rules(convention)
     readouts = {o.source for o in net.outputs.values()}
     quantization = {row["population"]: row for row in ctx.report.get("quantization", [])}

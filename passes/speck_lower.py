@@ -26,7 +26,7 @@ def speck_lower(graph: NIRGraph, ctx: PassContext) -> HardwareNetwork:
     # The target's backend_options.neuron.{reset_mode,low_threshold}, unless the caller
     # overrides them; the reset follows the model's when it was trained with the chip's
     # native subtraction (Sinabs' default MembraneSubtract, snnTorch's default).
-    convention = getattr(ctx, "convention", None)
+    convention = ctx.convention
     native = "subtract" if convention is not None and convention.reset == "subtract" else None
     reset = ctx.options.get("speck_reset", native or chip.reset_mode)
     low_threshold = ctx.options.get("speck_low_threshold", chip.low_threshold)

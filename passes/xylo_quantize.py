@@ -49,7 +49,7 @@ def state_peaks(net: HardwareNetwork, run) -> dict[str, dict[str, np.ndarray]]:
 
 
 def calibration_of(net: HardwareNetwork, ctx: PassContext) -> fidelity.Calibration:
-    given = getattr(ctx, "calibration", None)
+    given = ctx.calibration
     if isinstance(given, fidelity.Calibration):
         return given
     return fidelity.calibration({k: p.shape for k, p in net.inputs.items()}, given)

@@ -18,6 +18,15 @@ from pathlib import Path
 MODULES = ("dynapcnn_layer", "mapping", "discretize", "chips.dynapcnn")
 
 
+def _restore(saved: dict[str, types.ModuleType | None]) -> None:
+    """Put sys.modules' entries back as they were before a stub replaced them."""
+    for key, module in saved.items():
+        if module is None:
+            sys.modules.pop(key, None)
+        else:
+            sys.modules[key] = module
+
+
 def load() -> dict[str, types.ModuleType]:
     import sinabs
 
@@ -35,11 +44,7 @@ def load() -> dict[str, types.ModuleType]:
         return {name: importlib.import_module(f"sinabs.backend.dynapcnn.{name}")
                 for name in MODULES}
     finally:
-        for key, module in saved.items():
-            if module is None:
-                sys.modules.pop(key, None)
-            else:
-                sys.modules[key] = module
+        _restore(saved)
 
 
 class _Placeholder(types.ModuleType):
@@ -69,8 +74,4 @@ def dynapcnn_network_class():
         from sinabs.backend.dynapcnn import DynapcnnNetwork
         return DynapcnnNetwork
     finally:
-        for key, module in saved.items():
-            if module is None:
-                sys.modules.pop(key, None)
-            else:
-                sys.modules[key] = module
+        _restore(saved)

@@ -80,7 +80,8 @@ def test_huge_string_dataset_is_refused_before_reading(tmp_path):
     """The 1 GB fixed-length string took 16-21 s and 4-6 GB; now the header decides."""
     case = next(c for c in hc.named_nir_cases() if c.name == "nir_fixed_string_huge_itemsize:inspect")
     outcome = _run(case, tmp_path)
-    assert outcome.peak_mb < 1024 and outcome.seconds < 10
+    # Memory shows the header decided: reading the data took 4-6 GB.
+    assert outcome.peak_mb < 1024
 
 
 def test_inspect_names_why_a_graph_cannot_run(tmp_path, capsys):
@@ -125,7 +126,7 @@ def test_named_yaml_case_ends_in_one_error_line(case, tmp_path):
     line = _error(outcome)
     assert str(tmp_path / "t.yaml") in line
     assert YAML_EXPECTED[case.name.split(":")[0]] in line
-    assert outcome.peak_mb < 2048 and outcome.seconds < 30
+    assert outcome.peak_mb < 2048   # a hang past fuzz_harness.TIME_LIMIT_S fails in _run
 
 
 def test_targets_check_requires_a_complete_pass_list(tmp_path, capsys):

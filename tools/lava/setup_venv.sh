@@ -22,7 +22,7 @@ fi
 find_python310() {
     local candidate candidates
     if [[ -n "${LAVA_PYTHON:-}" ]]; then candidates=("$LAVA_PYTHON")  # explicit choice: no fallback
-    else candidates=(python3.10 "$(command -v pyenv >/dev/null 2>&1 && pyenv root || echo /root/.pyenv)"/versions/3.10.*/bin/python3.10); fi
+    else candidates=(python3.10 "$(command -v pyenv >/dev/null 2>&1 && pyenv root || echo "${PYENV_ROOT:-$HOME/.pyenv}")"/versions/3.10.*/bin/python3.10); fi
     for candidate in "${candidates[@]}"; do
         if command -v "$candidate" >/dev/null 2>&1 && \
            "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then
