@@ -20,9 +20,9 @@ if [[ -f "$STAMP" && "$STAMP" -nt "$REQUIREMENTS" ]] && "$VENV/bin/python" -c "i
 fi
 
 find_python310() {
-    local candidate candidates
+    local candidate candidates home=~   # ~: $HOME, or the passwd entry when HOME is unset
     if [[ -n "${LAVA_PYTHON:-}" ]]; then candidates=("$LAVA_PYTHON")  # explicit choice: no fallback
-    else candidates=(python3.10 "$(command -v pyenv >/dev/null 2>&1 && pyenv root || echo "${PYENV_ROOT:-$HOME/.pyenv}")"/versions/3.10.*/bin/python3.10); fi
+    else candidates=(python3.10 "$(command -v pyenv >/dev/null 2>&1 && pyenv root || echo "${PYENV_ROOT:-$home/.pyenv}")"/versions/3.10.*/bin/python3.10); fi
     for candidate in "${candidates[@]}"; do
         if command -v "$candidate" >/dev/null 2>&1 && \
            "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then
