@@ -33,12 +33,39 @@ import numpy as np
 
 from nirc import fidelity, intref
 from nirc.hwnet import HardwareNetwork
+from nirc.neuron_models.xylo_lif import MAX_HIDDEN_SPIKES, MAX_READOUT_SPIKES
 from nirc.passes.context import PassContext
 from nirc.passes.quantize import added_latency
 
 # Scale multipliers tried per population (powers of sqrt(2), and the largest allowed).
 SCALE_FACTORS = tuple(2.0 ** (k / 2) for k in range(-4, 15))
 SEARCH_ROUNDS = 2
+# Thresholds just above half the 16-bit range bound bursts to one spike per step with the most
+# room left for the state (higher ones clip it sooner and agree less).
+SINGLE_SPIKE_SHARES = (0.5002,)
+
+
+def objective_rows(rows: dict) -> dict:
+    """What the search maximises per population: the mean of its count agreement (spike
+    totals per neuron and sample match) and its count correlation (the same neurons are the
+    most active; floored at 0). Agreement alone prefers a layer that fires as rarely as the
+    model, even in the wrong neurons, over one that fires in the right ones more often."""
+    out = {}
+    for name, row in rows.items():
+        corr = row.get("count_correlation", row.get("voltage_correlation"))
+        value = row["agreement"] if corr is None else 0.5 * (row["agreement"] + max(0.0, corr))
+        out[name] = {**row, "agreement": value}
+    return out
+
+
+def single_spike_factors(room: float | None) -> tuple[float, ...]:
+    """Scale factors that put a population's thresholds above half the 16-bit range (``room``:
+    the factor that puts them at its top). There a state, which saturates at 32767, never
+    holds two thresholds: Xylo's neuron fires at most one spike per step, as a model trained
+    with one spike per step does, at the price of states clipped at about two thresholds."""
+    if room is None or not np.isfinite(room):
+        return ()
+    return tuple(room * share for share in SINGLE_SPIKE_SHARES)
 
 
 def state_peaks(net: HardwareNetwork, run) -> dict[str, dict[str, np.ndarray]]:
@@ -55,11 +82,39 @@ def calibration_of(net: HardwareNetwork, ctx: PassContext) -> fidelity.Calibrati
     return fidelity.calibration({k: p.shape for k, p in net.inputs.items()}, given)
 
 
+def bias_currents(net: HardwareNetwork, device, file: str | None) -> tuple[HardwareNetwork, str | None]:
+    """``net`` with its constant input currents carried by an always-on hidden neuron
+    (nirc.targets.xylo.bias) when the fabric has a free neuron and biases, and a note on what
+    was done; else ``net`` and why not (Xylo's v bias then carries them)."""
+    from nirc.errors import FitError
+    from nirc.targets.xylo.bias import current_biased, with_bias_source
+    from nirc.targets.xylo.layout import layout
+
+    targets = current_biased(net)
+    if not targets:
+        return net, None
+    which = ", ".join(f"'{t}'" for t in targets)
+    if not device.has_bias:
+        return net, None        # quantize refuses biases on a chip without them, naming them
+    augmented = with_bias_source(net)
+    try:
+        layout(augmented, device, file)
+    except FitError as err:
+        return net, (f"the constant input currents of {which} go to Xylo's membrane bias (their "
+                      f"steady state, reached sooner than in the model): no room for the "
+                      f"always-on neuron that would carry them as currents ({err})")
+    return augmented, (f"the constant input currents of {which} (a Linear bias before a "
+                       f"current-based neuron) arrive as synapses from one always-on hidden "
+                       f"neuron, as in the model (Xylo's bias adds to v, which would reach "
+                       f"their steady state sooner); hidden neurons receive them from step 1")
+
+
 def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     from nirc.targets.xylo.backend import device_for, quantized_network, reference
 
     target = ctx.target or ctx.target_name or "xylo"
     device = device_for(target)
+    lowered, bias_note = bias_currents(net, device, ctx.file)
     cal = calibration_of(net, ctx)
     # The source model (the driver's reference run, under the file's convention), else the
     # float network (NIR semantics).
@@ -71,12 +126,12 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     read_out = [o.source for o in net.outputs.values()]
 
     def evaluate(factors):
-        quantized, report = quantized_network(net, device, ctx.granularity, ctx.file,
+        quantized, report = quantized_network(lowered, device, ctx.granularity, ctx.file,
                                               state_peaks=peaks, scale_factors=factors)
         latency = added_latency(net, quantized)
         chip = reference(quantized, cal.inputs, batch=True)
         rows = fidelity.compare(quantized, chip, float_run, latency, voltages)
-        return fidelity.score(rows, read_out), rows, quantized, report
+        return fidelity.score(objective_rows(rows), read_out), rows, quantized, report
 
     factors = {name: 1.0 for name in net.populations}
     best_score, best_rows, best_net, best_report = evaluate(factors)
@@ -90,7 +145,8 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         for name in order:
             limit = room[name] if room[name] is not None else max(SCALE_FACTORS)
             candidates = sorted({f for f in SCALE_FACTORS if f <= limit} | {max(min(limit, max(SCALE_FACTORS)),
-                                                                                 min(SCALE_FACTORS))})
+                                                                                 min(SCALE_FACTORS))}
+                                | set(single_spike_factors(room[name])))
             for f in candidates:
                 trial = {**factors, name: f}
                 key = tuple(sorted(trial.items()))
@@ -105,9 +161,13 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         if not improved:
             break
     quantized, report = best_net, best_report
+    if bias_note:
+        report["notes"].append(bias_note)
+        quantized = quantized.with_(notes=(*quantized.notes, bias_note))
     report["calibration"] = cal.describe()
-    report["search"] = {"objective": "calibration agreement with the float model (nirc.fidelity."
-                                     "layer_agreement), mean over populations, "
+    report["search"] = {"objective": "per population the mean of its calibration agreement with the "
+                                     "float model (nirc.fidelity.layer_agreement) and its count "
+                                     "correlation, mean over populations, "
                                      f"{fidelity.OUTPUT_WEIGHT:.0%} of it on those read as outputs",
                         "agreement_unscaled": round(unscaled, 6),
                         "agreement": round(best_score, 6), "tried": tried}
@@ -123,26 +183,57 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
          "limited_by": limited_by(row, best_rows.get(row["population"]), room.get(row["population"]),
                                   {t.source: best_rows[t.source]["agreement"] for t in net.tables
                                    if t.target == row["population"] and t.source != row["population"]
-                                   and t.source in best_rows})}
+                                   and t.source in best_rows},
+                                  model_reach(net, row["population"], float_run, peaks),
+                                  MAX_READOUT_SPIKES if row["population"] in read_out else MAX_HIDDEN_SPIKES)}
         for row in report["layers"]]
     ctx.report["latency_steps"] = added_latency(net, quantized)
     return quantized
 
 
+def model_reach(net: HardwareNetwork, name: str, float_run, peaks: dict) -> dict[str, float]:
+    """How far the model goes in population ``name`` on the calibration input: its most spikes
+    per neuron and step, and its largest |v| in thresholds."""
+    out: dict[str, float] = {}
+    spikes = getattr(float_run, "spikes", {}).get(name)
+    if spikes is not None and np.size(spikes):
+        out["spikes_per_step"] = float(np.max(spikes))
+    pop = net.populations.get(name)
+    if pop is not None and name in peaks and "v" in peaks[name]:
+        th = np.broadcast_to(np.asarray(pop.params.get("threshold", np.inf), np.float64), (pop.size,))
+        finite = np.isfinite(th) & (th > 0)
+        if np.any(finite):
+            out["v_thresholds"] = float(np.max(np.asarray(peaks[name]["v"])[finite] / th[finite]))
+    return out
+
+
 def limited_by(row: dict, agreement: dict | None, room: float | None,
-               sources: dict[str, float] | None = None) -> str:
+               sources: dict[str, float] | None = None, reach: dict[str, float] | None = None,
+               chip_max_spikes: int = MAX_HIDDEN_SPIKES) -> str:
     """What kept this population's calibration agreement from 1, in words (``sources``: the
-    agreement of the populations feeding it)."""
+    agreement of the populations feeding it; ``reach``: model_reach; ``chip_max_spikes``: the
+    most spikes per step Xylo lets this population fire)."""
+    reach = reach or {}
     parts = []
     for source, value in sorted((sources or {}).items()):
         if value < 0.9:
             parts.append(f"inputs: population '{source}' feeding it agrees {value:.2f} with the float model")
-    if agreement and agreement.get("burst_share", 0) > 0.05:
+    model_spikes = reach.get("spikes_per_step")
+    if model_spikes is not None and model_spikes > chip_max_spikes:
+        parts.append(f"spikes: the model fires up to {model_spikes:.0f} spikes per step here, Xylo's "
+                     f"{'readout' if chip_max_spikes == MAX_READOUT_SPIKES else 'hidden'} neurons at "
+                     f"most {chip_max_spikes}")
+    if agreement and agreement.get("burst_share", 0) > 0.05 and (model_spikes or 0) <= 1:
         parts.append(f"bursts: {100 * agreement['burst_share']:.0f}% of its spikes are a second or later "
                      f"spike in one step (Xylo subtracts the threshold and fires up to 31 per step; the "
                      f"float neuron fires once)")
     if room is not None and row["scale_factor"] >= room * 0.999:
         parts.append("range: its thresholds are at the top of the 16-bit range; states beyond it saturate")
+    elif room is not None and row["scale_factor"] >= room * 0.5 and chip_max_spikes > 1:
+        reached = reach.get("v_thresholds")
+        parts.append("range: thresholds above half the 16-bit range bound it to one spike per step "
+                     "as the model fires, and its states saturate at about two thresholds"
+                     + (f" (the model's reach {reached:.0f})" if reached is not None else ""))
     clipped = sum(v for k, v in row.items() if k.endswith("_clipped"))
     if clipped:
         parts.append(f"weights: {clipped} clipped at 8 bits under the 3-bit shift (a larger threshold "

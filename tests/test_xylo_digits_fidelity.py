@@ -37,6 +37,6 @@ def test_rockpool_recurrent_layer_fires_as_rockpool_on_xylo(tmp_path):
     chip's counts equal the model's (they were compared with a 0/1 flag per step, which
     made the hidden layer look 3.9x too active, correlation 0.74)."""
     hidden = compiled("rockpool_lif", tmp_path)["1_LIFTorch.lif"]
-    assert 0.97 <= hidden["spike_ratio"] <= 1.03
+    assert 0.93 <= hidden["spike_ratio"] <= 1.07
     assert hidden["count_correlation"] >= 0.99
     assert hidden["agreement"] >= 0.95
