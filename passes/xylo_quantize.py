@@ -11,20 +11,35 @@ errors (see nirc.targets.xylo.quantize), ``ctx.report["latency_steps"]`` the
 steps each population lags the float network (feed-forward tables between
 neurons gain one step each, as in quantize).
 
+Constant input currents (a Linear bias before a current-based neuron) become
+synapses from one always-on hidden neuron (nirc.targets.xylo.bias) when the
+fabric has room, rather than Xylo's membrane bias, which would reach their
+steady state a time constant early; ``ctx.report["quantize"]["notes"]`` says
+which was done.
+
 Scales are chosen for fidelity, on calibration input (``ctx.calibration``: the
 user's samples, else nirc.fidelity.DEFAULT's seeded spikes): the float network
 is run once, its largest |v| and |i| size a first state scale (so they fit 16
 bits), then each population's scale is multiplied by the factor in
-SCALE_FACTORS (up to the largest that keeps its thresholds in 16 bits; past
-the weights' 8-bit range the largest weights clip, which can agree better
-than a smaller threshold, and the report counts them) that maximises the network's agreement with the float run
-(nirc.fidelity.score), one population after the other, twice over. Why it
-matters: Xylo subtracts the threshold and fires up to 31 spikes per step, so a
-threshold far below the 16-bit range lets a strongly driven neuron burst where
-the float neuron fires once; a threshold near the top bounds the burst (the
-state saturates) but clips negative states and large currents. Which costs
-less depends on the network, so it is measured. ``ctx.report["quantize"]
-["search"]`` lists the factors tried and the agreement each gave.
+SCALE_FACTORS or single_spike_factors (up to the largest that keeps its
+thresholds in 16 bits; past the weights' 8-bit range the largest weights clip,
+which can agree better than a smaller threshold, and the report counts them)
+that maximises the network's agreement with the float run (per population the
+mean of nirc.fidelity's count agreement and count correlation, objective_rows;
+nirc.fidelity.score over the network), one population after the other, twice
+over. Why it matters: Xylo subtracts the threshold and fires up to 31 spikes
+per step, so a threshold far below the 16-bit range lets a strongly driven
+neuron burst where a one-spike model fires once; a threshold just above half
+the range bounds the burst to one spike (the state saturates at about two
+thresholds) but clips states the model carries further. Which costs less
+depends on the network, so it is measured. A readout the model drives to
+several spikes per step (Rockpool's LIFTorch) against Xylo's one may also get
+its thresholds raised by a ``count_scale`` from COUNT_SCALES, so that each chip
+spike stands for that many of the model's; the report rows give it, and
+fidelity compares the chip's counts times it. ``ctx.report["quantize"]
+["search"]`` lists the factors tried and the agreement each gave;
+``ctx.report["quantization"]`` one row per population with its scale, scale
+factor, count scale, calibration agreement and what limited it (limited_by).
 """
 
 from __future__ import annotations
@@ -40,6 +55,8 @@ from nirc.passes.quantize import added_latency
 # Scale multipliers tried per population (powers of sqrt(2), and the largest allowed).
 SCALE_FACTORS = tuple(2.0 ** (k / 2) for k in range(-4, 15))
 SEARCH_ROUNDS = 2
+# Readout count scales tried (each chip spike standing for that many of the model's).
+COUNT_SCALES = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
 # Thresholds just above half the 16-bit range bound bursts to one spike per step with the most
 # room left for the state (higher ones clip it sooner and agree less).
 SINGLE_SPIKE_SHARES = (0.5002,)
@@ -125,39 +142,54 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
 
     read_out = [o.source for o in net.outputs.values()]
 
-    def evaluate(factors):
+    # Readouts the model drives to more spikes per step than Xylo's readout fires (one): their
+    # thresholds may be raised so that each chip spike stands for ``count_scale`` of the model's.
+    counts = {name: 1.0 for name in read_out if name in net.populations and net.populations[name].spiking
+              and name in getattr(float_run, "spikes", {})
+              and float(np.max(float_run.spikes[name], initial=0)) > MAX_READOUT_SPIKES}
+
+    def evaluate(factors, scales):
         quantized, report = quantized_network(lowered, device, ctx.granularity, ctx.file,
-                                              state_peaks=peaks, scale_factors=factors)
+                                              state_peaks=peaks, scale_factors=factors,
+                                              count_scales=scales)
         latency = added_latency(net, quantized)
         chip = reference(quantized, cal.inputs, batch=True)
-        rows = fidelity.compare(quantized, chip, float_run, latency, voltages)
+        rows = fidelity.compare(quantized, chip, float_run, latency, voltages, scales)
         return fidelity.score(objective_rows(rows), read_out), rows, quantized, report
 
     factors = {name: 1.0 for name in net.populations}
-    best_score, best_rows, best_net, best_report = evaluate(factors)
+    best_score, best_rows, best_net, best_report = evaluate(factors, counts)
     unscaled = best_score
     room = {row["population"]: row["max_scale_factor"] for row in best_report["layers"]}
     tried = []
-    seen = {tuple(sorted(factors.items()))}
+    seen = {(tuple(sorted(factors.items())), tuple(sorted(counts.items())))}
     order = [name for name in net.populations if name in room]
     for _ in range(SEARCH_ROUNDS):
         improved = False
+        trials = []
         for name in order:
             limit = room[name] if room[name] is not None else max(SCALE_FACTORS)
             candidates = sorted({f for f in SCALE_FACTORS if f <= limit} | {max(min(limit, max(SCALE_FACTORS)),
                                                                                  min(SCALE_FACTORS))}
                                 | set(single_spike_factors(room[name])))
-            for f in candidates:
-                trial = {**factors, name: f}
-                key = tuple(sorted(trial.items()))
-                if f == factors[name] or key in seen:
-                    continue
-                seen.add(key)
-                score, rows, quantized, report = evaluate(trial)
-                tried.append({"population": name, "scale_factor": f, "agreement": round(score, 6)})
-                if score > best_score + 1e-9:
-                    best_score, best_rows, best_net, best_report = score, rows, quantized, report
-                    factors, improved = trial, True
+            trials += [(name, "scale_factor", f) for f in candidates]
+        for name in counts:
+            trials += [(name, "count_scale", k) for k in COUNT_SCALES]
+        for name, kind, value in trials:
+            trial_factors = {**factors, name: value} if kind == "scale_factor" else factors
+            trial_counts = {**counts, name: value} if kind == "count_scale" else counts
+            if kind == "count_scale" and room[name] is not None and \
+                    value * trial_factors[name] > room[name] * 1.0001:
+                continue            # the raised threshold would not fit 16 bits
+            key = (tuple(sorted(trial_factors.items())), tuple(sorted(trial_counts.items())))
+            if key in seen:
+                continue
+            seen.add(key)
+            score, rows, quantized, report = evaluate(trial_factors, trial_counts)
+            tried.append({"population": name, kind: value, "agreement": round(score, 6)})
+            if score > best_score + 1e-9:
+                best_score, best_rows, best_net, best_report = score, rows, quantized, report
+                factors, counts, improved = trial_factors, trial_counts, True
         if not improved:
             break
     quantized, report = best_net, best_report
@@ -175,6 +207,7 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     # The driver's report and nirc verify read one row per population under "quantization".
     ctx.report["quantization"] = [
         {"population": row["population"], "scale": row["scale"], "scale_factor": row["scale_factor"],
+         "count_scale": row["count_scale"],
          "weight_rel_error": max([v for k, v in row.items() if k.endswith("_relative_rms_error")], default=0.0),
          "threshold_rel_error": row["threshold_relative_error"], "tau_mem_rel_error": row["tau_mem_relative_error"],
          "weights_zeroed": sum(v for k, v in row.items() if k.endswith("_zeroed")),
@@ -220,9 +253,12 @@ def limited_by(row: dict, agreement: dict | None, room: float | None,
             parts.append(f"inputs: population '{source}' feeding it agrees {value:.2f} with the float model")
     model_spikes = reach.get("spikes_per_step")
     if model_spikes is not None and model_spikes > chip_max_spikes:
+        scale = row.get("count_scale", 1.0)
         parts.append(f"spikes: the model fires up to {model_spikes:.0f} spikes per step here, Xylo's "
                      f"{'readout' if chip_max_spikes == MAX_READOUT_SPIKES else 'hidden'} neurons at "
-                     f"most {chip_max_spikes}")
+                     f"most {chip_max_spikes}" + (
+                         f" (thresholds raised {scale:g}x: one chip spike stands for {scale:g} of the "
+                         f"model's)" if scale != 1 else ""))
     if agreement and agreement.get("burst_share", 0) > 0.05 and (model_spikes or 0) <= 1:
         parts.append(f"bursts: {100 * agreement['burst_share']:.0f}% of its spikes are a second or later "
                      f"spike in one step (Xylo subtracts the threshold and fires up to 31 per step; the "

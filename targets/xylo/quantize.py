@@ -113,7 +113,8 @@ def _rel_rms(approx: np.ndarray, exact: np.ndarray) -> float:
 
 def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granularity: str = "layer",
              file: str | None = None, state_peaks: dict | None = None,
-             scale_factors: dict[str, float] | None = None) -> tuple[XyloSpec, dict]:
+             scale_factors: dict[str, float] | None = None,
+             count_scales: dict[str, float] | None = None) -> tuple[XyloSpec, dict]:
     """The integer XyloSpec for a laid-out float network, and the quantization report.
 
     ``state_peaks`` ({population: {"v": (size,), "i": (size,)}}, float units, e.g. the
@@ -125,6 +126,9 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     factor that keeps the population's thresholds in 16 bits (``max_scale_factor``),
     the largest that clips none of its weights (``unclipped_scale_factor``) and the
     weights each matrix clipped (``<matrix>_clipped``).
+    ``count_scales`` multiplies the thresholds of the named readout populations (and only
+    the thresholds): each chip spike then stands for that many of the model's, for a model
+    that fires more spikes per step than Xylo's readout (one); the row's ``count_scale``.
     """
     if granularity not in GRANULARITIES:
         raise FitError(f"unknown quantization granularity {granularity!r}; one of {GRANULARITIES}",
@@ -210,7 +214,10 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     def bias_of(b, s):
         return np.clip(np.rint(b * s), -STATE_MAX - 1, STATE_MAX)
 
-    th_h, th_o = threshold(hid["th"], s_h), threshold(out["th"], s_o)
+    count_scale = np.ones(len(out["th"]))
+    for p in layout.readout:
+        count_scale[p.start:p.stop] = float((count_scales or {}).get(p.name, 1.0))
+    th_h, th_o = threshold(hid["th"], s_h), threshold(out["th"] * count_scale, s_o)
     b_h, b_o = bias_of(hid["bias"], s_h), bias_of(out["bias"], s_o)
     if (np.any(b_h != 0) or np.any(b_o != 0)) and not device.has_bias:
         raise FitError(f"the network has biases (leak to a rest potential), {device.name} has none",
@@ -241,8 +248,10 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
                    "dash_syn": sorted(set(sec["dash_syn"][sl].tolist())),
                    "tau_mem_relative_error": float(np.max(np.abs(tau_xylo / tau_float - 1),
                                                           where=np.isfinite(tau_float), initial=0.0)),
+                   "count_scale": float((count_scales or {}).get(p.name, 1.0)),
                    "threshold_relative_error": _rel_rms(
-                       np.where(np.isfinite(sec["th"][sl]), (th_h if placed is layout.hidden else th_o)[sl]
+                       np.where(np.isfinite(sec["th"][sl]), (th_h[sl] if placed is layout.hidden else
+                                                             th_o[sl] / count_scale[sl])
                                 / s[sl], 0), np.where(np.isfinite(sec["th"][sl]), sec["th"][sl], 0))}
             for name, (q, w, shift) in matrices.items():
                 if w.ndim == 3:
