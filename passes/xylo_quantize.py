@@ -55,6 +55,8 @@ from nirc.passes.quantize import added_latency
 # Scale multipliers tried per population (powers of sqrt(2), and the largest allowed).
 SCALE_FACTORS = tuple(2.0 ** (k / 2) for k in range(-4, 15))
 SEARCH_ROUNDS = 2
+# A time constant whose bit shift is off by more than this also tries the other side of tau.
+TAU_EXACT = 1e-3
 # Readout count scales tried (each chip spike standing for that many of the model's).
 COUNT_SCALES = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
 # Thresholds just above half the 16-bit range bound bursts to one spike per step with the most
@@ -148,21 +150,30 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
               and name in getattr(float_run, "spikes", {})
               and float(np.max(float_run.spikes[name], initial=0)) > MAX_READOUT_SPIKES}
 
-    def evaluate(factors, scales):
+    def evaluate(factors, scales, dashes):
         quantized, report = quantized_network(lowered, device, ctx.granularity, ctx.file,
                                               state_peaks=peaks, scale_factors=factors,
-                                              count_scales=scales)
+                                              count_scales=scales, dash_steps=dashes)
         latency = added_latency(net, quantized)
         chip = reference(quantized, cal.inputs, batch=True)
         rows = fidelity.compare(quantized, chip, float_run, latency, voltages, scales)
         return fidelity.score(objective_rows(rows), read_out), rows, quantized, report
 
     factors = {name: 1.0 for name in net.populations}
-    best_score, best_rows, best_net, best_report = evaluate(factors, counts)
+    dashes: dict[str, tuple[int, int]] = {}
+    best_score, best_rows, best_net, best_report = evaluate(factors, counts, dashes)
     unscaled = best_score
     room = {row["population"]: row["max_scale_factor"] for row in best_report["layers"]}
+    # Time constants Xylo's bit shifts miss: the other side of tau is tried too.
+    inexact = {row["population"]: (row["tau_mem_relative_error"] > TAU_EXACT,
+                                   row["tau_syn_relative_error"] > TAU_EXACT)
+               for row in best_report["layers"]}
     tried = []
-    seen = {(tuple(sorted(factors.items())), tuple(sorted(counts.items())))}
+
+    def key_of(f, c, d):
+        return tuple(sorted(f.items())), tuple(sorted(c.items())), tuple(sorted(d.items()))
+
+    seen = {key_of(factors, counts, dashes)}
     order = [name for name in net.populations if name in room]
     for _ in range(SEARCH_ROUNDS):
         improved = False
@@ -173,23 +184,28 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                                                                                  min(SCALE_FACTORS))}
                                 | set(single_spike_factors(room[name])))
             trials += [(name, "scale_factor", f) for f in candidates]
+            mem, syn = inexact.get(name, (False, False))
+            trials += [(name, "dash_steps", (m, k)) for m in ((-1, 0, 1) if mem else (0,))
+                       for k in ((-1, 0, 1) if syn else (0,))]
         for name in counts:
             trials += [(name, "count_scale", k) for k in COUNT_SCALES]
         for name, kind, value in trials:
             trial_factors = {**factors, name: value} if kind == "scale_factor" else factors
             trial_counts = {**counts, name: value} if kind == "count_scale" else counts
+            trial_dashes = {**dashes, name: value} if kind == "dash_steps" else dashes
             if kind == "count_scale" and room[name] is not None and \
                     value * trial_factors[name] > room[name] * 1.0001:
                 continue            # the raised threshold would not fit 16 bits
-            key = (tuple(sorted(trial_factors.items())), tuple(sorted(trial_counts.items())))
+            key = key_of(trial_factors, trial_counts, trial_dashes)
             if key in seen:
                 continue
             seen.add(key)
-            score, rows, quantized, report = evaluate(trial_factors, trial_counts)
-            tried.append({"population": name, kind: value, "agreement": round(score, 6)})
+            score, rows, quantized, report = evaluate(trial_factors, trial_counts, trial_dashes)
+            tried.append({"population": name, kind: list(value) if isinstance(value, tuple) else value,
+                          "agreement": round(score, 6)})
             if score > best_score + 1e-9:
                 best_score, best_rows, best_net, best_report = score, rows, quantized, report
-                factors, counts, improved = trial_factors, trial_counts, True
+                factors, counts, dashes, improved = trial_factors, trial_counts, trial_dashes, True
         if not improved:
             break
     quantized, report = best_net, best_report
@@ -274,9 +290,12 @@ def limited_by(row: dict, agreement: dict | None, room: float | None,
     if clipped:
         parts.append(f"weights: {clipped} clipped at 8 bits under the 3-bit shift (a larger threshold "
                      f"agreed better than exact large weights)")
-    if row.get("tau_mem_relative_error", 0) > 0.1:
+    if row.get("tau_mem_relative_error", 0) > 0.1 or row.get("tau_syn_relative_error", 0) > 0.1:
+        moved = any(row.get("dash_steps", (0, 0)))
         parts.append(f"{'also ' if parts else ''}time constants: Xylo's bit-shift decays are powers of "
-                     f"two (tau_mem off by {100 * row['tau_mem_relative_error']:.0f}%)")
+                     f"two (tau_mem off by {100 * row['tau_mem_relative_error']:.0f}%, tau_syn by "
+                     f"{100 * row.get('tau_syn_relative_error', 0):.0f}%"
+                     + ("; the shifts beside the nearest agreed better" if moved else "") + ")")
     if agreement and agreement.get("agreement", 1) < 0.999 and not parts:
         parts.append("rounding and saturation of 16-bit states and 8-bit weights (no single cause "
                      "above 5%)")

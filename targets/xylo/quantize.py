@@ -114,7 +114,8 @@ def _rel_rms(approx: np.ndarray, exact: np.ndarray) -> float:
 def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granularity: str = "layer",
              file: str | None = None, state_peaks: dict | None = None,
              scale_factors: dict[str, float] | None = None,
-             count_scales: dict[str, float] | None = None) -> tuple[XyloSpec, dict]:
+             count_scales: dict[str, float] | None = None,
+             dash_steps: dict[str, tuple[int, int]] | None = None) -> tuple[XyloSpec, dict]:
     """The integer XyloSpec for a laid-out float network, and the quantization report.
 
     ``state_peaks`` ({population: {"v": (size,), "i": (size,)}}, float units, e.g. the
@@ -129,6 +130,9 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     ``count_scales`` multiplies the thresholds of the named readout populations (and only
     the thresholds): each chip spike then stands for that many of the model's, for a model
     that fires more spikes per step than Xylo's readout (one); the row's ``count_scale``.
+    ``dash_steps`` moves the named populations' (dash_mem, dash_syn) from the nearest time
+    constant by that many steps (a fidelity search may find the other side of tau better);
+    the row's ``dash_steps``.
     """
     if granularity not in GRANULARITIES:
         raise FitError(f"unknown quantization granularity {granularity!r}; one of {GRANULARITIES}",
@@ -144,6 +148,11 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
             dash_from_decay(v_decay[p.start:p.stop], "membrane", p.name, file, dt)
         dash_syn = np.maximum(dash_from_decay(i_decay, "synaptic", kind, file, dt), 1)
         dash_mem = dash_from_decay(v_decay, "membrane", kind, file, dt)
+        for p in placed:
+            step_mem, step_syn = (dash_steps or {}).get(p.name, (0, 0))
+            sl = slice(p.start, p.stop)
+            dash_mem[sl] = np.clip(dash_mem[sl] + step_mem, 0, DASH_MAX)
+            dash_syn[sl] = np.clip(dash_syn[sl] + step_syn, 1, DASH_MAX)
         a = 1.0 - 2.0 ** -dash_syn.astype(np.float64)
         v_direct = _per_neuron(layout, net, placed, "v_direct")
         charge = (1.0 - a) / a * (1.0 / (1.0 - np.minimum(i_decay, 1 - 1e-12)) + v_direct)
@@ -249,6 +258,11 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
                    "tau_mem_relative_error": float(np.max(np.abs(tau_xylo / tau_float - 1),
                                                           where=np.isfinite(tau_float), initial=0.0)),
                    "count_scale": float((count_scales or {}).get(p.name, 1.0)),
+                   "dash_steps": list((dash_steps or {}).get(p.name, (0, 0))),
+                   "tau_syn_relative_error": float(np.max(np.abs(
+                       2.0 ** sec["dash_syn"][sl] / np.maximum(1e-300, 1.0 / np.maximum(
+                           1e-300, 1.0 - sec["i_decay"][sl])) - 1), where=sec["i_decay"][sl] > 0,
+                       initial=0.0)),
                    "threshold_relative_error": _rel_rms(
                        np.where(np.isfinite(sec["th"][sl]), (th_h[sl] if placed is layout.hidden else
                                                              th_o[sl] / count_scale[sl])
