@@ -345,7 +345,9 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     layers = {}
     for name, pop in net.populations.items():
         row = dict(rows.get(name, {}))
-        chip_rules = model.firing_rules(pop, name in readouts) if pop.spiking else None
+        # The always-on neuron some quantizers add (constant currents) is no population of the model.
+        chip_rules = model.firing_rules(pop, name in readouts) \
+            if pop.spiking and tuple(pop.provenance) != ("always_on",) else None
         if chip_rules is not None:
             row["chip_rules"] = chip_rules
             row["rule_differences"] = fidelity.rule_differences(trained, chip_rules)

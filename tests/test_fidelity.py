@@ -186,6 +186,10 @@ def test_trained_rsynaptic_on_xylo_fires_and_classifies_as_snntorch():
     rows = result.report["pass_reports"]["fidelity"]["layers"]
     assert not rows["3"]["warnings"] and not any("population '3'" in w for w in found)
     assert "one spike per step" in rows["1.lif"]["limited_by"]
+    # Thresholds above half the 16-bit range: the chip's rule is one spike per step, as the model's.
+    assert rows["1.lif"]["chip_rules"]["max_spikes"] == 1
+    assert not any(d.startswith("spikes") for d in rows["1.lif"]["rule_differences"])
+    assert "chip_rules" not in rows["always_on"]
     # The float reference equals snnTorch's own forward pass under the detected convention.
     from nirc.convention import detect
     from nirc.simulate import simulate

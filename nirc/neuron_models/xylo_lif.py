@@ -681,8 +681,11 @@ class XyloLIF(NeuronModel):
 
     def firing_rules(self, pop, readout=False):
         # xylosim: while v >= threshold and the count is below the limit, count += 1, v -= threshold.
-        return {"reset": "subtract", "spikes": "single" if readout else "multi",
-                "max_spikes": MAX_READOUT_SPIKES if readout else MAX_HIDDEN_SPIKES,
+        # A state saturates at STATE_MAX: thresholds above half of it allow one spike per step.
+        threshold = np.asarray((pop.params or {}).get("threshold", 0)) if pop is not None else np.zeros(1)
+        one = readout or bool(threshold.size and np.all(2 * threshold.astype(np.int64) > STATE_MAX))
+        return {"reset": "subtract", "spikes": "single" if one else "multi",
+                "max_spikes": 1 if one else MAX_HIDDEN_SPIKES,
                 "threshold_test": ">=", "per": "step"}
 
     def input_notice(self, values):
