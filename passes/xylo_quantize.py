@@ -209,9 +209,15 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         if not improved:
             break
     quantized, report = best_net, best_report
-    if bias_note:
-        report["notes"].append(bias_note)
-        quantized = quantized.with_(notes=(*quantized.notes, bias_note))
+    notes = [bias_note] if bias_note else []
+    notes += [f"readout '{name}': thresholds raised {k:g}x, so each of its spikes stands for {k:g} of "
+              f"the model's (the model fires up to "
+              f"{float(np.max(float_run.spikes[name])):.0f} per step here, Xylo's readout one): "
+              f"multiply its spike counts by {k:g} to compare them with the model's"
+              for name, k in counts.items() if k != 1]
+    if notes:
+        report["notes"].extend(notes)
+        quantized = quantized.with_(notes=(*quantized.notes, *notes))
     report["calibration"] = cal.describe()
     report["search"] = {"objective": "per population the mean of its calibration agreement with the "
                                      "float model (nirc.fidelity.layer_agreement) and its count "
