@@ -156,8 +156,10 @@ def rule_attribution(chip_pred: np.ndarray, trained_same: float, alt_preds: dict
     return {"chip_same_winner_under": agree, "closest_rule": best if explained else None}
 
 
-def layer_rows(chip_spikes, float_spikes, lag: dict[str, int], graph
-               ) -> list[dict[str, Any]]:
+def layer_rows(chip_spikes, float_spikes, lag: dict[str, int], graph,
+               count_scales: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """Per layer, chip and float spike totals and count correlation; a layer whose chip spikes
+    each stand for several of the model's (report.json ``count_scale``) counts them so."""
     rows = []
     for name, f in float_spikes.items():
         if name not in chip_spikes:
@@ -166,7 +168,8 @@ def layer_rows(chip_spikes, float_spikes, lag: dict[str, int], graph
         shift = int(lag.get(name, 0))
         steps = f.shape[0]
         fc = f.reshape(steps, f.shape[1], -1).sum(0)
-        cc = c[shift:shift + steps].reshape(steps, c.shape[1], -1).sum(0).astype(np.float64)
+        cc = c[shift:shift + steps].reshape(steps, c.shape[1], -1).sum(0).astype(np.float64) \
+            * float((count_scales or {}).get(name, 1.0))
         rows.append({"layer": name, "type": type(graph.nodes[name]).__name__
                      if name in graph.nodes else None,
                      "float_spikes": int(fc.sum()), "chip_spikes": int(cc.sum()),
@@ -236,7 +239,10 @@ def evaluate(name: str, entry: dict, target: str, x: np.ndarray, labels: np.ndar
         chip_accuracy=float(np.mean(chip_pred == labels)),
         same_winner=float(np.mean(chip_pred == framework_pred)),
         chip_float_same_winner=float(np.mean(chip_pred == float_pred)),
-        layers=layer_rows(run.spikes, floated.spikes, latency, result.graph))
+        layers=layer_rows(run.spikes, floated.spikes, latency, result.graph,
+                          {row["population"]: row["count_scale"]
+                           for row in result.report.get("quantization", [])
+                           if row.get("count_scale", 1) != 1}))
     return record
 
 
@@ -317,7 +323,8 @@ def markdown(records: list[dict[str, Any]], samples: int) -> str:
             "Framework: its own forward pass; nirc float: `nirc simulate` with the exporter's "
             "rules detected; chip: the emulator on the emitted build; same winner: chip "
             "prediction equals the framework's. Layer furthest from float: chip spike total "
-            "over the float reference's, and their per-neuron count correlation. Chip follows: "
+            "over the float reference's (chip spikes times report.json's count_scale where a "
+            "readout's thresholds were raised), and their per-neuron count correlation. Chip follows: "
             "the trained rule changed one way (reset, reset delay, spikes per step) whose "
             "float predictions the chip matches best, with its same-winner rate vs the trained "
             "rules' (shown when it reaches 80 % and beats the trained rules by more than 2 "
