@@ -12,6 +12,9 @@ training model for the vendor's chip. Side by side on the same held-out digits:
 - rockpool, readout <= 1 spike/step: the same with the readout's ``max_spikes_per_dt``
   set to 1, as Xylo's readout neurons fire - what any Xylo deployment of these weights
   can reach at best with its output read as spike counts;
+- rockpool, recurrent weights dropped: what Rockpool 3.1's exporter alone would have
+  written (it writes a recurrent LIFTorch as a plain CubaLIF; the training script puts
+  the weights back, so the file and the framework agree);
 - rockpool pipeline: Rockpool's Xylo path - its XyloIMU mapper (``syns63300.mapper``;
   when it fails, the same allocation by hand, which for this network is the identity:
   inputs 0-7, hidden 0-63, readout 0-9, and the mapper's own tau -> dash rule), its
@@ -71,9 +74,10 @@ def rockpool_xylo():
     return mapper, sim, global_quantize, channel_quantize, imu
 
 
-def rockpool_network(max_spikes_readout: int = 31):
+def rockpool_network(max_spikes_readout: int = 31, recurrent: bool = True):
     """The trained network rebuilt in Rockpool (LinearTorch, recurrent LIFTorch, LinearTorch,
-    LIFTorch) from the NIR file's weights and parameters."""
+    LIFTorch) from the NIR file's weights and parameters (``recurrent=False``: without its
+    recurrent weights, as Rockpool 3.1's own exporter writes a recurrent LIFTorch)."""
     import torch
     from rockpool.nn.combinators import Sequential
     from rockpool.nn.modules.torch.lif_torch import LIFTorch
@@ -94,7 +98,7 @@ def rockpool_network(max_spikes_readout: int = 31):
         return LIFTorch(size, tau_syn=t(node.tau_syn), tau_mem=t(node.tau_mem), threshold=t(node.v_threshold),
                         bias=t(node.v_leak * 0), dt=1e-3, max_spikes_per_dt=max_spikes, **extra)
 
-    w_rec = g.nodes["1_LIFTorch.w_rec"].weight
+    w_rec = g.nodes["1_LIFTorch.w_rec"].weight * (1.0 if recurrent else 0.0)
     return Sequential(LinearTorch((8, 64), weight=t(g.nodes["0_LinearTorch"].weight.T), has_bias=False),
                       lif(hidden, 64, 31, has_rec=True, w_rec=t(w_rec.T)),
                       LinearTorch((64, 10), weight=t(g.nodes["2_LinearTorch"].weight.T), has_bias=False),
@@ -188,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"max |counts - stored framework counts| = {np.abs(rebuilt - framework).max():g}"))
     rows.append(row("rockpool, readout <= 1 spike/step", run_rockpool(rockpool_network(1), x), labels,
                     framework, "Xylo's readout rule in Rockpool's own forward pass"))
+    rows.append(row("rockpool, recurrent weights dropped", run_rockpool(rockpool_network(recurrent=False), x),
+                    labels, framework, "what Rockpool 3.1's to_nir keeps of a recurrent LIFTorch "
+                    "(examples/train_digits.py writes them back)"))
     spec, failure = vendor_specification(net, mapper, imu)
     mapped = "mapper" if failure is None else "identity allocation (mapper failed)"
     for quantize in (global_quantize, channel_quantize):
