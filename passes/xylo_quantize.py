@@ -26,8 +26,8 @@ thresholds in 16 bits; past the weights' 8-bit range the largest weights clip,
 which can agree better than a smaller threshold, and the report counts them)
 that maximises the network's agreement with the float run (per population the
 mean of nirc.fidelity's count agreement and count correlation, objective_rows;
-nirc.fidelity.score over the network), one population after the other, twice
-over. Why it matters: Xylo subtracts the threshold and fires up to 31 spikes
+nirc.fidelity.score over the network), one population and knob after the other,
+twice over (nirc.fidelity.search_factors, the search every quantizer uses). Why it matters: Xylo subtracts the threshold and fires up to 31 spikes
 per step, so a threshold far below the 16-bit range lets a strongly driven
 neuron burst where a one-spike model fires once; a threshold just above half
 the range bounds the burst to one spike (the state saturates at about two
@@ -57,6 +57,8 @@ SCALE_FACTORS = tuple(2.0 ** (k / 2) for k in range(-4, 15))
 SEARCH_ROUNDS = 2
 # A time constant whose bit shift is off by more than this also tries the other side of tau.
 TAU_EXACT = 1e-3
+# Time constant multipliers tried where a bit shift misses tau: the shift below, the nearest, above.
+TAU_FACTORS = (0.5, 1.0, 2.0)
 # Readout count scales tried (each chip spike standing for that many of the model's).
 COUNT_SCALES = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
 # Thresholds just above half the 16-bit range bound bursts to one spike per step with the most
@@ -150,65 +152,51 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
               and name in getattr(float_run, "spikes", {})
               and float(np.max(float_run.spikes[name], initial=0)) > MAX_READOUT_SPIKES}
 
-    def evaluate(factors, scales, dashes):
+    def settings(factors):
+        """quantized_network's keyword arguments for search factors {population: {knob: f}}:
+        "scale" multiplies the state scale, "count" a readout's thresholds, "tau_mem" and
+        "tau_syn" the time constant whose nearest bit shift is taken (0.5, 1, 2: a shift
+        below, the nearest, a shift above)."""
+        return {"scale_factors": {n: k["scale"] for n, k in factors.items() if "scale" in k},
+                "count_scales": {n: k["count"] for n, k in factors.items() if "count" in k},
+                "dash_steps": {n: (int(round(np.log2(k.get("tau_mem", 1.0)))),
+                                   int(round(np.log2(k.get("tau_syn", 1.0)))))
+                               for n, k in factors.items() if "tau_mem" in k or "tau_syn" in k}}
+
+    def evaluate(factors):
         quantized, report = quantized_network(lowered, device, ctx.granularity, ctx.file,
-                                              state_peaks=peaks, scale_factors=factors,
-                                              count_scales=scales, dash_steps=dashes)
+                                              state_peaks=peaks, **settings(factors))
         latency = added_latency(net, quantized)
         chip = reference(quantized, cal.inputs, batch=True)
-        rows = fidelity.compare(quantized, chip, float_run, latency, voltages, scales)
-        return fidelity.score(objective_rows(rows), read_out), rows, quantized, report
+        # The count scales as applied (capped where the raised thresholds would not fit 16 bits).
+        applied = {r["population"]: r["count_scale"] for r in report["layers"] if r["count_scale"] != 1}
+        rows = fidelity.compare(quantized, chip, float_run, latency, voltages, applied)
+        return fidelity.score(objective_rows(rows), read_out), (rows, quantized, report)
 
-    factors = {name: 1.0 for name in net.populations}
-    dashes: dict[str, tuple[int, int]] = {}
-    best_score, best_rows, best_net, best_report = evaluate(factors, counts, dashes)
-    unscaled = best_score
-    room = {row["population"]: row["max_scale_factor"] for row in best_report["layers"]}
-    # Time constants Xylo's bit shifts miss: the other side of tau is tried too.
-    inexact = {row["population"]: (row["tau_mem_relative_error"] > TAU_EXACT,
-                                   row["tau_syn_relative_error"] > TAU_EXACT)
-               for row in best_report["layers"]}
-    tried = []
-
-    def key_of(f, c, d):
-        return tuple(sorted(f.items())), tuple(sorted(c.items())), tuple(sorted(d.items()))
-
-    seen = {key_of(factors, counts, dashes)}
-    order = [name for name in net.populations if name in room]
-    for _ in range(SEARCH_ROUNDS):
-        improved = False
-        trials = []
-        for name in order:
-            limit = room[name] if room[name] is not None else max(SCALE_FACTORS)
-            candidates = sorted({f for f in SCALE_FACTORS if f <= limit} | {max(min(limit, max(SCALE_FACTORS)),
-                                                                                 min(SCALE_FACTORS))}
-                                | set(single_spike_factors(room[name])))
-            trials += [(name, "scale_factor", f) for f in candidates]
-            mem, syn = inexact.get(name, (False, False))
-            trials += [(name, "dash_steps", (m, k)) for m in ((-1, 0, 1) if mem else (0,))
-                       for k in ((-1, 0, 1) if syn else (0,))]
-        for name in counts:
-            trials += [(name, "count_scale", k) for k in COUNT_SCALES]
-        for name, kind, value in trials:
-            trial_factors = {**factors, name: value} if kind == "scale_factor" else factors
-            trial_counts = {**counts, name: value} if kind == "count_scale" else counts
-            trial_dashes = {**dashes, name: value} if kind == "dash_steps" else dashes
-            if kind == "count_scale" and room[name] is not None and \
-                    value * trial_factors[name] > room[name] * 1.0001:
-                continue            # the raised threshold would not fit 16 bits
-            key = key_of(trial_factors, trial_counts, trial_dashes)
-            if key in seen:
-                continue
-            seen.add(key)
-            score, rows, quantized, report = evaluate(trial_factors, trial_counts, trial_dashes)
-            tried.append({"population": name, kind: list(value) if isinstance(value, tuple) else value,
-                          "agreement": round(score, 6)})
-            if score > best_score + 1e-9:
-                best_score, best_rows, best_net, best_report = score, rows, quantized, report
-                factors, counts, dashes, improved = trial_factors, trial_counts, trial_dashes, True
-        if not improved:
-            break
+    _, (_, _, first) = evaluate({})
+    room = {row["population"]: row["max_scale_factor"] for row in first["layers"]}
+    candidates: dict[str, dict[str, list[float]]] = {}
+    for row in first["layers"]:
+        name = row["population"]
+        if name not in net.populations:
+            continue            # the always-on neuron: nothing to tune
+        limit = room[name] if room[name] is not None else max(SCALE_FACTORS)
+        knobs = {"scale": sorted({f for f in SCALE_FACTORS if f <= limit}
+                                 | {max(min(limit, max(SCALE_FACTORS)), min(SCALE_FACTORS))}
+                                 | set(single_spike_factors(room[name])))}
+        # Time constants Xylo's bit shifts miss: the other side of tau is tried too.
+        if row["tau_mem_relative_error"] > TAU_EXACT:
+            knobs["tau_mem"] = list(TAU_FACTORS)
+        if row["tau_syn_relative_error"] > TAU_EXACT:
+            knobs["tau_syn"] = list(TAU_FACTORS)
+        if name in counts:
+            knobs["count"] = list(COUNT_SCALES)
+        candidates[name] = knobs
+    found = fidelity.search_factors(evaluate, candidates, rounds=SEARCH_ROUNDS)
+    best_score, unscaled, tried = found.score, found.baseline, found.tried
+    best_rows, best_net, best_report = found.result
     quantized, report = best_net, best_report
+    counts = {r["population"]: r["count_scale"] for r in report["layers"] if r["population"] in counts}
     notes = [bias_note] if bias_note else []
     notes += [f"readout '{name}': thresholds raised {k:g}x, so each of its spikes stands for {k:g} of "
               f"the model's (the model fires up to "

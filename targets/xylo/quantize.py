@@ -225,7 +225,12 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
 
     count_scale = np.ones(len(out["th"]))
     for p in layout.readout:
-        count_scale[p.start:p.stop] = float((count_scales or {}).get(p.name, 1.0))
+        sl = slice(p.start, p.stop)
+        wanted = float((count_scales or {}).get(p.name, 1.0))
+        top = out["th"][sl] * s_o[sl]
+        top = float(top[np.isfinite(top)].max(initial=0.0))
+        # Raised thresholds must fit 16 bits: the scale applied is capped there (and reported).
+        count_scale[sl] = min(wanted, STATE_MAX / top) if wanted > 1 and top > 0 else wanted
     th_h, th_o = threshold(hid["th"], s_h), threshold(out["th"] * count_scale, s_o)
     b_h, b_o = bias_of(hid["bias"], s_h), bias_of(out["bias"], s_o)
     if (np.any(b_h != 0) or np.any(b_o != 0)) and not device.has_bias:
@@ -257,7 +262,7 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
                    "dash_syn": sorted(set(sec["dash_syn"][sl].tolist())),
                    "tau_mem_relative_error": float(np.max(np.abs(tau_xylo / tau_float - 1),
                                                           where=np.isfinite(tau_float), initial=0.0)),
-                   "count_scale": float((count_scales or {}).get(p.name, 1.0)),
+                   "count_scale": float(count_scale[p.start]) if placed is layout.readout else 1.0,
                    "dash_steps": list((dash_steps or {}).get(p.name, (0, 0))),
                    "tau_syn_relative_error": float(np.max(np.abs(
                        2.0 ** sec["dash_syn"][sl] / np.maximum(1e-300, 1.0 / np.maximum(
