@@ -120,7 +120,7 @@ def fidelity_search(hw: HardwareNetwork, ctx: PassContext, chip):
 
     def evaluate(factors):
         quantized, rows = quantize_network(net, chip.weight_bits, chip.state_bits, factors)
-        qhw = to_hwnet(quantized)
+        qhw = to_hwnet(quantized, unrolled=False)     # the emulator reads only kernels
         run = emulate(qhw, chip, cal.inputs)
         measured = fidelity.compare(qhw, run, float_run)
         return fidelity.score(measured, read_out), (quantized, rows, measured)
