@@ -169,17 +169,27 @@ def voltage_agreement(chip: np.ndarray, floating: np.ndarray, lag: int = 0) -> d
 
 
 def compare(net, chip_run, float_run, latency: Mapping[str, int] | None = None,
-            float_voltages: Mapping[str, np.ndarray] | None = None) -> dict[str, dict[str, Any]]:
+            float_voltages: Mapping[str, np.ndarray] | None = None,
+            count_scales: Mapping[str, float] | None = None) -> dict[str, dict[str, Any]]:
     """Per population of ``net`` (the quantized network): agreement of ``chip_run`` (its
     integer run, nirc.intref.RunResult) with ``float_run`` (the float network's run, same
     population names). Non-spiking populations are compared by voltage when
-    ``float_voltages`` has them and the population carries v_scale."""
+    ``float_voltages`` has them and the population carries v_scale. ``count_scales``: the
+    model spikes one chip spike stands for, per population where it is not 1 (a quantizer
+    raised its thresholds because the chip fires fewer spikes per step than the model)."""
     latency = latency or {}
     rows = {}
     for name, pop in net.populations.items():
         lag = int(latency.get(name, 0))
         if pop.spiking and name in chip_run.spikes and name in float_run.spikes:
+            scale = float((count_scales or {}).get(name, 1.0))
             rows[name] = layer_agreement(chip_run.spikes[name], float_run.spikes[name], lag)
+            if scale != 1.0:
+                raw = rows[name]
+                rows[name] = {**layer_agreement(np.asarray(chip_run.spikes[name], np.float64) * scale,
+                                                float_run.spikes[name], lag),
+                              "burst_share": raw["burst_share"], "count_scale": scale,
+                              "chip_spikes_raw": raw["chip_spikes"]}
         elif not pop.spiking and float_voltages and name in float_voltages and pop.v_scale is not None:
             port = next((k for k, o in net.outputs.items() if o.source == name), None)
             if port is None:
