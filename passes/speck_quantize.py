@@ -110,6 +110,7 @@ def fidelity_search(hw: HardwareNetwork, ctx: PassContext, chip):
     search's result is (quantized SpeckNetwork, report rows, per-layer calibration
     agreement). Its factors are all 1 (sinabs' integers) unless the best found beats them
     by more than MIN_GAIN."""
+    from nirc.passes.xylo_quantize import objective_rows
     from nirc.targets.speck.network import from_hwnet, to_hwnet
     from nirc.targets.speck.quantize import layer_scale, quantize_network, threshold_room
 
@@ -123,7 +124,7 @@ def fidelity_search(hw: HardwareNetwork, ctx: PassContext, chip):
         qhw = to_hwnet(quantized, unrolled=False)     # the emulator reads only kernels
         run = emulate(qhw, chip, cal.inputs)
         measured = fidelity.compare(qhw, run, float_run)
-        return fidelity.score(measured, read_out), (quantized, rows, measured)
+        return fidelity.score(objective_rows(measured), read_out), (quantized, rows, measured)
 
     candidates, rooms = {}, {}
     for layer in net.layers:
