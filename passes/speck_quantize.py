@@ -20,11 +20,12 @@ option ``speck_quantization``):
   factor (SCALE_FACTORS; past 8 bits the largest weights clip) that maximise
   the network's agreement with the model as trained on the calibration input
   (``ctx.calibration``: the user's samples, else nirc.fidelity.DEFAULT's seeded
-  spikes; agreement nirc.fidelity.score, run on the chip's integer semantics).
+  spikes; nirc.fidelity.score of the Xylo search's objective_rows, count agreement
+  and count correlation together, each candidate run by the Speck emulator).
   Why: the chip fires at most one spike per input event and tests the
   threshold after every event, where the trained model (e.g. Sinabs'
   MultiSpike) sums a step's input first; a threshold a little off the trained
-  one can offset the early and lost spikes that follows. A layer keeps
+  one can offset the early and lost spikes that follow. The network keeps
   sinabs' integers unless the search beats them by more than MIN_GAIN of
   calibration agreement, so the emitted config equals sinabs' whenever
   deviating does not measurably pay; the report says which rule each layer got.
