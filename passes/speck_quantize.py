@@ -20,11 +20,12 @@ option ``speck_quantization``):
   factor (SCALE_FACTORS; past 8 bits the largest weights clip) that maximise
   the network's agreement with the model as trained on the calibration input
   (``ctx.calibration``: the user's samples, else nirc.fidelity.DEFAULT's seeded
-  spikes; agreement nirc.fidelity.score, run on the chip's integer semantics).
+  spikes; nirc.fidelity.score of the Xylo search's objective_rows, count agreement
+  and count correlation together, each candidate run by the Speck emulator).
   Why: the chip fires at most one spike per input event and tests the
   threshold after every event, where the trained model (e.g. Sinabs'
   MultiSpike) sums a step's input first; a threshold a little off the trained
-  one can offset the early and lost spikes that follows. A layer keeps
+  one can offset the early and lost spikes that follow. The network keeps
   sinabs' integers unless the search beats them by more than MIN_GAIN of
   calibration agreement, so the emitted config equals sinabs' whenever
   deviating does not measurably pay; the report says which rule each layer got.
@@ -110,6 +111,7 @@ def fidelity_search(hw: HardwareNetwork, ctx: PassContext, chip):
     search's result is (quantized SpeckNetwork, report rows, per-layer calibration
     agreement). Its factors are all 1 (sinabs' integers) unless the best found beats them
     by more than MIN_GAIN."""
+    from nirc.passes.xylo_quantize import objective_rows
     from nirc.targets.speck.network import from_hwnet, to_hwnet
     from nirc.targets.speck.quantize import layer_scale, quantize_network, threshold_room
 
@@ -120,10 +122,10 @@ def fidelity_search(hw: HardwareNetwork, ctx: PassContext, chip):
 
     def evaluate(factors):
         quantized, rows = quantize_network(net, chip.weight_bits, chip.state_bits, factors)
-        qhw = to_hwnet(quantized)
+        qhw = to_hwnet(quantized, unrolled=False)     # the emulator reads only kernels
         run = emulate(qhw, chip, cal.inputs)
         measured = fidelity.compare(qhw, run, float_run)
-        return fidelity.score(measured, read_out), (quantized, rows, measured)
+        return fidelity.score(objective_rows(measured), read_out), (quantized, rows, measured)
 
     candidates, rooms = {}, {}
     for layer in net.layers:

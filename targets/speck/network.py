@@ -80,7 +80,9 @@ def _source_map(net: SpeckNetwork, source: Source) -> tuple[int, int, int]:
     return shape if len(shape) == 3 else (shape[0], 1, 1)
 
 
-def to_hwnet(net: SpeckNetwork) -> HardwareNetwork:
+def to_hwnet(net: SpeckNetwork, unrolled: bool = True) -> HardwareNetwork:
+    """Speck layers as a hardware network; ``unrolled=False`` leaves the tables' unrolled
+    ``weights`` out (None), for uses that read only the kernels (emitting a config)."""
     populations, tables = {}, []
     for layer in net.layers:
         size = math.prod(layer.output_shape)
@@ -100,10 +102,13 @@ def to_hwnet(net: SpeckNetwork) -> HardwareNetwork:
             provenance=layer.provenance)
         for source in layer.sources:
             src_map = _source_map(net, source)
-            matrix = conv_matrix(layer.weight, layer.input_shape, layer.stride, layer.padding)
-            if source.pooling != 1:
-                matrix = sp.csr_array(matrix @ pool_matrix(src_map, source.pooling))
-            matrix.sort_indices()
+            matrix = None
+            if unrolled:
+                matrix = conv_matrix(layer.weight, layer.input_shape, layer.stride,
+                                     layer.padding)
+                if source.pooling != 1:
+                    matrix = sp.csr_array(matrix @ pool_matrix(src_map, source.pooling))
+                matrix.sort_indices()
             kernel = {"weight": layer.weight, "kernel_size": layer.kernel,
                       "stride": list(layer.stride), "padding": list(layer.padding),
                       "pooling": source.pooling, "input_shape": list(layer.input_shape),
