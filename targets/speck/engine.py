@@ -16,10 +16,6 @@ at once (closed form when exact), and only the output order is rebuilt: the
 chip emits the run's spikes repeat by repeat, each repeat in neuron order, so
 the (repeat, neuron) pairs are put in that order with a counting sort. The
 cost of a run is then its footprint plus its spikes, not count x footprint.
-On stride-1 cores a run of at least BULK_RUN events tests a kernel row's
-neurons at once for the common case that none of the n updates can fire
-(the row's state then moves by n x weight, clipped at the floor, in one
-vectorised pass) and hands only the others to ``update_repeated``.
 """
 
 from __future__ import annotations
@@ -27,11 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from nirc.jit import njit
-from nirc.neuron_models.speck_iaf import STATE_MAX, STATE_MIN, update, update_repeated
+from nirc.neuron_models.speck_iaf import update, update_repeated
 
 
 SHORT_RUN = 16    # runs of up to this many identical events cost less applied event by event
-BULK_RUN = 4      # on stride-1 cores, runs of at least this many take the bulk path
 
 
 @njit(nogil=True)
@@ -83,107 +78,23 @@ def run_events(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
         return _run_general(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
                             row_count, row_tap, row_out, col_count, col_tap, col_out, False,
                             threshold_high, threshold_low, return_to_zero, out, n_out)
-    # Stride 1 across: stretches of short runs take the lean loop, stretches of longer runs
-    # the bulk one.
+    # Stride 1 across: stretches of short runs take the lean loop, long runs the general one.
     e = 0
     while e < pixels.shape[0]:
-        single = counts[e] < BULK_RUN
         f = e
-        while f < pixels.shape[0] and (counts[f] < BULK_RUN) == single:
+        while f < pixels.shape[0] and counts[f] <= SHORT_RUN:
             f += 1
-        if single:
+        if f > e:
             out, n_out = _short_runs_stride1(
                 v, pixels[e:f], counts[e:f], flipped, h, w, c_out, h_out, w_out, row_count,
                 row_tap, row_out, col_count, col_tap, col_out, threshold_high, threshold_low,
                 return_to_zero, out, n_out)
-        else:
-            out, n_out = _runs_stride1(
-                v, pixels[e:f], counts[e:f], flipped, h, w, c_out, h_out, w_out, row_count,
-                row_tap, row_out, col_count, col_tap, col_out, threshold_high, threshold_low,
-                return_to_zero, out, n_out)
-        e = f
-    return out, n_out
-
-
-@njit(nogil=True)
-def _runs_stride1(v, pixels, counts, flipped, h, w, c_out, h_out, w_out, row_count, row_tap,
-                  row_out, col_count, col_tap, col_out, th, tl, rz, out, n_out):
-    """:func:`run_events` for runs of several identical events on a stride-1 (across) core.
-
-    A run's n events reach each covered neuron as n consecutive updates of its
-    own history. Most neurons cannot fire within them, and then the n updates
-    have a closed form (as in :func:`nirc.neuron_models.speck_iaf.update_repeated`):
-    a rising neuron (weight > 0, at or above the floor) that stays below
-    threshold ends at ``v + n*w``, a falling one (weight < 0, ``v + w`` below
-    threshold) at ``max(v + n*w, floor)``. That test and update run over a
-    kernel row's contiguous neurons at once (vectorised); the others go through
-    ``update_repeated`` one by one, and their spikes are put in the chip's
-    emission order (repeat by repeat, neurons in update order) by a counting
-    sort. Both forms need ``STATE_MIN < th <= STATE_MAX`` and ``tl < th``
-    (otherwise every neuron takes ``update_repeated``, which checks its own).
-    """
-    k = row_tap.shape[1]
-    plane = h_out * w_out
-    footprint = k * k * c_out
-    floor = max(tl, STATE_MIN)
-    ordinary = STATE_MIN < th and th <= STATE_MAX and tl < th
-    longest = 0
-    for e in range(counts.shape[0]):
-        longest = max(longest, counts[e])
-    slow_here = np.zeros(k * c_out, dtype=np.int64)
-    fired_at = np.empty(longest, dtype=np.int64)
-    pair_r = np.empty(footprint * longest, dtype=np.int64)
-    pair_j = np.empty(footprint * longest, dtype=np.int64)
-    start = np.empty(longest + 1, dtype=np.int64)
-    for e in range(pixels.shape[0]):
-        p = pixels[e]
-        n = counts[e]
-        ci = p // (h * w)
-        yi = (p % (h * w)) // w
-        xi = p % w
-        first_col = col_out[xi, 0]
-        length = col_count[xi] * c_out
-        offset = (k - 1 - col_tap[xi, 0]) * c_out
-        pairs = 0
-        for a in range(row_count[yi]):
-            first = row_out[yi, a] * w_out + first_col
-            state = v[first * c_out:first * c_out + length]
-            taps = flipped[ci, row_tap[yi, a], offset:offset + length]
-            any_slow = 0
-            for i in range(length):
-                wt = taps[i]
-                old = state[i]
-                total = old + n * wt
-                rising = (wt > 0) & (old >= floor) & (total < th)
-                falling = (wt < 0) & (old + wt < th)
-                quiet = ordinary & (rising | falling)
-                state[i] = max(total, floor) if quiet else old
-                slow = (wt != 0) & (not quiet)
-                slow_here[i] = slow
-                any_slow |= slow
-            if any_slow:
-                for i in range(length):
-                    if slow_here[i]:
-                        state[i], spikes = update_repeated(state[i], taps[i], n, th, tl, rz,
-                                                           fired_at, 0)
-                        neuron = (i % c_out) * plane + first + i // c_out
-                        for j in range(spikes):
-                            pair_r[pairs] = fired_at[j]
-                            pair_j[pairs] = neuron
-                            pairs += 1
-        if pairs:
-            # Emission order: repeat by repeat, neurons in update order (a stable counting sort).
-            start[:n + 1] = 0
-            for i in range(pairs):
-                start[pair_r[i] + 1] += 1
-            for r in range(n):
-                start[r + 1] += start[r]
-            out = _grow(out, n_out + pairs)
-            for i in range(pairs):
-                r = pair_r[i]
-                out[n_out + start[r]] = pair_j[i]
-                start[r] += 1
-            n_out += pairs
+        if f < pixels.shape[0]:
+            out, n_out = _run_general(v, pixels[f:f + 1], counts[f:f + 1], weight, flipped, h, w,
+                                      c_out, h_out, w_out, row_count, row_tap, row_out,
+                                      col_count, col_tap, col_out, True, threshold_high,
+                                      threshold_low, return_to_zero, out, n_out)
+        e = f + 1
     return out, n_out
 
 
