@@ -55,8 +55,12 @@ def with_long_runs(rng, counts, share=0.02):
     return counts + long * rng.integers(SHORT_RUN + 1, 41, size=counts.shape)
 
 
-def randomised(config, rng, weight_scale):
-    """``config`` with every core's neuron parameters, weights and initial state redrawn."""
+def randomised(config, rng, weight_scale, edge=False):
+    """``config`` with every core's neuron parameters, weights and initial state redrawn.
+
+    ``edge`` adds parameters no compiler would emit but a config may hold (a
+    threshold at or below zero or at the register's minimum, a floor at or above
+    the threshold), where the closed forms must step aside."""
     config = copy.deepcopy(config)
     for layer in config["cnn_layers"]:
         if not layer.get("weights"):
@@ -65,14 +69,17 @@ def randomised(config, rng, weight_scale):
         w = rng.integers(-weight_scale, weight_scale + 1, size=shape)
         w[rng.random(shape) < 0.3] = 0
         layer["weights"] = np.clip(w, -128, 127).tolist()
-        th = int(rng.choice([1, 3, 40, 127, 500, 4000, STATE_MAX]))
+        th = int(rng.choice([1, 3, 40, 127, 500, 4000, STATE_MAX]
+                            + ([STATE_MIN, -7, 0] if edge else [])))
         layer["threshold_high"] = th
-        layer["threshold_low"] = int(rng.choice([STATE_MIN, -th, -1, 0, 2]))
+        lows = [STATE_MIN, -th, -1, 0, 2] + ([th, th + 9] if edge else [])
+        layer["threshold_low"] = int(min(max(rng.choice(lows), STATE_MIN), STATE_MAX))
         layer["return_to_zero"] = bool(rng.integers(0, 2))
         layer["leak_enable"] = bool(rng.integers(0, 2))
         layer["biases"] = rng.integers(-60, 61, size=len(layer["biases"])).tolist()
         v0 = np.asarray(layer["neurons_initial_value"])
-        layer["neurons_initial_value"] = rng.integers(-300, 300 + th, size=v0.shape).tolist()
+        layer["neurons_initial_value"] = rng.integers(-300, max(300 + th, -299),
+                                                      size=v0.shape).tolist()
     return config
 
 
@@ -106,10 +113,13 @@ def test_engine_equals_the_previous_emulator_on_random_cores_and_inputs(name, se
 
 @settings(max_examples=400, deadline=None)
 @given(v=st.integers(STATE_MIN, STATE_MAX), weight=st.integers(-128, 127).filter(bool),
-       n=st.integers(1, 40), threshold=st.sampled_from([1, 2, 7, 127, 300, STATE_MAX]),
-       low=st.sampled_from([STATE_MIN, -1, 0, 5, "minus"]), reset=st.integers(0, 1))
+       n=st.one_of(st.integers(1, 40), st.integers(41, 3000)),
+       threshold=st.sampled_from([STATE_MIN, -7, 0, 1, 2, 7, 127, 300, STATE_MAX]),
+       low=st.sampled_from([STATE_MIN, -1, 0, 5, "minus", "at", "above"]),
+       reset=st.integers(0, 1))
 def test_update_repeated_equals_the_update_applied_n_times(v, weight, n, threshold, low, reset):
-    low = -threshold if low == "minus" else low
+    low = {"minus": -threshold, "at": threshold, "above": threshold + 9}.get(low, low)
+    low = min(max(low, STATE_MIN), STATE_MAX)
     expected, fired = v, []
     for r in range(n):
         expected, spike = update(expected, weight, threshold, low, reset)
@@ -118,6 +128,39 @@ def test_update_repeated_equals_the_update_applied_n_times(v, weight, n, thresho
     buffer = np.zeros(n, dtype=np.int64)
     got, k = update_repeated(v, weight, n, threshold, low, reset, buffer, 0)
     assert (got, buffer[:k].tolist()) == (expected, fired)
+
+
+@pytest.mark.parametrize("reset", [0, 1])
+def test_update_repeated_fires_from_a_floor_at_or_above_the_threshold(reset):
+    # A falling weight cannot fire from below threshold, but a floor above the threshold
+    # lifts the neuron back over it after every update: no closed form applies.
+    for low in (10, 20):
+        expected, fired = 5, []
+        for r in range(6):
+            expected, spike = update(expected, -1, 10, low, reset)
+            if spike:
+                fired.append(r)
+        buffer = np.zeros(6, dtype=np.int64)
+        got, k = update_repeated(5, -1, 6, 10, low, reset, buffer, 0)
+        assert (got, buffer[:k].tolist()) == (expected, fired)
+        assert len(fired) == (5 if low == 20 else 0)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(BASE_NETWORKS)), seed=st.integers(0, 2**32 - 1),
+       weight_scale=st.sampled_from([3, 40, 128]), rate=st.sampled_from([0.05, 0.3]),
+       count=st.sampled_from([4, 10, SHORT_RUN, 60]), edge=st.booleans())
+def test_engine_equals_the_previous_emulator_on_runs_of_identical_events(name, seed,
+                                                                        weight_scale, rate,
+                                                                        count, edge):
+    # Every input count is a run of `count` +- a few identical events: event by event up to
+    # SHORT_RUN, the closed forms of update_repeated beyond, and the floor/threshold
+    # corners (edge) where those must fall back to the update loop.
+    port, config = compiled(name)
+    rng = np.random.default_rng(seed)
+    active = random_events(rng, 3, port.shape, rate=rate, max_count=1)
+    counts = active * rng.integers(max(count - 3, 1), count + 4, size=active.shape)
+    assert_same_run(randomised(config, rng, weight_scale, edge=edge), {port.name: counts})
 
 
 def test_runs_merge_consecutive_equal_events_and_sum_their_counts():

@@ -70,24 +70,34 @@ def update_repeated(v, weight, n, threshold_high, threshold_low, return_to_zero,
 
     The 0-based repeat indices that fired are written to ``fired_at[k:]`` in
     ascending order and the returned k counts past them. Closed forms cover the
-    cases where the per-update arithmetic provably follows them (no saturation,
-    no floor after the first update, 0 < weight <= threshold for firing runs);
-    anything else runs the update loop.
+    cases where the per-update arithmetic provably follows them, all under
+    ``STATE_MIN < threshold_high <= STATE_MAX`` and ``threshold_low <
+    threshold_high`` (otherwise the floor or the saturation itself can fire):
+
+    - falling (weight < 0, ``v + weight`` below threshold): never fires; the
+      saturation and the floor are monotone, so n updates are one jump clipped
+      at ``max(threshold_low, STATE_MIN)``;
+    - rising without reaching the threshold (``floor <= v``, ``v + n*weight <
+      threshold``): no clamp applies, the result is ``v + n*weight``;
+    - rising through the threshold with ``0 < weight <= threshold``, ``threshold_low
+      <= 0`` and no saturation: spikes where the running sum passes multiples of
+      the threshold (subtract) or every ``ceil(threshold / weight)`` (reset to zero).
+
+    Anything else runs the update loop.
     """
     th, tl = threshold_high, threshold_low
     floor = max(tl, STATE_MIN)
+    ordinary = STATE_MIN < th and th <= STATE_MAX and tl < th
     r = 0
     while r < n:
         left = n - r
-        if weight < 0 and v + weight < th:
-            # Falling from below threshold: never fires again; saturation and floor
-            # are monotone, so n steps equal one jump clipped at the floor.
+        if ordinary and weight < 0 and v + weight < th:
             return max(v + left * weight, floor), k
-        if weight > 0 and v < th and v >= floor and th - 1 + weight <= STATE_MAX and tl <= 0 \
-                and weight <= th:
+        if ordinary and weight > 0 and v >= floor and v + left * weight < th:
+            return v + left * weight, k
+        if ordinary and weight > 0 and v < th and v >= floor and th - 1 + weight <= STATE_MAX \
+                and tl <= 0 and weight <= th:
             total = v + left * weight
-            if total < th:
-                return total, k
             if return_to_zero == 0:
                 # Subtract: the running sum v + i*w fires each time it passes a multiple of th.
                 spikes = total // th
