@@ -90,7 +90,8 @@ def _group(pop: Population, names: tuple[str, ...], limit: int | None
 
 def _split_by_source_profile(table: SynapseTable, profile: np.ndarray) -> list[SynapseTable]:
     w = sp.csr_array(table.weights)
-    used = np.unique(profile[w.indices]) if w.nnz else np.zeros(0, np.int64)
+    # Profiles met by the columns (a count, not a sort: tables hold up to 10^8 synapses).
+    used = np.flatnonzero(np.bincount(profile[w.indices])) if w.nnz else np.zeros(0, np.int64)
     if used.size <= 1:
         return [table]
     out = []

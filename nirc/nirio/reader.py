@@ -59,9 +59,10 @@ def read(path: str | Path) -> NIRGraph:
     except OSError as err:
         raise ModelError(_open_failure(err), file=name) from None
     try:
-        with handle, _address_space_cap(MAX_FILE_BYTES + (512 << 20)), _watchdog(name):
+        reader = _Reader(name)
+        with handle, _address_space_cap(MAX_FILE_BYTES + (512 << 20)), _watchdog(name, reader):
             try:
-                graph, hints = _Reader(name).read_root(handle)
+                graph, hints = reader.read_root(handle)
             except (OSError, RuntimeError, KeyError) as err:
                 # HDF5 itself failed on a damaged structure (heap, B-tree, object header)
                 raise ModelError(f"is damaged: HDF5 cannot read it ({_first_line(err)})") \
@@ -71,39 +72,52 @@ def read(path: str | Path) -> NIRGraph:
         raise err.at(file=name) from None
 
 
-# Set by the command line (nirc.cli): a read that HDF5 does not finish within this many
-# seconds ends the process with one error line. HDF5 can loop forever on some damaged
-# heaps, inside C code no Python exception can interrupt. None (library use): no limit.
+# Set by the command line (nirc.cli): a read during which HDF5 makes no progress (no node
+# or dataset read) for this many seconds ends the process with one error line. HDF5 can
+# loop forever on some damaged heaps, inside C code no Python exception can interrupt; a
+# large file that is merely slow to read (10^5 nodes: tens of seconds) keeps progressing.
+# None (library use): no limit.
 READ_TIME_LIMIT_S: float | None = None
 
 
 @contextmanager
-def _watchdog(file: str) -> Iterator[None]:
+def _watchdog(file: str, reader: "_Reader") -> Iterator[None]:
     if READ_TIME_LIMIT_S is None:
         yield
         return
     import os
     import sys
     import threading
+    import time
 
     def give_up() -> None:
         from nirc.errors import printable
 
-        message = (f"error: {printable(file)}: reading did not finish in {READ_TIME_LIMIT_S:g} s "
-                   f"(HDF5 is stuck on a damaged structure in the file)\n")
+        message = (f"error: {printable(file)}: reading made no progress for "
+                   f"{READ_TIME_LIMIT_S:g} s (HDF5 is stuck on a damaged structure in the file)\n")
         try:
             sys.stderr.flush()
         finally:
             os.write(2, message.encode("utf-8", errors="replace"))
             os._exit(2)
 
-    timer = threading.Timer(READ_TIME_LIMIT_S, give_up)
-    timer.daemon = True
-    timer.start()
+    stop = threading.Event()
+
+    def watch() -> None:
+        seen, since = -1, time.monotonic()
+        while not stop.wait(min(1.0, READ_TIME_LIMIT_S / 4)):
+            now = time.monotonic()
+            if reader.progress != seen:
+                seen, since = reader.progress, now
+            elif now - since >= READ_TIME_LIMIT_S:
+                give_up()
+
+    thread = threading.Thread(target=watch, name="nirc-read-watchdog", daemon=True)
+    thread.start()
     try:
         yield
     finally:
-        timer.cancel()
+        stop.set()
 
 
 @contextmanager
@@ -139,6 +153,7 @@ class _Reader:
         self.hints: dict[str, dict[str, tuple[int, ...]]] = {}
         self.bytes_read = 0
         self.nodes_read = 0
+        self.progress = 0          # datasets read so far (the watchdog's sign of life)
         self.groups_seen: set[tuple[int, int]] = set()
 
     def enter(self, group: h5g.GroupID, path: str, field: str | None = None) -> None:
@@ -281,6 +296,7 @@ class _Reader:
                              f"the {MAX_FILE_BYTES:,} bytes nirc reads from one file",
                              node=where, field=field)
         self.bytes_read += size
+        self.progress += 1
         if is_string and not allow_strings:
             raise ModelError(f"expected numbers, got the text '{_preview(ds, shape, dtype)}'",
                              node=where, field=field)

@@ -25,6 +25,7 @@ targets will likely span (likely_cores) must fit one core.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import scipy.sparse as sp
@@ -142,10 +143,17 @@ def _population_blocks(name: str, size: int, piece: int, shape: tuple[int, ...],
     return [BlockSlice(name, t[0][0], t[0][1], t) for t in tiles]
 
 
+_ALONE: WeakKeyDictionary = WeakKeyDictionary()
+
+
 def per_neuron_demand(conn: Connectivity, cost: SynapseListCost) -> GroupDemand:
-    """Demands of every neuron alone (each neuron its own group)."""
-    n = conn.neuron_count
-    return group_demand(conn, np.arange(n), n, cost)
+    """Demands of every neuron alone (each neuron its own group); computed once per
+    connectivity and cost (coarsen, the chip bound and the baseline all ask)."""
+    known = _ALONE.setdefault(conn, {})
+    if cost not in known:
+        n = conn.neuron_count
+        known[cost] = group_demand(conn, np.arange(n), n, cost)
+    return known[cost]
 
 
 def _neurons_per_core(conn: Connectivity, alone: GroupDemand, limits: dict[str, int],

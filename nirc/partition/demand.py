@@ -25,6 +25,8 @@ and the utilisation report:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,6 +54,15 @@ class SynapseListCost:
     def bits(self, counts: np.ndarray) -> np.ndarray:
         """Bits of lists holding ``counts`` synapses each (0 synapses: no list, 0 bits)."""
         counts = np.asarray(counts, dtype=np.int64)
+        # The packers ask this for a few counts at a time, hundreds of thousands of times:
+        # a table of the first counts answers those without the arithmetic's overhead.
+        table = _bits_table(self)
+        if counts.size and counts.size < 4096 and int(counts.max()) < len(table) \
+                and int(counts.min()) >= 0:
+            return table[counts]
+        return self._bits(counts)
+
+    def _bits(self, counts: np.ndarray) -> np.ndarray:
         full, rest = np.divmod(counts, self.per_group)
         full_group = self._rounded(self.per_group * self.entry_bits + self.header_bits)
         partial = np.where(rest > 0, self._rounded(rest * self.entry_bits + self.header_bits), 0)
@@ -90,6 +101,17 @@ class SynapseListCost:
         return -(-np.asarray(bits, dtype=np.int64) // self.word_bits) * self.word_bits
 
 
+BITS_TABLE_SIZE = 1 << 14
+
+
+@lru_cache(maxsize=16)
+def _bits_table(cost: SynapseListCost) -> np.ndarray:
+    """SynapseListCost.bits of 0, 1, ..., BITS_TABLE_SIZE - 1 synapses."""
+    table = cost._bits(np.arange(BITS_TABLE_SIZE, dtype=np.int64))
+    table.flags.writeable = False
+    return table
+
+
 def one_hot(group_of: np.ndarray, groups: int) -> sp.csr_array:
     """(groups x len(group_of)) indicator matrix of a grouping of neurons."""
     n = len(group_of)
@@ -110,13 +132,18 @@ class GroupDemand:
 
 def group_demand(conn: Connectivity, group_of: np.ndarray, groups: int,
                  cost: SynapseListCost) -> GroupDemand:
-    member = one_hot(group_of, groups)
-    from_neurons = sp.csr_array(member @ conn.from_neurons)
-    from_inputs = sp.csr_array(member @ conn.from_inputs)
+    if groups == conn.neuron_count and np.array_equal(group_of, np.arange(groups)):
+        # Every neuron its own group: the connectivity itself (no product with an identity).
+        from_neurons, from_inputs = conn.from_neurons, conn.from_inputs
+    else:
+        member = one_hot(group_of, groups)
+        from_neurons = sp.csr_array(member @ conn.from_neurons)
+        from_inputs = sp.csr_array(member @ conn.from_inputs)
 
     def row_sum(mat, values):
-        return np.bincount(np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr)),
-                           weights=values, minlength=mat.shape[0]).astype(np.int64)
+        # Exact integer sums of each row's entries, by differences of a running total.
+        total = np.concatenate([[0], np.cumsum(np.asarray(values, dtype=np.int64))])
+        return (total[mat.indptr[1:]] - total[mat.indptr[:-1]]).astype(np.int64)
 
     memory = row_sum(from_neurons, cost.bits(from_neurons.data)) + row_sum(from_inputs, cost.bits(from_inputs.data))
     return GroupDemand(

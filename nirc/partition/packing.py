@@ -53,10 +53,14 @@ class CoreLoads:
         groups = graph.feeders.shape[0]
         self.core_of_block = np.full(graph.block_count, -1, dtype=np.int64)
         self.additive = {r: np.zeros(cores, dtype=np.int64) for r in ADDITIVE}
-        self.sending = np.zeros((groups, cores), dtype=np.int64)   # neurons of g sending to c
-        self.sends = np.zeros(groups, dtype=np.int64)              # row sums of sending
-        self.present = np.zeros((graph.atom_blocks.shape[0], cores), dtype=bool)
-        self.fed = np.zeros((groups, cores), dtype=np.int64)       # sum of feeders (inexact groups)
+        # Per core, allocated when a block first goes there (a system's baseline fill spans
+        # thousands of cores, most of them never used): neurons of each group sending to the
+        # core, each atom's presence on it, and the sum of feeders of inexact groups into it.
+        self._groups, self._atoms = groups, graph.atom_blocks.shape[0]
+        self._sending: dict[int, np.ndarray] = {}
+        self._present: dict[int, np.ndarray] = {}
+        self._fed: dict[int, np.ndarray] = {}
+        self.sends = np.zeros(groups, dtype=np.int64)              # per group: sum over cores
         self.fan_in = np.zeros(cores, dtype=np.int64)
         self.memory = np.zeros(cores, dtype=np.int64)
         # Per core: the sources feeding it (sorted) and their synapse counts into it.
@@ -77,6 +81,12 @@ class CoreLoads:
                          else graph.group_senders.copy() if optimistic
                          else self._reservations())
 
+    def _writable(self, store: dict, core: int, length: int, dtype) -> np.ndarray:
+        column = store.get(core)
+        if column is None:
+            column = store[core] = np.zeros(length, dtype=dtype)
+        return column
+
     def _reservations(self) -> np.ndarray:
         """Fan-out each group will likely need: its senders times the cores its targets span."""
         g_ = self.graph
@@ -88,12 +98,14 @@ class CoreLoads:
         """Groups whose senders to ``core`` grow if ``block`` goes there, and by how much."""
         col = self._atoms_of
         atoms = col.indices[col.indptr[block]:col.indptr[block + 1]]
-        new_atoms = atoms[~self.present[atoms, core]]
+        present = self._present.get(core)
+        new_atoms = atoms if present is None else atoms[~present[atoms]]
         col = self._inexact_sources
         span = slice(col.indptr[block], col.indptr[block + 1])
         groups, amounts = col.indices[span], col.data[span]
         senders = self.graph.group_senders[groups]
-        fed = self.fed[groups, core]
+        fed_column = self._fed.get(core)
+        fed = np.zeros(len(groups), dtype=np.int64) if fed_column is None else fed_column[groups]
         grown = np.minimum(fed + amounts, senders) - np.minimum(fed, senders)
         grp = np.concatenate([self.graph.atom_group[new_atoms], groups])
         dlt = np.concatenate([self.graph.atom_size[new_atoms], grown]).astype(np.int64)
@@ -134,7 +146,8 @@ class CoreLoads:
         on_chip = grp < g_.block_count
         remote[on_chip] = self.core_of_block[grp[on_chip]] != core
         incoming = float(np.sum(dlt[remote] * g_.group_rate[grp[remote]]))
-        own = float(self.sending[block].sum() - self.sending[block, core])
+        here = self._sending.get(core)
+        own = float(self.sends[block] - (here[block] if here is not None else 0))
         return incoming + own * g_.group_rate[block]
 
     def try_place(self, block: int, core: int, commit: bool = True) -> Overflow | None:
@@ -186,9 +199,9 @@ class CoreLoads:
             if self.profiles_on is not None:
                 self.profiles_on[keys, core] = True
                 self.profile_count[core] = profiles
-            self.present[new_atoms, core] = True
-            self.fed[groups, core] += amounts
-            np.add.at(self.sending[:, core], grp, dlt)
+            self._writable(self._present, core, self._atoms, bool)[new_atoms] = True
+            self._writable(self._fed, core, self._groups, np.int64)[groups] += amounts
+            np.add.at(self._writable(self._sending, core, self._groups, np.int64), grp, dlt)
             self.sends[touched] = sends
             self.fan_in[core] = fan_in
             self.memory[core] = bits
