@@ -52,12 +52,12 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def recurrent_network(n: int, fan_in: int, target):
+def recurrent_network(n: int, fan_in: int, target, connectivity: str = "sheet"):
     """The quantized hardware network of multichip_networks.recurrent_sparse at n neurons,
     built from a small NIR instance's populations with large sparse tables."""
     import scipy.sparse as sp
 
-    from multichip_networks import _local_sparse, recurrent_sparse
+    from multichip_networks import recurrent_matrices, recurrent_sparse
     from nirc.driver import run_passes
     from nirc.neuron_models import get_model
     from nirc.passes.context import PassContext
@@ -78,10 +78,9 @@ def recurrent_network(n: int, fan_in: int, target):
         return pop.with_(shape=(size,), params=params)
 
     populations = {k: grown(p) for k, p in net.populations.items()}
-    width = max(fan_in, n // 256)
-    matrices = {("input", "hidden"): _local_sparse(n, n_in, 8, 64, rng, 2.0),
-                ("hidden", "hidden"): _local_sparse(n, n, fan_in, width, rng, 0.5),
-                ("hidden", "readout"): _local_sparse(n_out, n, 64, n // 2, rng, 2.0)}
+    w_in, w_rec, w_out = recurrent_matrices(n, fan_in, n_in, n_out, rng, connectivity)
+    matrices = {("input", "hidden"): w_in, ("hidden", "hidden"): w_rec,
+                ("hidden", "readout"): w_out}
     tables = []
     for t in net.tables:
         w = sp.csr_array(matrices[(t.source, t.target)])
