@@ -18,6 +18,8 @@ by the driver and ``nirc verify`` (to report per layer and to warn):
   layers whose activity explodes or dies (ACTIVITY_RATIO), whose count
   correlation is below CORRELATION_WARN or whose agreement is below
   AGREEMENT_WARN.
+- ``search_factors``: the coordinate search over per-population factors (scale,
+  threshold, ...) that quantizers run with ``score`` as the objective.
 - ``zeroed_weights``: per population, the non-zero float weights that became
   zero in the quantized tables (more than ZEROED_WARN of them is a warning).
 
@@ -167,17 +169,27 @@ def voltage_agreement(chip: np.ndarray, floating: np.ndarray, lag: int = 0) -> d
 
 
 def compare(net, chip_run, float_run, latency: Mapping[str, int] | None = None,
-            float_voltages: Mapping[str, np.ndarray] | None = None) -> dict[str, dict[str, Any]]:
+            float_voltages: Mapping[str, np.ndarray] | None = None,
+            count_scales: Mapping[str, float] | None = None) -> dict[str, dict[str, Any]]:
     """Per population of ``net`` (the quantized network): agreement of ``chip_run`` (its
     integer run, nirc.intref.RunResult) with ``float_run`` (the float network's run, same
     population names). Non-spiking populations are compared by voltage when
-    ``float_voltages`` has them and the population carries v_scale."""
+    ``float_voltages`` has them and the population carries v_scale. ``count_scales``: the
+    model spikes one chip spike stands for, per population where it is not 1 (a quantizer
+    raised its thresholds because the chip fires fewer spikes per step than the model)."""
     latency = latency or {}
     rows = {}
     for name, pop in net.populations.items():
         lag = int(latency.get(name, 0))
         if pop.spiking and name in chip_run.spikes and name in float_run.spikes:
+            scale = float((count_scales or {}).get(name, 1.0))
             rows[name] = layer_agreement(chip_run.spikes[name], float_run.spikes[name], lag)
+            if scale != 1.0:
+                raw = rows[name]
+                rows[name] = {**layer_agreement(np.asarray(chip_run.spikes[name], np.float64) * scale,
+                                                float_run.spikes[name], lag),
+                              "burst_share": raw["burst_share"], "count_scale": scale,
+                              "chip_spikes_raw": raw["chip_spikes"]}
         elif not pop.spiking and float_voltages and name in float_voltages and pop.v_scale is not None:
             port = next((k for k, o in net.outputs.items() if o.source == name), None)
             if port is None:
@@ -204,6 +216,64 @@ def score(rows: Mapping[str, Mapping[str, Any]], outputs: Iterable[str] = ()) ->
     if not read:
         return overall
     return OUTPUT_WEIGHT * float(np.mean(read)) + (1 - OUTPUT_WEIGHT) * overall
+
+
+@dataclass
+class Search:
+    """The outcome of search_factors: the factors chosen, their score and what evaluate returned
+    for them, the starting factors' score and result, and every trial (population, knob,
+    factor, agreement)."""
+
+    factors: dict[str, dict[str, float]]
+    score: float
+    result: Any
+    baseline: float
+    baseline_result: Any
+    tried: list[dict[str, Any]]
+
+
+def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[float]]],
+                   rounds: int = 2, start: Search | None = None) -> Search:
+    """Coordinate search over per-population factors, the one mechanism quantizers tune with.
+
+    ``candidates[population][knob]`` lists the factors to try for that knob (e.g. a
+    population's "scale" or "threshold"); every knob starts at 1.0, or where ``start`` (an
+    earlier search, e.g. a coarse one before a fine one) ended. ``evaluate(factors)``
+    (factors: {population: {knob: factor}}) returns (score, result), higher is better
+    (nirc.fidelity.score of the quantized network on the calibration input). Populations
+    and knobs are tried one at a time in the given order, each keeping the best factor so
+    far, for at most ``rounds`` passes (fewer when a pass improves nothing)."""
+    if start is None:
+        factors = {name: {knob: 1.0 for knob in knobs} for name, knobs in candidates.items()}
+        baseline, baseline_result = evaluate(factors)
+        best, best_result, tried = baseline, baseline_result, []
+    else:
+        factors = {name: dict(knobs) for name, knobs in start.factors.items()}
+        baseline, baseline_result = start.baseline, start.baseline_result
+        best, best_result, tried = start.score, start.result, list(start.tried)
+    seen = {_key(factors)}
+    for _ in range(rounds):
+        improved = False
+        for name, knobs in candidates.items():
+            for knob, values in knobs.items():
+                for f in values:
+                    trial = {**factors, name: {**factors[name], knob: float(f)}}
+                    key = _key(trial)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    score_, result = evaluate(trial)
+                    tried.append({"population": name, "knob": knob, "factor": float(f),
+                                  "agreement": round(score_, 6)})
+                    if score_ > best + 1e-9:
+                        best, best_result, factors, improved = score_, result, trial, True
+        if not improved:
+            break
+    return Search(factors, best, best_result, baseline, baseline_result, tried)
+
+
+def _key(factors: Mapping[str, Mapping[str, float]]) -> tuple:
+    return tuple(sorted((n, tuple(sorted(k.items()))) for n, k in factors.items()))
 
 
 def activity_warnings(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
