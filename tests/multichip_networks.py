@@ -4,9 +4,10 @@
   its IAF layers; strided 3x3 convolutions, a linear readout). At side 64 it
   has 57,354 neurons and about 3.0M synapses: more synapse memory than one
   Loihi 2 chip has, so it needs two chips of loihi2_kapoho_point.
-- ``recurrent_sparse(n, fan_in)``: a random-sparse recurrent layer with an input
-  and a readout, each neuron fed by ``fan_in`` random neurons of a local
-  neighbourhood (the topographic connectivity of cortical models).
+- ``recurrent_sparse(n, fan_in, connectivity)``: a random-sparse recurrent layer
+  with an input and a readout, each neuron fed by ``fan_in`` neurons: near it on
+  a 2-D sheet ("sheet", distance-dependent as in spatially embedded cortical and
+  reservoir models) or anywhere ("uniform"); numbered in random order.
 - ``chain(nodes)``: a chain of tiny Affine -> LIF pairs with ``nodes`` nodes in all,
   for graph-handling speed.
 """
@@ -60,24 +61,65 @@ def sinabs_cnn(side: int = 64, channels: tuple[int, int, int] = (8, 16, 32), n_o
     return NIRGraph(nodes=nodes, edges=tuple(zip(order, order[1:])))
 
 
-def _local_sparse(n_out: int, n_in: int, fan_in: int, width: int, rng, gain: float):
-    """(n_out, n_in) dense array: each row has ``fan_in`` random entries within ``width``
-    of its own position (scaled to n_in)."""
-    rows = np.repeat(np.arange(n_out), fan_in)
-    centre = (rows * n_in) // n_out
-    cols = (centre + rng.integers(-width, width + 1, size=rows.size)) % n_in
+def _weights(rows, cols, shape, fan_in, rng, gain):
     values = rng.normal(0.2, 1.0, size=rows.size) * gain / np.sqrt(fan_in)
-    m = sp.coo_array((values, (rows, cols)), shape=(n_out, n_in)).tocsr()
+    m = sp.coo_array((values, (rows, cols)), shape=shape).tocsr()
     m.sum_duplicates()
     return m
 
 
+# Connectivity of the recurrent layer (recurrent_matrices):
+# - "sheet": neurons on a 2-D sheet, each fed by ``fan_in`` neurons drawn from a Gaussian of
+#   width SHEET_SIGMA x the sheet's side around it (the distance-dependent connectivity of
+#   spatially embedded cortical and reservoir models);
+# - "uniform": each fed by ``fan_in`` neurons drawn uniformly (an Erdos-Renyi-like graph).
+# Either way the neurons are numbered in a random order: the file says nothing of the
+# structure, and a placement that finds it must find it in the synapses.
+CONNECTIVITY = ("sheet", "uniform")
+SHEET_SIGMA = 0.05
+
+
+def recurrent_matrices(n: int, fan_in: int, n_in: int, n_out: int, rng,
+                       connectivity: str = "sheet"):
+    """(input->hidden, hidden->hidden, hidden->readout) weights of recurrent_sparse, sparse."""
+    if connectivity not in CONNECTIVITY:
+        raise ValueError(f"connectivity must be one of {CONNECTIVITY}, got {connectivity!r}")
+    rows = np.repeat(np.arange(n), fan_in)
+    if connectivity == "uniform":
+        cols = rng.integers(0, n, size=rows.size)
+    else:
+        side = int(np.ceil(np.sqrt(n)))
+        height = -(-n // side)
+        sigma = max(1.0, SHEET_SIGMA * side)
+        y = rows // side + np.rint(rng.normal(0.0, sigma, rows.size)).astype(np.int64)
+        x = rows % side + np.rint(rng.normal(0.0, sigma, rows.size)).astype(np.int64)
+        y, x = _reflect(y, height), _reflect(x, side)
+        cols = np.minimum(y * side + x, n - 1)
+    label = rng.permutation(n)              # the file's numbering of the sheet's neurons
+    w_rec = _weights(label[rows], label[cols], (n, n), fan_in, rng, 0.5)
+    w_in = _weights(np.repeat(np.arange(n), 8), rng.integers(0, n_in, size=8 * n), (n, n_in),
+                    8, rng, 2.0)
+    readout_fan_in = min(64, n)
+    w_out = _weights(np.repeat(np.arange(n_out), readout_fan_in),
+                     rng.integers(0, n, size=n_out * readout_fan_in), (n_out, n),
+                     readout_fan_in, rng, 2.0)
+    return w_in, w_rec, w_out
+
+
+def _reflect(v: np.ndarray, size: int) -> np.ndarray:
+    """Coordinates mirrored back into 0..size-1 (a sheet with edges, not a torus)."""
+    v = np.abs(v)
+    v = np.where(v >= size, 2 * (size - 1) - v, v)
+    return np.clip(v, 0, size - 1)
+
+
 def recurrent_sparse(n: int = 4096, fan_in: int = 64, n_in: int = 256, n_out: int = 10,
-                     seed: int = 0, dense: bool = True) -> NIRGraph:
+                     seed: int = 0, connectivity: str = "sheet") -> NIRGraph:
     """Input -> Affine -> LIF (recurrent through a sparse Affine) -> Affine -> LIF -> Output.
 
-    The recurrent weights are stored as a dense NIR Affine (NIR has no sparse
-    node) of which only ``fan_in`` entries per row are non-zero.
+    The recurrent weights (``connectivity``: see CONNECTIVITY) are stored as a
+    dense NIR Affine (NIR has no sparse node) of which only about ``fan_in``
+    entries per row are non-zero.
     """
     rng = np.random.default_rng(seed)
 
@@ -85,10 +127,8 @@ def recurrent_sparse(n: int = 4096, fan_in: int = 64, n_in: int = 256, n_out: in
         return LIF(tau=np.full(size, 0.02), r=np.ones(size), v_leak=np.zeros(size),
                    v_threshold=np.full(size, 1.0), v_reset=np.zeros(size))
 
-    width = max(fan_in, n // 64)
-    w_in = _local_sparse(n, n_in, 8, max(8, n_in // 32), rng, 2.0).toarray()
-    w_rec = _local_sparse(n, n, fan_in, width, rng, 0.5).toarray()
-    w_out = _local_sparse(n_out, n, min(fan_in, n), n // 2, rng, 2.0).toarray()
+    w_in, w_rec, w_out = (m.toarray() for m in
+                          recurrent_matrices(n, fan_in, n_in, n_out, rng, connectivity))
     nodes = {
         "input": Input(shape=np.array([n_in])),
         "w_in": Affine(weight=w_in, bias=np.zeros(n)),

@@ -207,3 +207,22 @@ def test_mapping_report_draws_the_chips_and_the_traffic_on_each_link(cnn_build, 
     page = write_report(tmp_path / "report.html", result).read_text()
     assert 'id="chips"' in page and 'id="chip-table"' in page
     assert "messages per step between chips" in page
+
+
+def test_link_capacity_is_enforced_with_one_line_naming_link_demand_and_capacity(tmp_path):
+    board = yaml.safe_load(Path(MINI).read_text())
+    board["system"]["link"]["messages_per_step"] = 1
+    (tmp_path / "slow_links.yaml").write_text(yaml.safe_dump(board))
+    with pytest.raises(FitError) as info:
+        compile(sinabs_cnn(12), str(tmp_path / "slow_links.yaml"), None, calibration_steps=10)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "system.link.messages_per_step is 1" in message and "would carry" in message
+    assert "link " in message and "->" in message
+
+
+def test_within_link_capacity_no_link_is_overloaded(cnn_build):
+    result, _ = cnn_build
+    system = result.placement.system
+    assert system["link_overloads"] == []
+    assert all(m <= system["link_capacity"] for _, _, m in system["links"])

@@ -75,6 +75,9 @@ SEQUENTIAL_FILLS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7)
 # Blocks of the chip assignment per chip: fine enough to balance chips within a few per
 # cent, coarse enough for the greedy cuts and CP-SAT, and whole rows of feature maps.
 BLOCKS_PER_CHIP = 16
+# Synapses up to which the chip assignment also cuts the neurons in connectivity order
+# (connectivity_order builds the symmetrised synapse pattern once: a second copy).
+CONNECTIVITY_ORDER_MAX_SYNAPSES = 30_000_000
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,11 @@ def chip_lower_bound(conn: Connectivity, cost: SynapseListCost, target: Target) 
 
 def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cpsat",
                      rates: Rates | None = None, time_limit_s: float | None = None,
-                     seed: int | None = None) -> Placement:
-    """Place ``net`` on the chips of ``target.system``, then on each chip's cores."""
+                     seed: int | None = None, check_links: bool = True) -> Placement:
+    """Place ``net`` on the chips of ``target.system``, then on each chip's cores.
+
+    ``check_links=False`` keeps an assignment whose links would carry more than
+    system.link.messages_per_step (noted, not refused): for measuring baselines."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     system = target.system
@@ -139,6 +145,12 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     pairs = blocks * target.chip_count * target.core_count
     sequential = sequential_fill_to(1.0) \
         if method == "sequential" or pairs <= SEQUENTIAL_CANDIDATE_MAX_PAIRS else None
+    order = neuron_load = None
+    if method != "sequential":
+        order = connectivity_order(conn)
+        if order is not None:
+            neuron_load = _neuron_load(conn, cost, largest)
+    overloaded: list[str] = []
     for chips in range(max(bound.chips, 1), system.chips + 1):
         if method == "sequential":
             if chips > bound.chips:
@@ -150,20 +162,45 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
                           for f in SEQUENTIAL_FILLS)
             candidates = ((name, a) for name, a in candidates if a is not None)   # lazily
         else:
-            candidates = _candidates(conn, graph, cost, load, chips, sequential, time_limit_s, seed, notes)
+            candidates = ((name, _on_mesh(conn, a, chips, hops)) for name, a in
+                          _candidates(conn, graph, cost, load, chips, sequential, time_limit_s,
+                                      seed, notes, order, neuron_load))
         for name, chip_of_neuron in candidates:
+            overload = link_overload(link_traffic(conn, chip_of_neuron, target, hops), target)
+            if overload is not None and check_links:
+                overloaded.append(f"{chips} chips, {name}: {overload}")
+                continue
+            rank = None
+            if name == CONNECTIVITY:
+                rank = np.empty(conn.neuron_count, dtype=np.int64)
+                rank[order] = np.arange(conn.neuron_count)
             placed = _place_chips(net, conn, chip_of_neuron, target, method, rates,
-                                  time_limit_s, seed)
+                                  time_limit_s, seed, rank)
             if isinstance(placed, str):
                 failures.append(f"{chips} chips, {name}: {placed}")
                 continue
             notes.append(f"chips: {name}")
             return _placement(net, conn, target, placed, bound, hops, method,
                               time.perf_counter() - started, notes + failures[-3:])
+    if overloaded and not failures:
+        raise FitError(f"no chip assignment on {target.name} keeps every link within "
+                       f"system.link.messages_per_step (least overloaded: "
+                       f"{_least_overloaded(overloaded)}; messages are estimated from the "
+                       f"calibrated spike rates); lower the spike rates, or use a system whose "
+                       f"links carry more (raise system.link.messages_per_step in its YAML if "
+                       f"its links do)")
     raise FitError(f"no placement on the {system.chips} chips of {target.name}: every chip "
                    f"assignment left a chip whose share does not fit its {target.core_count} "
-                   f"cores (last: {failures[-1] if failures else 'none tried'}); use a system "
-                   f"with more chips, or sparser weights")
+                   f"cores (last: {failures[-1] if failures else 'none tried'}"
+                   + (f"; others overload a link, least: {_least_overloaded(overloaded)}"
+                      if overloaded else "") +
+                   "); use a system with more chips, or sparser weights")
+
+
+def _least_overloaded(overloaded: list[str]) -> str:
+    def demand(line: str) -> float:
+        return float(line.split("would carry ")[1].split(" ")[0])
+    return min(overloaded, key=demand)
 
 
 # --- the bound and its message ---------------------------------------------------------------
@@ -279,18 +316,27 @@ def chip_messages(conn: Connectivity, chip_of_neuron: np.ndarray, chips: int) ->
 
 
 def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, load: np.ndarray,
-                chips: int, sequential: np.ndarray | None, time_limit_s: float, seed: int, notes: list[str]) -> list[tuple[str, np.ndarray]]:
+                chips: int, sequential: np.ndarray | None, time_limit_s: float, seed: int,
+                notes: list[str], order: np.ndarray | None = None,
+                neuron_load: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
     """Chip assignments to try on ``chips`` chips, fewest messages between chips first.
 
-    CP-SAT (chip-level: neurons and synapses per chip no more than the best
-    greedy start's fullest chip, so balance is kept; per-core limits are the
-    chips' own placements' business) starts from the best greedy cut."""
+    Greedy starts: balanced cuts of the blocks in network order and in spatial
+    order, of the neurons in connectivity order (``order``, when given: a
+    network whose file order does not follow its structure), and the
+    sequential baseline. CP-SAT (chip-level: neurons and synapses per chip no
+    more than the best block start's fullest chip, so balance is kept;
+    per-core limits are the chips' own placements' business) starts from the
+    best block cut. Parts are numbered 0..chips-1 here; _on_mesh gives them
+    chips of the system."""
     orders = [("network order", np.arange(graph.block_count)),
               ("spatial order", spatial_order(conn, graph))]
     found = []
-    for name, order in orders:
-        assignment = _balanced_cut(load, order, chips)
+    for name, block_order in orders:
+        assignment = _balanced_cut(load, block_order, chips)
         found.append((f"balanced cut in {name}", assignment[graph.block_of_neuron], assignment))
+    if order is not None and neuron_load is not None:
+        found.append((CONNECTIVITY, _balanced_cut(neuron_load, order, chips), None))
     if sequential is not None and sequential.max() < chips:
         found.append(("sequential fill of the system's cores", sequential, None))
     scored = sorted(((_messages(conn, a, chips), k, name, a, blocks)
@@ -300,7 +346,8 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
         caps = {r: np.full(chips, int(np.bincount(best, weights=graph.demand[r],
                                                   minlength=chips).max()))
                 for r in ("neurons", "synapses")}
-        solve = cpsat.fewest_messages(graph, caps, cost, False, best, time_limit_s, seed)
+        solve = cpsat.fewest_messages(graph, caps, cost, False, best, time_limit_s, seed,
+                                      workers=cpsat.SAFE_WORKERS)
         notes.append(f"chips, fewest messages: {solve.status}")
         if solve.core_of_block is not None and len(np.unique(solve.core_of_block)) == chips:
             per_neuron = solve.core_of_block[graph.block_of_neuron]
@@ -308,6 +355,102 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
             if improved < scored[0][0]:
                 scored.insert(0, (improved, -1, f"CP-SAT from the {best_name}", per_neuron, None))
     return [(name, a) for _, _, name, a, _ in scored]
+
+
+CONNECTIVITY = "balanced cut in connectivity order"
+
+
+def connectivity_order(conn: Connectivity) -> np.ndarray | None:
+    """Every neuron, in reverse Cuthill-McKee order of the synapse graph (symmetrised).
+
+    Neurons that exchange spikes come out near each other whatever order the
+    file lists them in (a distance-dependent or modular recurrent layer whose
+    neurons were numbered at random), so a balanced cut of this order keeps
+    neighbourhoods on one chip. None above CONNECTIVITY_ORDER_MAX_SYNAPSES
+    (the symmetrised pattern is a second copy of the synapse graph)."""
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    m = conn.from_neurons
+    if conn.neuron_count < 2 or m.nnz == 0 or m.nnz > CONNECTIVITY_ORDER_MAX_SYNAPSES:
+        return None
+    pattern = sp.csr_matrix((np.ones(m.nnz, dtype=np.int8), m.indices, m.indptr), shape=m.shape)
+    symmetric = (pattern + pattern.T).tocsr()
+    return np.asarray(reverse_cuthill_mckee(symmetric, symmetric_mode=True), dtype=np.int64)
+
+
+def _neuron_load(conn: Connectivity, cost: SynapseListCost, limits: dict[str, int]) -> np.ndarray:
+    """Per neuron, the fraction of one core it takes alone (as _block_load for blocks)."""
+    alone = per_neuron_demand(conn, cost)
+    load = np.zeros(conn.neuron_count)
+    if "neurons" in limits:
+        load = np.maximum(load, 1.0 / limits["neurons"])
+    if "synapses" in limits:
+        load = np.maximum(load, alone.synapses / limits["synapses"])
+    if "synapse_memory_bits" in limits:
+        load = np.maximum(load, cost.bound_bits(alone.synapses, alone.fan_in_axons)
+                          / limits["synapse_memory_bits"])
+    return load
+
+
+def _on_mesh(conn: Connectivity, part_of_neuron: np.ndarray, parts: int, hops: np.ndarray
+             ) -> np.ndarray:
+    """The chip of every neuron: parts that exchange spikes on chips few hops apart.
+
+    Greedy: parts in order of their traffic with the parts placed so far (the
+    busiest first, on chip 0), each on the free chip that minimises its
+    messages x hops to them; kept only if it beats parts 0..k-1 on chips 0..k-1."""
+    if parts < 2:
+        return part_of_neuron
+    t = chip_messages(conn, part_of_neuron, parts).toarray()
+    t = t + t.T
+    identity = np.arange(parts)
+
+    def cost(chip_of_part):
+        return float((t * hops[np.ix_(chip_of_part, chip_of_part)]).sum())
+
+    chip_of_part = np.full(parts, -1, dtype=np.int64)
+    free = np.ones(len(hops), dtype=bool)
+    placed: list[int] = []
+    for _ in range(parts):
+        pending = np.flatnonzero(chip_of_part < 0)
+        pull = t[np.ix_(pending, placed)].sum(axis=1) if placed else t[pending].sum(axis=1)
+        p = int(pending[int(np.argmax(pull))])
+        if placed:
+            where = chip_of_part[placed]
+            score = (t[p, placed][None, :] * hops[:, where]).sum(axis=1)
+            score = np.where(free, score, np.inf)
+            c = int(np.argmin(score))
+        else:
+            c = 0
+        chip_of_part[p] = c
+        free[c] = False
+        placed.append(p)
+    best = chip_of_part if cost(chip_of_part) < cost(identity) else identity
+    return best[part_of_neuron]
+
+
+def link_traffic(conn: Connectivity, chip_of_neuron: np.ndarray, target: Target,
+                 hops: np.ndarray) -> dict[tuple[int, int], float]:
+    """Messages per step on each directed link (x, y) the routes of a chip assignment use."""
+    messages = chip_messages(conn, chip_of_neuron, target.system.chips).tocoo()
+    directed: dict[tuple[int, int], float] = {}
+    for a, b, m in zip(messages.row, messages.col, messages.data):
+        path = route(target, hops, int(a), int(b))
+        for x, y in zip(path[:-1], path[1:]):
+            directed[(x, y)] = directed.get((x, y), 0.0) + float(m)
+    return directed
+
+
+def link_overload(directed: dict[tuple[int, int], float], target: Target) -> str | None:
+    """The busiest link over system.link.messages_per_step, as a sentence, or None."""
+    capacity = target.system.link.messages_per_step
+    if capacity is None or not directed:
+        return None
+    (x, y), m = max(directed.items(), key=lambda item: (item[1], -item[0][0], -item[0][1]))
+    if m <= capacity:
+        return None
+    return (f"link {x}->{y} would carry {m:.0f} messages per step but "
+            f"system.link.messages_per_step is {capacity}")
 
 
 def _messages(conn: Connectivity, chip_of_neuron: np.ndarray, chips: int) -> float:
@@ -323,17 +466,18 @@ class _Share:
     neurons: dict[str, np.ndarray]      # population -> its neurons on this chip (sorted)
 
 
-def _place_chips(net, conn, chip_of_neuron, target, method, rates, time_limit_s, seed
-                 ) -> list[_Share] | str:
-    """Each chip's share placed on its cores, or why one does not fit."""
+def _place_chips(net, conn, chip_of_neuron, target, method, rates, time_limit_s, seed,
+                 rank=None) -> list[_Share] | str:
+    """Each chip's share placed on its cores, or why one does not fit (``rank``: see
+    chip_network)."""
     shares = []
     for chip in np.unique(chip_of_neuron).tolist():
-        sub, neurons, sub_rates = chip_network(net, conn, chip_of_neuron, chip, rates)
+        sub, neurons, sub_rates = chip_network(net, conn, chip_of_neuron, chip, rates, rank)
         try:
-            # Greedy fills only: OR-Tools 9.15 aborts the process on some share models
-            # ("Check failed: heuristics.fixed_search != nullptr"), which no handler can catch.
+            # One CP-SAT worker: OR-Tools 9.15's interleaved multi-worker search aborts the
+            # process on some share models (cpsat.SAFE_WORKERS says why).
             placement = neuron_partition(sub, target, rates=sub_rates, time_limit_s=time_limit_s,
-                                         seed=seed, improve=False)
+                                         seed=seed, cpsat_workers=cpsat.SAFE_WORKERS)
         except FitError as err:
             return f"chip {chip}: {err}"
         shares.append(_Share(chip, placement, neurons))
@@ -346,7 +490,8 @@ def remote_name(population: str) -> str:
 
 
 def chip_network(net: HardwareNetwork, conn: Connectivity, chip_of_neuron: np.ndarray, chip: int,
-                 rates: Rates | None) -> tuple[HardwareNetwork, dict[str, np.ndarray], dict | None]:
+                 rates: Rates | None, rank: np.ndarray | None = None
+                 ) -> tuple[HardwareNetwork, dict[str, np.ndarray], dict | None]:
     """One chip's share of ``net`` as a network of its own.
 
     Populations keep their names and hold only the chip's neurons (a band of

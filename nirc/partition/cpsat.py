@@ -41,6 +41,12 @@ MAX_PAIRS = 2_000
 # CP-SAT's portfolio (with LNS) run interleaved in one thread: deterministic, and with a
 # complete hint it improved on one worker in benchmarks/bench_partition.py.
 INTERLEAVED_WORKERS = 4
+# OR-Tools 9.13-9.15 abort the process in interleaved (chunked) multi-worker search on some
+# models ("Check failed: heuristics.fixed_search != nullptr", google/or-tools#5025; heap
+# corruption, #5048; fixed on their main, not released): one worker does not take that path.
+# The system strategy's chip shares solve with it (single-chip placements keep the 4
+# interleaved workers, so their bytes do not change).
+SAFE_WORKERS = 1
 
 
 @dataclass
@@ -256,19 +262,20 @@ class _Model:
 
 def fewest_cores(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
                  uniform: bool, lower_bound: int, start: np.ndarray | None, time_limit_s: float,
-                 seed: int) -> Solve:
+                 seed: int, workers: int = INTERLEAVED_WORKERS) -> Solve:
     model = _Model(graph, capacities, uniform, need_traffic=False, cost=cost)
     model.m.Add(sum(model.used) >= lower_bound)
     model.m.Minimize(sum(model.used))
     if start is not None:
         model.hint(start)
-    return model.solve(time_limit_s, seed, workers=INTERLEAVED_WORKERS)
+    return model.solve(time_limit_s, seed, workers=workers)
 
 
 def fewest_messages(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
-                    uniform: bool, start: np.ndarray | None, time_limit_s: float, seed: int) -> Solve:
+                    uniform: bool, start: np.ndarray | None, time_limit_s: float, seed: int,
+                    workers: int = INTERLEAVED_WORKERS) -> Solve:
     model = _Model(graph, capacities, uniform, need_traffic=True, cost=cost)
     model.message_objective()
     if start is not None:
         model.hint(start)
-    return model.solve(time_limit_s, seed, workers=INTERLEAVED_WORKERS)
+    return model.solve(time_limit_s, seed, workers=workers)

@@ -47,8 +47,10 @@ def core_capacities(target: Target) -> dict[str, np.ndarray]:
 
 def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cpsat",
                      rates: Rates | None = None, time_limit_s: float | None = None,
-                     seed: int | None = None, improve: bool = True) -> Placement:
-    """``improve=False``: the best greedy start without CP-SAT (the system strategy's shares)."""
+                     seed: int | None = None, improve: bool = True,
+                     cpsat_workers: int = cpsat.INTERLEAVED_WORKERS) -> Placement:
+    """``improve=False``: the best greedy start without CP-SAT; ``cpsat_workers``: CP-SAT's
+    search workers (cpsat.SAFE_WORKERS for the system strategy's chip shares)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     settings = target.partitioner
@@ -92,7 +94,7 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
             assignment, status = (cpsat.relabel(start) if uniform else start), "GREEDY"
         else:
             assignment, status = _improve(graph, conn, capacities, cost, uniform, bound, start, problem,
-                                          time_limit_s, seed, notes)
+                                          time_limit_s, seed, notes, cpsat_workers)
         if assignment is None:
             raise _no_placement(problem, start, graph, conn, target, time_limit_s)
     broken = check_assignment(graph, capacities, cost, assignment)
@@ -124,7 +126,8 @@ def routing_entries(net: HardwareNetwork, blocks: tuple[Block, ...]) -> int:
 def _improve(graph: BlockGraph, conn: Connectivity, capacities: dict[str, np.ndarray],
              cost: SynapseListCost, uniform: bool, bound: LowerBound,
              start: np.ndarray, problem: Overflow | None, time_limit_s: float, seed: int,
-             notes: list[str]) -> tuple[np.ndarray | None, str]:
+             notes: list[str], workers: int = cpsat.INTERLEAVED_WORKERS
+             ) -> tuple[np.ndarray | None, str]:
     """CP-SAT from the best greedy start: fewest cores, then fewest messages on those cores.
 
     The time budget is split in deterministic time (half for each phase when both
@@ -143,7 +146,8 @@ def _improve(graph: BlockGraph, conn: Connectivity, capacities: dict[str, np.nda
     budget = time_limit_s
     if best is None or cores_now > bound.cores:
         caps = _first(capacities, cores_now) if uniform else capacities
-        phase = cpsat.fewest_cores(graph, caps, cost, uniform, bound.cores, best, budget / 2, seed)
+        phase = cpsat.fewest_cores(graph, caps, cost, uniform, bound.cores, best, budget / 2, seed,
+                                   workers)
         statuses.append(phase.status)
         notes.append(f"fewest cores: {phase.status}")
         if phase.wall_limit_hit:
@@ -158,7 +162,7 @@ def _improve(graph: BlockGraph, conn: Connectivity, capacities: dict[str, np.nda
     used = _cores(best)
     caps = _first(capacities, used) if uniform else capacities
     phase = cpsat.fewest_messages(graph, caps, cost, uniform, cpsat.relabel(best) if uniform else best,
-                                  max(budget, 0.1), seed)
+                                  max(budget, 0.1), seed, workers)
     statuses.append(phase.status)
     notes.append(f"fewest messages: {phase.status}")
     if phase.wall_limit_hit:
