@@ -32,7 +32,7 @@ simulation under NIR semantics (tests/test_float_network_vs_simulate.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -114,6 +114,14 @@ def calibration(shapes: Mapping[str, tuple[int, ...]], path: str | None = None,
                        "the user's samples (--calibration)", path)
 
 
+def calibration_of(net, given: Any = None) -> Calibration:
+    """The calibration input for a hardware network: ``given`` when it is one already (the
+    driver's, with the source model's run), else the user's NPZ path or seeded spikes."""
+    if isinstance(given, Calibration):
+        return given
+    return calibration({k: p.shape for k, p in net.inputs.items()}, given)
+
+
 def reference_run(graph, cal: Calibration, dt: float, method: str, convention=None) -> Any:
     """The source model on the calibration input: nirc's float simulation of ``graph`` under
     ``convention`` (nirc.convention: the framework's dt, reset and spike rules; None: NIR's
@@ -144,12 +152,15 @@ def layer_agreement(chip: np.ndarray, floating: np.ndarray, lag: int = 0) -> dic
     cc, fc = c.sum(axis=0), f.sum(axis=0)
     total = float(cc.sum() + fc.sum())
     chip_spikes, float_spikes = float(cc.sum()), float(fc.sum())
+    either = np.count_nonzero((c > 0) | (f > 0))
     return {
         "float_spikes": int(float_spikes), "chip_spikes": int(chip_spikes),
         "spike_ratio": (chip_spikes / float_spikes) if float_spikes else None,
         "count_correlation": _corr(cc, fc),
         "agreement": 1.0 - float(np.abs(cc - fc).sum()) / total if total else 1.0,
         "burst_share": float((c - np.minimum(c, 1)).sum() / chip_spikes) if chip_spikes else 0.0,
+        # Timing: steps where both fire / steps where either fires (1 when both stay silent).
+        "step_jaccard": float(np.count_nonzero((c > 0) & (f > 0)) / either) if either else 1.0,
         "latency_steps": lag,
     }
 
@@ -204,6 +215,14 @@ def score(rows: Mapping[str, Mapping[str, Any]], outputs: Iterable[str] = ()) ->
     if not read:
         return overall
     return OUTPUT_WEIGHT * float(np.mean(read)) + (1 - OUTPUT_WEIGHT) * overall
+
+
+def timed(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``rows`` with each spiking population's agreement the mean of its count agreement and
+    its step Jaccard: a score that also sees spikes moved to another step (what a neuron
+    downstream of a merge point or a recurrent loop reacts to)."""
+    return {name: ({**r, "agreement": 0.5 * (r["agreement"] + r["step_jaccard"])}
+                   if "step_jaccard" in r else dict(r)) for name, r in rows.items()}
 
 
 def activity_warnings(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -360,3 +379,46 @@ def limited_by(row: Mapping[str, Any], quantization: Mapping[str, Any] | None = 
     if error is not None and error > 0.02:
         parts.append(f"weights: {100 * error:.1f}% relative error")
     return "; ".join(parts) if parts else "nothing measurable"
+
+
+# --- choosing quantization by agreement ---------------------------------------------------
+
+
+def search(evaluate: Callable[[dict[str, dict[str, Any]]], tuple[float, Any]],
+           options: Mapping[str, Mapping[str, Sequence[Any]]], rounds: int = 2,
+           margin: float = 1e-9) -> tuple[dict[str, dict[str, Any]], float, Any, float, list[dict[str, Any]]]:
+    """Coordinate search of per-population quantization choices by calibration agreement.
+
+    ``options``: per population, per choice, the values to try (the first is the default);
+    ``evaluate(choice)`` quantizes with ``choice`` ({population: {key: value}}) and returns
+    (score, anything). One population and one key at a time, every value is tried with the
+    others held; a value is kept when it scores more than ``margin`` higher (a margin keeps
+    the defaults where calibration cannot tell choices apart); ``rounds`` passes over all, stopping
+    early when one changes nothing. Returns (choice, score, what evaluate returned for it,
+    the defaults' score, every trial as {"population", key, "agreement"})."""
+    choice = {name: {key: values[0] for key, values in keys.items()}
+              for name, keys in options.items()}
+
+    def frozen(c):
+        return tuple(sorted((n, tuple(sorted(v.items()))) for n, v in c.items()))
+
+    best_score, best = evaluate(choice)
+    start = best_score
+    seen = {frozen(choice)}
+    tried: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        improved = False
+        for name, keys in options.items():
+            for key, values in keys.items():
+                for value in values:
+                    trial = {**choice, name: {**choice[name], key: value}}
+                    if frozen(trial) in seen:
+                        continue
+                    seen.add(frozen(trial))
+                    score, result = evaluate(trial)
+                    tried.append({"population": name, key: value, "agreement": round(score, 6)})
+                    if score > best_score + margin:
+                        best_score, best, choice, improved = score, result, trial, True
+        if not improved:
+            break
+    return choice, best_score, best, start, tried

@@ -49,10 +49,7 @@ def state_peaks(net: HardwareNetwork, run) -> dict[str, dict[str, np.ndarray]]:
 
 
 def calibration_of(net: HardwareNetwork, ctx: PassContext) -> fidelity.Calibration:
-    given = ctx.calibration
-    if isinstance(given, fidelity.Calibration):
-        return given
-    return fidelity.calibration({k: p.shape for k, p in net.inputs.items()}, given)
+    return fidelity.calibration_of(net, ctx.calibration)
 
 
 def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
@@ -79,31 +76,23 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         return fidelity.score(rows, read_out), rows, quantized, report
 
     factors = {name: 1.0 for name in net.populations}
-    best_score, best_rows, best_net, best_report = evaluate(factors)
-    unscaled = best_score
-    room = {row["population"]: row["max_scale_factor"] for row in best_report["layers"]}
-    tried = []
-    seen = {tuple(sorted(factors.items()))}
-    order = [name for name in net.populations if name in room]
-    for _ in range(SEARCH_ROUNDS):
-        improved = False
-        for name in order:
-            limit = room[name] if room[name] is not None else max(SCALE_FACTORS)
-            candidates = sorted({f for f in SCALE_FACTORS if f <= limit} | {max(min(limit, max(SCALE_FACTORS)),
-                                                                                 min(SCALE_FACTORS))})
-            for f in candidates:
-                trial = {**factors, name: f}
-                key = tuple(sorted(trial.items()))
-                if f == factors[name] or key in seen:
-                    continue
-                seen.add(key)
-                score, rows, quantized, report = evaluate(trial)
-                tried.append({"population": name, "scale_factor": f, "agreement": round(score, 6)})
-                if score > best_score + 1e-9:
-                    best_score, best_rows, best_net, best_report = score, rows, quantized, report
-                    factors, improved = trial, True
-        if not improved:
-            break
+    first = evaluate(factors)
+    report = first[3]
+    room = {row["population"]: row["max_scale_factor"] for row in report["layers"]}
+    options = {}
+    for name in (name for name in net.populations if name in room):
+        limit = room[name] if room[name] is not None else max(SCALE_FACTORS)
+        options[name] = {"scale_factor": [1.0, *sorted(
+            {f for f in SCALE_FACTORS if f <= limit}
+            | {max(min(limit, max(SCALE_FACTORS)), min(SCALE_FACTORS))})]}
+
+    def scored(choice):
+        trial = {**factors, **{n: c["scale_factor"] for n, c in choice.items()}}
+        score, *result = first if trial == factors else evaluate(trial)
+        return score, result
+
+    _, best_score, (best_rows, best_net, best_report), unscaled, tried = fidelity.search(
+        scored, options, SEARCH_ROUNDS)
     quantized, report = best_net, best_report
     report["calibration"] = cal.describe()
     report["search"] = {"objective": "calibration agreement with the float model (nirc.fidelity."

@@ -349,7 +349,18 @@ class LoihiCubaLIF(NeuronModel):
         state["v"] = v
         return spikes
 
-    def quantize(self, pop, tables, formats, granularity):
+    # Per-population choices quantize() takes (``choice``), tried by the quantize pass's
+    # fidelity search on calibration input (nirc.fidelity.search); the first is the default.
+    # precision: "8-bit" weights (one table each), or "16-bit" (each weight table followed by
+    # tables of what its 8-bit mantissas rounded away), and "xK": the threshold's register value
+    # times K (finer integer steps of input and state against the threshold, less room before
+    # u wraps). Finer weights pay only with finer steps (each table's shift floors its sum),
+    # so they are one choice.
+    PRECISION = {"8-bit": (False, 1), "16-bit": (True, 1), "16-bit x4": (True, 4),
+                 "16-bit x16": (True, 16)}
+    choices = {"precision": tuple(PRECISION)}
+
+    def quantize(self, pop, tables, formats, granularity, choice=None):
         """Generic discrete neuron (float) -> Loihi registers.
 
         Exact: v_leak (a bias), v_reset != 0 (voltages are shifted so the reset is
@@ -363,7 +374,18 @@ class LoihiCubaLIF(NeuronModel):
         tables (after the given ones) from :data:`~nirc.hwnet.BIAS_SOURCE`, the
         always-on neuron's one spike per step weighted by the bias, rounded to
         8-bit mantissas like any table (``current_bias_rel_error``).
+
+        ``choice`` (keys of :attr:`choices`): at 16 bits, every weight table is followed
+        by up to two refinement tables (one per sign, kernel ``refines``: the index of the
+        table in ``tables`` they refine, returned after the given tables and before the
+        constant-current ones) holding what its mantissas rounded away, at the exponent that
+        fits it; "xK" multiplies the threshold's register value by K (and so every weight and
+        state: the integer steps shrink against the threshold; u and v come closer to 24 bits).
         """
+        choice = dict(choice or {})
+        if choice.get("precision", "8-bit") not in self.PRECISION:
+            raise ValueError(f"precision must be one of {', '.join(self.PRECISION)}")
+        refine, state_scale = self.PRECISION[choice.get("precision", "8-bit")]
         notes: list[str] = []
         p = pop.params
         n = pop.size
@@ -378,7 +400,7 @@ class LoihiCubaLIF(NeuronModel):
         exp_bits = int(formats.get("weight_exponent_bits") or 4)
         exp_min = int(formats.get("weight_exp_min", -(1 << (exp_bits - 1))))
         exp_max = int(formats.get("weight_exp_max", (1 << (exp_bits - 1)) - 1))
-        vth_target = float(1 << (17 - headroom))
+        vth_target = min(float(1 << (17 - headroom)) * state_scale, float(VTH_MAX))
 
         if np.any(np.broadcast_to(p.get("v_direct", 0.0), (n,)) != 0):
             notes.append("the direct input-to-voltage term of the exact discretisation of a "
@@ -440,8 +462,12 @@ class LoihiCubaLIF(NeuronModel):
         bias_tables = _bias_tables(current_bias, pop)
         bias_err = np.zeros(n)
         work = [*tables, *bias_tables]
-        for t in work:
+        refined: list[SynapseTable] = []
+        final_diff: dict[int, np.ndarray] = {}      # per weight table: what all its parts miss
+        given: dict[int, tuple[np.ndarray, np.ndarray]] = {}     # its float data, row scales
+        for position, t in enumerate(work):
             is_bias = t.source == BIAS_SOURCE
+            refines = (t.kernel or {}).get("refines")
             w = sp.csr_array(t.weights, dtype=np.float64)
             w.sort_indices()
             row_scale = np.repeat(s, np.diff(w.indptr))
@@ -469,17 +495,39 @@ class LoihiCubaLIF(NeuronModel):
                                                       np.zeros(keep.sum(), np.int64))),
                                                      shape=w.shape),
                                 kernel={"residual": True}))
+            elif refines is not None:
+                # (same sparsity as the table it refines: its error shrinks by this part)
+                final_diff[refines] = final_diff[refines] + diff + w.data
             else:
-                zeroed += counts["zeroed"]
-                err_num += float(np.sum(diff ** 2))
+                final_diff[position] = diff
+                given[position] = (w.data, row_scale)
                 err_den += float(np.sum(w.data ** 2))
+                if refine:
+                    # The rounding error in target units, each sign in a table of its own (8-bit
+                    # magnitudes at the exponent that fits it), on the table's own sparsity.
+                    for part in (np.maximum(-diff, 0.0), np.minimum(-diff, 0.0)):
+                        if np.any(np.abs(part * row_scale) >= 2.0 ** (exp_min - 1)):
+                            work.append(t.with_(
+                                weights=sp.csr_array((part, w.indices, w.indptr), shape=w.shape),
+                                kernel={**(t.kernel or {}), "refines": position}))
             worst_input += np.asarray(abs(mant).sum(axis=1)).ravel() * 2.0 ** exp
             kernel = dict(t.kernel or {})
             kernel.pop("ops", None)
             kernel.pop("residual", None)
             kernel.update(weight_exp=int(exp), num_weight_bits=8, sign_mode=int(sign_mode))
-            new_tables.append(t.with_(weights=mant, exponent=int(exp), kernel=kernel,
-                                      delay=max(int(t.delay), self.min_delay)))
+            quantized = t.with_(weights=mant, exponent=int(exp), kernel=kernel,
+                                delay=max(int(t.delay), self.min_delay))
+            (refined if refines is not None else new_tables).append(quantized)
+        for position, diff in final_diff.items():
+            err_num += float(np.sum(diff ** 2))
+            data, scale_rows = given[position]
+            # A weight is lost when what all its tables deliver rounds to nothing.
+            zeroed += int(np.count_nonzero((data != 0) & (np.abs((diff + data) * scale_rows)
+                                                            < 2.0 ** (exp_min - 1))))
+        # Weight tables, then their refinements (kernel "refines": index among the given
+        # tables), then the constant-current tables (quantize passes tell them by source).
+        n_given = len(tables)
+        new_tables = [*new_tables[:n_given], *refined, *new_tables[n_given:]]
         if clipped:
             notes.append(f"{clipped} weights clipped at the largest weight exponent {exp_max}")
         if zeroed:

@@ -1,0 +1,125 @@
+"""Fidelity-driven Loihi quantization: refinement tables, finer state scales, chosen by agreement.
+
+Loihi stores 8-bit weight mantissas with one exponent per table and floors each table's
+shifted sum; through a few layers that moves spikes by a step. The Loihi model offers a
+per-population ``precision`` (refinement tables holding what the mantissas rounded away,
+and a threshold register 4 or 16 times larger), and the quantize pass chooses it by the
+calibration agreement with the source model (nirc.fidelity.search, the search Xylo's scales
+use). These tests fail if the refinement stops carrying the rounding error, if the search
+stops choosing it where it pays, or if a refined build stops equalling the integer reference.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from nirc import fidelity, intref
+from nirc.driver import compile as compile_model, random_spike_input
+from nirc.emulator import Chip
+from nirc.hwnet import Population, SynapseTable
+from nirc.neuron_models.loihi_cuba_lif import MODEL, LoihiCubaLIF
+from nirc.simulate import simulate
+from nirc.verify import compare_runs
+
+sys.path.insert(0, str(Path(__file__).parent))
+from loihi_networks import skip  # noqa: E402
+
+
+def _population(n: int) -> Population:
+    ones = np.ones(n)
+    return Population(name="p", shape=(n,), provenance=("p",), params={
+        "i_decay": 0.8 * ones, "v_decay": 0.9 * ones, "v_bias": 0 * ones, "i_bias": 0 * ones,
+        "threshold": ones, "v_reset": 0 * ones})
+
+
+def _table(seed: int = 0) -> SynapseTable:
+    w = np.random.default_rng(seed).normal(0, 0.2, (6, 12))
+    return SynapseTable(source="in", target="p", weights=sp.csr_array(w), delay=0)
+
+
+def test_refinement_tables_carry_what_the_8_bit_mantissas_round_away():
+    pop, table = _population(6), _table()
+    _, coarse, row8 = MODEL.quantize(pop, [table], {}, "layer")
+    q, fine, row16 = MODEL.quantize(pop, [table], {}, "layer", choice={"precision": "16-bit"})
+    assert len(coarse) == 1 and len(fine) == 3
+    # The given table first (same mantissas as at 8 bits), then one refinement per sign.
+    assert (fine[0].weights != coarse[0].weights).nnz == 0
+    assert [t.kernel["refines"] for t in fine[1:]] == [0, 0]
+    assert {t.kernel["sign_mode"] for t in fine[1:]} == {2, 3}
+    assert all(t.kernel["weight_exp"] < fine[0].kernel["weight_exp"] for t in fine[1:])
+    # What the three tables deliver together, in float units, against the float weights.
+    s = float(q.v_scale[0]) / 64
+    total = sum(t.weights.toarray() * 2.0 ** t.kernel["weight_exp"] for t in fine) / s
+    assert np.max(np.abs(total - table.weights.toarray())) < 1e-4
+    assert row16["weight_rel_error"] < 0.02 * row8["weight_rel_error"]
+    # "x4": the threshold register four times larger, the same threshold in float units.
+    q4, _, _ = MODEL.quantize(pop, [table], {}, "layer", choice={"precision": "16-bit x4"})
+    assert int(q4.params["vth"][0]) == 4 * int(q.params["vth"][0])
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        MODEL.quantize(_population(2), [], {}, "layer", choice={"precision": "12-bit"})
+
+
+def test_the_search_keeps_a_choice_only_when_it_beats_the_margin():
+    scores = {("a", 1): 0.50, ("a", 2): 0.503, ("a", 3): 0.60, ("b", 2): 0.70}
+
+    def evaluate(choice):
+        picked = [(n, c["k"]) for n, c in sorted(choice.items()) if c["k"] != 1]
+        value = max([scores.get(p, 0.0) for p in picked], default=0.5)
+        return value, picked
+
+    choice, score, best, start, tried = fidelity.search(
+        evaluate, {"a": {"k": [1, 2, 3]}, "b": {"k": [1, 2]}}, rounds=2, margin=0.005)
+    assert start == 0.5 and score == 0.70
+    assert choice == {"a": {"k": 3}, "b": {"k": 2}} and best == [("a", 3), ("b", 2)]
+    # 0.503 did not beat the default by the margin: never kept.
+    assert {"population": "a", "k": 2, "agreement": 0.503} in tried
+
+
+def _merge_agreement(result, graph, inputs, layer: str) -> float:
+    ran = intref.run(result.network, inputs, batch=True)
+    floated = simulate(graph, inputs, dt=result.network.dt, batch=True)
+    lag = int(result.report["pass_reports"]["latency_steps"].get(layer, 0))
+    steps = ran.spikes[layer].shape[0]
+    chip = ran.spikes[layer][lag:].astype(bool)
+    return float(np.mean(chip == floated.spikes[layer][:steps - lag].astype(bool)))
+
+
+def test_the_search_lifts_a_skip_graphs_merge_layer_to_the_float_model(tmp_path, monkeypatch):
+    graph = skip(depth=2, seed=7)
+    inputs = random_spike_input(graph, 200, seed=1, batch=16)
+    chosen = compile_model(graph, "loihi2", tmp_path / "build", calibration_steps=0)
+    search = chosen.report["pass_reports"]["quantization_search"]
+    assert search["agreement"] > search["agreement_default"] + 0.005
+    assert any(c["precision"].startswith("16-bit") for c in search["chosen"].values())
+    assert _merge_agreement(chosen, graph, inputs, "merge") >= 0.97
+    # The emitted build (refinement tables included) is what the integer reference runs.
+    assert compare_runs(Chip.load(tmp_path / "build").run(inputs, batch=True, record=True),
+                        intref.run(chosen.network, inputs, batch=True, record=True)) == []
+
+    monkeypatch.setattr(LoihiCubaLIF, "choices", {"precision": ("8-bit",)})
+    plain = compile_model(graph, "loihi2", None, calibration_steps=0)
+    assert _merge_agreement(plain, graph, inputs, "merge") < 0.95
+
+
+def test_a_model_the_chip_cannot_fire_as_trained_is_named_in_the_warning(tmp_path):
+    """Rockpool's LIFTorch (subtract reset, several spikes per step, synaptic current) on
+    Loihi (reset to zero, one spike per step): the damage warning says which rules differ and
+    how to run the model under the chip's rules."""
+    root = Path(__file__).resolve().parents[1]
+    with pytest.warns(Warning) as caught:
+        compile_model(root / "examples" / "digits" / "rockpool_lif.nir", "loihi2", None,
+                      convention={"exporter": "auto"}, calibration_steps=0)
+    notes = [str(w.message) for w in caught if "cannot fire as the model was trained" in
+             str(w.message)]
+    assert notes, [str(w.message) for w in caught]
+    assert "the model subtracts the threshold, the chip resets to zero" in notes[0]
+    assert "the model fires several spikes per step, the chip at most one" in notes[0]
+    assert "nirc simulate --reset zero --spikes single" in notes[0]
