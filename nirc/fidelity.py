@@ -338,7 +338,7 @@ def rule_differences(model: Mapping[str, Any], chip: Mapping[str, Any] | None) -
         what = {"zero": "resets to v_reset", "subtract": "subtracts the threshold"}
         found.append(f"reset: the model {what[model['reset']]}{late}, the chip "
                      f"{what[chip['reset']].replace('v_reset', 'zero (v_reset)')}")
-    elif late:
+    elif late and not chip.get("reset_delay"):
         found.append("reset: the model applies it one step late, the chip in the step it fires")
     per = chip.get("per", "step")
     if model["spikes"] == "single" and (chip["spikes"] == "multi" or per != "step"):

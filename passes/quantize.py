@@ -86,6 +86,7 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
     new_tables: dict[int, object] = {}
     bias_tables: list[SynapseTable] = []
     refinements: list[tuple[int, SynapseTable]] = []
+    resets: list[SynapseTable] = []
     populations = {}
     rows = []
     into: dict[str, list[int]] = {}
@@ -101,7 +102,10 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
         new_tables.update(zip(index, tables[:len(index)]))
         for t in tables[len(index):]:
             refines = (t.kernel or {}).get("refines")
-            if refines is None:
+            if (t.kernel or {}).get("self_reset"):
+                resets.append(t.with_(kernel={k: v for k, v in t.kernel.items()
+                                              if k != "self_reset"}))
+            elif refines is None:
                 bias_tables.append(t)
             else:
                 kernel = {k: v for k, v in t.kernel.items() if k != "refines"}
@@ -111,8 +115,11 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
         rows.append(row)
     # Refinement tables follow the network's own tables (table k of the input is still table
     # k of the output), each with its table's float delay; constant-current tables go last.
-    before = net.with_(tables=(*net.tables, *(net.tables[k] for k, _ in refinements)))
-    own = (*(new_tables[k] for k in range(len(net.tables))), *(t for _, t in refinements))
+    # Then the tables that subtract a threshold (a population onto itself, a step later).
+    before = net.with_(tables=(*net.tables, *(net.tables[k] for k, _ in refinements),
+                               *(t.with_(delay=1) for t in resets)))
+    own = (*(new_tables[k] for k in range(len(net.tables))), *(t for _, t in refinements),
+           *resets)
     if bias_tables:
         # Constant input currents: one always-on neuron feeds them all. Its tables go last
         # (table k of the input is still table k of the output); in the float network they
@@ -153,8 +160,13 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     from nirc import fidelity, intref
     from nirc.passes.registry import get_pass
 
-    options = {name: {key: list(values) for key, values in ctx.model.choices.items()}
-               for name in net.populations}
+    def offered(pop):
+        if hasattr(ctx.model, "choice_options"):
+            return ctx.model.choice_options(pop, ctx.convention)
+        return ctx.model.choices
+
+    options = {name: {key: list(values) for key, values in offered(pop).items()}
+               for name, pop in net.populations.items()}
     after = []
     if ctx.target is not None and "quantize" in ctx.target.passes:
         after = list(ctx.target.passes)[list(ctx.target.passes).index("quantize") + 1:]
@@ -211,8 +223,8 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                      "nirc.fidelity.timed: per population the mean of count agreement and step "
                      f"Jaccard; mean over populations, {fidelity.OUTPUT_WEIGHT:.0%} of it on "
                      "those read as outputs), on the network as deployed",
-        "calibration": cal.describe(), "choices": {k: list(v) for k, v in
-                                                   ctx.model.choices.items()},
+        "calibration": cal.describe(),
+        "choices": {name: {k: list(v) for k, v in keys.items()} for name, keys in options.items()},
         "agreement_default": round(start, 6), "agreement": round(score, 6),
         "chosen": {name: c for name, c in choice.items() if c != defaults[name]},
         "tried": tried}

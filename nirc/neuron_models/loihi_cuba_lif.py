@@ -280,8 +280,9 @@ class LoihiCubaLIF(NeuronModel):
 
     def firing_rules(self, pop, readout=False):
         # Lava's LIF: spike where v > vth << 6, then v = 0 (v_reset is folded into v's offset).
+        # A population lowered with a subtracting reset (quantize's reset choice) says so.
         return {"reset": "zero", "spikes": "single", "max_spikes": 1, "threshold_test": ">",
-                "per": "step"}
+                "per": "step", **(pop.firing or {})}
 
     def input_notice(self, values):
         # Lava's Dense (num_message_bits = 0) reads any non-zero input as one spike.
@@ -359,6 +360,36 @@ class LoihiCubaLIF(NeuronModel):
     PRECISION = {"8-bit": (False, 1), "16-bit": (True, 1), "16-bit x4": (True, 4),
                  "16-bit x16": (True, 16)}
     choices = {"precision": tuple(PRECISION)}
+    # reset: how a neuron trained to subtract its threshold is lowered. Lava's LIF resets v to
+    # zero; a neuron without a synaptic current can hold its membrane in u instead (u is never
+    # reset): du from the voltage decay, v = u each step (dv = 4095), and a table from the
+    # neuron to itself subtracts the threshold one step after a spike, which is the model's
+    # subtraction exactly: late as snnTorch's ("subtract late": the threshold), or in the step
+    # it fires ("subtract": the threshold times the decay, which u applies to it first).
+    RESETS = ("subtract", "subtract late", "zero")
+
+    def choice_options(self, pop: Population, convention=None) -> dict[str, tuple]:
+        """The choices worth trying for ``pop`` under the trained ``convention``: ``choices``,
+        and a subtracting reset first where the model subtracts and ``pop`` can hold it."""
+        options = dict(self.choices)
+        if convention is not None and convention.reset == "subtract" and \
+                self.subtract_eligible(pop) is None:
+            options["reset"] = ("subtract late" if convention.reset_delay else "subtract", "zero")
+        return options
+
+    @staticmethod
+    def subtract_eligible(pop: Population) -> str | None:
+        """None when ``pop`` can hold a subtracting reset (membrane in u), else why not."""
+        p = pop.params
+        if not pop.spiking:
+            return "it does not spike"
+        if np.any(np.asarray(p["i_decay"]) != 0):
+            return "it has a synaptic current (u holds it)"
+        if np.any(np.asarray(p.get("v_direct", 0.0)) != 0) or np.any(np.asarray(p["v_reset"]) != 0):
+            return "its reset voltage is not 0"
+        if np.any(np.asarray(p["v_decay"]) <= 0):
+            return "its voltage does not persist from one step to the next"
+        return None
 
     def quantize(self, pop, tables, formats, granularity, choice=None):
         """Generic discrete neuron (float) -> Loihi registers.
@@ -386,6 +417,20 @@ class LoihiCubaLIF(NeuronModel):
         if choice.get("precision", "8-bit") not in self.PRECISION:
             raise ValueError(f"precision must be one of {', '.join(self.PRECISION)}")
         refine, state_scale = self.PRECISION[choice.get("precision", "8-bit")]
+        reset = choice.get("reset", "zero")
+        if reset not in self.RESETS:
+            raise ValueError(f"reset must be one of {', '.join(self.RESETS)}")
+        if reset != "zero":
+            why = self.subtract_eligible(pop)
+            if why is not None:
+                raise ValueError(f"population '{pop.name}' cannot subtract its threshold on "
+                                 f"Loihi: {why}")
+            # The membrane moves to the current: i = v_decay * i + a + biases, v = i.
+            p = {**pop.params, "i_decay": pop.params["v_decay"],
+                 "v_decay": np.zeros(np.shape(pop.params["v_decay"])),
+                 "i_bias": np.asarray(pop.params["i_bias"]) + np.asarray(pop.params["v_bias"]),
+                 "v_bias": np.zeros(np.shape(pop.params["v_bias"]))}
+            pop = pop.with_(params=p)
         notes: list[str] = []
         p = pop.params
         n = pop.size
@@ -445,7 +490,11 @@ class LoihiCubaLIF(NeuronModel):
 
         du = quantize_decay(i_decay, DS_OFFSET)
         dv = quantize_decay(v_decay, DM_OFFSET)
-        if np.any(v_decay < kept_fraction(np.full(n, DECAY_MAX), DM_OFFSET) - 1e-12):
+        if reset != "zero":
+            notes.append(f"reset by subtraction ({reset}): the membrane is held in u (du from "
+                         f"the voltage decay), v copies it (dv = 4095), a table from the "
+                         f"population to itself subtracts the threshold a step after a spike")
+        elif np.any(v_decay < kept_fraction(np.full(n, DECAY_MAX), DM_OFFSET) - 1e-12):
             notes.append("voltage decays faster than Loihi's fastest (dv = 4095 keeps 1/4096)")
         v_scale = s * (1 << ACT_SHIFT)
         bias_mant, bias_exp = quantize_bias(v_scale * v_bias)
@@ -461,13 +510,21 @@ class LoihiCubaLIF(NeuronModel):
         worst_input = np.zeros(n)
         bias_tables = _bias_tables(current_bias, pop)
         bias_err = np.zeros(n)
-        work = [*tables, *bias_tables]
+        reset_tables = []
+        if reset != "zero":
+            # -threshold (late) or -threshold * decay (in the step): see RESETS.
+            amount = threshold * (1.0 if reset == "subtract late" else i_decay)
+            reset_tables.append(SynapseTable(
+                source=pop.name, target=pop.name, delay=1, provenance=pop.provenance,
+                weights=sp.csr_array(sp.diags(-amount).tocsr()), kernel={"self_reset": True}))
+        work = [*tables, *reset_tables, *bias_tables]
         refined: list[SynapseTable] = []
         final_diff: dict[int, np.ndarray] = {}      # per weight table: what all its parts miss
         given: dict[int, tuple[np.ndarray, np.ndarray]] = {}     # its float data, row scales
         for position, t in enumerate(work):
             is_bias = t.source == BIAS_SOURCE
             refines = (t.kernel or {}).get("refines")
+            is_reset = bool((t.kernel or {}).get("self_reset"))
             w = sp.csr_array(t.weights, dtype=np.float64)
             w.sort_indices()
             row_scale = np.repeat(s, np.diff(w.indptr))
@@ -495,6 +552,8 @@ class LoihiCubaLIF(NeuronModel):
                                                       np.zeros(keep.sum(), np.int64))),
                                                      shape=w.shape),
                                 kernel={"residual": True}))
+            elif is_reset:
+                pass        # not a weight of the model: its error is not the weights'
             elif refines is not None:
                 # (same sparsity as the table it refines: its error shrinks by this part)
                 final_diff[refines] = final_diff[refines] + diff + w.data
@@ -514,6 +573,8 @@ class LoihiCubaLIF(NeuronModel):
             kernel = dict(t.kernel or {})
             kernel.pop("ops", None)
             kernel.pop("residual", None)
+            if not is_reset:
+                kernel.pop("self_reset", None)
             kernel.update(weight_exp=int(exp), num_weight_bits=8, sign_mode=int(sign_mode))
             quantized = t.with_(weights=mant, exponent=int(exp), kernel=kernel,
                                 delay=max(int(t.delay), self.min_delay))
@@ -546,7 +607,9 @@ class LoihiCubaLIF(NeuronModel):
         params = {"du": du, "dv": dv, "vth": vth, "bias_mant": bias_mant,
                   "bias_exp": bias_exp, "v_init": v_init}
         new_pop = Population(name=pop.name, shape=pop.shape, params=params, spiking=pop.spiking,
-                             provenance=pop.provenance, v_scale=v_scale, v_offset=v_offset)
+                             provenance=pop.provenance, v_scale=v_scale, v_offset=v_offset,
+                             firing={"reset": "subtract", "reset_delay": reset == "subtract late"}
+                             if reset != "zero" else None)
         bias_ref = np.maximum(np.abs(v_bias), 1e-300)
         current_ref = np.maximum(np.abs(current_bias), 1e-300)
         report = {
