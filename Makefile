@@ -9,7 +9,7 @@ RUNTIME := $(VENV)/.nirc-runtime
 LAVA_VENV ?= .venv-lava
 
 .PHONY: demo test test-slow test-browser oracle lava-venv bench docs corpus fuzz-hostile kill-trials clean
-BENCHMARKS := nirio frontend compile partition speck speck_sinabs speck_fidelity xylo lava cross_target provenance delay_balance fidelity accuracy
+BENCHMARKS := nirio frontend compile partition speck speck_sinabs speck_fidelity xylo xylo_rockpool lava cross_target provenance delay_balance fidelity accuracy
 
 # nirc and its runtime dependencies only (no torch): all `make demo` needs.
 # A venv that already has the test tools (STAMP, newer than pyproject.toml) has them too.

@@ -20,7 +20,9 @@ the same test spikes are run through:
 The prediction is the most active output neuron (the first on a tie), in the framework
 as on the chip. Columns: the three accuracies, the chip's drop from the framework in
 percentage points, and the share of test samples whose chip prediction equals the
-framework's ("same winner"). Per layer the JSON also gives the chip's and the float
+framework's ("same winner"); beside it the same winner with ties taken as equal (the
+chip's most active outputs share a class with the framework's) and how the strict
+differences split into framework ties, chip ties and others (winner_agreement). Per layer the JSON also gives the chip's and the float
 reference's spike totals and their count correlation, which names the layer where a chip
 departs from the model. The NIR paper column is the drop Pedersen et al. (Nature
 Communications 2024) measured on the nearest chip and model with the vendors' own tools.
@@ -144,6 +146,33 @@ def alternatives(convention) -> dict[str, Any]:
     return out
 
 
+def winner_agreement(chip_counts: np.ndarray, framework_counts: np.ndarray) -> dict[str, Any]:
+    """How the chip's winners relate to the framework's when ties are taken into account.
+
+    Both predictions take the first most active output on a tie, so with small spike counts
+    a sample can differ only in how a tie was broken. ``same_winner_tie_aware``: the share
+    of samples where the chip's most active outputs and the framework's share a class (some
+    tie-breaking makes them equal); the strict same winner stays the goal's measure. The
+    strict differences split into: the framework tied and the chip's winner is one of its
+    tied classes, the chip tied and the framework's winner is one of its tied classes, and
+    genuine (the winners' sets are disjoint), with the genuine ones' smallest count margin."""
+    chip_top = chip_counts == chip_counts.max(1, keepdims=True)
+    fw_top = framework_counts == framework_counts.max(1, keepdims=True)
+    rows = np.arange(len(chip_counts))
+    chip_pred, fw_pred = chip_counts.argmax(1), framework_counts.argmax(1)
+    differ = chip_pred != fw_pred
+    framework_tie = differ & fw_top[rows, chip_pred]
+    chip_tie = differ & ~framework_tie & chip_top[rows, fw_pred]
+    genuine = differ & ~framework_tie & ~chip_tie
+    margin = (chip_counts[rows, chip_pred] - chip_counts[rows, fw_pred])[genuine]
+    return {"same_winner_tie_aware": float(np.mean((chip_top & fw_top).any(1))),
+            "framework_ties": int(np.sum(fw_top.sum(1) > 1)),
+            "chip_ties": int(np.sum(chip_top.sum(1) > 1)),
+            "differences": {"framework_tie": int(framework_tie.sum()),
+                            "chip_tie": int(chip_tie.sum()), "genuine": int(genuine.sum()),
+                            "genuine_margin_spikes": sorted(int(m) for m in margin)}}
+
+
 def rule_attribution(chip_pred: np.ndarray, trained_same: float, alt_preds: dict[str, np.ndarray]
                      ) -> dict[str, Any]:
     """Which changed rule the chip's predictions follow best; None unless it explains the
@@ -195,7 +224,8 @@ def calibration_option(entry: dict, reference: dict[str, np.ndarray], directory:
 
 def evaluate(name: str, entry: dict, target: str, x: np.ndarray, labels: np.ndarray,
              framework_pred: np.ndarray, floated, alt_preds: dict[str, np.ndarray],
-             reference: dict[str, np.ndarray]) -> dict[str, Any]:
+             reference: dict[str, np.ndarray], framework_counts: np.ndarray | None = None
+             ) -> dict[str, Any]:
     record: dict[str, Any] = {"model": name, "framework": entry["framework"], "target": target}
     path = DIGITS / entry["file"]
     steps, batch = x.shape[:2]
@@ -237,6 +267,8 @@ def evaluate(name: str, entry: dict, target: str, x: np.ndarray, labels: np.ndar
         same_winner=float(np.mean(chip_pred == framework_pred)),
         chip_float_same_winner=float(np.mean(chip_pred == float_pred)),
         layers=layer_rows(run.spikes, floated.spikes, latency, result.graph))
+    if framework_counts is not None:
+        record.update(winner_agreement(chip_counts, framework_counts))
     return record
 
 
@@ -269,6 +301,17 @@ def worst_layer(record: dict[str, Any]) -> str:
     return f"{r['layer']}{kind} (spikes ×{ratio}, corr. {corr})"
 
 
+def ties_cell(record: dict[str, Any]) -> str:
+    """The tie-aware same winner and what the strict differences were (winner_agreement)."""
+    if "same_winner_tie_aware" not in record:
+        return "–"
+    d = record["differences"]
+    margins = d["genuine_margin_spikes"]
+    by = f" by ≤ {max(margins)} spike{'s' if max(margins) > 1 else ''}" if margins else ""
+    return (f"{100 * record['same_winner_tie_aware']:.1f} % ({d['framework_tie']} framework "
+            f"tie, {d['chip_tie']} chip tie, {d['genuine']} other{by})")
+
+
 def met(record: dict[str, Any]) -> bool:
     drop = 100 * (record["framework_accuracy"] - record["chip_accuracy"])
     return abs(drop) <= GOAL_DROP_PP and record["same_winner"] >= GOAL_SAME_WINNER
@@ -276,9 +319,9 @@ def met(record: dict[str, Any]) -> bool:
 
 def markdown(records: list[dict[str, Any]], samples: int) -> str:
     lines = ["| model | framework | target | framework acc. | nirc float acc. | chip acc. | "
-             "chip − framework (pp) | same winner | goal | NIR paper drop (pp) | "
-             "layer furthest from float | chip follows |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "chip − framework (pp) | same winner | same winner, ties as equal | goal | "
+             "NIR paper drop (pp) | layer furthest from float | chip follows |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     not_held: dict[tuple[str, str], list[str]] = {}
     for r in records:
         if not r["fits"]:
@@ -296,7 +339,8 @@ def markdown(records: list[dict[str, Any]], samples: int) -> str:
             follows += (f" ({100 * r['chip_same_winner_under'][r['closest_rule']]:.0f} % "
                         f"vs {100 * r['chip_float_same_winner']:.0f} %)")
         lines.append(f"{head} {100 * r['chip_accuracy']:.1f} % | {-drop:+.2f} | "
-                     f"{100 * r['same_winner']:.1f} % | {'met' if met(r) else '**not met**'} | "
+                     f"{100 * r['same_winner']:.1f} % | {ties_cell(r)} | "
+                     f"{'met' if met(r) else '**not met**'} | "
                      f"{paper_column(r['target'])} | {worst_layer(r)} | {follows} |")
     out = "\n".join(lines) + "\n"
     if not_held:
@@ -316,7 +360,11 @@ def markdown(records: list[dict[str, Any]], samples: int) -> str:
             "of `examples/digits/` (trained and exported by `examples/train_digits.py`). "
             "Framework: its own forward pass; nirc float: `nirc simulate` with the exporter's "
             "rules detected; chip: the emulator on the emitted build; same winner: chip "
-            "prediction equals the framework's. Layer furthest from float: chip spike total "
+            "prediction equals the framework's (both take the first most active output on a "
+            "tie); ties as equal: the chip's most active outputs share a class with the "
+            "framework's, and of the strict differences, how many were a framework tie the "
+            "chip broke to another of the tied classes, a chip tie that includes the "
+            "framework's winner, or other (the goal uses the strict rate). Layer furthest from float: chip spike total "
             "over the float reference's, and their per-neuron count correlation. Chip follows: "
             "the trained rule changed one way (reset, reset delay, spikes per step) whose "
             "float predictions the chip matches best, with its same-winner rate vs the trained "
@@ -372,13 +420,16 @@ def main(argv: list[str] | None = None) -> int:
         for target in targets:
             started = time.perf_counter()
             record = {**evaluate(name, entry, target, x, labels, framework_pred, floated,
-                                 alt_preds, reference),
+                                 alt_preds, reference,
+                                 reference[f"counts_{name}"][:args.samples]),
                       **common}
             record["wall_s"] = round(time.perf_counter() - started, 2)
             records.append(record)
             print(f"  {target:16s} " + (
                 f"chip {100 * record['chip_accuracy']:.1f} %, same winner "
-                f"{100 * record['same_winner']:.1f} %, {worst_layer(record)}"
+                f"{100 * record['same_winner']:.1f} % (ties as equal "
+                f"{100 * record.get('same_winner_tie_aware', np.nan):.1f} %), "
+                f"{worst_layer(record)}"
                 if record["fits"] else f"{record['status']}: "
                 f"{record['reason'].split('; ')[0][:100]}"), flush=True)
     table = markdown(records, len(labels))

@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_speck_fidelity.py [--steps 30] [--samples 32]
 
 For each choice the compiler makes (the membrane floor ``low_threshold`` and the reset
-mode in the target's ``backend_options.neuron``) it compiles examples/cnn.nir for
+mode in the target's ``backend_options.neuron``, and its ``quantization``: sinabs'
+integers or the fidelity search from them) it compiles examples/cnn.nir for
 speck2f, runs the emulator on Bernoulli(0.2) inputs (examples/make_inputs.py, seeds
 0..samples-1) and compares every spiking layer with nirc's float simulation of the NIR
 graph: spikes (chip / float), correlation of per-(sample, neuron) spike counts, spikes
@@ -43,8 +44,11 @@ from nirc.target import load_target  # noqa: E402
 
 MODEL = ROOT / "examples" / "cnn.nir"
 RESULTS = ROOT / "benchmarks" / "results" / "speck_fidelity.json"
-VARIANTS = [("minus_threshold", "nir"), ("state_min", "nir"),
-            ("minus_threshold", "subtract"), ("state_min", "subtract")]
+# (low_threshold, reset_mode, quantization): sinabs' integers, then nirc's fidelity search
+# (passes/speck_quantize.py, on the default seeded calibration input).
+VARIANTS = [(low, reset, quant) for quant in ("sinabs", "fidelity")
+            for low, reset in [("minus_threshold", "nir"), ("state_min", "nir"),
+                               ("minus_threshold", "subtract"), ("state_min", "subtract")]]
 
 
 def inputs(steps: int, samples: int) -> dict[str, np.ndarray]:
@@ -153,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                "rows": []}
     base = load_target("speck2f")
     network = None
-    for low, reset in VARIANTS:
+    for low, reset, quant in VARIANTS:
         options = base.backend_options.model_copy(update={
+            "quantization": quant,
             "neuron": base.backend_options.neuron.model_copy(
                 update={"low_threshold": low, "reset_mode": reset})})
         target = base.model_copy(update={"backend_options": options})
@@ -162,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("ignore", NircWarning)
             result = compile(graph, target, Path(tmp) / "build", dt=1.0)
             run = Chip.load(Path(tmp) / "build").run(x, batch=True)
-        if low == "state_min" and reset == "nir":
+        if low == "state_min" and reset == "nir" and quant == "sinabs":
             network = result.network
-        results["rows"].append({"variant": f"chip, low_threshold {low}, reset {reset}",
+        results["rows"].append({"variant": f"chip, low_threshold {low}, reset {reset}, "
+                                           f"quantization {quant}",
                                 "layers": layer_rows(reference, per_step(
                                     run.spikes, args.steps, args.samples), output)})
     quant = simulate(dequantized_graph(graph, network), x, dt=1.0, batch=True)

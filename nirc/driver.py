@@ -329,7 +329,10 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     voltages = {o.source: floated.outputs[k] for k, o in net.outputs.items()
                 if o.quantity != "spikes" and k in floated.outputs}
     chip = intref.run(net, cal.inputs, batch=True)
-    rows = fidelity.compare(net, chip, floated, ctx.report.get("latency_steps", {}), voltages)
+    count_scales = {row["population"]: row["count_scale"] for row in ctx.report.get("quantization", [])
+                    if row.get("count_scale", 1) != 1}
+    rows = fidelity.compare(net, chip, floated, ctx.report.get("latency_steps", {}), voltages,
+                            count_scales)
     found = {name: list(notes) for name, notes in fidelity.activity_warnings(rows).items()}
     zeroed = fidelity.zeroed_weights(float_net, net) if float_net is not None else {}
     for name, notes in fidelity.zeroed_warnings(zeroed).items():

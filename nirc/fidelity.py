@@ -18,6 +18,8 @@ by the driver and ``nirc verify`` (to report per layer and to warn):
   layers whose activity explodes or dies (ACTIVITY_RATIO), whose count
   correlation is below CORRELATION_WARN or whose agreement is below
   AGREEMENT_WARN.
+- ``search_factors``: the coordinate search over per-population factors (scale,
+  threshold, ...) that quantizers run with ``score`` as the objective.
 - ``zeroed_weights``: per population, the non-zero float weights that became
   zero in the quantized tables (more than ZEROED_WARN of them is a warning).
 
@@ -32,7 +34,7 @@ simulation under NIR semantics (tests/test_float_network_vs_simulate.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -178,17 +180,27 @@ def voltage_agreement(chip: np.ndarray, floating: np.ndarray, lag: int = 0) -> d
 
 
 def compare(net, chip_run, float_run, latency: Mapping[str, int] | None = None,
-            float_voltages: Mapping[str, np.ndarray] | None = None) -> dict[str, dict[str, Any]]:
+            float_voltages: Mapping[str, np.ndarray] | None = None,
+            count_scales: Mapping[str, float] | None = None) -> dict[str, dict[str, Any]]:
     """Per population of ``net`` (the quantized network): agreement of ``chip_run`` (its
     integer run, nirc.intref.RunResult) with ``float_run`` (the float network's run, same
     population names). Non-spiking populations are compared by voltage when
-    ``float_voltages`` has them and the population carries v_scale."""
+    ``float_voltages`` has them and the population carries v_scale. ``count_scales``: the
+    model spikes one chip spike stands for, per population where it is not 1 (a quantizer
+    raised its thresholds because the chip fires fewer spikes per step than the model)."""
     latency = latency or {}
     rows = {}
     for name, pop in net.populations.items():
         lag = int(latency.get(name, 0))
         if pop.spiking and name in chip_run.spikes and name in float_run.spikes:
+            scale = float((count_scales or {}).get(name, 1.0))
             rows[name] = layer_agreement(chip_run.spikes[name], float_run.spikes[name], lag)
+            if scale != 1.0:
+                raw = rows[name]
+                rows[name] = {**layer_agreement(np.asarray(chip_run.spikes[name], np.float64) * scale,
+                                                float_run.spikes[name], lag),
+                              "burst_share": raw["burst_share"], "count_scale": scale,
+                              "chip_spikes_raw": raw["chip_spikes"]}
         elif not pop.spiking and float_voltages and name in float_voltages and pop.v_scale is not None:
             port = next((k for k, o in net.outputs.items() if o.source == name), None)
             if port is None:
@@ -223,6 +235,71 @@ def timed(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     downstream of a merge point or a recurrent loop reacts to)."""
     return {name: ({**r, "agreement": 0.5 * (r["agreement"] + r["step_jaccard"])}
                    if "step_jaccard" in r else dict(r)) for name, r in rows.items()}
+
+
+@dataclass
+class Search:
+    """The outcome of search_factors: the factors chosen, their score and what evaluate returned
+    for them, the starting factors' score and result, and every trial (population, knob,
+    factor, agreement)."""
+
+    factors: dict[str, dict[str, float]]
+    score: float
+    result: Any
+    baseline: float
+    baseline_result: Any
+    tried: list[dict[str, Any]]
+
+
+def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[Any]]],
+                   rounds: int = 2, start: Search | None = None,
+                   defaults: Mapping[str, Mapping[str, Any]] | None = None,
+                   margin: float = 1e-9) -> Search:
+    """Coordinate search over per-population factors, the one mechanism quantizers tune with.
+
+    ``candidates[population][knob]`` lists the factors to try for that knob (e.g. a
+    population's "scale" or "threshold"); every knob starts at 1.0, or where ``start`` (an
+    earlier search, e.g. a coarse one before a fine one) ended. ``evaluate(factors)``
+    (factors: {population: {knob: factor}}) returns (score, result), higher is better
+    (nirc.fidelity.score of the quantized network on the calibration input). Populations
+    and knobs are tried one at a time in the given order, each keeping the best factor so
+    far, for at most ``rounds`` passes (fewer when a pass improves nothing). A knob may take
+    named choices instead of factors (strings, kept as given) starting at ``defaults``; a trial
+    replaces the best only when it scores more than ``margin`` higher (a margin keeps the
+    starting point where a finite calibration set cannot tell choices apart)."""
+    if start is None:
+        factors = {name: {knob: (defaults or {}).get(name, {}).get(knob, 1.0) for knob in knobs}
+                   for name, knobs in candidates.items()}
+        baseline, baseline_result = evaluate(factors)
+        best, best_result, tried = baseline, baseline_result, []
+    else:
+        factors = {name: dict(knobs) for name, knobs in start.factors.items()}
+        baseline, baseline_result = start.baseline, start.baseline_result
+        best, best_result, tried = start.score, start.result, list(start.tried)
+    seen = {_key(factors)}
+    for _ in range(rounds):
+        improved = False
+        for name, knobs in candidates.items():
+            for knob, values in knobs.items():
+                for f in values:
+                    f = f if isinstance(f, str) else float(f)
+                    trial = {**factors, name: {**factors[name], knob: f}}
+                    key = _key(trial)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    score_, result = evaluate(trial)
+                    tried.append({"population": name, "knob": knob, "factor": f,
+                                  "agreement": round(score_, 6)})
+                    if score_ > best + margin:
+                        best, best_result, factors, improved = score_, result, trial, True
+        if not improved:
+            break
+    return Search(factors, best, best_result, baseline, baseline_result, tried)
+
+
+def _key(factors: Mapping[str, Mapping[str, float]]) -> tuple:
+    return tuple(sorted((n, tuple(sorted(k.items()))) for n, k in factors.items()))
 
 
 def activity_warnings(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -379,46 +456,3 @@ def limited_by(row: Mapping[str, Any], quantization: Mapping[str, Any] | None = 
     if error is not None and error > 0.02:
         parts.append(f"weights: {100 * error:.1f}% relative error")
     return "; ".join(parts) if parts else "nothing measurable"
-
-
-# --- choosing quantization by agreement ---------------------------------------------------
-
-
-def search(evaluate: Callable[[dict[str, dict[str, Any]]], tuple[float, Any]],
-           options: Mapping[str, Mapping[str, Sequence[Any]]], rounds: int = 2,
-           margin: float = 1e-9) -> tuple[dict[str, dict[str, Any]], float, Any, float, list[dict[str, Any]]]:
-    """Coordinate search of per-population quantization choices by calibration agreement.
-
-    ``options``: per population, per choice, the values to try (the first is the default);
-    ``evaluate(choice)`` quantizes with ``choice`` ({population: {key: value}}) and returns
-    (score, anything). One population and one key at a time, every value is tried with the
-    others held; a value is kept when it scores more than ``margin`` higher (a margin keeps
-    the defaults where calibration cannot tell choices apart); ``rounds`` passes over all, stopping
-    early when one changes nothing. Returns (choice, score, what evaluate returned for it,
-    the defaults' score, every trial as {"population", key, "agreement"})."""
-    choice = {name: {key: values[0] for key, values in keys.items()}
-              for name, keys in options.items()}
-
-    def frozen(c):
-        return tuple(sorted((n, tuple(sorted(v.items()))) for n, v in c.items()))
-
-    best_score, best = evaluate(choice)
-    start = best_score
-    seen = {frozen(choice)}
-    tried: list[dict[str, Any]] = []
-    for _ in range(rounds):
-        improved = False
-        for name, keys in options.items():
-            for key, values in keys.items():
-                for value in values:
-                    trial = {**choice, name: {**choice[name], key: value}}
-                    if frozen(trial) in seen:
-                        continue
-                    seen.add(frozen(trial))
-                    score, result = evaluate(trial)
-                    tried.append({"population": name, key: value, "agreement": round(score, 6)})
-                    if score > best_score + margin:
-                        best_score, best, choice, improved = score, result, trial, True
-        if not improved:
-            break
-    return choice, best_score, best, start, tried

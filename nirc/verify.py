@@ -176,7 +176,9 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
     compiled = result.report.get("pass_reports", {}).get("fidelity", {}).get("layers", {})
     measured = fidelity.compare(net, reference, floated, latency,
                                 {o.source: floated.outputs[k] for k, o in net.outputs.items()
-                                 if o.quantity != "spikes" and k in floated.outputs})
+                                 if o.quantity != "spikes" and k in floated.outputs},
+                                {name: row["count_scale"] for name, row in quant.items()
+                                 if row.get("count_scale", 1) != 1})
     damage = fidelity.activity_warnings(measured)
     layers = []
     for name, pop in net.populations.items():

@@ -151,8 +151,8 @@ SEARCH_MARGIN = 0.005
 
 def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     """Quantize with the neuron model's per-population ``choices`` that agree best with the
-    source model on calibration input (nirc.fidelity.search, the mechanism Xylo's scale search
-    uses): each trial quantizes the network, runs the passes the target applies after this
+    source model on calibration input (nirc.fidelity.search_factors, the search every
+    quantizer tunes with): each trial quantizes the network, runs the passes the target applies after this
     one (delay balancing, profiles: the network as deployed), runs it on the calibration
     input and scores it against the source model's run (nirc.fidelity.score).
     ``ctx.report["quantization_search"]`` gives the defaults' agreement, the chosen one and
@@ -203,11 +203,13 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                 for name, keys in options.items()}
     first = evaluate(defaults)
     if first[0] >= GOOD_ENOUGH:
-        choice, score, best, start, tried = defaults, first[0], first[1], first[0], []
+        found = fidelity.Search(defaults, first[0], first[1], first[0], first[1], [])
     else:
-        choice, score, best, start, tried = fidelity.search(
+        found = fidelity.search_factors(
             lambda c: first if c == defaults else evaluate(c), options, SEARCH_ROUNDS,
-            SEARCH_MARGIN)
+            defaults=defaults, margin=SEARCH_MARGIN)
+    choice, score, best, start, tried = (found.factors, found.score, found.result,
+                                         found.baseline, found.tried)
     agreement = best[3]
     # The passes after this one run again in the driver: the report holds quantize's own.
     ctx.report.clear()

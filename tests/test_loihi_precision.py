@@ -4,8 +4,8 @@ Loihi stores 8-bit weight mantissas with one exponent per table and floors each 
 shifted sum; through a few layers that moves spikes by a step. The Loihi model offers a
 per-population ``precision`` (refinement tables holding what the mantissas rounded away,
 and a threshold register 4 or 16 times larger), and the quantize pass chooses it by the
-calibration agreement with the source model (nirc.fidelity.search, the search Xylo's scales
-use). These tests fail if the refinement stops carrying the rounding error, if the search
+calibration agreement with the source model (nirc.fidelity.search_factors, the search every
+quantizer tunes with). These tests fail if the refinement stops carrying the rounding error, if the search
 stops choosing it where it pays, or if a refined build stops equalling the integer reference.
 """
 
@@ -67,20 +67,22 @@ def test_an_unknown_precision_is_refused():
         MODEL.quantize(_population(2), [], {}, "layer", choice={"precision": "12-bit"})
 
 
-def test_the_search_keeps_a_choice_only_when_it_beats_the_margin():
-    scores = {("a", 1): 0.50, ("a", 2): 0.503, ("a", 3): 0.60, ("b", 2): 0.70}
+def test_the_search_keeps_a_named_choice_only_when_it_beats_the_margin():
+    scores = {("a", "two"): 0.503, ("a", "three"): 0.60, ("b", "two"): 0.70}
 
     def evaluate(choice):
-        picked = [(n, c["k"]) for n, c in sorted(choice.items()) if c["k"] != 1]
+        picked = [(n, c["k"]) for n, c in sorted(choice.items()) if c["k"] != "one"]
         value = max([scores.get(p, 0.0) for p in picked], default=0.5)
         return value, picked
 
-    choice, score, best, start, tried = fidelity.search(
-        evaluate, {"a": {"k": [1, 2, 3]}, "b": {"k": [1, 2]}}, rounds=2, margin=0.005)
-    assert start == 0.5 and score == 0.70
-    assert choice == {"a": {"k": 3}, "b": {"k": 2}} and best == [("a", 3), ("b", 2)]
+    found = fidelity.search_factors(
+        evaluate, {"a": {"k": ["one", "two", "three"]}, "b": {"k": ["one", "two"]}}, rounds=2,
+        defaults={"a": {"k": "one"}, "b": {"k": "one"}}, margin=0.005)
+    assert found.baseline == 0.5 and found.score == 0.70
+    assert found.factors == {"a": {"k": "three"}, "b": {"k": "two"}}
+    assert found.result == [("a", "three"), ("b", "two")]
     # 0.503 did not beat the default by the margin: never kept.
-    assert {"population": "a", "k": 2, "agreement": 0.503} in tried
+    assert {"population": "a", "knob": "k", "factor": "two", "agreement": 0.503} in found.tried
 
 
 def _merge_agreement(result, graph, inputs, layer: str) -> float:

@@ -351,7 +351,8 @@ class LoihiCubaLIF(NeuronModel):
         return spikes
 
     # Per-population choices quantize() takes (``choice``), tried by the quantize pass's
-    # fidelity search on calibration input (nirc.fidelity.search); the first is the default.
+    # fidelity search on calibration input (nirc.fidelity.search_factors); the first is the
+    # default.
     # precision: "8-bit" weights (one table each), or "16-bit" (each weight table followed by
     # tables of what its 8-bit mantissas rounded away), and "xK": the threshold's register value
     # times K (finer integer steps of input and state against the threshold, less room before

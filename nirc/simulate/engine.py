@@ -61,8 +61,9 @@ def spike_rules(convention: Convention | None, node: Node, recurrent: bool) -> S
 class SimResult:
     """What a simulation produced; arrays are (T, *shape), or (T, B, *shape) when batched.
 
-    outputs: one array per Output node. spikes: one boolean array per spiking
-    node (IF, LIF, CubaLIF, Threshold), always recorded. states: per neuron
+    outputs: one array per Output node. spikes: one array per spiking node (IF, LIF,
+    CubaLIF, Threshold), always recorded: boolean under one-spike rules, the spike count
+    per step (int32) under a convention that fires several. states: per neuron
     node {"v": ..., "i": ...} (``i`` for Cuba nodes), only when ``record``.
     """
 
@@ -230,7 +231,12 @@ def run(graph: NIRGraph, inputs: Mapping[str, np.ndarray], dt: float, method: st
     outputs = {name: np.zeros((steps, batch_size, *shapes[name].output), dtype=dtype)
                for name in flat.outputs()}
     spiking = [n for n in order if isinstance(flat.nodes[n], SPIKING_TYPES)]
-    spikes = {n: np.zeros((steps, batch_size, *shapes[n].output), dtype=bool) for n in spiking}
+    # Booleans under one-spike rules; under multi-spike rules (Sinabs, Rockpool) the count, which
+    # is what a chip firing several spikes per step is compared with.
+    multi = convention is not None and convention.spike_limit != 1
+    spike_dtype = np.int32 if multi else bool
+    spikes = {n: np.zeros((steps, batch_size, *shapes[n].output), dtype=spike_dtype)
+              for n in spiking}
     states = {n: {k: np.zeros((steps, *v.shape), dtype=dtype)
                   for k, v in layers[n].state().items()} for n in layers} if record else {}
 
@@ -252,7 +258,7 @@ def run(graph: NIRGraph, inputs: Mapping[str, np.ndarray], dt: float, method: st
                 continue
             latest[name] = step_fns[name](x)
         for n in spiking:
-            spikes[n][t] = latest[n] > 0   # a count under multi-spike rules
+            spikes[n][t] = np.rint(latest[n]) if multi else latest[n] > 0
         for n, trace in states.items():
             for key, value in layers[n].state().items():
                 trace[key][t] = value

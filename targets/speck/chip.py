@@ -64,6 +64,10 @@ class SpeckOptions(_Section):
     dvs: DvsSpec = Field(default_factory=DvsSpec)
     readout: Optional[ReadoutSpec] = None
     neuron: NeuronSpec = Field(default_factory=NeuronSpec)
+    # How weights and thresholds become integers (passes/speck_quantize.py): "fidelity"
+    # searches per-layer factors from sinabs' integers on calibration input and keeps
+    # sinabs' unless deviating measurably agrees better; "sinabs" is sinabs' rule exactly.
+    quantization: Literal["fidelity", "sinabs"] = "fidelity"
 
 
 class SpeckTarget(Target):
@@ -139,6 +143,7 @@ class SpeckChip:
     seed: int = 0
     reset_mode: str = "nir"
     low_threshold: str = "state_min"
+    quantization: str = "fidelity"
 
     @classmethod
     def from_mapping(cls, spec: Any, file: str | None = None) -> "SpeckChip":
@@ -172,6 +177,7 @@ class SpeckChip:
                    readout_classes=options.readout.classes if options.readout else None,
                    reset_mode=options.neuron.reset_mode,
                    low_threshold=options.neuron.low_threshold,
+                   quantization=options.quantization,
                    time_limit_s=float(partitioner.get("time_limit_s", 10.0)),
                    seed=int(partitioner.get("seed", 0)))
 

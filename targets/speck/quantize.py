@@ -52,20 +52,46 @@ def layer_scale(layer: SpeckLayer, weight_bits: int = 8, state_bits: int = 16) -
                discretization_scale(np.array(thresholds), state_bits))
 
 
-def quantize_network(net: SpeckNetwork, weight_bits: int = 8, state_bits: int = 16
+def threshold_room(layer: SpeckLayer, scale: float, state_bits: int = 16) -> float:
+    """The largest factor the layer's thresholds can be multiplied by at ``scale`` and still
+    fit the state's bits."""
+    top = float(2 ** (state_bits - 1) - 1)
+    largest = max(abs(layer.threshold_high), abs(layer.threshold_low)
+                  if np.isfinite(layer.threshold_low) else 0.0)
+    return top / (largest * scale) if largest > 0 else float("inf")
+
+
+def quantize_network(net: SpeckNetwork, weight_bits: int = 8, state_bits: int = 16,
+                     factors: dict[str, dict[str, float]] | None = None
                      ) -> tuple[SpeckNetwork, list[dict]]:
-    """Integer layers and one report row per layer (scale and the error introduced)."""
+    """Integer layers and one report row per layer (scale and the error introduced).
+
+    Without ``factors`` the integers are sinabs' (module docstring). ``factors[layer]``
+    departs from it, as the fidelity search (passes/speck_quantize.py) chooses:
+    ``"scale"`` multiplies the layer's scale (weights past the 8-bit range then clip to
+    it, and the report counts them), ``"threshold"`` multiplies its thresholds alone
+    (both thresholds, so a floor at -threshold stays at -threshold)."""
     layers, report = [], []
+    lo_w, hi_w = -(2 ** (weight_bits - 1)), 2 ** (weight_bits - 1) - 1
     for layer in net.layers:
-        s = layer_scale(layer, weight_bits, state_bits)
-        w = discretize(layer.weight, s)
-        b = None if layer.bias is None else discretize(layer.bias, s)
-        th = int(discretize(np.array([layer.threshold_high]), s)[0])
-        tl = (int(discretize(np.array([layer.threshold_low]), s)[0])
+        f = (factors or {}).get(layer.name, {})
+        s = np.float32(layer_scale(layer, weight_bits, state_bits)
+                       * np.float32(f.get("scale", 1.0)))
+        ts = np.float32(s * np.float32(f.get("threshold", 1.0)))
+        raw_w = discretize(layer.weight, s)
+        w = np.clip(raw_w, lo_w, hi_w)
+        b = None if layer.bias is None else np.clip(discretize(layer.bias, s), lo_w, hi_w)
+        th = int(discretize(np.array([layer.threshold_high]), ts)[0])
+        tl = (int(discretize(np.array([layer.threshold_low]), ts)[0])
               if np.isfinite(layer.threshold_low) else -(2 ** (state_bits - 1)))
         q = layer.with_(weight=w, bias=b, threshold_high=th, threshold_low=tl, scale=float(s))
         layers.append(q)
-        report.append(error_row(layer, q, float(s), weight_bits))
+        row = error_row(layer, q, float(s), weight_bits)
+        if f:
+            row.update(scale_factor=float(f.get("scale", 1.0)),
+                       threshold_factor=float(f.get("threshold", 1.0)),
+                       weights_clipped=int(np.count_nonzero(raw_w != w)))
+        report.append(row)
     return SpeckNetwork(layers=tuple(layers), inputs=net.inputs, outputs=net.outputs, dt=net.dt,
                         quantized=True), report
 

@@ -45,11 +45,14 @@ def device_for(target: Target | str) -> XyloDevice:
 
 def quantized_network(net: HardwareNetwork, device: XyloDevice, granularity: str = "layer",
                       file: str | None = None, state_peaks: dict | None = None,
-                      scale_factors: dict[str, float] | None = None) -> tuple[HardwareNetwork, dict]:
+                      scale_factors: dict[str, float] | None = None,
+                      count_scales: dict[str, float] | None = None,
+                      dash_steps: dict[str, tuple[int, int]] | None = None) -> tuple[HardwareNetwork, dict]:
     """Float network -> integer xylo_lif network (same populations and tables) and the quantization report
-    (``scale_factors``: see nirc.targets.xylo.quantize.quantize)."""
+    (``scale_factors``, ``count_scales``, ``dash_steps``: see nirc.targets.xylo.quantize.quantize)."""
     placed = layout(net, device, file)
-    spec, report = quantize(placed, net, device, granularity, file, state_peaks, scale_factors)
+    spec, report = quantize(placed, net, device, granularity, file, state_peaks, scale_factors,
+                            count_scales, dash_steps)
     scales = report.pop("state_scale")
     hidden = {p.name: ("hidden", p) for p in placed.hidden}
     readout = {p.name: ("readout", p) for p in placed.readout}

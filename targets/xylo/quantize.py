@@ -113,7 +113,9 @@ def _rel_rms(approx: np.ndarray, exact: np.ndarray) -> float:
 
 def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granularity: str = "layer",
              file: str | None = None, state_peaks: dict | None = None,
-             scale_factors: dict[str, float] | None = None) -> tuple[XyloSpec, dict]:
+             scale_factors: dict[str, float] | None = None,
+             count_scales: dict[str, float] | None = None,
+             dash_steps: dict[str, tuple[int, int]] | None = None) -> tuple[XyloSpec, dict]:
     """The integer XyloSpec for a laid-out float network, and the quantization report.
 
     ``state_peaks`` ({population: {"v": (size,), "i": (size,)}}, float units, e.g. the
@@ -125,6 +127,12 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     factor that keeps the population's thresholds in 16 bits (``max_scale_factor``),
     the largest that clips none of its weights (``unclipped_scale_factor``) and the
     weights each matrix clipped (``<matrix>_clipped``).
+    ``count_scales`` multiplies the thresholds of the named readout populations (and only
+    the thresholds): each chip spike then stands for that many of the model's, for a model
+    that fires more spikes per step than Xylo's readout (one); the row's ``count_scale``.
+    ``dash_steps`` moves the named populations' (dash_mem, dash_syn) from the nearest time
+    constant by that many steps (a fidelity search may find the other side of tau better);
+    the row's ``dash_steps``.
     """
     if granularity not in GRANULARITIES:
         raise FitError(f"unknown quantization granularity {granularity!r}; one of {GRANULARITIES}",
@@ -140,6 +148,11 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
             dash_from_decay(v_decay[p.start:p.stop], "membrane", p.name, file, dt)
         dash_syn = np.maximum(dash_from_decay(i_decay, "synaptic", kind, file, dt), 1)
         dash_mem = dash_from_decay(v_decay, "membrane", kind, file, dt)
+        for p in placed:
+            step_mem, step_syn = (dash_steps or {}).get(p.name, (0, 0))
+            sl = slice(p.start, p.stop)
+            dash_mem[sl] = np.clip(dash_mem[sl] + step_mem, 0, DASH_MAX)
+            dash_syn[sl] = np.clip(dash_syn[sl] + step_syn, 1, DASH_MAX)
         a = 1.0 - 2.0 ** -dash_syn.astype(np.float64)
         v_direct = _per_neuron(layout, net, placed, "v_direct")
         charge = (1.0 - a) / a * (1.0 / (1.0 - np.minimum(i_decay, 1 - 1e-12)) + v_direct)
@@ -210,7 +223,10 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     def bias_of(b, s):
         return np.clip(np.rint(b * s), -STATE_MAX - 1, STATE_MAX)
 
-    th_h, th_o = threshold(hid["th"], s_h), threshold(out["th"], s_o)
+    count_scale = np.ones(len(out["th"]))
+    for p in layout.readout:
+        count_scale[p.start:p.stop] = float((count_scales or {}).get(p.name, 1.0))
+    th_h, th_o = threshold(hid["th"], s_h), threshold(out["th"] * count_scale, s_o)
     b_h, b_o = bias_of(hid["bias"], s_h), bias_of(out["bias"], s_o)
     if (np.any(b_h != 0) or np.any(b_o != 0)) and not device.has_bias:
         raise FitError(f"the network has biases (leak to a rest potential), {device.name} has none",
@@ -241,8 +257,15 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
                    "dash_syn": sorted(set(sec["dash_syn"][sl].tolist())),
                    "tau_mem_relative_error": float(np.max(np.abs(tau_xylo / tau_float - 1),
                                                           where=np.isfinite(tau_float), initial=0.0)),
+                   "count_scale": float((count_scales or {}).get(p.name, 1.0)),
+                   "dash_steps": list((dash_steps or {}).get(p.name, (0, 0))),
+                   "tau_syn_relative_error": float(np.max(np.abs(
+                       2.0 ** sec["dash_syn"][sl] / np.maximum(1e-300, 1.0 / np.maximum(
+                           1e-300, 1.0 - sec["i_decay"][sl])) - 1), where=sec["i_decay"][sl] > 0,
+                       initial=0.0)),
                    "threshold_relative_error": _rel_rms(
-                       np.where(np.isfinite(sec["th"][sl]), (th_h if placed is layout.hidden else th_o)[sl]
+                       np.where(np.isfinite(sec["th"][sl]), (th_h[sl] if placed is layout.hidden else
+                                                             th_o[sl] / count_scale[sl])
                                 / s[sl], 0), np.where(np.isfinite(sec["th"][sl]), sec["th"][sl], 0))}
             for name, (q, w, shift) in matrices.items():
                 if w.ndim == 3:
