@@ -171,6 +171,7 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     if ctx.target is not None and "quantize" in ctx.target.passes:
         after = list(ctx.target.passes)[list(ctx.target.passes).index("quantize") + 1:]
     if net.synapse_count > SEARCH_MAX_SYNAPSES:
+        # (the model's own defaults: on Loihi one table per weight table, no refinements)
         quantized, rows, _ = quantize_with(net, ctx, {})
         ctx.report["quantization"] = rows
         ctx.report["quantization_search"] = {
