@@ -69,7 +69,7 @@ def recurrent_network(n: int, fan_in: int, target):
     built from a small NIR instance's populations with large sparse tables."""
     import scipy.sparse as sp
 
-    from multichip_networks import recurrent_matrices, recurrent_sparse
+    from multichip_networks import recurrent_sparse
     from nirc.driver import run_passes
     from nirc.neuron_models import get_model
     from nirc.passes.context import PassContext

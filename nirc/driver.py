@@ -363,6 +363,16 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
         layers[name] = row
     where = f"{ctx.file}: " if ctx.file else ""
     for name, notes in found.items():
+        differs = layers.get(name, {}).get("rule_differences")
+        if differs and any("float model" in note for note in notes):
+            # Damage with firing rules the chip cannot follow: name them, and how to see the
+            # trained model under the chip's rules.
+            chip_rules = layers[name]["chip_rules"]
+            notes = [*notes, "the chip cannot fire as the model was trained: "
+                     + "; ".join(differs) + f" (`nirc simulate --reset {chip_rules['reset']}"
+                     + (" --no-reset-delay" if trained.get("reset_delay") else "")
+                     + (" --spikes single" if chip_rules["spikes"] == "single" else "")
+                     + "` runs the model under the chip's rules)"]
         for note in notes:
             warnings.warn(NircWarning(f"{where}population '{name}': {note}"), stacklevel=2)
     return {"calibration": cal.describe(),

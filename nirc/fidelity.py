@@ -116,6 +116,14 @@ def calibration(shapes: Mapping[str, tuple[int, ...]], path: str | None = None,
                        "the user's samples (--calibration)", path)
 
 
+def calibration_of(net, given: Any = None) -> Calibration:
+    """The calibration input for a hardware network: ``given`` when it is one already (the
+    driver's, with the source model's run), else the user's NPZ path or seeded spikes."""
+    if isinstance(given, Calibration):
+        return given
+    return calibration({k: p.shape for k, p in net.inputs.items()}, given)
+
+
 def reference_run(graph, cal: Calibration, dt: float, method: str, convention=None) -> Any:
     """The source model on the calibration input: nirc's float simulation of ``graph`` under
     ``convention`` (nirc.convention: the framework's dt, reset and spike rules; None: NIR's
@@ -146,12 +154,15 @@ def layer_agreement(chip: np.ndarray, floating: np.ndarray, lag: int = 0) -> dic
     cc, fc = c.sum(axis=0), f.sum(axis=0)
     total = float(cc.sum() + fc.sum())
     chip_spikes, float_spikes = float(cc.sum()), float(fc.sum())
+    either = np.count_nonzero((c > 0) | (f > 0))
     return {
         "float_spikes": int(float_spikes), "chip_spikes": int(chip_spikes),
         "spike_ratio": (chip_spikes / float_spikes) if float_spikes else None,
         "count_correlation": _corr(cc, fc),
         "agreement": 1.0 - float(np.abs(cc - fc).sum()) / total if total else 1.0,
         "burst_share": float((c - np.minimum(c, 1)).sum() / chip_spikes) if chip_spikes else 0.0,
+        # Timing: steps where both fire / steps where either fires (1 when both stay silent).
+        "step_jaccard": float(np.count_nonzero((c > 0) & (f > 0)) / either) if either else 1.0,
         "latency_steps": lag,
     }
 
@@ -218,6 +229,14 @@ def score(rows: Mapping[str, Mapping[str, Any]], outputs: Iterable[str] = ()) ->
     return OUTPUT_WEIGHT * float(np.mean(read)) + (1 - OUTPUT_WEIGHT) * overall
 
 
+def timed(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``rows`` with each spiking population's agreement the mean of its count agreement and
+    its step Jaccard: a score that also sees spikes moved to another step (what a neuron
+    downstream of a merge point or a recurrent loop reacts to)."""
+    return {name: ({**r, "agreement": 0.5 * (r["agreement"] + r["step_jaccard"])}
+                   if "step_jaccard" in r else dict(r)) for name, r in rows.items()}
+
+
 @dataclass
 class Search:
     """The outcome of search_factors: the factors chosen, their score and what evaluate returned
@@ -232,8 +251,10 @@ class Search:
     tried: list[dict[str, Any]]
 
 
-def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[float]]],
-                   rounds: int = 2, start: Search | None = None) -> Search:
+def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[Any]]],
+                   rounds: int = 2, start: Search | None = None,
+                   defaults: Mapping[str, Mapping[str, Any]] | None = None,
+                   margin: float = 1e-9) -> Search:
     """Coordinate search over per-population factors, the one mechanism quantizers tune with.
 
     ``candidates[population][knob]`` lists the factors to try for that knob (e.g. a
@@ -242,9 +263,13 @@ def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[floa
     (factors: {population: {knob: factor}}) returns (score, result), higher is better
     (nirc.fidelity.score of the quantized network on the calibration input). Populations
     and knobs are tried one at a time in the given order, each keeping the best factor so
-    far, for at most ``rounds`` passes (fewer when a pass improves nothing)."""
+    far, for at most ``rounds`` passes (fewer when a pass improves nothing). A knob may take
+    named choices instead of factors (strings, kept as given) starting at ``defaults``; a trial
+    replaces the best only when it scores more than ``margin`` higher (a margin keeps the
+    starting point where a finite calibration set cannot tell choices apart)."""
     if start is None:
-        factors = {name: {knob: 1.0 for knob in knobs} for name, knobs in candidates.items()}
+        factors = {name: {knob: (defaults or {}).get(name, {}).get(knob, 1.0) for knob in knobs}
+                   for name, knobs in candidates.items()}
         baseline, baseline_result = evaluate(factors)
         best, best_result, tried = baseline, baseline_result, []
     else:
@@ -257,15 +282,16 @@ def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[floa
         for name, knobs in candidates.items():
             for knob, values in knobs.items():
                 for f in values:
-                    trial = {**factors, name: {**factors[name], knob: float(f)}}
+                    f = f if isinstance(f, str) else float(f)
+                    trial = {**factors, name: {**factors[name], knob: f}}
                     key = _key(trial)
                     if key in seen:
                         continue
                     seen.add(key)
                     score_, result = evaluate(trial)
-                    tried.append({"population": name, "knob": knob, "factor": float(f),
+                    tried.append({"population": name, "knob": knob, "factor": f,
                                   "agreement": round(score_, 6)})
-                    if score_ > best + 1e-9:
+                    if score_ > best + margin:
                         best, best_result, factors, improved = score_, result, trial, True
         if not improved:
             break
@@ -389,7 +415,7 @@ def rule_differences(model: Mapping[str, Any], chip: Mapping[str, Any] | None) -
         what = {"zero": "resets to v_reset", "subtract": "subtracts the threshold"}
         found.append(f"reset: the model {what[model['reset']]}{late}, the chip "
                      f"{what[chip['reset']].replace('v_reset', 'zero (v_reset)')}")
-    elif late:
+    elif late and not chip.get("reset_delay"):
         found.append("reset: the model applies it one step late, the chip in the step it fires")
     per = chip.get("per", "step")
     if model["spikes"] == "single" and (chip["spikes"] == "multi" or per != "step"):

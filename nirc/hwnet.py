@@ -74,6 +74,9 @@ class Population:
     # and per profile the values of the model's profile_params its neurons share.
     profile: np.ndarray | None = None
     profiles: tuple[Mapping[str, int], ...] = ()
+    # Firing rules this population's lowering gives where they differ from its neuron model's
+    # (NeuronModel.firing_rules' vocabulary, e.g. {"reset": "subtract"}); None: the model's.
+    firing: Mapping[str, Any] | None = None
 
     @property
     def size(self) -> int:

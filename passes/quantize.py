@@ -22,6 +22,8 @@ and are listed after the network's own tables with float delay 0.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import networkx as nx
 import numpy as np
 
@@ -67,10 +69,24 @@ def _always_on_population(net: HardwareNetwork, model) -> Population:
 
 
 def quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
-    """Quantize every population together with the tables into it."""
+    """Quantize every population together with the tables into it; where the neuron model
+    offers per-population ``choices``, choose them by calibration agreement (fidelity_search)."""
+    if getattr(ctx.model, "choices", None):
+        return fidelity_search(net, ctx)
+    quantized, rows, _ = quantize_with(net, ctx, {})
+    ctx.report["quantization"] = rows
+    return quantized
+
+
+def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, Mapping]
+                  ) -> tuple[HardwareNetwork, list[dict], dict[str, int]]:
+    """The network quantized with the model's ``choices`` per population (default: none);
+    (network, report rows, latency_steps). Sets ctx.report's table_delays and latency_steps."""
     model = ctx.model
     new_tables: dict[int, object] = {}
     bias_tables: list[SynapseTable] = []
+    refinements: list[tuple[int, SynapseTable]] = []
+    resets: list[SynapseTable] = []
     populations = {}
     rows = []
     into: dict[str, list[int]] = {}
@@ -78,14 +94,32 @@ def quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         into.setdefault(t.target, []).append(k)
     for name, pop in net.populations.items():
         index = into.get(name, [])
+        choice = choices.get(name)
         new_pop, tables, row = model.quantize(pop, [net.tables[k] for k in index],
-                                              ctx.formats, ctx.granularity)
+                                              ctx.formats, ctx.granularity,
+                                              **({"choice": choice} if choice else {}))
         populations[name] = new_pop
         new_tables.update(zip(index, tables[:len(index)]))
-        bias_tables.extend(tables[len(index):])
+        for t in tables[len(index):]:
+            refines = (t.kernel or {}).get("refines")
+            if (t.kernel or {}).get("self_reset"):
+                resets.append(t.with_(kernel={k: v for k, v in t.kernel.items()
+                                              if k != "self_reset"}))
+            elif refines is None:
+                bias_tables.append(t)
+            else:
+                kernel = {k: v for k, v in t.kernel.items() if k != "refines"}
+                refinements.append((index[refines], t.with_(kernel=kernel)))
+        if choice:
+            row = {**row, "choice": dict(choice)}
         rows.append(row)
-    ctx.report["quantization"] = rows
-    before = net
+    # Refinement tables follow the network's own tables (table k of the input is still table
+    # k of the output), each with its table's float delay; constant-current tables go last.
+    # Then the tables that subtract a threshold (a population onto itself, a step later).
+    before = net.with_(tables=(*net.tables, *(net.tables[k] for k, _ in refinements),
+                               *(t.with_(delay=1) for t in resets)))
+    own = (*(new_tables[k] for k in range(len(net.tables))), *(t for _, t in refinements),
+           *resets)
     if bias_tables:
         # Constant input currents: one always-on neuron feeds them all. Its tables go last
         # (table k of the input is still table k of the output); in the float network they
@@ -93,12 +127,108 @@ def quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         source = _always_on_population(net, model)
         populations[source.name] = source
         bias_tables = [t.with_(source=source.name) for t in bias_tables]
-        before = net.with_(populations={**net.populations, source.name: source},
-                           tables=(*net.tables, *(t.with_(delay=0) for t in bias_tables)))
+        before = before.with_(populations={**net.populations, source.name: source},
+                              tables=(*before.tables, *(t.with_(delay=0) for t in bias_tables)))
     quantized = net.with_(neuron_model=model.name, populations=populations,
-                          tables=(*(new_tables[k] for k in range(len(net.tables))),
-                                  *bias_tables),
-                          quantized=True)
-    ctx.report["latency_steps"] = added_latency(before, quantized)
+                          tables=(*own, *bias_tables), quantized=True)
+    latency = added_latency(before, quantized)
+    ctx.report["latency_steps"] = latency
     ctx.report["table_delays"] = table_delays(before, quantized)
+    return quantized, rows, latency
+
+
+# The search runs where one quantize-and-run of the calibration input is cheap enough to
+# repeat: at most this many synapses (beyond, the model's default choices, and the report
+# says why).
+SEARCH_MAX_SYNAPSES = 2_000_000
+SEARCH_ROUNDS = 2
+# Defaults that already agree this well with the source model are kept without a search; a
+# choice replaces the default only when it raises the agreement by more than SEARCH_MARGIN
+# (smaller differences are noise of a finite calibration set).
+GOOD_ENOUGH = 0.999
+SEARCH_MARGIN = 0.005
+
+
+def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
+    """Quantize with the neuron model's per-population ``choices`` that agree best with the
+    source model on calibration input (nirc.fidelity.search_factors, the search every
+    quantizer tunes with): each trial quantizes the network, runs the passes the target applies after this
+    one (delay balancing, profiles: the network as deployed), runs it on the calibration
+    input and scores it against the source model's run (nirc.fidelity.score).
+    ``ctx.report["quantization_search"]`` gives the defaults' agreement, the chosen one and
+    every trial; each report row its ``choice``."""
+    from nirc import fidelity, intref
+    from nirc.passes.registry import get_pass
+
+    def offered(pop):
+        if hasattr(ctx.model, "choice_options"):
+            return ctx.model.choice_options(pop, ctx.convention)
+        return ctx.model.choices
+
+    options = {name: {key: list(values) for key, values in offered(pop).items()}
+               for name, pop in net.populations.items()}
+    after = []
+    if ctx.target is not None and "quantize" in ctx.target.passes:
+        after = list(ctx.target.passes)[list(ctx.target.passes).index("quantize") + 1:]
+    if net.synapse_count > SEARCH_MAX_SYNAPSES:
+        # (the model's own defaults: on Loihi one table per weight table, no refinements)
+        quantized, rows, _ = quantize_with(net, ctx, {})
+        ctx.report["quantization"] = rows
+        ctx.report["quantization_search"] = {
+            "skipped": f"{net.synapse_count} synapses (above {SEARCH_MAX_SYNAPSES}): the "
+                       f"model's default choices, not searched"}
+        return quantized
+    cal = fidelity.calibration_of(net, ctx.calibration)
+    float_run = cal.reference if cal.reference is not None else \
+        intref.run(net, cal.inputs, batch=True, record=True)
+    voltages = {o.source: float_run.outputs[k] for k, o in net.outputs.items()
+                if o.quantity != "spikes" and k in float_run.outputs}
+    read_out = [o.source for o in net.outputs.values()]
+    saved = dict(ctx.report)
+
+    def evaluate(choice):
+        ctx.report.clear()
+        ctx.report.update(saved)
+        quantized, rows, _ = quantize_with(net, ctx, choice)
+        deployed = quantized
+        for name in after:
+            deployed = get_pass(name)(deployed, ctx)
+        chip = intref.run(deployed, cal.inputs, batch=True)
+        agreement = fidelity.compare(deployed, chip, float_run,
+                                     ctx.report.get("latency_steps", {}), voltages)
+        return fidelity.score(fidelity.timed(agreement), read_out), (quantized, rows,
+                                                                     dict(ctx.report),
+                                                     agreement)
+
+    defaults = {name: {key: values[0] for key, values in keys.items()}
+                for name, keys in options.items()}
+    first = evaluate(defaults)
+    if first[0] >= GOOD_ENOUGH:
+        found = fidelity.Search(defaults, first[0], first[1], first[0], first[1], [])
+    else:
+        found = fidelity.search_factors(
+            lambda c: first if c == defaults else evaluate(c), options, SEARCH_ROUNDS,
+            defaults=defaults, margin=SEARCH_MARGIN)
+    choice, score, best, start, tried = (found.factors, found.score, found.result,
+                                         found.baseline, found.tried)
+    agreement = best[3]
+    # The passes after this one run again in the driver: the report holds quantize's own.
+    ctx.report.clear()
+    ctx.report.update(saved)
+    quantized, rows, _ = quantize_with(net, ctx, choice)
+    for row in rows:
+        measured = agreement.get(row["population"])
+        if measured is not None:
+            row["calibration_agreement"] = round(float(measured["agreement"]), 6)
+    ctx.report["quantization"] = rows
+    ctx.report["quantization_search"] = {
+        "objective": "calibration agreement with the source model (nirc.fidelity.score of "
+                     "nirc.fidelity.timed: per population the mean of count agreement and step "
+                     f"Jaccard; mean over populations, {fidelity.OUTPUT_WEIGHT:.0%} of it on "
+                     "those read as outputs), on the network as deployed",
+        "calibration": cal.describe(),
+        "choices": {name: {k: list(v) for k, v in keys.items()} for name, keys in options.items()},
+        "agreement_default": round(start, 6), "agreement": round(score, 6),
+        "chosen": {name: c for name, c in choice.items() if c != defaults[name]},
+        "tried": tried}
     return quantized

@@ -225,6 +225,26 @@ def test_emulator_equals_lava_on_every_spike_and_state(name, tmp_path):
         "a population's voltage never moves"
 
 
+@pytest.mark.parametrize("name", ["snntorch_mlp.nir", "sinabs_cnn.nir"])
+def test_trained_models_with_a_subtracting_reset_run_on_lava_as_on_the_emulator(name, tmp_path):
+    """Models trained to subtract their threshold hold the membrane in u, with a table from each
+    population to itself (and the precision search's refinement tables): Lava runs the build
+    exactly as the emulator does."""
+    from nirc.driver import compile as compile_model
+    from nirc.nirio import read
+
+    graph = read(EXAMPLES / "digits" / name)
+    result = compile_model(EXAMPLES / "digits" / name, "loihi2", tmp_path / "build",
+                           convention={"exporter": "auto"})
+    assert any(t.source == t.target for t in result.network.tables)
+    inputs = bernoulli_input(graph, STEPS, rate=0.2, seed=3)
+
+    problems, lava, _ = compare_build(tmp_path / "build", inputs)
+
+    assert problems == []
+    assert all(lava.recordings[k].any() for k in lava.recordings if k.startswith("spikes_"))
+
+
 def test_lava_sparse_synapses_equal_dense_ones_and_the_emulator(tmp_path):
     """Large tables go to Lava's Sparse process; it must compute exactly what Dense and the emulator do."""
     graph = load_network("cnn")

@@ -22,6 +22,7 @@ import yaml
 from nirc import intref
 from nirc.driver import compile as compile_model, random_spike_input
 from nirc.emulator import Chip, ConfigError
+from nirc.neuron_models.loihi_cuba_lif import LoihiCubaLIF
 from nirc.nirio import read
 from nirc.verify import compare_runs
 
@@ -60,7 +61,10 @@ def test_every_population_of_a_loihi_build_has_one_profile_per_shared_value(mode
     assert all(len(p.profiles) == 1 for p in result.network.populations.values())
 
 
-def test_individual_time_constants_become_profiles_and_tables_split_by_source(tmp_path):
+def test_individual_time_constants_become_profiles_and_tables_split_by_source(tmp_path,
+                                                                              monkeypatch):
+    # At 8-bit precision: one table per sign (the quantize search may add refinements).
+    monkeypatch.setattr(LoihiCubaLIF, "choices", {"precision": ("8-bit",)})
     graph = profiled()
     result = compile_model(graph, "loihi2", tmp_path / "build", calibration_steps=0)
     net = result.network

@@ -137,7 +137,8 @@ def test_quantize_gives_integer_parameters_and_one_step_delays():
     pop = net.populations["rlif"]
     assert set(pop.params) == set(get_model("loihi_cuba_lif").param_names)
     assert all(v.dtype.kind == "i" for v in pop.params.values())
-    assert sorted(t.delay for t in net.tables) == [1, 1]
+    # (two tables, and any refinement tables the precision search adds: one step each)
+    assert len(net.tables) >= 2 and {t.delay for t in net.tables} == {1}
     assert all(t.weights.dtype.kind == "i" for t in net.tables)
 
 
