@@ -170,6 +170,17 @@ def test_multi_spike_subtract_counts_and_floor():
     assert simulate(g, {"input": x}).spikes["n"].dtype == bool     # one spike per step: flags
 
 
+def test_runaway_multi_spike_counts_saturate_instead_of_wrapping():
+    # A count past int32 (a deep chain with gain > 1 reaches 1e80) must not wrap negative:
+    # rates computed from it would be refused downstream.
+    g = one_neuron(IF(r=np.ones(1), v_threshold=np.ones(1), v_reset=np.zeros(1)))
+    x = np.array([[1e12], [1e300], [3.0]])
+    res = simulate(g, {"input": x}, convention=resolve(g, exporter="sinabs"))
+    top = np.iinfo(np.int32).max
+    assert res.spikes["n"][:, 0].tolist()[:2] == [top, top]
+    assert (res.spikes["n"] >= 0).all()
+
+
 def test_euler_overshoot_warning_says_which_dt_avoids_it():
     from nirc.errors import NircWarning
 

@@ -27,6 +27,8 @@ from nirc.simulate.neurons import METHODS, NIR_RULES, NeuronLayer, SpikeRules, c
 from nirc.simulate.operators import operator_for
 
 
+SPIKE_COUNT_MAX = np.iinfo(np.int32).max
+
 if TYPE_CHECKING:
     from nirc.convention import Convention
 
@@ -258,7 +260,13 @@ def run(graph: NIRGraph, inputs: Mapping[str, np.ndarray], dt: float, method: st
                 continue
             latest[name] = step_fns[name](x)
         for n in spiking:
-            spikes[n][t] = np.rint(latest[n]) if multi else latest[n] > 0
+            if multi:
+                # A runaway model's counts pass int32 (a deep chain with gain > 1 reaches 1e80):
+                # saturate rather than wrap to negative counts that later stages refuse.
+                count = np.nan_to_num(np.rint(latest[n]), nan=0.0, posinf=SPIKE_COUNT_MAX)
+                spikes[n][t] = np.clip(count, 0, SPIKE_COUNT_MAX)
+            else:
+                spikes[n][t] = latest[n] > 0
         for n, trace in states.items():
             for key, value in layers[n].state().items():
                 trace[key][t] = value
