@@ -141,6 +141,10 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
 # repeat: at most this many synapses (beyond, the model's default choices, and the report
 # says why).
 SEARCH_MAX_SYNAPSES = 2_000_000
+# Every trial runs the whole network, so a first round costs (trials x populations)
+# population-runs: quadratic in depth. Beyond this many the defaults stand (a 200-layer
+# chain would need 39,000, about six minutes).
+SEARCH_MAX_POPULATION_RUNS = 4_000
 SEARCH_ROUNDS = 2
 # Defaults that already agree this well with the source model are kept without a search; a
 # choice replaces the default only when it raises the agreement by more than SEARCH_MARGIN
@@ -170,13 +174,20 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     after = []
     if ctx.target is not None and "quantize" in ctx.target.passes:
         after = list(ctx.target.passes)[list(ctx.target.passes).index("quantize") + 1:]
+    trials = 1 + sum(len(values) - 1 for keys in options.values() for values in keys.values())
+    population_runs = trials * len(net.populations)
+    too_big = None
     if net.synapse_count > SEARCH_MAX_SYNAPSES:
+        too_big = f"{net.synapse_count} synapses (above {SEARCH_MAX_SYNAPSES})"
+    elif population_runs > SEARCH_MAX_POPULATION_RUNS:
+        too_big = (f"{trials} trials x {len(net.populations)} populations = {population_runs} "
+                   f"population runs (above {SEARCH_MAX_POPULATION_RUNS})")
+    if too_big:
         # (the model's own defaults: on Loihi one table per weight table, no refinements)
         quantized, rows, _ = quantize_with(net, ctx, {})
         ctx.report["quantization"] = rows
         ctx.report["quantization_search"] = {
-            "skipped": f"{net.synapse_count} synapses (above {SEARCH_MAX_SYNAPSES}): the "
-                       f"model's default choices, not searched"}
+            "skipped": f"{too_big}: the model's default choices, not searched"}
         return quantized
     cal = fidelity.calibration_of(net, ctx.calibration)
     float_run = cal.reference if cal.reference is not None else \

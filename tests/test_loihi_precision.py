@@ -205,3 +205,16 @@ def test_a_population_that_cannot_reset_as_trained_keeps_the_default_precision()
     options = MODEL.choice_options(lif, convention)
     assert options["reset"] == ("subtract late", "zero") and len(options["precision"]) == 4
     assert MODEL.choice_options(cuba, None) == MODEL.choices
+
+
+def test_a_deep_network_keeps_the_default_precision_and_the_report_says_why(monkeypatch):
+    # Every trial runs the whole network: a deep chain would cost trials x populations.
+    from nirc.passes import quantize as quantize_pass
+    sys.path.insert(0, str(Path(__file__).parent))
+    from multichip_networks import chain
+    monkeypatch.setattr(quantize_pass, "SEARCH_MAX_POPULATION_RUNS", 20)
+    built = compile_model(chain(12), "loihi2", None, calibration_steps=0)
+    search = built.report["pass_reports"]["quantization_search"]
+    assert "population runs (above 20)" in search["skipped"]
+    assert "agreement" not in search
+    assert all("choice" not in r for r in built.report["quantization"])
