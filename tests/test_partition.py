@@ -96,6 +96,32 @@ def test_two_independent_chains_share_no_core_messages_unlike_the_sequential_fil
     assert best.solver_status == "OPTIMAL"
 
 
+@pytest.mark.parametrize("aborts_on", ["several workers", "every solve"])
+def test_a_cp_sat_search_that_aborts_the_process_costs_that_solve_not_the_compile(monkeypatch,
+                                                                                aborts_on):
+    # OR-Tools 9.13-9.15 can abort in multi-worker search (google/or-tools#5025): each solve
+    # runs in a forked child; one that dies is redone on one worker, else the start is kept.
+    import os
+    from nirc.partition import cpsat
+    original = cpsat._Model._solve
+
+    def aborting(self, time_limit_s, seed, workers):
+        if workers > cpsat.SAFE_WORKERS or aborts_on == "every solve":
+            os.abort()
+        return original(self, time_limit_s, seed, workers)
+
+    monkeypatch.setattr(cpsat._Model, "_solve", aborting)
+    net = network({"a1": 30, "a2": 30, "b1": 30, "b2": 30},
+                  [("a1", "b1", dense(30, 30)), ("a2", "b2", dense(30, 30))])
+    best = partition(net, toy_target(neurons=60))
+    assert_covers_every_neuron_once(best, net)
+    assert_within_limits(best)
+    expected = "solved on one worker" if aborts_on == "several workers" else "kept the start"
+    assert any(expected in note for note in best.notes), best.notes
+    if aborts_on == "several workers":
+        assert (best.cores_used, best.messages) == (2, 0.0)
+
+
 def test_cores_of_different_sizes_are_used_largest_first_each_within_its_own_limits():
     # Core 1 holds 100 neurons, cores 0 and 2 hold 20: 110 neurons need two cores, one
     # of them core 1; core numbers stay physical.

@@ -23,6 +23,8 @@ net, and the result notes when it was hit.
 
 from __future__ import annotations
 
+import dataclasses
+import multiprocessing
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,8 +46,9 @@ INTERLEAVED_WORKERS = 4
 # OR-Tools 9.13-9.15 abort the process in interleaved (chunked) multi-worker search on some
 # models ("Check failed: heuristics.fixed_search != nullptr", google/or-tools#5025; heap
 # corruption, #5048; fixed on their main, not released): one worker does not take that path.
-# The system strategy's chip shares solve with it (single-chip placements keep the 4
-# interleaved workers, so their bytes do not change).
+# The system strategy's chip shares solve with it; single-chip placements keep the 4
+# interleaved workers (their bytes do not change). Every solve runs in a forked child
+# (_Model.solve), so an abort costs that solve, not the compile.
 SAFE_WORKERS = 1
 
 
@@ -55,6 +58,7 @@ class Solve:
     status: str
     wall_limit_hit: bool
     seconds: float
+    note: str = ""
 
 
 def relabel(core_of_block: np.ndarray) -> np.ndarray:
@@ -242,6 +246,22 @@ class _Model:
             self.m.AddHint(var, int(value(core_of_block)))
 
     def solve(self, time_limit_s: float, seed: int, workers: int = 1) -> Solve:
+        """Solve in a forked child (where the platform forks): an abort inside OR-Tools
+        costs this solve, not the compile. A child that dies is retried on one worker; if
+        that dies too, no assignment is returned (the caller keeps its start), with a note."""
+        if _FORK is None:
+            return self._solve(time_limit_s, seed, workers)
+        done = _in_child(lambda: self._solve(time_limit_s, seed, workers))
+        if done is not None:
+            return done
+        aborted = (f"the {workers}-worker search aborted in OR-Tools (google/or-tools#5025)")
+        if workers > SAFE_WORKERS:
+            again = _in_child(lambda: self._solve(time_limit_s, seed, SAFE_WORKERS))
+            if again is not None:
+                return dataclasses.replace(again, note=f"{aborted}; solved on one worker")
+        return Solve(None, "ABORTED", False, 0.0, note=f"{aborted}; kept the start")
+
+    def _solve(self, time_limit_s: float, seed: int, workers: int) -> Solve:
         solver = cp_model.CpSolver()
         p = solver.parameters
         p.num_workers = workers
@@ -258,6 +278,31 @@ class _Model:
                              and solver.BooleanValue(self.x[b][c]))
                         for b in range(self.graph.block_count)], dtype=np.int64)
         return Solve(relabel(out) if self.uniform else out, name, wall_hit, solver.WallTime())
+
+
+try:
+    _FORK = multiprocessing.get_context("fork")
+except ValueError:                      # no fork (Windows): solve in-process
+    _FORK = None
+
+
+def _in_child(solve) -> Solve | None:
+    """``solve()`` in a forked child; None when the child died without an answer."""
+    receive, send = _FORK.Pipe(duplex=False)
+
+    def child():
+        send.send(solve())
+        send.close()
+
+    process = _FORK.Process(target=child, daemon=True)
+    process.start()
+    send.close()
+    try:
+        result = receive.recv()
+    except EOFError:
+        result = None
+    process.join()
+    return result
 
 
 def fewest_cores(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,

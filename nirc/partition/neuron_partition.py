@@ -149,7 +149,7 @@ def _improve(graph: BlockGraph, conn: Connectivity, capacities: dict[str, np.nda
         phase = cpsat.fewest_cores(graph, caps, cost, uniform, bound.cores, best, budget / 2, seed,
                                    workers)
         statuses.append(phase.status)
-        notes.append(f"fewest cores: {phase.status}")
+        notes.append(f"fewest cores: {phase.status}" + (f" ({phase.note})" if phase.note else ""))
         if phase.wall_limit_hit:
             notes.append("fewest cores: wall-clock limit hit, result may vary between runs")
         budget -= budget / 2
@@ -164,7 +164,7 @@ def _improve(graph: BlockGraph, conn: Connectivity, capacities: dict[str, np.nda
     phase = cpsat.fewest_messages(graph, caps, cost, uniform, cpsat.relabel(best) if uniform else best,
                                   max(budget, 0.1), seed, workers)
     statuses.append(phase.status)
-    notes.append(f"fewest messages: {phase.status}")
+    notes.append(f"fewest messages: {phase.status}" + (f" ({phase.note})" if phase.note else ""))
     if phase.wall_limit_hit:
         notes.append("fewest messages: wall-clock limit hit, result may vary between runs")
     if uniform:
