@@ -51,6 +51,7 @@ from nirc.hwnet import HardwareNetwork
 from nirc.neuron_models.xylo_lif import MAX_HIDDEN_SPIKES, MAX_READOUT_SPIKES
 from nirc.passes.context import PassContext
 from nirc.passes.quantize import added_latency
+from nirc.targets.xylo.relay import with_count_relay
 
 # Scale multipliers tried per population (powers of sqrt(2), and the largest allowed).
 SCALE_FACTORS = tuple(2.0 ** (k / 2) for k in range(-4, 15))
@@ -163,36 +164,57 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                                    int(round(np.log2(k.get("tau_syn", 1.0)))))
                                for n, k in factors.items() if "tau_mem" in k or "tau_syn" in k}}
 
-    def evaluate(factors):
-        quantized, report = quantized_network(lowered, device, ctx.granularity, ctx.file,
-                                              state_peaks=peaks, **settings(factors))
-        latency = added_latency(net, quantized)
-        chip = reference(quantized, cal.inputs, batch=True)
-        # The count scales as applied (capped where the raised thresholds would not fit 16 bits).
-        applied = {r["population"]: r["count_scale"] for r in report["layers"] if r["count_scale"] != 1}
-        rows = fidelity.compare(quantized, chip, float_run, latency, voltages, applied)
-        return fidelity.score(objective_rows(rows), read_out), (rows, quantized, report)
+    def tune(base: HardwareNetwork, counts: dict[str, float]):
+        """The factor search (module docstring) for one lowering of the network, and per
+        population the largest scale factor its thresholds allow."""
+        def evaluate(factors):
+            quantized, report = quantized_network(base, device, ctx.granularity, ctx.file,
+                                                  state_peaks=peaks, **settings(factors))
+            latency = added_latency(net, quantized)
+            chip = reference(quantized, cal.inputs, batch=True)
+            # The count scales as applied (capped where the raised thresholds would not fit 16 bits).
+            applied = {r["population"]: r["count_scale"] for r in report["layers"] if r["count_scale"] != 1}
+            rows = fidelity.compare(quantized, chip, float_run, latency, voltages, applied)
+            return fidelity.score(objective_rows(rows), read_out), (rows, quantized, report)
 
-    _, (_, _, first) = evaluate({})
-    room = {row["population"]: row["max_scale_factor"] for row in first["layers"]}
-    candidates: dict[str, dict[str, list[float]]] = {}
-    for row in first["layers"]:
-        name = row["population"]
-        if name not in net.populations:
-            continue            # the always-on neuron: nothing to tune
-        limit = room[name] if room[name] is not None else max(SCALE_FACTORS)
-        knobs = {"scale": sorted({f for f in SCALE_FACTORS if f <= limit}
-                                 | {max(min(limit, max(SCALE_FACTORS)), min(SCALE_FACTORS))}
-                                 | set(single_spike_factors(room[name])))}
-        # Time constants Xylo's bit shifts miss: the other side of tau is tried too.
-        if row["tau_mem_relative_error"] > TAU_EXACT:
-            knobs["tau_mem"] = list(TAU_FACTORS)
-        if row["tau_syn_relative_error"] > TAU_EXACT:
-            knobs["tau_syn"] = list(TAU_FACTORS)
-        if name in counts:
-            knobs["count"] = list(COUNT_SCALES)
-        candidates[name] = knobs
-    found = fidelity.search_factors(evaluate, candidates, rounds=SEARCH_ROUNDS)
+        _, (_, _, first) = evaluate({})
+        room = {row["population"]: row["max_scale_factor"] for row in first["layers"]}
+        candidates: dict[str, dict[str, list[float]]] = {}
+        for row in first["layers"]:
+            name = row["population"]
+            if name not in net.populations:
+                continue            # the always-on neuron, a count relay: nothing to tune
+            limit = room[name] if room[name] is not None else max(SCALE_FACTORS)
+            knobs = {"scale": sorted({f for f in SCALE_FACTORS if f <= limit}
+                                     | {max(min(limit, max(SCALE_FACTORS)), min(SCALE_FACTORS))}
+                                     | set(single_spike_factors(room[name])))}
+            # Time constants Xylo's bit shifts miss: the other side of tau is tried too.
+            if row["tau_mem_relative_error"] > TAU_EXACT:
+                knobs["tau_mem"] = list(TAU_FACTORS)
+            if row["tau_syn_relative_error"] > TAU_EXACT:
+                knobs["tau_syn"] = list(TAU_FACTORS)
+            if name in counts:
+                knobs["count"] = list(COUNT_SCALES)
+            candidates[name] = knobs
+        return fidelity.search_factors(evaluate, candidates, rounds=SEARCH_ROUNDS), room
+
+    # Xylo's readout fires at most once per step. Where the model drives an output layer to
+    # more, it is read either from readout neurons (with count scales), or kept on hidden
+    # neurons and counted through relays (nirc.targets.xylo.relay): whichever agrees more on
+    # calibration. (Where the model fires once per step, the readout fires as it does.)
+    found, room = tune(lowered, counts)
+    readout_mode = {"mode": "spikes", "agreement": round(found.score, 6)}
+    relayed_net, relays = with_count_relay(lowered) if counts else (lowered, {})
+    if relays:
+        unfit = relay_fit(relayed_net, device, ctx.file)
+        if unfit is not None:
+            readout_mode["counts"] = {"fits": False, "why": unfit}
+        else:
+            counted, counted_room = tune(relayed_net, {})
+            readout_mode["counts"] = {"fits": True, "agreement": round(counted.score, 6)}
+            if counted.score > found.score:
+                found, room, counts = counted, counted_room, {}
+                readout_mode["mode"] = "counts"
     best_score, unscaled, tried = found.score, found.baseline, found.tried
     best_rows, best_net, best_report = found.result
     quantized, report = best_net, best_report
@@ -203,6 +225,13 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
               f"{float(np.max(float_run.spikes[name])):.0f} per step here, Xylo's readout one): "
               f"multiply its spike counts by {k:g} to compare them with the model's"
               for name, k in counts.items() if k != 1]
+    if readout_mode["mode"] == "counts":
+        notes += [f"output '{k}': layer '{relays[o.source]}' runs on hidden neurons (up to "
+                  f"{MAX_HIDDEN_SPIKES} spikes per step) and its spike counts are read from readout "
+                  f"'{o.source}''s synaptic current, one step later (config.json's decode; it "
+                  f"agreed {readout_mode['counts']['agreement']:.3f} on calibration, read as readout "
+                  f"spikes {readout_mode['agreement']:.3f})"
+                  for k, o in quantized.outputs.items() if o.source in relays]
     if notes:
         report["notes"].extend(notes)
         quantized = quantized.with_(notes=(*quantized.notes, *notes))
@@ -213,7 +242,9 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                                      f"{fidelity.OUTPUT_WEIGHT:.0%} of it on those read as outputs",
                         "agreement_unscaled": round(unscaled, 6),
                         "agreement": round(best_score, 6), "tried": tried}
+    report["readout"] = readout_mode
     ctx.report["quantize"] = report
+    readouts = {o.source for o in quantized.outputs.values()}
     # The driver's report and nirc verify read one row per population under "quantization".
     ctx.report["quantization"] = [
         {"population": row["population"], "scale": row["scale"], "scale_factor": row["scale_factor"],
@@ -228,10 +259,26 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                                    if t.target == row["population"] and t.source != row["population"]
                                    and t.source in best_rows},
                                   model_reach(net, row["population"], float_run, peaks),
-                                  MAX_READOUT_SPIKES if row["population"] in read_out else MAX_HIDDEN_SPIKES)}
+                                  MAX_READOUT_SPIKES if row["population"] in readouts else MAX_HIDDEN_SPIKES)}
         for row in report["layers"]]
-    ctx.report["latency_steps"] = added_latency(net, quantized)
+    latency = added_latency(net, quantized)
+    for relay, layer in relays.items():
+        if relay in quantized.populations:
+            latency[relay] = latency[layer] + 1
+    ctx.report["latency_steps"] = latency
     return quantized
+
+
+def relay_fit(net: HardwareNetwork, device, file: str | None) -> str | None:
+    """None when ``net`` (with its count relays) fits the fabric, else why not."""
+    from nirc.errors import FitError
+    from nirc.targets.xylo.layout import layout
+
+    try:
+        layout(net, device, file)
+    except FitError as err:
+        return str(err)
+    return None
 
 
 def model_reach(net: HardwareNetwork, name: str, float_run, peaks: dict) -> dict[str, float]:

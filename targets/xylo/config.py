@@ -71,14 +71,27 @@ def build_config(spec: XyloSpec, layout: XyloLayout, device: XyloDevice, readout
         "inputs": _placed(layout.inputs, "channels"),
         "hidden": _placed(layout.hidden, "neurons"),
         "readout": _placed(layout.readout, "neurons"),
-        "outputs": [_output(p, readout_scale) for p in layout.outputs],
+        "outputs": [_output(p, readout_scale, spec) for p in layout.outputs],
     }
     return manifest, arrays
 
 
-def _output(p, readout_scale) -> dict:
+def relay_charge(spec: XyloSpec, start: int, stop: int) -> int:
+    """The integer charge per relayed spike of readout neurons [start, stop) (their one weight)."""
+    return int(np.abs(spec.weights_out[:, start:stop]).max(initial=0)) << spec.weight_shift_out
+
+
+def _output(p, readout_scale, spec: XyloSpec) -> dict:
     entry = {"name": p.name, "quantity": p.quantity, "neurons": [p.start, p.stop], "shape": list(p.shape)}
-    if p.quantity != "spikes" and readout_scale is not None:
+    if p.counts_of is not None:
+        # The layer's spikes per step, decoded from the relay readout's synaptic current
+        # (nirc.targets.xylo.relay).
+        entry.update({"counts_of": p.counts_of, "read": "i_syn_out",
+                      "charge_per_spike": relay_charge(spec, p.start, p.stop),
+                      "decode": "spikes[t] = round((2 * i_syn_out[t] - i_syn_out[t-1]) / "
+                                "charge_per_spike), i_syn_out[-1] = 0; they are the layer's "
+                                "spikes of step t - 1"})
+    elif p.quantity != "spikes" and readout_scale is not None:
         entry["v_scale"] = [float(x) for x in readout_scale[p.start:p.stop]]
     return entry
 

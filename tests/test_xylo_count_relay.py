@@ -1,0 +1,70 @@
+"""Spiking outputs kept on Xylo's hidden neurons and counted through the readout's current.
+
+nirc.targets.xylo.relay: one readout neuron per output neuron, weight CHARGE, dash_syn 1,
+dash_mem 0, never firing; the host decodes the layer's spikes per step from the readout's
+recorded synaptic current. The decode must give back exactly the hidden layer's spike
+counts (up to 31 per step, one step later), on nirc's emulator and on xylosim alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nirc.neuron_models.xylo_lif import MAX_HIDDEN_SPIKES, STATE_MAX, XyloFabric, XyloSpec
+from nirc.targets.xylo.relay import CHARGE, decode_counts
+
+
+def relay_spec(seed: int = 0, nin: int = 8, nh: int = 12, shift_out: int = 0) -> XyloSpec:
+    """Random hidden layer driven hard enough to fire bursts; readout i relays hidden i."""
+    rng = np.random.default_rng(seed)
+    w_in = np.zeros((nin, nh, 2), np.int64)
+    w_in[:, :, 0] = rng.integers(-40, 127, (nin, nh))
+    w_out = np.zeros((nh, nh), np.int64)
+    np.fill_diagonal(w_out, max(1, CHARGE >> shift_out))
+    return XyloSpec(
+        weights_in=w_in, weights_rec=np.zeros((nh, nh, 2), np.int64), weights_out=w_out,
+        dash_mem=rng.integers(1, 5, nh), dash_syn=rng.integers(1, 4, nh), dash_syn_2=np.ones(nh, np.int64),
+        threshold=rng.integers(20, 400, nh), bias=np.zeros(nh, np.int64),
+        dash_mem_out=np.zeros(nh, np.int64), dash_syn_out=np.ones(nh, np.int64),
+        threshold_out=np.full(nh, STATE_MAX), bias_out=np.zeros(nh, np.int64),
+        weight_shift_in=3, weight_shift_rec=0, weight_shift_out=shift_out).validate()
+
+
+def events(seed: int, steps: int = 80, nin: int = 8) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1)
+    return (rng.random((1, steps, nin)) < 0.4) * rng.integers(1, 16, (1, steps, nin))
+
+
+@pytest.mark.parametrize("shift_out", [0, 3, 7])
+def test_decoded_readout_current_is_the_hidden_layers_spikes_one_step_later(shift_out):
+    spec = relay_spec(seed=shift_out, shift_out=shift_out)
+    rec, _ = XyloFabric.build(spec).run(events(shift_out))
+    hidden = rec.spikes[0]
+    assert hidden.max() > 10, "the test needs bursts of many spikes per step"
+    assert rec.spikes_out.sum() == 0
+    decoded = decode_counts(rec.i_syn_out[0], max(1, CHARGE >> shift_out) << shift_out, axis=0)
+    assert np.array_equal(decoded[1:], hidden[:-1])
+    assert np.array_equal(decoded[0], np.zeros(spec.n_outputs))
+
+
+def test_decode_holds_at_31_spikes_per_step_every_step():
+    spec = relay_spec()
+    spec = XyloSpec(**{**spec.__dict__, "threshold": np.ones(spec.n_hidden, np.int64)}).validate()
+    rec, _ = XyloFabric.build(spec).run(np.full((1, 30, spec.n_inputs), 15))
+    assert rec.spikes[0].max() == MAX_HIDDEN_SPIKES
+    decoded = decode_counts(rec.i_syn_out[0], CHARGE, axis=0)
+    assert np.array_equal(decoded[1:], rec.spikes[0][:-1])
+
+
+@pytest.mark.xylosim
+def test_xylosim_reports_the_same_current(xylosim_v2):
+    from nirc.targets.xylo.xylosim_bridge import run_xylosim
+
+    spec = relay_spec(seed=5)
+    counts = events(5)
+    ours, _ = XyloFabric.build(spec).run(counts)
+    theirs = run_xylosim(spec, counts[0])
+    assert np.array_equal(theirs.i_syn_out.reshape(ours.i_syn_out.shape), ours.i_syn_out)
+    assert np.array_equal(decode_counts(theirs.i_syn_out.reshape(ours.i_syn_out.shape)[0], CHARGE,
+                                        axis=0)[1:], ours.spikes[0][:-1])
