@@ -153,7 +153,7 @@ def run_xylosim(sim_class, spec: dict, x: np.ndarray, output: dict | None = None
         out, _, rec = sim(x[:, b].astype(int), record=relayed)
         if relayed:
             a, z = output["neurons"]
-            out = decode_counts(np.asarray(rec["Isyn_out"])[:, a:z], output["charge_per_spike"], axis=0)
+            out = decode_counts(np.asarray(rec["Isyn_out"])[:, a:z], output["charges_per_spike"])
         counts.append(np.asarray(out).sum(0))
     return np.asarray(counts, np.float64)
 

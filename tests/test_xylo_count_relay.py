@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nirc.neuron_models.xylo_lif import MAX_HIDDEN_SPIKES, STATE_MAX, XyloFabric, XyloSpec
-from nirc.targets.xylo.relay import CHARGE, decode_counts
+from nirc.targets.xylo.relay import CHARGE, PACKED, PACKED_SHIFT, decode_counts
 
 
 def relay_spec(seed: int = 0, nin: int = 8, nh: int = 12, shift_out: int = 0) -> XyloSpec:
@@ -43,7 +43,7 @@ def test_decoded_readout_current_is_the_hidden_layers_spikes_one_step_later(shif
     hidden = rec.spikes[0]
     assert hidden.max() > 10, "the test needs bursts of many spikes per step"
     assert rec.spikes_out.sum() == 0
-    decoded = decode_counts(rec.i_syn_out[0], max(1, CHARGE >> shift_out) << shift_out, axis=0)
+    decoded = decode_counts(rec.i_syn_out[0], [max(1, CHARGE >> shift_out) << shift_out])
     assert np.array_equal(decoded[1:], hidden[:-1])
     assert np.array_equal(decoded[0], np.zeros(spec.n_outputs))
 
@@ -53,8 +53,32 @@ def test_decode_holds_at_31_spikes_per_step_every_step():
     spec = XyloSpec(**{**spec.__dict__, "threshold": np.ones(spec.n_hidden, np.int64)}).validate()
     rec, _ = XyloFabric.build(spec).run(np.full((1, 30, spec.n_inputs), 15))
     assert rec.spikes[0].max() == MAX_HIDDEN_SPIKES
-    decoded = decode_counts(rec.i_syn_out[0], CHARGE, axis=0)
+    decoded = decode_counts(rec.i_syn_out[0], [CHARGE])
     assert np.array_equal(decoded[1:], rec.spikes[0][:-1])
+
+
+def packed_spec(seed: int = 0, nin: int = 8, nh: int = 12) -> XyloSpec:
+    """As relay_spec, two hidden neurons per readout neuron with charges PACKED."""
+    spec = relay_spec(seed, nin, nh)
+    w_out = np.zeros((nh, nh // 2), np.int64)
+    w_out[np.arange(0, nh, 2), np.arange(nh // 2)] = PACKED[0] >> PACKED_SHIFT
+    w_out[np.arange(1, nh, 2), np.arange(nh // 2)] = PACKED[1] >> PACKED_SHIFT
+    half = {k: v[: nh // 2] for k, v in spec.__dict__.items() if k in ("dash_mem_out", "dash_syn_out", "threshold_out", "bias_out")}
+    return XyloSpec(**{**spec.__dict__, **half, "weights_out": w_out,
+                       "weight_shift_out": PACKED_SHIFT}).validate()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_two_outputs_per_readout_neuron_decode_exactly(seed):
+    spec = packed_spec(seed)
+    rec, _ = XyloFabric.build(spec).run(events(seed, steps=120))
+    assert rec.spikes[0].max() > 10
+    decoded = decode_counts(rec.i_syn_out[0], PACKED)
+    assert np.array_equal(decoded[1:], rec.spikes[0][:-1])
+    saturating = XyloSpec(**{**spec.__dict__, "threshold": np.ones(spec.n_hidden, np.int64)}).validate()
+    rec, _ = XyloFabric.build(saturating).run(np.full((1, 30, spec.n_inputs), 15))
+    assert rec.spikes[0].max() == MAX_HIDDEN_SPIKES
+    assert np.array_equal(decode_counts(rec.i_syn_out[0], PACKED)[1:], rec.spikes[0][:-1])
 
 
 @pytest.mark.xylosim
@@ -66,5 +90,5 @@ def test_xylosim_reports_the_same_current(xylosim_v2):
     ours, _ = XyloFabric.build(spec).run(counts)
     theirs = run_xylosim(spec, counts[0])
     assert np.array_equal(theirs.i_syn_out.reshape(ours.i_syn_out.shape), ours.i_syn_out)
-    assert np.array_equal(decode_counts(theirs.i_syn_out.reshape(ours.i_syn_out.shape)[0], CHARGE,
-                                        axis=0)[1:], ours.spikes[0][:-1])
+    assert np.array_equal(decode_counts(theirs.i_syn_out.reshape(ours.i_syn_out.shape)[0],
+                                        [CHARGE])[1:], ours.spikes[0][:-1])

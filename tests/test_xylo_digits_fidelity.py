@@ -56,6 +56,16 @@ def test_rockpool_output_layer_is_counted_through_relays_on_xylo(tmp_path):
     assert readout["count_correlation"] >= 0.99
 
 
+def test_ten_outputs_fit_xyloaudio_2s_eight_readout_neurons_two_per_relay(tmp_path):
+    """XyloAudio 2 has 8 readout neurons for the 10 digit classes (a FitError before): relays
+    counting two output neurons each hold them, and the counts are as exact as on XyloIMU."""
+    layers, report = compiled("rockpool_lif", tmp_path, target="xylo", full=True)
+    readout = report["pass_reports"]["quantize"]["readout"]
+    assert readout["mode"] == "counts" and readout["counts"]["outputs_per_readout_neuron"] == 2
+    assert readout["spikes"]["fits"] is False
+    assert layers["3_LIFTorch"]["count_correlation"] >= 0.99
+
+
 def test_snntorch_rsynaptic_keeps_its_one_spike_readout(tmp_path):
     """snnTorch's output layer fires at most once per step, as Xylo's readout does: no relay."""
     layers, report = compiled("snntorch_rsynaptic", tmp_path, full=True)

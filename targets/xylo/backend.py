@@ -197,7 +197,8 @@ def _result(record: XyloRecord, manifest: Mapping[str, Any], batch: bool, record
     for out in manifest["outputs"]:
         a, b = out["neurons"]
         if out.get("read") == "i_syn_out":
-            series = decode_counts(record.i_syn_out[:, :, a:b], out["charge_per_spike"], axis=1)
+            size = int(np.prod(out["shape"]))
+            series = decode_counts(record.i_syn_out[:, :, a:b], out["charges_per_spike"])[:, :, :size]
         else:
             series = (record.spikes_out if out["quantity"] == "spikes" else record.v_mem_out)[:, :, a:b]
         outputs[out["name"]] = shaped(series, out["shape"])
