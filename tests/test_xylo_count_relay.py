@@ -92,3 +92,29 @@ def test_xylosim_reports_the_same_current(xylosim_v2):
     assert np.array_equal(theirs.i_syn_out.reshape(ours.i_syn_out.shape), ours.i_syn_out)
     assert np.array_equal(decode_counts(theirs.i_syn_out.reshape(ours.i_syn_out.shape)[0],
                                         [CHARGE])[1:], ours.spikes[0][:-1])
+
+
+def test_a_spiking_layer_straight_after_the_input_runs_on_hidden_neurons(tmp_path):
+    """Xylo's readout listens to hidden neurons only, so one spiking layer fed by the input
+    was a FitError; counted through relays it runs as a hidden layer, and the build's output
+    is its spike counts one step later."""
+    from nirc.driver import compile as compile_model
+    from nirc.emulator import Chip
+    from nirc.ir.nodes import LIF, Affine, Input, NIRGraph, Output
+
+    n = 4
+    rng = np.random.default_rng(0)
+    graph = NIRGraph(nodes={"input": Input(shape=np.array([3])),
+                            "fc": Affine(weight=rng.uniform(0.5, 2.0, (n, 3)), bias=np.zeros(n)),
+                            "layer": LIF(tau=np.full(n, 0.004), r=np.ones(n), v_leak=np.zeros(n),
+                                         v_threshold=np.ones(n), v_reset=np.zeros(n)),
+                            "output": Output(shape=np.array([n]))},
+                     edges=(("input", "fc"), ("fc", "layer"), ("layer", "output")))
+    result = compile_model(graph, "xylo_imu", tmp_path / "b", dt=1e-3)
+    readout = result.report["pass_reports"]["quantize"]["readout"]
+    assert readout["mode"] == "counts" and readout["spikes"]["fits"] is False
+    assert result.report["pass_reports"]["latency_steps"]["layer.count"] == 1
+    x = (rng.random((40, 2, 3)) < 0.5).astype(np.float64)
+    run = Chip.load(tmp_path / "b").run({"input": x}, batch=True, record=True)
+    assert run.spikes["layer"].sum() > 0
+    assert np.array_equal(run.outputs["output"][1:], run.spikes["layer"][:-1])
