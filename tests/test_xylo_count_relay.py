@@ -118,3 +118,29 @@ def test_a_spiking_layer_straight_after_the_input_runs_on_hidden_neurons(tmp_pat
     run = Chip.load(tmp_path / "b").run({"input": x}, batch=True, record=True)
     assert run.spikes["layer"].sum() > 0
     assert np.array_equal(run.outputs["output"][1:], run.spikes["layer"][:-1])
+
+
+def test_nine_spiking_outputs_fit_eight_readout_neurons_and_seventeen_do_not():
+    from nirc.driver import compile as compile_model
+    from nirc.errors import FitError
+    from nirc.ir.nodes import LIF, Affine, Input, NIRGraph, Output
+
+    def net(n_out):
+        rng = np.random.default_rng(n_out)
+        return NIRGraph(nodes={"input": Input(shape=np.array([4])),
+                               "w0": Affine(weight=rng.uniform(0, 2, (8, 4)), bias=np.zeros(8)),
+                               "h": LIF(tau=np.full(8, 0.004), r=np.ones(8), v_leak=np.zeros(8),
+                                        v_threshold=np.ones(8), v_reset=np.zeros(8)),
+                               "w1": Affine(weight=rng.uniform(0, 1, (n_out, 8)), bias=np.zeros(n_out)),
+                               "out": LIF(tau=np.full(n_out, 0.004), r=np.ones(n_out),
+                                          v_leak=np.zeros(n_out), v_threshold=np.ones(n_out),
+                                          v_reset=np.zeros(n_out)),
+                               "output": Output(shape=np.array([n_out]))},
+                        edges=(("input", "w0"), ("w0", "h"), ("h", "w1"), ("w1", "out"),
+                               ("out", "output")))
+
+    result = compile_model(net(9), "xylo", None, dt=1e-3)
+    assert result.report["pass_reports"]["quantize"]["readout"]["counts"][
+        "outputs_per_readout_neuron"] == 2
+    with pytest.raises(FitError, match="output_neurons"):
+        compile_model(net(17), "xylo", None, dt=1e-3)
