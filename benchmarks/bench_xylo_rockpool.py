@@ -139,13 +139,21 @@ def vendor_specification(net, mapper, imu) -> tuple[dict, str | None]:
     return spec, failure
 
 
-def run_xylosim(sim_class, spec: dict, x: np.ndarray) -> np.ndarray:
-    """Output spike counts (B, 10) of Rockpool's XyloSim on ``x`` (T, B, 8), one sample at a time."""
+def run_xylosim(sim_class, spec: dict, x: np.ndarray, output: dict | None = None) -> np.ndarray:
+    """Output spike counts (B, 10) of Rockpool's XyloSim on ``x`` (T, B, 8), one sample at a time;
+    an ``output`` of a nirc config read through count relays is decoded from the readout's
+    recorded synaptic current (``Isyn_out``) as the config says."""
+    from nirc.targets.xylo.relay import decode_counts
+
     sim = sim_class.from_specification(**spec, verify_config=False)   # verifying needs samna
+    relayed = output is not None and output.get("read") == "i_syn_out"
     counts = []
     for b in range(x.shape[1]):
         sim.reset_state()
-        out, _, _ = sim(x[:, b].astype(int))
+        out, _, rec = sim(x[:, b].astype(int), record=relayed)
+        if relayed:
+            a, z = output["neurons"]
+            out = decode_counts(np.asarray(rec["Isyn_out"])[:, a:z], output["charges_per_spike"])
         counts.append(np.asarray(out).sum(0))
     return np.asarray(counts, np.float64)
 
@@ -207,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         from nirc.targets.xylo.config import read_config, rockpool_specification
 
         report = json.loads((build / "report.json").read_text())
-        lag = report["pass_reports"]["latency_steps"]["3_LIFTorch"]
+        config = json.loads((build / "config.json").read_text())
+        (output,) = config["outputs"]
+        read = next(p["name"] for p in config["readout"] if p["neurons"] == output["neurons"])
+        lag = report["pass_reports"]["latency_steps"][read]
         padded = np.concatenate([x, np.zeros((lag, *x.shape[1:]))])
         run = Chip.load(build).run({"input": padded}, batch=True)
         (out,) = run.outputs.values()
@@ -215,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row("nirc compile --target xylo_imu (emulator)", emulated, labels, framework,
                         "calibrated on 64 training digits"))
         nirc_spec, _ = read_config(build)
-        in_rockpool = run_xylosim(sim_class, rockpool_specification(nirc_spec), padded)
+        in_rockpool = run_xylosim(sim_class, rockpool_specification(nirc_spec), padded, output)
         rows.append(row("nirc's config in Rockpool's XyloSim", in_rockpool, labels, framework,
                         "bit-exact" if np.array_equal(
                             in_rockpool, out.sum(0).reshape(x.shape[1], -1)) else "DIFFERS"))

@@ -36,7 +36,10 @@ depends on the network, so it is measured. A readout the model drives to
 several spikes per step (Rockpool's LIFTorch) against Xylo's one may also get
 its thresholds raised by a ``count_scale`` from COUNT_SCALES, so that each chip
 spike stands for that many of the model's; the report rows give it, and
-fidelity compares the chip's counts times it. ``ctx.report["quantize"]
+fidelity compares the chip's counts times it. Such an output layer is also tried on
+hidden neurons, its counts read through relays (nirc.targets.xylo.relay: exact, one
+step later); the readout that agrees more is kept, ``ctx.report["quantize"]["readout"]``
+says which with both agreements, and ``latency_steps`` has the relay's. ``ctx.report["quantize"]
 ["search"]`` lists the factors tried and the agreement each gave;
 ``ctx.report["quantization"]`` one row per population with its scale, scale
 factor, count scale, calibration agreement and what limited it (limited_by).
@@ -51,6 +54,10 @@ from nirc.hwnet import HardwareNetwork
 from nirc.neuron_models.xylo_lif import MAX_HIDDEN_SPIKES, MAX_READOUT_SPIKES
 from nirc.passes.context import PassContext
 from nirc.passes.quantize import added_latency
+from nirc.targets.xylo.layout import layout
+from nirc.targets.xylo.relay import with_count_relay
+
+RELAY_PACKING = (1, 2)    # output neurons per relay neuron, fewest first
 
 # Scale multipliers tried per population (powers of sqrt(2), and the largest allowed).
 SCALE_FACTORS = tuple(2.0 ** (k / 2) for k in range(-4, 15))
@@ -107,9 +114,7 @@ def bias_currents(net: HardwareNetwork, device, file: str | None) -> tuple[Hardw
     """``net`` with its constant input currents carried by an always-on hidden neuron
     (nirc.targets.xylo.bias) when the fabric has a free neuron and biases, and a note on what
     was done; else ``net`` and why not (Xylo's v bias then carries them)."""
-    from nirc.errors import FitError
     from nirc.targets.xylo.bias import current_biased, with_bias_source
-    from nirc.targets.xylo.layout import layout
 
     targets = current_biased(net)
     if not targets:
@@ -118,12 +123,12 @@ def bias_currents(net: HardwareNetwork, device, file: str | None) -> tuple[Hardw
     if not device.has_bias:
         return net, None        # quantize refuses biases on a chip without them, naming them
     augmented = with_bias_source(net)
-    try:
-        layout(augmented, device, file)
-    except FitError as err:
+    unfit = relay_fit(augmented, device, file)
+    if unfit is not None and all(relay_fit(with_count_relay(augmented, pack)[0], device, file)
+                                 for pack in RELAY_PACKING):
         return net, (f"the constant input currents of {which} go to Xylo's membrane bias (their "
                       f"steady state, reached sooner than in the model): no room for the "
-                      f"always-on neuron that would carry them as currents ({err})")
+                      f"always-on neuron that would carry them as currents ({unfit})")
     return augmented, (f"the constant input currents of {which} (a Linear bias before a "
                        f"current-based neuron) arrive as synapses from one always-on hidden "
                        f"neuron, as in the model (Xylo's bias adds to v, which would reach "
@@ -163,36 +168,72 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                                    int(round(np.log2(k.get("tau_syn", 1.0)))))
                                for n, k in factors.items() if "tau_mem" in k or "tau_syn" in k}}
 
-    def evaluate(factors):
-        quantized, report = quantized_network(lowered, device, ctx.granularity, ctx.file,
-                                              state_peaks=peaks, **settings(factors))
-        latency = added_latency(net, quantized)
-        chip = reference(quantized, cal.inputs, batch=True)
-        # The count scales as applied (capped where the raised thresholds would not fit 16 bits).
-        applied = {r["population"]: r["count_scale"] for r in report["layers"] if r["count_scale"] != 1}
-        rows = fidelity.compare(quantized, chip, float_run, latency, voltages, applied)
-        return fidelity.score(objective_rows(rows), read_out), (rows, quantized, report)
+    def tune(base: HardwareNetwork, counts: dict[str, float]):
+        """The factor search (module docstring) for one lowering of the network, and per
+        population the largest scale factor its thresholds allow."""
+        def evaluate(factors):
+            quantized, report = quantized_network(base, device, ctx.granularity, ctx.file,
+                                                  state_peaks=peaks, **settings(factors))
+            latency = added_latency(net, quantized)
+            chip = reference(quantized, cal.inputs, batch=True)
+            # The count scales as applied (capped where the raised thresholds would not fit 16 bits).
+            applied = {r["population"]: r["count_scale"] for r in report["layers"] if r["count_scale"] != 1}
+            rows = fidelity.compare(quantized, chip, float_run, latency, voltages, applied)
+            return fidelity.score(objective_rows(rows), read_out), (rows, quantized, report)
 
-    _, (_, _, first) = evaluate({})
-    room = {row["population"]: row["max_scale_factor"] for row in first["layers"]}
-    candidates: dict[str, dict[str, list[float]]] = {}
-    for row in first["layers"]:
-        name = row["population"]
-        if name not in net.populations:
-            continue            # the always-on neuron: nothing to tune
-        limit = room[name] if room[name] is not None else max(SCALE_FACTORS)
-        knobs = {"scale": sorted({f for f in SCALE_FACTORS if f <= limit}
-                                 | {max(min(limit, max(SCALE_FACTORS)), min(SCALE_FACTORS))}
-                                 | set(single_spike_factors(room[name])))}
-        # Time constants Xylo's bit shifts miss: the other side of tau is tried too.
-        if row["tau_mem_relative_error"] > TAU_EXACT:
-            knobs["tau_mem"] = list(TAU_FACTORS)
-        if row["tau_syn_relative_error"] > TAU_EXACT:
-            knobs["tau_syn"] = list(TAU_FACTORS)
-        if name in counts:
-            knobs["count"] = list(COUNT_SCALES)
-        candidates[name] = knobs
-    found = fidelity.search_factors(evaluate, candidates, rounds=SEARCH_ROUNDS)
+        _, (_, _, first) = evaluate({})
+        room = {row["population"]: row["max_scale_factor"] for row in first["layers"]}
+        candidates: dict[str, dict[str, list[float]]] = {}
+        for row in first["layers"]:
+            name = row["population"]
+            if name not in net.populations:
+                continue            # the always-on neuron, a count relay: nothing to tune
+            limit = room[name] if room[name] is not None else max(SCALE_FACTORS)
+            knobs = {"scale": sorted({f for f in SCALE_FACTORS if f <= limit}
+                                     | {max(min(limit, max(SCALE_FACTORS)), min(SCALE_FACTORS))}
+                                     | set(single_spike_factors(room[name])))}
+            # Time constants Xylo's bit shifts miss: the other side of tau is tried too.
+            if row["tau_mem_relative_error"] > TAU_EXACT:
+                knobs["tau_mem"] = list(TAU_FACTORS)
+            if row["tau_syn_relative_error"] > TAU_EXACT:
+                knobs["tau_syn"] = list(TAU_FACTORS)
+            if name in counts:
+                knobs["count"] = list(COUNT_SCALES)
+            candidates[name] = knobs
+        return fidelity.search_factors(evaluate, candidates, rounds=SEARCH_ROUNDS), room
+
+    # Xylo's readout fires at most once per step. Where the model drives an output layer to
+    # more, it is read either from readout neurons (with count scales), or kept on hidden
+    # neurons and counted through relays (nirc.targets.xylo.relay): whichever agrees more on
+    # calibration. (Where the model fires once per step, the readout fires as it does.) Where
+    # the outputs outnumber the readout neurons, relays counting two outputs each hold them.
+    spikes_unfit = relay_fit(lowered, device, ctx.file)
+    relayed_net, relays, pack = lowered, {}, 1
+    if counts or spikes_unfit is not None:
+        for pack in RELAY_PACKING:
+            relayed_net, relays = with_count_relay(lowered, pack)
+            if relays and relay_fit(relayed_net, device, ctx.file) is None:
+                break
+    counted_unfit = relay_fit(relayed_net, device, ctx.file) if relays else None
+    if spikes_unfit is not None and (not relays or counted_unfit is not None):
+        layout(lowered, device, ctx.file)           # the spike readout's FitError
+    readout_mode: dict = {"mode": "spikes"}
+    found = room = None
+    if spikes_unfit is None:
+        found, room = tune(lowered, counts)
+        readout_mode["agreement"] = round(found.score, 6)
+    else:
+        readout_mode = {"mode": "counts", "spikes": {"fits": False, "why": spikes_unfit}}
+    if relays:
+        if counted_unfit is not None:
+            readout_mode["counts"] = {"fits": False, "why": counted_unfit}
+        else:
+            counted, counted_room = tune(relayed_net, {})
+            readout_mode["counts"] = {"fits": True, "agreement": round(counted.score, 6),
+                                      "outputs_per_readout_neuron": pack}
+            if found is None or counted.score > found.score:
+                found, room, counts = counted, counted_room, {}
+                readout_mode["mode"] = "counts"
     best_score, unscaled, tried = found.score, found.baseline, found.tried
     best_rows, best_net, best_report = found.result
     quantized, report = best_net, best_report
@@ -203,6 +244,17 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
               f"{float(np.max(float_run.spikes[name])):.0f} per step here, Xylo's readout one): "
               f"multiply its spike counts by {k:g} to compare them with the model's"
               for name, k in counts.items() if k != 1]
+    if readout_mode["mode"] == "counts":
+        other = (f"read as readout spikes {readout_mode['agreement']:.3f}"
+                 if "agreement" in readout_mode else
+                 f"read as readout spikes it does not fit: {readout_mode['spikes']['why']}")
+        notes += [f"output '{k}': layer '{relays[o.source]}' runs on hidden neurons (up to "
+                  f"{MAX_HIDDEN_SPIKES} spikes per step) and its spike counts are read from the "
+                  f"synaptic current of readout '{o.source}' ({pack} output neuron"
+                  f"{'s' if pack > 1 else ''} per readout neuron), one step later (config.json's "
+                  f"decode; it agreed {readout_mode['counts']['agreement']:.3f} on calibration, "
+                  f"{other})"
+                  for k, o in quantized.outputs.items() if o.source in relays]
     if notes:
         report["notes"].extend(notes)
         quantized = quantized.with_(notes=(*quantized.notes, *notes))
@@ -213,7 +265,9 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                                      f"{fidelity.OUTPUT_WEIGHT:.0%} of it on those read as outputs",
                         "agreement_unscaled": round(unscaled, 6),
                         "agreement": round(best_score, 6), "tried": tried}
+    report["readout"] = readout_mode
     ctx.report["quantize"] = report
+    readouts = {o.source for o in quantized.outputs.values()}
     # The driver's report and nirc verify read one row per population under "quantization".
     ctx.report["quantization"] = [
         {"population": row["population"], "scale": row["scale"], "scale_factor": row["scale_factor"],
@@ -228,10 +282,25 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                                    if t.target == row["population"] and t.source != row["population"]
                                    and t.source in best_rows},
                                   model_reach(net, row["population"], float_run, peaks),
-                                  MAX_READOUT_SPIKES if row["population"] in read_out else MAX_HIDDEN_SPIKES)}
+                                  MAX_READOUT_SPIKES if row["population"] in readouts else MAX_HIDDEN_SPIKES)}
         for row in report["layers"]]
-    ctx.report["latency_steps"] = added_latency(net, quantized)
+    latency = added_latency(net, quantized)
+    for relay, layer in relays.items():
+        if relay in quantized.populations:
+            latency[relay] = latency[layer] + 1
+    ctx.report["latency_steps"] = latency
     return quantized
+
+
+def relay_fit(net: HardwareNetwork, device, file: str | None) -> str | None:
+    """None when ``net`` fits the fabric, else why not."""
+    from nirc.errors import FitError
+
+    try:
+        layout(net, device, file)
+    except FitError as err:
+        return str(err)
+    return None
 
 
 def model_reach(net: HardwareNetwork, name: str, float_run, peaks: dict) -> dict[str, float]:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from nirc.cli import main
-from nirc.ir.nodes import Affine, CubaLIF, Input, LIF, Linear, NIRGraph, Output
+from nirc.ir.nodes import LI, Affine, CubaLIF, Input, LIF, Linear, NIRGraph, Output
 from nirc.nirio.writer import write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,10 +118,12 @@ def test_time_constant_below_dt_of_an_unknown_file_asks_for_a_dt_that_fits(tmp_p
 
 
 def test_topology_refusal_says_what_to_change_in_the_graph(tmp_path, capsys):
+    # A non-spiking readout (its v is the output): a spiking one straight after the input
+    # fits, on hidden neurons counted through relays (tests/test_xylo_count_relay.py).
     n = 4
     graph = NIRGraph(nodes={"input": Input(shape=np.array([3])),
                             "fc": Affine(weight=np.ones((n, 3)), bias=np.zeros(n)),
-                            "readout": snntorch_lif(n, (0.8, 0.9), 0),
+                            "readout": LI(tau=np.full(n, 0.01), r=np.ones(n), v_leak=np.zeros(n)),
                             "output": Output(shape=np.array([n]))},
                      edges=(("input", "fc"), ("fc", "readout"), ("readout", "output")))
     model = tmp_path / "shallow.nir"

@@ -33,6 +33,7 @@ from nirc.targets.xylo.device import XyloDevice
 from nirc.targets.xylo.inputs import input_events
 from nirc.targets.xylo.layout import XyloLayout, layout
 from nirc.targets.xylo.quantize import quantize
+from nirc.targets.xylo.relay import decode_counts
 
 NEURON_MODEL = "xylo_lif"
 # Parameters of the alias copies that carry fan-out beyond the limit (see layout._split_fan_out).
@@ -195,8 +196,12 @@ def _result(record: XyloRecord, manifest: Mapping[str, Any], batch: bool, record
     outputs, spikes, states = {}, {}, {}
     for out in manifest["outputs"]:
         a, b = out["neurons"]
-        series = record.spikes_out if out["quantity"] == "spikes" else record.v_mem_out
-        outputs[out["name"]] = shaped(series[:, :, a:b], out["shape"])
+        if out.get("read") == "i_syn_out":
+            size = int(np.prod(out["shape"]))
+            series = decode_counts(record.i_syn_out[:, :, a:b], out["charges_per_spike"])[:, :, :size]
+        else:
+            series = (record.spikes_out if out["quantity"] == "spikes" else record.v_mem_out)[:, :, a:b]
+        outputs[out["name"]] = shaped(series, out["shape"])
     for section, sp_rec, fields in (("hidden", record.spikes, {"v_mem": record.v_mem, "i_syn": record.i_syn,
                                                               "i_syn2": record.i_syn2}),
                                     ("readout", record.spikes_out, {"v_mem": record.v_mem_out,

@@ -71,14 +71,31 @@ def build_config(spec: XyloSpec, layout: XyloLayout, device: XyloDevice, readout
         "inputs": _placed(layout.inputs, "channels"),
         "hidden": _placed(layout.hidden, "neurons"),
         "readout": _placed(layout.readout, "neurons"),
-        "outputs": [_output(p, readout_scale) for p in layout.outputs],
+        "outputs": [_output(p, readout_scale, spec) for p in layout.outputs],
     }
     return manifest, arrays
 
 
-def _output(p, readout_scale) -> dict:
+def relay_charges(spec: XyloSpec, start: int, stop: int) -> list[int]:
+    """The integer charges per relayed spike of readout neurons [start, stop): one per output
+    neuron a relay counts, in order (their weights under the readout's shift)."""
+    first = spec.weights_out[:, start]
+    return [int(w) << spec.weight_shift_out for w in first[first != 0]]
+
+
+def _output(p, readout_scale, spec: XyloSpec) -> dict:
     entry = {"name": p.name, "quantity": p.quantity, "neurons": [p.start, p.stop], "shape": list(p.shape)}
-    if p.quantity != "spikes" and readout_scale is not None:
+    if p.counts_of is not None:
+        # The layer's spikes per step, decoded from the relay readout's synaptic current
+        # (nirc.targets.xylo.relay).
+        charges = relay_charges(spec, p.start, p.stop)
+        entry.update({"counts_of": p.counts_of, "read": "i_syn_out", "charges_per_spike": charges,
+                      "decode": ("spikes[t] = round(y / c), " if len(charges) == 1 else
+                                 "output 2r+1 of relay r: n2 = floor((y + 1) / c2), output 2r: "
+                                 "n1 = round((y - c2 n2) / c1), ")
+                      + "y = 2 i_syn_out[t] - i_syn_out[t-1] (0 before the first step); the "
+                        "layer's spikes of step t - 1 (nirc.targets.xylo.relay)"})
+    elif p.quantity != "spikes" and readout_scale is not None:
         entry["v_scale"] = [float(x) for x in readout_scale[p.start:p.stop]]
     return entry
 

@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from nirc.errors import FitError, TargetError
 from nirc.hwnet import HardwareNetwork
 from nirc.targets.xylo.device import XyloDevice
+from nirc.targets.xylo.relay import is_relay, relayed
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Placed:
     stop: int
     shape: tuple[int, ...]
     quantity: str = "spikes"      # outputs: "spikes" or "v"
+    counts_of: str | None = None  # outputs read through a count relay: the layer it counts
 
     @property
     def size(self) -> int:
@@ -242,7 +244,10 @@ def layout(net: HardwareNetwork, device: XyloDevice, file: str | None = None) ->
     for out in net.outputs.values():
         src = where[out.source][1]
         quantity = "spikes" if out.quantity == "spikes" else "v"
-        outputs.append(Placed(out.name, src.start, src.stop, tuple(out.shape) or src.shape, quantity))
+        pop = net.populations.get(out.source)
+        counts_of = relayed(pop) if pop is not None and is_relay(pop) else None
+        outputs.append(Placed(out.name, src.start, src.stop, tuple(out.shape) or src.shape, quantity,
+                              counts_of))
     return XyloLayout(tuple(inputs), tuple(hidden), tuple(readout), tuple(outputs), w_in, w_rec, w_out,
                       tuple(notes), tuple(copies))
 

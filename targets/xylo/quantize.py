@@ -36,6 +36,9 @@ from nirc.hwnet import HardwareNetwork
 from nirc.neuron_models.xylo_lif import DASH_MAX, STATE_MAX, WEIGHT_MAX, WEIGHT_SHIFT_MAX, XyloSpec
 from nirc.targets.xylo.device import XyloDevice
 from nirc.targets.xylo.layout import XyloLayout
+from nirc.targets.xylo.relay import CHARGE as RELAY_CHARGE
+from nirc.targets.xylo.relay import PACKED_SHIFT as RELAY_PACKED_SHIFT
+from nirc.targets.xylo.relay import is_relay, packing
 
 HEADROOM_BITS = 2        # without calibration, states may reach 4x the largest threshold
 CALIBRATION_MARGIN = 1.25  # with calibration, room above the largest float state seen
@@ -187,9 +190,16 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
                    "bias": 0.0, "reset": 0.0, "peak": 0.0}
     for key, value in copy_values.items():
         hid[key] = np.concatenate([hid[key], np.full(layout.n_copies, value, dtype=hid[key].dtype)])
+    # Count relays (nirc.targets.xylo.relay) take fixed integer values, set below; their
+    # weights take no part in the readout's scale or shift.
+    relay = np.zeros(len(out["th"]), bool)
+    packed = False
+    for p in layout.readout:
+        relay[p.start:p.stop] = is_relay(net.populations[p.name])
+        packed |= is_relay(net.populations[p.name]) and packing(net.populations[p.name]) > 1
     w_in = layout.w_in * hid["charge"][None, :, None]
     w_rec = layout.w_rec * hid["charge"][None, :, None]
-    w_out = layout.w_out * out["charge"][None, :]
+    w_out = np.where(relay[None, :], 0.0, layout.w_out * out["charge"][None, :])
     peak_hidden = np.maximum(np.abs(w_in).max(axis=(0, 2), initial=0.0), np.abs(w_rec).max(axis=(0, 2), initial=0.0))
     peak_readout = np.abs(w_out).max(axis=0, initial=0.0)
     calibrated = bool(state_peaks)
@@ -212,10 +222,18 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
 
     shift_in = _shift_for(w_in * s_h[None, :, None])
     shift_rec = _shift_for(w_rec * s_h[None, :, None])
-    shift_out = _shift_for(w_out * s_o[None, :])
+    # Relays packing two outputs each take charges 4 and 128: weights 1 and 32 under shift 2
+    # (with_count_relay packs only when every readout is a relay).
+    shift_out = RELAY_PACKED_SHIFT if packed else _shift_for(w_out * s_o[None, :])
     q_in = np.clip(np.rint(w_in * s_h[None, :, None] / (1 << shift_in)), -WEIGHT_MAX - 1, WEIGHT_MAX)
     q_rec = np.clip(np.rint(w_rec * s_h[None, :, None] / (1 << shift_rec)), -WEIGHT_MAX - 1, WEIGHT_MAX)
     q_out = np.clip(np.rint(w_out * s_o[None, :] / (1 << shift_out)), -WEIGHT_MAX - 1, WEIGHT_MAX)
+    if np.any(relay):
+        # CHARGE per relayed spike under the matrix's shift (at least 1, so 128 at shift 7);
+        # packed relays 1 and 32 (their relative charges) under PACKED_SHIFT.
+        q_out[:, relay] = np.rint(layout.w_out[:, relay] * (1 if packed else
+                                                            max(1, RELAY_CHARGE >> shift_out)))
+        out["dash_syn"][relay], out["dash_mem"][relay] = 1, 0
 
     def threshold(th, s):
         return np.where(np.isfinite(th), np.clip(np.rint(th * s), 0, STATE_MAX), STATE_MAX)
@@ -233,6 +251,7 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
         count_scale[sl] = min(wanted, STATE_MAX / top) if wanted > 1 and top > 0 else wanted
     th_h, th_o = threshold(hid["th"], s_h), threshold(out["th"] * count_scale, s_o)
     b_h, b_o = bias_of(hid["bias"], s_h), bias_of(out["bias"], s_o)
+    th_o[relay], b_o[relay] = STATE_MAX, 0
     if (np.any(b_h != 0) or np.any(b_o != 0)) and not device.has_bias:
         raise FitError(f"the network has biases (leak to a rest potential), {device.name} has none",
                        file=file, field="has_bias")
