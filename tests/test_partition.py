@@ -257,3 +257,16 @@ def test_a_convolutional_layer_is_cut_into_spatial_tiles_holding_every_channel()
     assert placement.cores_used == 4
     assert all(np.array_equal(cores[0], cores[k]) for k in range(1, 4))
     assert_covers_every_neuron_once(placement, net)
+
+
+def test_every_resource_the_partitioner_bounds_has_advice_for_its_fit_error():
+    # A missing entry turned "too few cores for the neuron profiles" (a 10^4-node chain on
+    # loihi2) into a KeyError traceback instead of a FitError.
+    from nirc.partition.explain import ADVICE, too_few_cores
+    from nirc.partition.neuron_partition import RESOURCE_ORDER
+    from nirc.target import CHIP_RESOURCES
+
+    for resource in (*RESOURCE_ORDER, *CHIP_RESOURCES):
+        assert resource in ADVICE, resource
+    err = too_few_cores("neuron_profiles", 4999, 4096, 128, "loihi2", None)
+    assert isinstance(err, FitError) and "4999 profiles of 'neuron_profiles'" in str(err)
