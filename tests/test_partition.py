@@ -270,3 +270,22 @@ def test_every_resource_the_partitioner_bounds_has_advice_for_its_fit_error():
         assert resource in ADVICE, resource
     err = too_few_cores("neuron_profiles", 4999, 4096, 128, "loihi2", None)
     assert isinstance(err, FitError) and "4999 profiles of 'neuron_profiles'" in str(err)
+
+
+def test_layers_with_equal_profile_values_share_one_profile_slot_of_a_core():
+    # A core's profile table is shared by all its neurons: three layers with the same du, dv,
+    # vth and bias exponent take one slot, a fourth with another vth a second one. (Counted
+    # per layer, a 10^4-node chain of 5,000 equal layers needed 5,000 slots of loihi2's 4,096.)
+    same = {"du": 4095, "dv": 410, "vth": 640, "bias_exp": 0}
+    other = dict(same, vth=700)
+    net = network({"a": 2, "b": 2, "c": 2, "d": 2},
+                  [("in", "a", dense(2, 2)), ("a", "b", dense(2, 2)), ("b", "c", dense(2, 2)),
+                   ("c", "d", dense(2, 2))], inputs={"in": 2})
+    pops = {name: pop.with_(profile=np.zeros(2, np.int64), profiles=(other if name == "d" else same,))
+            for name, pop in net.populations.items()}
+    net = net.with_(populations=pops)
+    one = partition(net, toy_target(count=1, neurons=8, neuron_profiles=2))
+    assert one.cores_used == 1
+    assert one.utilisation[0]["neuron_profiles"].used == 2
+    with pytest.raises(FitError, match="neuron_profiles"):
+        partition(net, toy_target(count=1, neurons=8, neuron_profiles=1))
