@@ -289,3 +289,20 @@ def test_layers_with_equal_profile_values_share_one_profile_slot_of_a_core():
     assert one.utilisation[0]["neuron_profiles"].used == 2
     with pytest.raises(FitError, match="neuron_profiles"):
         partition(net, toy_target(count=1, neurons=8, neuron_profiles=1))
+
+
+def test_a_graph_of_many_populations_keeps_the_sequential_fill_and_says_so(monkeypatch):
+    # The other greedy fills cost a pass over every block each: a 10^5-node chain's 50,000
+    # layers keep the sequential fill in network order, which the notes say.
+    from nirc.partition import neuron_partition
+
+    net = network({"a": 4, "b": 4, "c": 4}, [("in", "a", dense(4, 4)), ("a", "b", dense(4, 4)),
+                                              ("b", "c", dense(4, 4))], inputs={"in": 4})
+    target = toy_target(count=4, neurons=6)
+    tried = partition(net, target)
+    assert not any("no other fills tried" in n for n in tried.notes)
+    monkeypatch.setattr(neuron_partition, "ONE_FILL_POPULATIONS", 2)
+    kept = partition(net, target)
+    assert "start: sequential fill (no other fills tried: more than 2 populations)" in kept.notes
+    assert_within_limits(kept)
+    assert_covers_every_neuron_once(kept, net)
