@@ -39,8 +39,9 @@ AFFINITY_MAX_PAIRS = 40_000
 # Each further greedy fill costs a pass over every block (about 0.1 ms each): a graph of
 # more populations than this keeps the sequential fill in network order when it fits (a
 # deep graph's network order is its depth, where its traffic is local), as a 10^5-node
-# chain's 50,000 layers would spend a minute in the other fills.
-ONE_FILL_POPULATIONS = 10_000
+# chain's 50,000 layers would spend a minute in the other fills (a 10^4-node chain's 5,000:
+# 4 of its 5 CPU s of placement).
+ONE_FILL_POPULATIONS = 2_000
 
 
 def core_capacities(target: Target) -> dict[str, np.ndarray]:
