@@ -21,7 +21,14 @@ its ru_maxrss right after the compile. Then, in the same process, the same
 network is placed with ``method="sequential"`` (the naive fill of the
 system's cores in network order) for the side-by-side messages between chips.
 Chains of 10^4 and 10^5 nodes (Affine -> LIF pairs of two neurons) time
-``nirc inspect`` and ``nirc compile`` (loihi2) as subprocesses.
+``nirc inspect`` and ``nirc compile`` (loihi2) as subprocesses, wall and CPU seconds
+(the CPU the work itself took, on a shared machine), with the compile's stages
+(timings.json, wall seconds), cores, and whether the fidelity runs fit the compile's layer-step
+budget (nirc.fidelity.LAYER_STEP_BUDGET: the 10^5 chain's do not, and report.json
+says so). The chain's file states dt = 1 ms in its metadata, as an exporter that
+knows its time step writes it: without it nirc takes tau = 10 ms with r = 1 for a
+Sinabs export (dt 1 s, several spikes per step), where a gain of 1.6 per layer
+multiplies the spike counts until they overflow, which no trained network does.
 Prints tables and writes benchmarks/results/multichip.json.
 """
 
@@ -194,6 +201,15 @@ def chain_row(nodes: float) -> dict:
             except subprocess.TimeoutExpired:
                 row[f"{what}_s"] = None
                 row[f"{what}_error"] = f"not finished after {CHAIN_TIMEOUT_S} s"
+        build = Path(tmp) / "build"
+        if (build / "report.json").exists():
+            report = json.loads((build / "report.json").read_text())
+            fidelity = report["pass_reports"].get("fidelity", {})
+            row.update(cores=report["cores_used"],
+                       fidelity=fidelity.get("agreement", fidelity.get("not_measured")),
+                       traffic_from=report["traffic"]["estimated_from"])
+            stages = json.loads((build / "timings.json").read_text())["stages"]
+            row["stages_s"] = {k: round(v, 2) for k, v in stages.items()}
     return row
 
 
@@ -254,9 +270,12 @@ def main(argv=None) -> int:
         print(f"{r['network']:>9} {r['target']:>20} {r['neurons']:>9} {r['synapses']:>11} "
               f"{r['compile_s']:>9} {r['peak_rss_mb']:>8.0f} {r['chips']:>5} "
               f"{r['chip_lower_bound']:>5} {r['inter_chip_messages']:>10.0f} {seq:>10.0f} {fewer:>6}")
-    print(f"\n{'chain nodes':>11} {'inspect s':>10} {'compile s':>10}")
+    print(f"\n{'chain nodes':>11} {'inspect s':>10} {'cpu s':>6} {'compile s':>10} {'cpu s':>6} "
+          f"{'cores':>5}  fidelity")
     for c in chains:
-        print(f"{c['nodes']:>11} {c.get('inspect_s') or '-':>10} {c.get('compile_s') or '-':>10} "
+        print(f"{c['nodes']:>11} {c.get('inspect_s') or '-':>10} {c.get('inspect_cpu_s') or '-':>6} "
+              f"{c.get('compile_s') or '-':>10} {c.get('compile_cpu_s') or '-':>6} "
+              f"{c.get('cores', '-'):>5}  {c.get('fidelity', '')} "
               f"{c.get('inspect_error', '')} {c.get('compile_error', '')}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     # Rows and chains of this run replace those of the same case; the others are kept (a run

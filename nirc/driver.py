@@ -149,6 +149,7 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
     what quantizers tune their scales on and what report.json's ``fidelity`` section
     measures against the model as trained; without it, seeded random spikes.
     """
+    from nirc.ir.graph import flatten
     from nirc.partition import partition
     from nirc.target import Target, load_target
 
@@ -177,6 +178,7 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
                       target=tgt, convention=convention,
                       calibration=_calibration(graph, calibration))
     staged: dict[str, Any] = {}
+    layers = _layers(flatten(graph))
 
     def passes_into(directory: Path | None) -> HardwareNetwork:
         net = run_passes(graph, list(tgt.passes), ctx, watch, dump_after,
@@ -190,11 +192,13 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
     def build(directory: Path | None) -> None:
         from nirc import fidelity
 
-        unmeasured = None
+        deep = fidelity.too_deep(layers, ctx.calibration.steps)
+        unmeasured = None if deep is None else f"not simulated: {deep}"
         with watch.stage("reference"):
             try:
-                fidelity.reference_run(graph, ctx.calibration, dt_value, method,
-                                       ctx.convention)
+                if deep is None:
+                    fidelity.reference_run(graph, ctx.calibration, dt_value, method,
+                                           ctx.convention)
             except NircError as err:
                 # The compile does not depend on it; say what could not be checked.
                 unmeasured = f"the float reference could not run on the calibration input: {err}"
@@ -212,7 +216,11 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
                 ctx.report["fidelity"] = {"calibration": ctx.calibration.describe(),
                                           "not_measured": unmeasured}
         rates = None
-        if calibration_steps > 0:
+        uncalibrated = fidelity.too_deep(layers, calibration_steps) if calibration_steps > 0 \
+            else None
+        if uncalibrated is not None:
+            log.info("traffic not calibrated: %s", uncalibrated)
+        elif calibration_steps > 0:
             with watch.stage("calibrate"):
                 rates = spike_rates(graph, dt_value, method, calibration_steps, seed,
                                     convention)
@@ -224,7 +232,7 @@ def compile(model: str | Path | NIRGraph, target: Any, out_dir: str | Path | Non
         if placement.system is not None:
             net, placement = _with_link_latency(net, placement, tgt, ctx)
         report = compile_report(net, placement, ctx, tgt, file, dt_source, rates,
-                                calibration_steps)
+                                calibration_steps, uncalibrated)
         staged.update(net=net, placement=placement, report=report)
         if directory is None:
             return
@@ -309,7 +317,14 @@ def _calibration(graph: NIRGraph, path: str | None):
     neurons = sum(int(np.prod(shapes[name].output)) for name, node in flat.nodes.items()
                   if isinstance(node, NEURON_TYPES) and shapes[name].output is not None)
     return fidelity.calibration({name: tuple(shapes[name].output) for name in graph.inputs()}, path,
-                                neurons)
+                                neurons, _layers(flat))
+
+
+def _layers(flat: NIRGraph) -> int:
+    """Nodes of a flat graph a simulation steps one by one (all but Input and Output)."""
+    from nirc.ir.nodes import Input, Output
+
+    return sum(1 for node in flat.nodes.values() if not isinstance(node, (Input, Output)))
 
 
 def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: HardwareNetwork,
@@ -408,9 +423,10 @@ def _backend_module(target):
 
 
 def compile_report(net: HardwareNetwork, placement: Placement, ctx: PassContext, target,
-                   file: str | None, dt_source: str, rates, calibration_steps: int
-                   ) -> dict[str, Any]:
-    """report.json: resources, traffic and quantization error (deterministic: no times)."""
+                   file: str | None, dt_source: str, rates, calibration_steps: int,
+                   uncalibrated: str | None = None) -> dict[str, Any]:
+    """report.json: resources, traffic and quantization error (deterministic: no times).
+    ``uncalibrated``: why the traffic calibration was not simulated (fidelity.too_deep)."""
     placed = placement.to_dict()
     return {
         "format": "nirc-compile-report",
@@ -440,7 +456,8 @@ def compile_report(net: HardwareNetwork, placement: Placement, ctx: PassContext,
         "traffic": {
             "estimated_from": (f"float simulation of {calibration_steps} steps of seeded random "
                                f"input (rate 0.2)") if rates is not None
-            else "one spike per neuron per step (no calibration)",
+            else "one spike per neuron per step (no calibration"
+            + (f": {uncalibrated})" if uncalibrated else ")"),
             "inter_core_messages_per_step": placement.messages,
             "input_messages_per_step": placement.input_messages,
             "messages_by_core_pair": placed["messages_by_pair"],

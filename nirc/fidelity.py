@@ -76,22 +76,42 @@ class Calibration:
         return {"source": self.source, "steps": self.steps, "samples": self.samples}
 
 
-def default_size(neurons: int) -> tuple[int, int]:
-    """(steps, samples) of the default calibration input for a network of ``neurons``: DEFAULT's,
-    shrunk so a float and an integer run of it stay within BUDGET neuron-steps."""
+# Every simulated step also costs Python work per layer, however small the layer (the float
+# reference steps each NIR node, the integer reference each population): the runs of a
+# compile (the source model, the integer network, the traffic calibration) stay within this
+# many layer-steps each. A graph so deep that MIN_STEPS would pass it (a chain of 10^5
+# nodes) is compiled without them, and report.json says why (too_deep).
+LAYER_STEP_BUDGET = 200_000
+
+
+def default_size(neurons: int, layers: int = 1) -> tuple[int, int]:
+    """(steps, samples) of the default calibration input for a network of ``neurons`` in
+    ``layers``: DEFAULT's, shrunk so a float and an integer run of it stay within BUDGET
+    neuron-steps and LAYER_STEP_BUDGET layer-steps (never below MIN_STEPS)."""
     sample_steps = BUDGET // max(int(neurons), 1)
     samples = int(np.clip(sample_steps // DEFAULT["steps"], 1, DEFAULT["samples"]))
     steps = int(np.clip(sample_steps // samples, MIN_STEPS, DEFAULT["steps"]))
+    steps = max(min(steps, LAYER_STEP_BUDGET // max(int(layers), 1)), MIN_STEPS)
     return steps, samples
 
 
+def too_deep(layers: int, steps: int) -> str | None:
+    """Why a simulation of ``steps`` steps over ``layers`` layers is not run in a compile
+    (more than LAYER_STEP_BUDGET layer-steps), or None when it is. Depends on the graph
+    alone, never on the machine: builds stay deterministic."""
+    if layers * steps <= LAYER_STEP_BUDGET:
+        return None
+    return (f"{layers:,} layers x {steps} steps = {layers * steps:,} layer-steps, above the "
+            f"{LAYER_STEP_BUDGET:,} a compile simulates")
+
+
 def calibration(shapes: Mapping[str, tuple[int, ...]], path: str | None = None,
-                neurons: int = 0) -> Calibration:
+                neurons: int = 0, layers: int = 1) -> Calibration:
     """The user's calibration samples from ``path`` (NPZ as ``nirc verify --input``: (T, B, *shape)
     or one sample (T, *shape)), else seeded random spikes (DEFAULT, sized by default_size for a
-    network of ``neurons``)."""
+    network of ``neurons`` in ``layers``)."""
     if path is None:
-        steps, samples = default_size(neurons)
+        steps, samples = default_size(neurons, layers)
         rng = np.random.default_rng(DEFAULT["seed"])
         inputs = {name: (rng.random((steps, samples, *shape))
                          < DEFAULT["rate"]).astype(np.float64) for name, shape in sorted(shapes.items())}

@@ -69,7 +69,10 @@ def _group(pop: Population, names: tuple[str, ...], limit: int | None
     keys = np.stack([np.broadcast_to(np.asarray(pop.params[k], np.int64), (pop.size,))
                      for k in names], axis=1)
     row: dict = {"population": pop.name}
-    distinct = len(np.unique(keys, axis=0))
+    # Most layers share one value of every profile parameter: no sort (np.unique over rows
+    # costs more than the rest of the pass on a 10^5-node chain).
+    uniform = pop.size > 0 and bool((keys == keys[0]).all())
+    distinct = 1 if uniform else len(np.unique(keys, axis=0))
     if limit is not None and distinct > limit:
         shared = _share(keys, limit)
         changed = np.any(shared != keys, axis=1)
@@ -77,8 +80,11 @@ def _group(pop: Population, names: tuple[str, ...], limit: int | None
                          "max_change": {k: int(np.max(np.abs(shared[:, i] - keys[:, i])))
                                         for i, k in enumerate(names)}}
         keys = shared
-    values, profile = np.unique(keys, axis=0, return_inverse=True)
-    profile = profile.ravel().astype(np.int64)
+    if uniform:
+        values, profile = keys[:1], np.zeros(pop.size, np.int64)
+    else:
+        values, profile = np.unique(keys, axis=0, return_inverse=True)
+        profile = profile.ravel().astype(np.int64)
     params = dict(pop.params)
     for i, k in enumerate(names):
         params[k] = keys[:, i].copy()
@@ -119,7 +125,8 @@ def neuron_profiles(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     new_delays = []
     for k, t in enumerate(net.tables):
         source = populations.get(t.source)
-        parts = [t] if source is None else _split_by_source_profile(t, source.profile)
+        parts = [t] if source is None or len(source.profiles) <= 1 else \
+            _split_by_source_profile(t, source.profile)
         if len(parts) > 1:
             split.append({"table": k, "source": t.source, "target": t.target,
                           "into": len(parts)})

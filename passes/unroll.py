@@ -150,7 +150,8 @@ def chain_matrix(ops, source_size: int
             biases[names[k:]] = b
     if m is None:
         m = sp.eye_array(source_size, format="csr")
-    return sp.csr_array(m), biases
+    # (a copy of a matrix made here costs as much as making it, 10^5 times in a chain)
+    return (m if isinstance(m, sp.csr_array) else sp.csr_array(m)), biases
 
 
 def unroll(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:

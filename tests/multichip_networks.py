@@ -143,8 +143,16 @@ def recurrent_sparse(n: int = 4096, fan_in: int = 64, n_in: int = 256, n_out: in
     return NIRGraph(nodes=nodes, edges=edges)
 
 
+# The chain's time step, stated in its metadata as an exporter that knows it writes it:
+# without it nirc reads tau = 0.01 s with r = 1 as a Sinabs export (dt = 1 s, several
+# spikes per step), where each layer's gain of about 1.6 multiplies the spike counts
+# until they overflow; at 1 ms the LIFs (tau 10 ms) fire single spikes at a steady rate.
+CHAIN_DT = 1e-3
+
+
 def chain(n_nodes: int, width: int = 2, seed: int = 0) -> NIRGraph:
-    """Input -> (Affine -> LIF) x k -> Output with ``n_nodes`` nodes in all (about)."""
+    """Input -> (Affine -> LIF) x k -> Output with ``n_nodes`` nodes in all (about), with
+    metadata dt = CHAIN_DT (read with NIR's rules)."""
     rng = np.random.default_rng(seed)
     nodes = {"input": Input(shape=np.array([width]))}
     edges = []
@@ -160,4 +168,4 @@ def chain(n_nodes: int, width: int = 2, seed: int = 0) -> NIRGraph:
         k += 1
     nodes["output"] = Output(shape=np.array([width]))
     edges.append((previous, "output"))
-    return NIRGraph(nodes=nodes, edges=tuple(edges))
+    return NIRGraph(nodes=nodes, edges=tuple(edges), metadata={"dt": CHAIN_DT})

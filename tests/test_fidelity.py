@@ -268,3 +268,32 @@ def test_speck_subtracts_when_the_model_was_trained_with_subtraction():
     assert resets == {False} and "convention" in ctx.report["speck_lower"]["reset_chosen_by"]
     resets, _ = lowered(convention=sinabs, options={"speck_reset": "nir"})   # an explicit choice wins
     assert resets == {True}
+
+
+def test_a_graph_too_deep_to_simulate_compiles_and_its_report_says_what_was_not_run(monkeypatch):
+    # Every step of every simulation costs Python work per layer: a 10^5-node chain would
+    # spend minutes in them. Past fidelity.LAYER_STEP_BUDGET the compile skips the calibration
+    # runs, deterministically (by the graph's size), and says so; below it nothing changes.
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from multichip_networks import chain
+
+    graph = chain(14)                     # 12 layers
+    assert fidelity.default_size(2, layers=12) == (100, 4)
+    measured = compile(graph, "loihi2", None)
+    assert measured.report["pass_reports"]["fidelity"]["agreement"] > 0.9
+    assert measured.report["traffic"]["estimated_from"].startswith("float simulation of 50 steps")
+
+    monkeypatch.setattr(fidelity, "LAYER_STEP_BUDGET", 50)
+    assert fidelity.default_size(2, layers=12) == (fidelity.MIN_STEPS, 4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        skipped = compile(graph, "loihi2", None)
+    not_measured = skipped.report["pass_reports"]["fidelity"]["not_measured"]
+    assert "12 layers x 10 steps = 120 layer-steps, above the 50" in not_measured
+    assert any("fidelity not measured" in str(w.message) for w in caught)
+    assert skipped.report["traffic"]["estimated_from"] == (
+        "one spike per neuron per step (no calibration: 12 layers x 50 steps = 600 layer-steps, "
+        "above the 50 a compile simulates)")
+    assert skipped.report["traffic"]["spikes_per_step"] == {}

@@ -220,3 +220,24 @@ def test_a_node_name_hdf5_would_split_is_refused(tmp_path):
     assert str(err.value) == (f"{tmp_path / 'slash.nir'}: node 'a/b': is not a name HDF5 can "
                               f"store (empty, '.' or containing '/')")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_graph_of_exactly_the_node_limit_reads_and_one_more_is_refused(tmp_path, monkeypatch):
+    # The root graph is the file itself: it does not count against MAX_NODES (a 10^5-node
+    # chain, benchmarks/bench_multichip.py, was refused by one).
+    import sys
+
+    from nirc.nirio import reader
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from multichip_networks import chain
+
+    graph = chain(6)
+    assert len(graph.nodes) == 6
+    path = tmp_path / "chain.nir"
+    write(path, graph)
+    monkeypatch.setattr(reader, "MAX_NODES", 6)
+    assert set(read(path).nodes) == set(graph.nodes)
+    monkeypatch.setattr(reader, "MAX_NODES", 5)
+    with pytest.raises(ModelError, match="more than (the )?5 (nodes|nirc reads)"):
+        read(path)

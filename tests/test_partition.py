@@ -283,3 +283,52 @@ def test_a_convolutional_layer_is_cut_into_spatial_tiles_holding_every_channel()
     assert placement.cores_used == 4
     assert all(np.array_equal(cores[0], cores[k]) for k in range(1, 4))
     assert_covers_every_neuron_once(placement, net)
+
+
+def test_every_resource_the_partitioner_bounds_has_advice_for_its_fit_error():
+    # A missing entry turned "too few cores for the neuron profiles" (a 10^4-node chain on
+    # loihi2) into a KeyError traceback instead of a FitError.
+    from nirc.partition.explain import ADVICE, too_few_cores
+    from nirc.partition.neuron_partition import RESOURCE_ORDER
+    from nirc.target import CHIP_RESOURCES
+
+    for resource in (*RESOURCE_ORDER, *CHIP_RESOURCES):
+        assert resource in ADVICE, resource
+    err = too_few_cores("neuron_profiles", 4999, 4096, 128, "loihi2", None)
+    assert isinstance(err, FitError) and "4999 profiles of 'neuron_profiles'" in str(err)
+
+
+def test_layers_with_equal_profile_values_share_one_profile_slot_of_a_core():
+    # A core's profile table is shared by all its neurons: three layers with the same du, dv,
+    # vth and bias exponent take one slot, a fourth with another vth a second one. (Counted
+    # per layer, a 10^4-node chain of 5,000 equal layers needed 5,000 slots of loihi2's 4,096.)
+    same = {"du": 4095, "dv": 410, "vth": 640, "bias_exp": 0}
+    other = dict(same, vth=700)
+    net = network({"a": 2, "b": 2, "c": 2, "d": 2},
+                  [("in", "a", dense(2, 2)), ("a", "b", dense(2, 2)), ("b", "c", dense(2, 2)),
+                   ("c", "d", dense(2, 2))], inputs={"in": 2})
+    pops = {name: pop.with_(profile=np.zeros(2, np.int64), profiles=(other if name == "d" else same,))
+            for name, pop in net.populations.items()}
+    net = net.with_(populations=pops)
+    one = partition(net, toy_target(count=1, neurons=8, neuron_profiles=2))
+    assert one.cores_used == 1
+    assert one.utilisation[0]["neuron_profiles"].used == 2
+    with pytest.raises(FitError, match="neuron_profiles"):
+        partition(net, toy_target(count=1, neurons=8, neuron_profiles=1))
+
+
+def test_a_graph_of_many_populations_keeps_the_sequential_fill_and_says_so(monkeypatch):
+    # The other greedy fills cost a pass over every block each: a 10^5-node chain's 50,000
+    # layers keep the sequential fill in network order, which the notes say.
+    from nirc.partition import neuron_partition
+
+    net = network({"a": 4, "b": 4, "c": 4}, [("in", "a", dense(4, 4)), ("a", "b", dense(4, 4)),
+                                              ("b", "c", dense(4, 4))], inputs={"in": 4})
+    target = toy_target(count=4, neurons=6)
+    tried = partition(net, target)
+    assert not any("no other fills tried" in n for n in tried.notes)
+    monkeypatch.setattr(neuron_partition, "ONE_FILL_POPULATIONS", 2)
+    kept = partition(net, target)
+    assert "start: sequential fill (no other fills tried: more than 2 populations)" in kept.notes
+    assert_within_limits(kept)
+    assert_covers_every_neuron_once(kept, net)

@@ -131,6 +131,9 @@ def topological_order(graph: NIRGraph) -> list[str]:
     Recurrent graphs are allowed: a back edge's value is the previous time step's.
     Order is deterministic (insertion order breaks ties).
     """
+    acyclic = _acyclic_order(graph)
+    if acyclic is not None:
+        return acyclic
     import networkx as nx
 
     g = nx.DiGraph()
@@ -155,3 +158,31 @@ def topological_order(graph: NIRGraph) -> list[str]:
                 order.append(m)
                 seen.add(m)
     return order
+
+
+def _acyclic_order(graph: NIRGraph) -> list[str] | None:
+    """The order topological_order gives a graph without cycles (Kahn's algorithm, the
+    earliest node in insertion order first, as networkx's lexicographical sort of the
+    condensation gives it), or None when the graph has a cycle. networkx's condensation
+    costs seconds on a 10^5-node chain."""
+    import heapq
+
+    index = {n: i for i, n in enumerate(graph.nodes)}
+    names = list(graph.nodes)
+    waiting = [0] * len(names)
+    after: list[list[int]] = [[] for _ in names]
+    for s, t in dict.fromkeys(graph.edges):
+        a, b = index[s], index[t]
+        after[a].append(b)
+        waiting[b] += 1
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(names[i])
+        for j in after[i]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, j)
+    return order if len(order) == len(names) else None

@@ -93,6 +93,13 @@ def pair(value: Any, n: int, name: str) -> tuple[int, ...]:
     return tuple(int(v) for v in arr)
 
 
+@functools.lru_cache(maxsize=None)
+def _param_names(cls: type) -> tuple[str, ...]:
+    """The NIR parameters of a node class, in field order (fields() per call costs more than
+    the shape inference it serves on a 10^5-node graph)."""
+    return tuple(f.name for f in fields(cls) if "nir" in f.metadata)
+
+
 @dataclass(frozen=True, eq=False)
 class Node:
     """Base of every NIR node."""
@@ -102,7 +109,7 @@ class Node:
     nir_type: ClassVar[str] = ""
 
     def params(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if "nir" in f.metadata}
+        return {name: getattr(self, name) for name in _param_names(type(self))}
 
     def own_input_shape(self) -> Shape | None:
         return None
@@ -467,10 +474,12 @@ class _Elementwise(Node):
     positive: ClassVar[tuple[str, ...]] = ()
 
     def own_input_shape(self) -> Shape | None:
-        shapes = [np.shape(v) for v in self.params().values()
-                  if isinstance(v, np.ndarray) and np.ndim(v) > 0]
+        shapes = [v.shape for v in self.params().values()
+                  if isinstance(v, np.ndarray) and v.ndim > 0]
         if not shapes:
             return None
+        if all(s == shapes[0] for s in shapes):
+            return tuple(shapes[0])
         try:
             return tuple(np.broadcast_shapes(*shapes))
         except ValueError:

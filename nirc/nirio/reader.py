@@ -15,6 +15,7 @@ node (dotted inside nested graphs) and the parameter.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import warnings
@@ -154,13 +155,14 @@ class _Reader:
         self.bytes_read = 0
         self.nodes_read = 0
         self.progress = 0          # datasets read so far (the watchdog's sign of life)
-        self.groups_seen: set[tuple[int, int]] = set()
+        self.groups_seen: set[int] = set()
 
     def enter(self, group: h5g.GroupID, path: str, field: str | None = None) -> None:
         """Refuse a group reached twice (a link back to itself or an ancestor would recurse
         forever; a group shared by many parents would multiply the work) or nested too deep."""
-        info = h5o.get_info(group)
-        key = (info.fileno, info.addr)
+        # h5py hashes an object by its file and address (the fields of H5Oget_info that cost
+        # least: h5o.get_info reads them all, 40-70 us a group on a 10^5-node file).
+        key = hash(group)
         if key in self.groups_seen:
             name = _text(h5i.get_name(group) or b"?")
             raise ModelError(f"group '{name}' is linked from more than one place (a link "
@@ -211,7 +213,8 @@ class _Reader:
         if not isinstance(group, h5g.GroupID):
             raise ModelError("expected a group holding a node, found a dataset", node=where)
         self.enter(group, path)
-        self.nodes_read += 1
+        # The root graph is the file, not one of its nodes: a graph of exactly MAX_NODES reads.
+        self.nodes_read += 1 if path else 0
         if self.nodes_read > MAX_NODES:
             raise ModelError(f"holds more than {MAX_NODES:,} nodes, the most nirc reads")
         entries = dict(_members(group))
@@ -229,24 +232,22 @@ class _Reader:
                              f"{', '.join(sorted(NODE_TYPES))})", node=where, field="type")
         params = {legacy.current_name(type_name, k): v for k, v in entries.items()}
         values: dict[str, Any] = {}
-        for f in fields(cls):
-            kind = f.metadata.get("nir")
-            if kind is None:
-                continue
-            if f.name in params:
-                values[f.name] = self.read_param(params.pop(f.name), kind, path, f.name)
-            elif f.default is MISSING and not f.metadata["optional"]:
+        specs = _parameters(cls)
+        for name, kind, required in specs:
+            if name in params:
+                values[name] = self.read_param(params.pop(name), kind, path, name)
+            elif required:
                 raise ModelError(f"missing ({type_name} needs "
-                                 f"{', '.join(_required(cls))})", node=where, field=f.name)
+                                 f"{', '.join(_required(cls))})", node=where, field=name)
         for name in [n for n in params if n in TYPE_HINTS]:
             self.hints.setdefault(path, {})[name] = self.read_hint(params.pop(name), path, name)
         for name in params:
             self.warn(f"ignored: not a parameter of {type_name}", node=where, field=name)
-        for f in fields(cls):
-            if f.metadata.get("nir") and values.get(f.name) is None:
-                default = legacy.absent_default(f.name, values)
+        for name, _, _ in specs:
+            if values.get(name) is None:
+                default = legacy.absent_default(name, values)
                 if default is not None:
-                    values[f.name] = default
+                    values[name] = default
         return cls(**values, metadata=metadata)
 
     def read_graph(self, group: dict[str, Any], path: str, metadata: dict) -> NIRGraph:
@@ -330,6 +331,8 @@ class _Reader:
             return text
         if kind == "array":
             value = value if value.dtype.kind == "f" else value.astype(np.float64)
+            if value.size == 0 or bool((np.abs(value) <= MAX_MAGNITUDE).all()):
+                return value        # (one pass; NaN and Inf fail it and are sorted out below)
             finite = value[np.isfinite(value)]
             if finite.size and np.max(np.abs(finite)) > MAX_MAGNITUDE:
                 biggest = finite[np.argmax(np.abs(finite))]
@@ -408,6 +411,14 @@ def _integers(value: np.ndarray, where: str | None, field: str) -> np.ndarray:
     if not np.all(np.isfinite(value)) or np.any(value != np.round(value)):
         raise ModelError(f"expected integers, got {value.tolist()}", node=where, field=field)
     return value.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=None)
+def _parameters(cls: type) -> tuple[tuple[str, str, bool], ...]:
+    """(name, kind, required) of each NIR parameter of a node class, in field order (fields()
+    per node costs as much as reading a small node's datasets)."""
+    return tuple((f.name, f.metadata["nir"], f.default is MISSING and not f.metadata["optional"])
+                 for f in fields(cls) if f.metadata.get("nir") is not None)
 
 
 def _required(cls: type) -> list[str]:

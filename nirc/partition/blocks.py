@@ -247,7 +247,7 @@ def _oversized_populations(conn: Connectivity, graph: BlockGraph, limits: dict[s
         bad |= (senders * np.maximum(graph.likely_cores[:graph.block_count], 1) > limits["fan_out_axons"]) \
             & (senders > 1)
     names = sorted({graph.blocks[b].population for b in np.flatnonzero(bad)})
-    return [conn.population_names.index(n) for n in names]
+    return [conn.population_index[n] for n in names]
 
 
 def _likely_destination_cores(conn: Connectivity, graph: BlockGraph, per_core: np.ndarray) -> np.ndarray:
@@ -374,5 +374,5 @@ def spatial_order(conn: Connectivity, graph: BlockGraph) -> np.ndarray:
         shape = conn.shapes[b.population]
         plane = int(np.prod(shape[-2:])) if len(shape) >= 3 else int(np.prod(shape))
         middle = ((b.start + b.stop) / 2) % plane if plane else 0.0
-        keys.append((round(middle / max(plane, 1), 6), conn.population_names.index(b.population), k))
+        keys.append((round(middle / max(plane, 1), 6), conn.population_index[b.population], k))
     return np.array([k for *_, k in sorted(keys)], dtype=np.int64)

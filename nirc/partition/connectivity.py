@@ -11,6 +11,7 @@ still one axon.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Mapping
 
 import numpy as np
@@ -35,8 +36,8 @@ class Connectivity:
     input_rates: np.ndarray            # (M,)
     provenance: Mapping[str, tuple[str, ...]]
     shapes: Mapping[str, tuple[int, ...]]
-    # (N,) network-wide id of each neuron's profile (population, profile); a population
-    # without profiles (hwnet.Population.profile) counts as one.
+    # (N,) network-wide id of each neuron's profile (one per distinct set of profile values);
+    # a population without profiles (hwnet.Population.profile) counts as one.
     profile_of_neuron: np.ndarray | None = None
 
     @property
@@ -47,8 +48,14 @@ class Connectivity:
     def input_count(self) -> int:
         return int(self.input_offsets[-1])
 
+    @cached_property
+    def population_index(self) -> dict[str, int]:
+        """Position of each population in ``population_names`` (a tuple's index() is linear:
+        called per block, it made placing a 10^5-node chain quadratic)."""
+        return {name: i for i, name in enumerate(self.population_names)}
+
     def population_range(self, name: str) -> tuple[int, int]:
-        i = self.population_names.index(name)
+        i = self.population_index[name]
         return int(self.population_offsets[i]), int(self.population_offsets[i + 1])
 
     def population_of_neuron(self) -> np.ndarray:
@@ -68,15 +75,20 @@ class Connectivity:
         for table in net.tables:
             if table.target not in pop_index:
                 raise TargetError(f"table {table.source}->{table.target} targets no population")
-            weights = sp.csr_array(table.weights)
-            weights.eliminate_zeros()      # a weight quantized to 0 is no synapse
-            coo = weights.tocoo()
-            rows = coo.row.astype(np.int64) + pop_off[pop_index[table.target]]
+            weights = table.weights
+            if not (sp.issparse(weights) and weights.format == "csr"):
+                weights = sp.csr_array(weights)
+            # (row, column) of every stored non-zero, read from the CSR arrays (a weight
+            # quantized to 0 is no synapse): a copy and a COO per table cost 0.1 ms each.
+            stored = np.asarray(weights.data) != 0
+            row = np.repeat(np.arange(weights.shape[0], dtype=np.int64), np.diff(weights.indptr))
+            rows = row[stored] + pop_off[pop_index[table.target]]
+            col = np.asarray(weights.indices, dtype=np.int64)[stored]
             if table.source in pop_index:
-                cols = coo.col.astype(np.int64) + pop_off[pop_index[table.source]]
+                cols = col + pop_off[pop_index[table.source]]
                 parts[True].append((rows, cols))
             elif table.source in in_index:
-                cols = coo.col.astype(np.int64) + in_off[in_index[table.source]]
+                cols = col + in_off[in_index[table.source]]
                 parts[False].append((rows, cols))
             else:
                 raise TargetError(f"table {table.source}->{table.target} comes from an unknown source")
@@ -119,12 +131,18 @@ def _rate_vector(rates: Rates | None, names, offsets) -> np.ndarray:
 
 
 def _profile_ids(net: HardwareNetwork, pops: tuple[str, ...]) -> np.ndarray:
-    """Per neuron, a network-wide id of its (population, profile)."""
-    ids, base = [], 0
+    """Per neuron, a network-wide id of its profile: one id per distinct set of profile values
+    (a core's profile table is shared by all its neurons, so layers with equal du, dv, vth...
+    share an entry); a population without profiles (hwnet.Population.profile) has its own id."""
+    ids: list[np.ndarray] = []
+    by_value: dict[tuple, int] = {}
     for p in pops:
         pop = net.populations[p]
-        local = (np.zeros(pop.size, np.int64) if pop.profile is None
-                 else np.asarray(pop.profile, np.int64).reshape(-1))
-        ids.append(base + local)
-        base += max(len(pop.profiles), 1)
+        if pop.profile is None or not pop.profiles:
+            ids.append(np.full(pop.size, len(by_value), np.int64))
+            by_value[("population", p)] = len(by_value)
+            continue
+        local = np.array([by_value.setdefault(tuple(sorted(v.items())), len(by_value))
+                          for v in pop.profiles], np.int64)
+        ids.append(local[np.asarray(pop.profile, np.int64).reshape(-1)])
     return np.concatenate(ids) if ids else np.zeros(0, np.int64)

@@ -15,6 +15,8 @@ ADVICE = {
                      "or a chip with larger cores",
     "routing_entries": "use fewer, larger layers (each layer sends from every core it spans), "
                        "or a chip with a larger routing table",
+    "neuron_profiles": "use fewer layers with distinct neuron parameters (each layer needs its own "
+                       "profiles), or a chip with more cores",
 }
 
 
