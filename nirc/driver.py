@@ -332,7 +332,7 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     count_scales = {row["population"]: row["count_scale"] for row in ctx.report.get("quantization", [])
                     if row.get("count_scale", 1) != 1}
     rows = fidelity.compare(net, chip, floated, ctx.report.get("latency_steps", {}), voltages,
-                            count_scales)
+                            count_scales, fidelity.copies_of(ctx.report.get("quantization", [])))
     found = {name: list(notes) for name, notes in fidelity.activity_warnings(rows).items()}
     zeroed = fidelity.zeroed_weights(float_net, net) if float_net is not None else {}
     for name, notes in fidelity.zeroed_warnings(zeroed).items():
@@ -368,10 +368,16 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
             # Damage with firing rules the chip cannot follow: name them, and how to see the
             # trained model under the chip's rules.
             chip_rules = layers[name]["chip_rules"]
+            agreement = layers[name].get("agreement")
+            lost = "" if agreement is None else \
+                f"; calibration agreement {agreement:.2f} of 1 ({100 * (1 - agreement):.0f}% lost)"
             notes = [*notes, "the chip cannot fire as the model was trained: "
-                     + "; ".join(differs) + f" (`nirc simulate --reset {chip_rules['reset']}"
+                     + "; ".join(differs) + lost + f" (`nirc simulate --reset {chip_rules['reset']}"
                      + (" --no-reset-delay" if trained.get("reset_delay") else "")
-                     + (" --spikes single" if chip_rules["spikes"] == "single" else "")
+                     + (" --spikes single" if chip_rules["spikes"] == "single" else
+                        f" --max-spikes {chip_rules['max_spikes']}"
+                        if chip_rules.get("max_spikes") and chip_rules["max_spikes"]
+                        != trained.get("max_spikes") else "")
                      + "` runs the model under the chip's rules)"]
         for note in notes:
             warnings.warn(NircWarning(f"{where}population '{name}': {note}"), stacklevel=2)

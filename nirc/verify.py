@@ -178,7 +178,8 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
                                 {o.source: floated.outputs[k] for k, o in net.outputs.items()
                                  if o.quantity != "spikes" and k in floated.outputs},
                                 {name: row["count_scale"] for name, row in quant.items()
-                                 if row.get("count_scale", 1) != 1})
+                                 if row.get("count_scale", 1) != 1},
+                                fidelity.copies_of(quant.values()))
     damage = fidelity.activity_warnings(measured)
     layers = []
     for name, pop in net.populations.items():

@@ -116,8 +116,9 @@ def test_the_search_lifts_a_skip_graphs_merge_layer_to_the_float_model(tmp_path,
 
 def test_a_model_the_chip_cannot_fire_as_trained_is_named_in_the_warning(tmp_path):
     """Rockpool's LIFTorch (subtract reset, several spikes per step, synaptic current) on
-    Loihi (reset to zero, one spike per step): the damage warning says which rules differ and
-    how to run the model under the chip's rules."""
+    Loihi (reset to zero, one spike per step; several only by spike copies, at most 8): the
+    damage warning says which rules differ, what the layer lost on the calibration input,
+    and how to run the model under the chip's rules."""
     root = Path(__file__).resolve().parents[1]
     with pytest.warns(Warning) as caught:
         compile_model(root / "examples" / "digits" / "rockpool_lif.nir", "loihi2", None,
@@ -125,9 +126,13 @@ def test_a_model_the_chip_cannot_fire_as_trained_is_named_in_the_warning(tmp_pat
     notes = [str(w.message) for w in caught if "cannot fire as the model was trained" in
              str(w.message)]
     assert notes, [str(w.message) for w in caught]
-    assert "the model subtracts the threshold, the chip resets to zero" in notes[0]
-    assert "the model fires several spikes per step, the chip at most one" in notes[0]
-    assert "nirc simulate --reset zero --spikes single" in notes[0]
+    readout = next(n for n in notes if "'3_LIFTorch'" in n)
+    assert "the model subtracts the threshold, the chip resets to zero" in readout
+    assert "the model fires several spikes per step, the chip at most one" in readout
+    assert "nirc simulate --reset zero --spikes single" in readout
+    assert "calibration agreement" in readout and "% lost" in readout
+    hidden = next(n for n in notes if "'1_LIFTorch.lif'" in n)
+    assert "8 on the chip" in hidden and "--reset subtract --max-spikes 8" in hidden
 
 
 def _same_winner(result, name: str, samples: int) -> float:
