@@ -282,8 +282,9 @@ def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[Any]
     far, for at most ``rounds`` passes (fewer when a pass improves nothing). A knob may take
     named choices instead of factors (strings, kept as given) starting at ``defaults``; a trial
     replaces the best only when it scores more than ``margin`` higher (a margin keeps the
-    starting point where a finite calibration set cannot tell choices apart), or more than
-    ``knob_margins[knob]`` for a knob that costs resources (it must pay for them)."""
+    starting point where a finite calibration set cannot tell choices apart); a knob that
+    costs resources (``knob_margins``) must gain more than its own margin to leave its
+    starting value (beyond that, the usual margin decides between its costly values)."""
     if start is None:
         factors = {name: {knob: (defaults or {}).get(name, {}).get(knob, 1.0) for knob in knobs}
                    for name, knobs in candidates.items()}
@@ -294,6 +295,7 @@ def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[Any]
         baseline, baseline_result = start.baseline, start.baseline_result
         best, best_result, tried = start.score, start.result, list(start.tried)
     seen = {_key(factors)}
+    initial = {name: dict(knobs) for name, knobs in factors.items()}
     for _ in range(rounds):
         improved = False
         for name, knobs in candidates.items():
@@ -308,7 +310,9 @@ def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[Any]
                     score_, result = evaluate(trial)
                     tried.append({"population": name, "knob": knob, "factor": f,
                                   "agreement": round(score_, 6)})
-                    if score_ > best + (knob_margins or {}).get(knob, margin):
+                    leaves = factors[name][knob] == initial[name][knob]
+                    needed = (knob_margins or {}).get(knob, margin) if leaves else margin
+                    if score_ > best + needed:
                         best, best_result, factors, improved = score_, result, trial, True
         if not improved:
             break

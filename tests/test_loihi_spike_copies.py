@@ -101,3 +101,19 @@ def test_copies_fire_the_models_bursts_and_the_search_keeps_them(tmp_path, monke
     monkeypatch.setattr(LoihiCubaLIF, "SPIKES", ("1",))
     single = compile_model(graph, "loihi2", None, convention=MULTI, calibration_steps=0)
     assert _count_agreement(single, graph, inputs) < with_copies - 0.2
+
+
+def test_copies_must_pay_for_their_synapses_before_the_search_takes_them():
+    """A costly knob leaves its start only for more than its own margin; between its costly
+    values the usual margin decides (Sinabs' CNN gains 0.04 from copies: not taken)."""
+    from nirc.fidelity import search_factors
+
+    def run(scores):
+        found = search_factors(lambda f: (scores[f["p"]["spikes"]], None),
+                               {"p": {"spikes": ["1", "4", "8"]}}, defaults={"p": {"spikes": "1"}},
+                               margin=0.005, knob_margins=LoihiCubaLIF.choice_margins)
+        return found.factors["p"]["spikes"]
+
+    assert run({"1": 0.87, "4": 0.91, "8": 0.91}) == "1"
+    assert run({"1": 0.19, "4": 0.70, "8": 0.73}) == "8"
+    assert run({"1": 0.19, "4": 0.70, "8": 0.702}) == "4"

@@ -379,7 +379,8 @@ class LoihiCubaLIF(NeuronModel):
     # 1: 19 %, 4: 53 %, 8: 75 %, 16: 78 % (31 as trained: 76 %).
     SPIKES = ("1", "4", "8")
     # Copies multiply a population's synapses (c times out of it, c times the taps into it):
-    # the search keeps them only when they gain this much calibration agreement. Measured on
+    # the search takes them only when they gain this much calibration agreement over none
+    # (more copies than the first choice need the usual margin). Measured on
     # the digits models on loihi2: Rockpool LIFTorch gains 0.44 (chip 17.1 % -> 70.8 %),
     # Sinabs' IAF CNN 0.04 and nothing on the test digits (85.4 % -> 85.1 %, same winner
     # 96.7 % both, 4x the synapses).
