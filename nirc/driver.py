@@ -342,8 +342,12 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     trained = fidelity.model_rules(convention)
     readouts = {o.source for o in net.outputs.values()}
     quantization = {row["population"]: row for row in ctx.report.get("quantization", [])}
+    copy_names = {c for names in fidelity.copies_of(ctx.report.get("quantization", [])).values()
+                  for c in names}
     layers = {}
     for name, pop in net.populations.items():
+        if name in copy_names:
+            continue        # its spikes are counted with the population it copies (compare)
         row = dict(rows.get(name, {}))
         # The always-on neuron some quantizers add (constant currents) is no population of the model.
         chip_rules = model.firing_rules(pop, name in readouts) \

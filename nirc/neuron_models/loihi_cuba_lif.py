@@ -542,6 +542,11 @@ class LoihiCubaLIF(NeuronModel):
 
         du = quantize_decay(i_decay, DS_OFFSET)
         dv = quantize_decay(v_decay, DM_OFFSET)
+        if copies > 1 and int(choice.get("copy", 1)) == 1:
+            notes.append(f"fired by {copies} copies with thresholds 1 to {copies} times its own "
+                         f"(up to {copies} spikes per step; the others are named "
+                         f"'{pop.name}.spike<j>'), sharing the membrane in u; a synaptic current "
+                         f"arrives as delayed copies of the input tables")
         if reset != "zero":
             notes.append(f"reset by subtraction ({reset}): the membrane is held in u (du from "
                          f"the voltage decay), v copies it (dv = 4095), a table from the "
@@ -664,8 +669,8 @@ class LoihiCubaLIF(NeuronModel):
         new_pop = Population(name=pop.name, shape=pop.shape, params=params, spiking=pop.spiking,
                              provenance=pop.provenance, v_scale=v_scale, v_offset=v_offset,
                              firing={"reset": "subtract", "reset_delay": reset == "subtract late",
-                                     **({"spikes": "multi", "max_spikes": copies,
-                                         "copies": copies} if copies > 1 else {})}
+                                     **({"spikes": "multi", "max_spikes": copies}
+                                        if copies > 1 else {})}
                              if reset != "zero" else None)
         bias_ref = np.maximum(np.abs(v_bias), 1e-300)
         current_ref = np.maximum(np.abs(current_bias), 1e-300)
