@@ -92,11 +92,16 @@ def expand(net: HardwareNetwork, counts: Mapping[str, int]
         if int(c) <= 1:
             continue
         pop = net.populations[name]
+        why = eligible(pop, None)
+        if why is not None:
+            raise ValueError(f"population '{name}' cannot be fired by copies: {why}")
         groups[name] = [name] + [copy_name(net, name, j) for j in range(2, int(c) + 1)]
         p = pop.params
         zero = np.zeros(pop.size)
         for j, member in enumerate(groups[name], start=1):
-            params = {**p, "i_decay": zero, "v_direct": zero, "i_bias": zero,
+            # (eligible() refuses a constant input into a synaptic current; without a current
+            # it is a constant input to the membrane, which quantize feeds into u)
+            params = {**p, "i_decay": zero, "v_direct": zero,
                       "threshold": np.broadcast_to(np.asarray(p["threshold"], np.float64),
                                                    (pop.size,)) * j}
             populations[member] = pop.with_(name=member, params=params)
