@@ -212,7 +212,10 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     def evaluate(choice):
         ctx.report.clear()
         ctx.report.update(saved)
-        quantized, rows, _ = quantize_with(net, ctx, choice)
+        try:
+            quantized, rows, _ = quantize_with(net, ctx, choice)
+        except getattr(ctx.model, "TooCostly", ()):
+            return -1.0, None       # a choice the model will not build (listed as -1)
         deployed = quantized
         for name in after:
             deployed = get_pass(name)(deployed, ctx)

@@ -173,8 +173,9 @@ def test_a_sinabs_cnn_trained_to_subtract_keeps_its_winners_on_loihi(monkeypatch
 
     zero = LoihiCubaLIF.choice_options
     monkeypatch.setattr(LoihiCubaLIF, "choice_options",
-                        lambda self, pop, convention=None: {
-                            k: v for k, v in zero(self, pop, convention).items() if k != "reset"})
+                        lambda self, pop, convention=None, **kw: {
+                            k: v for k, v in zero(self, pop, convention, **kw).items()
+                            if k != "reset"})
     plain = compile_model(path, "loihi2", None, convention={"exporter": "auto"},
                           calibration_steps=0)
     assert _same_winner(plain, "sinabs_cnn", 150) < 0.9

@@ -80,6 +80,10 @@ def test_taps_hold_the_current_and_copies_share_one_membrane():
     assert len(resets) == 9 and {t.delay for t in resets} == {1}
     assert np.allclose(resets[0].weights.toarray(), np.diag(-2 * 0.9 * ones))
     assert out.outputs["out"].copies == ("p.spike2", "p.spike3")
+    # Its size is known before it is built, and a network past the bound is not built.
+    assert loihi_spike_copies.synapse_count(net, {"p": 3}) == out.synapse_count
+    with pytest.raises(loihi_spike_copies.TooCostly):
+        loihi_spike_copies.expand(net, {"p": 3}, max_synapses=out.synapse_count - 1)
 
 
 def test_copies_fire_the_models_bursts_and_the_search_keeps_them(tmp_path, monkeypatch):

@@ -376,8 +376,10 @@ class LoihiCubaLIF(NeuronModel):
     # may fire: "1" (Lava's LIF), or "c" by c copies with thresholds theta .. c * theta
     # sharing one membrane in u (nirc.neuron_models.loihi_spike_copies). Measured on
     # Rockpool's LIFTorch digits (float model, hidden layer limited to c spikes per step):
-    # 1: 19 %, 4: 53 %, 8: 75 %, 16: 78 % (31 as trained: 76 %).
-    SPIKES = ("1", "4", "8")
+    # 1: 19 %, 4: 53 %, 8: 75 %, 16: 78 % (31 as trained: 76 %). Choices that would take
+    # the network past loihi_spike_copies.MAX_SYNAPSES are not built (the search scores them
+    # -1: a recurrent population's copies grow with c^2).
+    SPIKES = ("1", "4", "8", "16")
     # Copies multiply a population's synapses (c times out of it, c times the taps into it):
     # the search takes them only when they gain this much calibration agreement over none
     # (more copies than the first choice need the usual margin). Measured on
@@ -385,6 +387,7 @@ class LoihiCubaLIF(NeuronModel):
     # Sinabs' IAF CNN 0.04 and nothing on the test digits (85.4 % -> 85.1 %, same winner
     # 96.7 % both, 4x the synapses).
     choice_margins = {"spikes": 0.05}
+    TooCostly = loihi_spike_copies.TooCostly
 
     def choice_options(self, pop: Population, convention=None,
                        max_delay: int | None = None) -> dict[str, tuple]:
@@ -417,7 +420,7 @@ class LoihiCubaLIF(NeuronModel):
         counts = {name: int(c.get("spikes", "1")) for name, c in choices.items()}
         if all(c <= 1 for c in counts.values()):
             return net, dict(choices), {}
-        net, groups = loihi_spike_copies.expand(net, counts)
+        net, groups = loihi_spike_copies.expand(net, counts, loihi_spike_copies.MAX_SYNAPSES)
         out = dict(choices)
         for name, members in groups.items():
             for j, member in enumerate(members, start=1):

@@ -36,6 +36,14 @@ from nirc.hwnet import HardwareNetwork, Population, SynapseTable
 
 TAIL = 0.01        # taps stop where the current's impulse response falls below this
 MAX_TAPS = 16      # slower currents are not offered copies (the cost grows with D)
+# Copies are not built past this many synapses in the whole network (the recurrent table of
+# a population grows with c^2: Rockpool's digits model has 2.1M with 8 copies per layer,
+# 8.5M with 16 in the hidden layer, more than a Loihi 2 chip's 128 cores hold here).
+MAX_SYNAPSES = 4_000_000
+
+
+class TooCostly(ValueError):
+    """Copies that would take the network past MAX_SYNAPSES."""
 
 
 def taps(i_decay: float) -> int:
@@ -82,10 +90,32 @@ def _row_scaled(w: sp.csr_array, rows: np.ndarray) -> sp.csr_array:
                          w.indptr.copy()), shape=w.shape)
 
 
-def expand(net: HardwareNetwork, counts: Mapping[str, int]
+def synapse_count(net: HardwareNetwork, counts: Mapping[str, int]) -> int:
+    """The synapses ``expand(net, counts)`` would hold, without building it."""
+    def taps_into(name):
+        if int(counts.get(name, 1)) <= 1:
+            return 1
+        p = net.populations[name].params
+        return taps(float(np.ravel(np.asarray(p["i_decay"], np.float64))[0]))
+
+    total = 0
+    for t in net.tables:
+        c_in, c_out = int(counts.get(t.target, 1)), int(counts.get(t.source, 1))
+        total += t.nnz * max(c_out, 1) * max(c_in, 1) * taps_into(t.target)
+    return total + sum(int(c) ** 2 * net.populations[n].size for n, c in counts.items()
+                       if int(c) > 1)
+
+
+def expand(net: HardwareNetwork, counts: Mapping[str, int], max_synapses: int | None = None
            ) -> tuple[HardwareNetwork, dict[str, list[str]]]:
     """``net`` with every population in ``counts`` (name -> c > 1) fired by c copies (module
-    docstring); returns (network, {population: its copies' names, itself first})."""
+    docstring); returns (network, {population: its copies' names, itself first}). Raises
+    TooCostly when the result would hold more than ``max_synapses``."""
+    if max_synapses is not None and any(int(c) > 1 for c in counts.values()):
+        needed = synapse_count(net, counts)
+        if needed > max_synapses:
+            raise TooCostly(f"copies {dict(counts)} need {needed} synapses (above "
+                            f"{max_synapses})")
     groups: dict[str, list[str]] = {}
     populations = dict(net.populations)
     for name, c in counts.items():
