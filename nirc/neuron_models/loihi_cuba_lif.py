@@ -383,7 +383,7 @@ class LoihiCubaLIF(NeuronModel):
     # Copies multiply a population's synapses (c times out of it, c times the taps into it):
     # the search takes them only when they gain this much calibration agreement over none
     # (more copies than the first choice need the usual margin). Measured on
-    # the digits models on loihi2: Rockpool LIFTorch gains 0.44 (chip 17.1 % -> 70.8 %),
+    # the digits models on loihi2: Rockpool LIFTorch gains 0.44 (chip 17.1 % -> 72.5 %),
     # Sinabs' IAF CNN 0.04 and nothing on the test digits (85.4 % -> 85.1 %, same winner
     # 96.7 % both, 4x the synapses).
     choice_margins = {"spikes": 0.05}

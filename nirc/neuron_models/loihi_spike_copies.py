@@ -37,8 +37,8 @@ from nirc.hwnet import HardwareNetwork, Population, SynapseTable
 TAIL = 0.01        # taps stop where the current's impulse response falls below this
 MAX_TAPS = 16      # slower currents are not offered copies (the cost grows with D)
 # Copies are not built past this many synapses in the whole network (the recurrent table of
-# a population grows with c^2: Rockpool's digits model has 2.1M with 8 copies per layer,
-# 8.5M with 16 in the hidden layer, more than a Loihi 2 chip's 128 cores hold here).
+# a population grows with c^2: Rockpool's digits model has 2.4M with 8 copies in its hidden
+# layer and 16 in its readout, 8.5M with 16 in both).
 MAX_SYNAPSES = 4_000_000
 
 
