@@ -172,10 +172,12 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     ``ctx.report["quantization_search"]`` gives the defaults' agreement, the chosen one and
     every trial; each report row its ``choice``."""
     from nirc import fidelity, intref
+    from nirc.passes.balance_delays import max_delay_of
     from nirc.passes.registry import get_pass
 
     read_out = [o.source for o in net.outputs.values()]
-    max_delay = (ctx.formats or {}).get("max_delay_steps")
+    # (the longest delay a table may have: taps of a current held as delayed tables)
+    max_delay = max_delay_of(ctx)
 
     def offered(pop):
         if hasattr(ctx.model, "choice_options"):

@@ -2,8 +2,7 @@
 
 A model trained to fire several spikes per step and subtract its threshold (Rockpool's
 LIFTorch, Sinabs' MultiSpike) loses what the second and later spikes carried on Loihi,
-which fires one. The Loihi model offers ``spikes`` copies (nirc.neuron_models.
-loihi_spike_copies): c populations sharing one membrane in u, thresholds theta .. c theta,
+which fires one. The Loihi model offers ``spikes`` copies (nirc.spike_copies): c populations sharing one membrane in u, thresholds theta .. c theta,
 a synaptic current held as delayed taps. These tests fail if the copies stop counting the
 model's spikes, if the search stops choosing them where they pay, or if a build with copies
 stops equalling the integer reference.
@@ -21,7 +20,7 @@ from nirc.driver import compile as compile_model, random_spike_input
 from nirc.emulator import Chip
 from nirc.hwnet import HardwareNetwork, InputPort, OutputPort, Population, SynapseTable
 from nirc.ir.nodes import Affine, CubaLIF, Input, NIRGraph, Output
-from nirc.neuron_models import loihi_spike_copies
+from nirc import spike_copies
 from nirc.neuron_models.loihi_cuba_lif import LoihiCubaLIF
 from nirc.simulate import simulate
 from nirc.verify import compare_runs
@@ -63,11 +62,11 @@ def test_taps_hold_the_current_and_copies_share_one_membrane():
                           populations={"p": pop},
                           tables=(SynapseTable("in", "p", w, delay=0),),
                           outputs={"out": OutputPort("out", "p", shape=(n,))})
-    out, groups = loihi_spike_copies.expand(net, {"p": 3})
+    out, groups = spike_copies.expand(net, {"p": 3})
     assert groups == {"p": ["p", "p.spike2", "p.spike3"]}
     assert [float(out.populations[m].params["threshold"][0]) for m in groups["p"]] == [2, 4, 6]
     assert all(np.all(out.populations[m].params["i_decay"] == 0) for m in groups["p"])
-    d = loihi_spike_copies.taps(0.5)          # 0.5^7 < 0.01
+    d = spike_copies.taps(0.5)          # 0.5^7 < 0.01
     assert d == 7
     into_p = [t for t in out.tables if t.target == "p" and t.source == "in"]
     assert [t.delay for t in into_p] == list(range(d))
@@ -81,9 +80,9 @@ def test_taps_hold_the_current_and_copies_share_one_membrane():
     assert np.allclose(resets[0].weights.toarray(), np.diag(-2 * 0.9 * ones))
     assert out.outputs["out"].copies == ("p.spike2", "p.spike3")
     # Its size is known before it is built, and a network past the bound is not built.
-    assert loihi_spike_copies.synapse_count(net, {"p": 3}) == out.synapse_count
-    with pytest.raises(loihi_spike_copies.TooCostly):
-        loihi_spike_copies.expand(net, {"p": 3}, max_synapses=out.synapse_count - 1)
+    assert spike_copies.synapse_count(net, {"p": 3}) == out.synapse_count
+    with pytest.raises(spike_copies.TooCostly):
+        spike_copies.expand(net, {"p": 3}, max_synapses=out.synapse_count - 1)
 
 
 def test_copies_fire_the_models_bursts_and_the_search_keeps_them(tmp_path, monkeypatch):

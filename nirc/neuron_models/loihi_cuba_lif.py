@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from nirc.errors import TargetError
 from nirc.hwnet import BIAS_SOURCE, Population, SynapseTable
 from nirc.jit import njit
-from nirc.neuron_models import loihi_spike_copies
+from nirc import spike_copies
 from nirc.neuron_models.base import NeuronModel
 
 DECAY_SHIFT = 12
@@ -374,10 +374,10 @@ class LoihiCubaLIF(NeuronModel):
     RESETS = ("subtract", "subtract late", "zero")
     # spikes: how many spikes per step a population trained to fire several (and subtract)
     # may fire: "1" (Lava's LIF), or "c" by c copies with thresholds theta .. c * theta
-    # sharing one membrane in u (nirc.neuron_models.loihi_spike_copies). Measured on
+    # sharing one membrane in u (nirc.spike_copies). Measured on
     # Rockpool's LIFTorch digits (float model, hidden layer limited to c spikes per step):
     # 1: 19 %, 4: 53 %, 8: 75 %, 16: 78 % (31 as trained: 76 %). Choices that would take
-    # the network past loihi_spike_copies.MAX_SYNAPSES are not built (the search scores them
+    # the network past spike_copies.MAX_SYNAPSES are not built (the search scores them
     # -1: a recurrent population's copies grow with c^2).
     SPIKES = ("1", "4", "8", "16")
     # Copies multiply a population's synapses (c times out of it, c times the taps into it):
@@ -387,7 +387,7 @@ class LoihiCubaLIF(NeuronModel):
     # Sinabs' IAF CNN 0.04 and nothing on the test digits (85.4 % -> 85.1 %, same winner
     # 96.7 % both, 4x the synapses).
     choice_margins = {"spikes": 0.05}
-    TooCostly = loihi_spike_copies.TooCostly
+    TooCostly = spike_copies.TooCostly
 
     def choice_options(self, pop: Population, convention=None,
                        max_delay: int | None = None) -> dict[str, tuple]:
@@ -401,7 +401,7 @@ class LoihiCubaLIF(NeuronModel):
             return options
         multi = {}
         if convention.spikes == "multi" and not convention.reset_delay \
-                and loihi_spike_copies.eligible(pop, max_delay) is None:
+                and spike_copies.eligible(pop, max_delay) is None:
             multi = {"spikes": self.SPIKES}
         if self.subtract_eligible(pop) is None:
             options["reset"] = ("subtract late" if convention.reset_delay else "subtract", "zero")
@@ -414,13 +414,13 @@ class LoihiCubaLIF(NeuronModel):
 
     def expand(self, net, choices: Mapping[str, Mapping]):
         """The float network with the populations whose ``spikes`` choice is above 1 fired by
-        copies (nirc.neuron_models.loihi_spike_copies), and the choices every population is
+        copies (nirc.spike_copies), and the choices every population is
         quantized with: the copies' membrane in u, reset by the tables ``expand`` adds.
         Returns (network, choices, {population: its copies, itself first})."""
         counts = {name: int(c.get("spikes", "1")) for name, c in choices.items()}
         if all(c <= 1 for c in counts.values()):
             return net, dict(choices), {}
-        net, groups = loihi_spike_copies.expand(net, counts, loihi_spike_copies.MAX_SYNAPSES)
+        net, groups = spike_copies.expand(net, counts, spike_copies.MAX_SYNAPSES)
         out = dict(choices)
         for name, members in groups.items():
             for j, member in enumerate(members, start=1):
@@ -636,7 +636,7 @@ class LoihiCubaLIF(NeuronModel):
             if not is_reset:
                 kernel.pop("self_reset", None)
             kernel.update(weight_exp=int(exp), num_weight_bits=8, sign_mode=int(sign_mode))
-            # A tap of a current held as delayed copies of a table (loihi_spike_copies) keeps
+            # A tap of a current held as delayed copies of a table (nirc.spike_copies) keeps
             # its delay after the first tap's.
             tap = int(kernel.pop("tap", 0))
             quantized = t.with_(weights=mant, exponent=int(exp), kernel=kernel,

@@ -1,4 +1,7 @@
-"""Several spikes per step on Loihi: a population fired by copies with staggered thresholds.
+"""Several spikes per step on a chip that fires one: a population fired by copies.
+
+A network rewrite on the float hardware network, used by Loihi's model (LoihiCubaLIF.expand,
+its ``spikes`` choice); it assumes what Lava's LIF offers, a state u that is never reset.
 
 Lava's LIF fires at most one spike per step and resets v to zero; a model trained to fire
 n = floor(v / theta) spikes per step and subtract n * theta (Rockpool's LIFTorch, Sinabs'
