@@ -366,9 +366,20 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
         row["limited_by"] = fidelity.limited_by(row, quant)
         layers[name] = row
     where = f"{ctx.file}: " if ctx.file else ""
-    for name, notes in found.items():
+
+    def rules_cost(row) -> bool:
+        # A reset or spike rule the chip cannot follow that costs agreement is said even
+        # where no activity warning fires (a threshold test alone, > for >=, is not).
+        agreement = row.get("agreement")
+        return agreement is not None and agreement < fidelity.RULES_WARN and any(
+            d.startswith(("reset", "spikes")) for d in row.get("rule_differences") or ())
+
+    pending = {**found, **{name: [] for name, row in layers.items()
+                           if name not in found and rules_cost(row)}}
+    for name, notes in pending.items():
         differs = layers.get(name, {}).get("rule_differences")
-        if differs and any("float model" in note for note in notes):
+        if differs and (any("float model" in note for note in notes)
+                        or rules_cost(layers[name])):
             # Damage with firing rules the chip cannot follow: name them, and how to see the
             # trained model under the chip's rules.
             chip_rules = layers[name]["chip_rules"]

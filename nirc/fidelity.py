@@ -50,6 +50,7 @@ CORRELATION_WARN = 0.9    # so is a correlation of per-(sample, neuron) spike co
 ACTIVITY_RATIO = 3.0      # integer/float spikes above this explodes, below 1/this dies
 MIN_SPIKES = 20           # fewer float spikes than this: ratios are not judged
 ZEROED_WARN = 0.10        # share of a population's non-zero weights rounded to zero
+RULES_WARN = 0.9          # below this agreement, firing rules the chip cannot follow are a warning
 
 
 @dataclass
@@ -447,10 +448,10 @@ def rule_differences(model: Mapping[str, Any], chip: Mapping[str, Any] | None) -
         found.append("spikes: the model fires several spikes per step, the chip at most one")
     elif model["spikes"] == "multi" and chip["spikes"] == "multi" and per != "step":
         found.append("spikes: the model counts spikes per step, the chip fires one per input event")
-    elif (model["spikes"] == "multi" and chip["spikes"] == "multi" and model.get("max_spikes")
-          and chip.get("max_spikes") and model["max_spikes"] != chip["max_spikes"]):
-        found.append(f"spikes: at most {model['max_spikes']} per step in the model, "
-                     f"{chip['max_spikes']} on the chip")
+    elif (model["spikes"] == "multi" and chip["spikes"] == "multi" and chip.get("max_spikes")
+          and model.get("max_spikes") != chip["max_spikes"]):
+        most = f"at most {model['max_spikes']}" if model.get("max_spikes") else "no bound"
+        found.append(f"spikes: {most} per step in the model, {chip['max_spikes']} on the chip")
     if model["threshold_test"] != chip["threshold_test"]:
         found.append(f"threshold: the model fires when v {model['threshold_test']} threshold, "
                      f"the chip when v {chip['threshold_test']} threshold")

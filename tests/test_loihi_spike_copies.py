@@ -120,3 +120,22 @@ def test_copies_must_pay_for_their_synapses_before_the_search_takes_them():
     assert run({"1": 0.87, "4": 0.91, "8": 0.91}) == "1"
     assert run({"1": 0.19, "4": 0.70, "8": 0.73}) == "8"
     assert run({"1": 0.19, "4": 0.70, "8": 0.702}) == "4"
+
+
+def test_copies_that_cannot_hold_the_models_bursts_are_named_in_a_warning(monkeypatch):
+    """The model bursts past the copies offered (here at most 4): compile warns with the bound
+    and the calibration agreement lost, even where no activity warning fires."""
+    import dataclasses
+
+    graph = _bursting_graph()
+    graph = dataclasses.replace(graph, nodes={**graph.nodes, "fc": dataclasses.replace(
+        graph.nodes["fc"], weight=graph.nodes["fc"].weight * 3.6)})
+    monkeypatch.setattr(LoihiCubaLIF, "SPIKES", ("1", "4"))
+    with pytest.warns(Warning) as caught:
+        result = compile_model(graph, "loihi2", None, convention=MULTI, calibration_steps=0)
+    layer = result.report["pass_reports"]["fidelity"]["layers"]["lif"]
+    assert layer["agreement"] < 0.9 and not layer["warnings"]
+    (note,) = [str(w.message) for w in caught if "cannot fire as the model was trained" in
+               str(w.message)]
+    assert "spikes: no bound per step in the model, 4 on the chip" in note
+    assert "calibration agreement" in note and "--max-spikes 4" in note
