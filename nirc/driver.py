@@ -347,7 +347,7 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     count_scales = {row["population"]: row["count_scale"] for row in ctx.report.get("quantization", [])
                     if row.get("count_scale", 1) != 1}
     rows = fidelity.compare(net, chip, floated, ctx.report.get("latency_steps", {}), voltages,
-                            count_scales)
+                            count_scales, fidelity.copies_of(ctx.report.get("quantization", [])))
     found = {name: list(notes) for name, notes in fidelity.activity_warnings(rows).items()}
     zeroed = fidelity.zeroed_weights(float_net, net) if float_net is not None else {}
     for name, notes in fidelity.zeroed_warnings(zeroed).items():
@@ -357,8 +357,12 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     trained = fidelity.model_rules(convention)
     readouts = {o.source for o in net.outputs.values()}
     quantization = {row["population"]: row for row in ctx.report.get("quantization", [])}
+    copy_names = {c for names in fidelity.copies_of(ctx.report.get("quantization", [])).values()
+                  for c in names}
     layers = {}
     for name, pop in net.populations.items():
+        if name in copy_names:
+            continue        # its spikes are counted with the population it copies (compare)
         row = dict(rows.get(name, {}))
         # The always-on neuron some quantizers add (constant currents) is no population of the model.
         chip_rules = model.firing_rules(pop, name in readouts) \
@@ -377,16 +381,33 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
         row["limited_by"] = fidelity.limited_by(row, quant)
         layers[name] = row
     where = f"{ctx.file}: " if ctx.file else ""
-    for name, notes in found.items():
+
+    def rules_cost(row) -> bool:
+        # A reset or spike rule the chip cannot follow that costs agreement is said even
+        # where no activity warning fires (a threshold test alone, > for >=, is not).
+        agreement = row.get("agreement")
+        return agreement is not None and agreement < fidelity.RULES_WARN and any(
+            d.startswith(("reset", "spikes")) for d in row.get("rule_differences") or ())
+
+    pending = {**found, **{name: [] for name, row in layers.items()
+                           if name not in found and rules_cost(row)}}
+    for name, notes in pending.items():
         differs = layers.get(name, {}).get("rule_differences")
-        if differs and any("float model" in note for note in notes):
+        if differs and (any("float model" in note for note in notes)
+                        or rules_cost(layers[name])):
             # Damage with firing rules the chip cannot follow: name them, and how to see the
             # trained model under the chip's rules.
             chip_rules = layers[name]["chip_rules"]
+            agreement = layers[name].get("agreement")
+            lost = "" if agreement is None else \
+                f"; calibration agreement {agreement:.2f} of 1 ({100 * (1 - agreement):.0f}% lost)"
             notes = [*notes, "the chip cannot fire as the model was trained: "
-                     + "; ".join(differs) + f" (`nirc simulate --reset {chip_rules['reset']}"
+                     + "; ".join(differs) + lost + f" (`nirc simulate --reset {chip_rules['reset']}"
                      + (" --no-reset-delay" if trained.get("reset_delay") else "")
-                     + (" --spikes single" if chip_rules["spikes"] == "single" else "")
+                     + (" --spikes single" if chip_rules["spikes"] == "single" else
+                        f" --max-spikes {chip_rules['max_spikes']}"
+                        if chip_rules.get("max_spikes") and chip_rules["max_spikes"]
+                        != trained.get("max_spikes") else "")
                      + "` runs the model under the chip's rules)"]
         for note in notes:
             warnings.warn(NircWarning(f"{where}population '{name}': {note}"), stacklevel=2)

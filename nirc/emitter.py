@@ -141,7 +141,8 @@ def build_config(net: HardwareNetwork, placement: Placement, target_name: str
         "cores": cores,
         "routing": _routing(net, placement),
         "outputs": [{"name": o.name, "source": o.source, "quantity": o.quantity,
-                     "shape": list(o.shape or net.populations[o.source].shape)}
+                     "shape": list(o.shape or net.populations[o.source].shape),
+                     **({"copies": list(o.copies)} if o.copies else {})}
                     for o in net.outputs.values()],
     }
     if placement.system is not None:

@@ -295,8 +295,9 @@ class Chip:
         outputs = {}
         for name, o in self.outputs.items():
             pop = o["source"]
-            src = spikes[pop].astype(np.uint8) if o["quantity"] == "spikes" \
-                else traces[pop][o["quantity"]]
+            src = (spikes[pop].astype(np.uint8) + sum(spikes[c].astype(np.uint8)
+                                                      for c in o.get("copies", ())))\
+                if o["quantity"] == "spikes" else traces[pop][o["quantity"]]
             outputs[name] = shaped(src, tuple(o["shape"]))
         return RunResult(
             outputs=outputs,

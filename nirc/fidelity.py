@@ -50,6 +50,7 @@ CORRELATION_WARN = 0.9    # so is a correlation of per-(sample, neuron) spike co
 ACTIVITY_RATIO = 3.0      # integer/float spikes above this explodes, below 1/this dies
 MIN_SPIKES = 20           # fewer float spikes than this: ratios are not judged
 ZEROED_WARN = 0.10        # share of a population's non-zero weights rounded to zero
+RULES_WARN = 0.9          # below this agreement, firing rules the chip cannot follow are a warning
 
 
 @dataclass
@@ -201,23 +202,32 @@ def voltage_agreement(chip: np.ndarray, floating: np.ndarray, lag: int = 0) -> d
 
 def compare(net, chip_run, float_run, latency: Mapping[str, int] | None = None,
             float_voltages: Mapping[str, np.ndarray] | None = None,
-            count_scales: Mapping[str, float] | None = None) -> dict[str, dict[str, Any]]:
+            count_scales: Mapping[str, float] | None = None,
+            copies: Mapping[str, Iterable[str]] | None = None) -> dict[str, dict[str, Any]]:
     """Per population of ``net`` (the quantized network): agreement of ``chip_run`` (its
     integer run, nirc.intref.RunResult) with ``float_run`` (the float network's run, same
     population names). Non-spiking populations are compared by voltage when
     ``float_voltages`` has them and the population carries v_scale. ``count_scales``: the
     model spikes one chip spike stands for, per population where it is not 1 (a quantizer
-    raised its thresholds because the chip fires fewer spikes per step than the model)."""
+    raised its thresholds because the chip fires fewer spikes per step than the model).
+    ``copies``: per population, the populations that fire the rest of its spikes (Loihi's
+    spike copies, report rows' ``spike_copies``): their spikes count as its own."""
     latency = latency or {}
     rows = {}
     for name, pop in net.populations.items():
         lag = int(latency.get(name, 0))
         if pop.spiking and name in chip_run.spikes and name in float_run.spikes:
             scale = float((count_scales or {}).get(name, 1.0))
-            rows[name] = layer_agreement(chip_run.spikes[name], float_run.spikes[name], lag)
+            spikes = chip_run.spikes[name]
+            extra = [chip_run.spikes[c] for c in (copies or {}).get(name, ())
+                     if c in chip_run.spikes]
+            if extra:
+                spikes = np.asarray(spikes, np.float64) + sum(np.asarray(e, np.float64)
+                                                              for e in extra)
+            rows[name] = layer_agreement(spikes, float_run.spikes[name], lag)
             if scale != 1.0:
                 raw = rows[name]
-                rows[name] = {**layer_agreement(np.asarray(chip_run.spikes[name], np.float64) * scale,
+                rows[name] = {**layer_agreement(np.asarray(spikes, np.float64) * scale,
                                                 float_run.spikes[name], lag),
                               "burst_share": raw["burst_share"], "count_scale": scale,
                               "chip_spikes_raw": raw["chip_spikes"]}
@@ -231,6 +241,12 @@ def compare(net, chip_run, float_run, latency: Mapping[str, int] | None = None,
                 pop.v_offset if pop.v_offset is not None else 0.0, np.float64)
             rows[name] = voltage_agreement(as_float, float_voltages[name], lag)
     return rows
+
+
+def copies_of(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Per population, the copies that fire its further spikes (quantization rows'
+    ``spike_copies``), for compare()."""
+    return {r["population"]: list(r["spike_copies"]) for r in rows if r.get("spike_copies")}
 
 
 OUTPUT_WEIGHT = 0.75      # share of score() given to the populations that feed outputs
@@ -274,7 +290,8 @@ class Search:
 def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[Any]]],
                    rounds: int = 2, start: Search | None = None,
                    defaults: Mapping[str, Mapping[str, Any]] | None = None,
-                   margin: float = 1e-9) -> Search:
+                   margin: float = 1e-9, knob_margins: Mapping[str, float] | None = None
+                   ) -> Search:
     """Coordinate search over per-population factors, the one mechanism quantizers tune with.
 
     ``candidates[population][knob]`` lists the factors to try for that knob (e.g. a
@@ -286,7 +303,9 @@ def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[Any]
     far, for at most ``rounds`` passes (fewer when a pass improves nothing). A knob may take
     named choices instead of factors (strings, kept as given) starting at ``defaults``; a trial
     replaces the best only when it scores more than ``margin`` higher (a margin keeps the
-    starting point where a finite calibration set cannot tell choices apart)."""
+    starting point where a finite calibration set cannot tell choices apart); a knob that
+    costs resources (``knob_margins``) must gain more than its own margin to leave its
+    starting value (beyond that, the usual margin decides between its costly values)."""
     if start is None:
         factors = {name: {knob: (defaults or {}).get(name, {}).get(knob, 1.0) for knob in knobs}
                    for name, knobs in candidates.items()}
@@ -297,6 +316,7 @@ def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[Any]
         baseline, baseline_result = start.baseline, start.baseline_result
         best, best_result, tried = start.score, start.result, list(start.tried)
     seen = {_key(factors)}
+    initial = {name: dict(knobs) for name, knobs in factors.items()}
     for _ in range(rounds):
         improved = False
         for name, knobs in candidates.items():
@@ -311,7 +331,9 @@ def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[Any]
                     score_, result = evaluate(trial)
                     tried.append({"population": name, "knob": knob, "factor": f,
                                   "agreement": round(score_, 6)})
-                    if score_ > best + margin:
+                    leaves = factors[name][knob] == initial[name][knob]
+                    needed = (knob_margins or {}).get(knob, margin) if leaves else margin
+                    if score_ > best + needed:
                         best, best_result, factors, improved = score_, result, trial, True
         if not improved:
             break
@@ -446,10 +468,10 @@ def rule_differences(model: Mapping[str, Any], chip: Mapping[str, Any] | None) -
         found.append("spikes: the model fires several spikes per step, the chip at most one")
     elif model["spikes"] == "multi" and chip["spikes"] == "multi" and per != "step":
         found.append("spikes: the model counts spikes per step, the chip fires one per input event")
-    elif (model["spikes"] == "multi" and chip["spikes"] == "multi" and model.get("max_spikes")
-          and chip.get("max_spikes") and model["max_spikes"] != chip["max_spikes"]):
-        found.append(f"spikes: at most {model['max_spikes']} per step in the model, "
-                     f"{chip['max_spikes']} on the chip")
+    elif (model["spikes"] == "multi" and chip["spikes"] == "multi" and chip.get("max_spikes")
+          and model.get("max_spikes") != chip["max_spikes"]):
+        most = f"at most {model['max_spikes']}" if model.get("max_spikes") else "no bound"
+        found.append(f"spikes: {most} per step in the model, {chip['max_spikes']} on the chip")
     if model["threshold_test"] != chip["threshold_test"]:
         found.append(f"threshold: the model fires when v {model['threshold_test']} threshold, "
                      f"the chip when v {chip['threshold_test']} threshold")

@@ -108,12 +108,20 @@ class SynapseTable:
 
 @dataclass(frozen=True, eq=False)
 class OutputPort:
-    """A network output: the spikes (or the state ``quantity``) of one population."""
+    """A network output: the spikes (or the state ``quantity``) of one population.
+
+    ``copies``: populations whose spikes add to ``source``'s (a population fired by copies
+    so that it can fire several spikes per step, as Loihi's spike copies do): the output is
+    then a spike count per step."""
 
     name: str
     source: str
     quantity: str = "spikes"
     shape: tuple[int, ...] = ()
+    copies: tuple[str, ...] = ()
+
+    def with_(self, **changes: Any) -> "OutputPort":
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True, eq=False)

@@ -132,7 +132,8 @@ def _shape_result(net, spikes, values, traces, steps, batch) -> RunResult:
     outputs = {}
     for name, port in net.outputs.items():
         src = spikes[port.source] if port.quantity == "spikes" else values[port.source]
-        arr = src.astype(np.uint8) if port.quantity == "spikes" else src
+        arr = (src.astype(np.uint8) + sum(spikes[c].astype(np.uint8) for c in port.copies)) \
+            if port.quantity == "spikes" else src
         outputs[name] = shaped(arr, port.shape or net.populations[port.source].shape)
     return RunResult(
         outputs=outputs,

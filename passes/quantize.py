@@ -83,6 +83,11 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
     """The network quantized with the model's ``choices`` per population (default: none);
     (network, report rows, latency_steps). Sets ctx.report's table_delays and latency_steps."""
     model = ctx.model
+    groups: dict[str, list[str]] = {}
+    if hasattr(model, "expand"):
+        # Choices that change the network's shape (Loihi's spike copies) rewrite it first;
+        # everything below, the latency included, sees the rewritten network.
+        net, choices, groups = model.expand(net, choices)
     new_tables: dict[int, object] = {}
     bias_tables: list[SynapseTable] = []
     refinements: list[tuple[int, SynapseTable]] = []
@@ -111,12 +116,17 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
                 kernel = {k: v for k, v in t.kernel.items() if k != "refines"}
                 refinements.append((index[refines], t.with_(kernel=kernel)))
         if choice:
-            row = {**row, "choice": dict(choice)}
+            row = {**row, "choice": {k: v for k, v in choice.items()
+                                     if k not in ("reset_tables", "copy")}}
+        if name in groups:
+            row = {**row, "spike_copies": list(groups[name][1:])}
         rows.append(row)
     # Refinement tables follow the network's own tables (table k of the input is still table
     # k of the output), each with its table's float delay; constant-current tables go last.
     # Then the tables that subtract a threshold (a population onto itself, a step later).
-    before = net.with_(tables=(*net.tables, *(net.tables[k] for k, _ in refinements),
+    given = tuple(t.with_(delay=1) if (t.kernel or {}).get("self_reset") else t
+                  for t in net.tables)
+    before = net.with_(tables=(*given, *(net.tables[k] for k, _ in refinements),
                                *(t.with_(delay=1) for t in resets)))
     own = (*(new_tables[k] for k in range(len(net.tables))), *(t for _, t in refinements),
            *resets)
@@ -162,11 +172,16 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     ``ctx.report["quantization_search"]`` gives the defaults' agreement, the chosen one and
     every trial; each report row its ``choice``."""
     from nirc import fidelity, intref
+    from nirc.passes.balance_delays import max_delay_of
     from nirc.passes.registry import get_pass
+
+    read_out = [o.source for o in net.outputs.values()]
+    # (the longest delay a table may have: taps of a current held as delayed tables)
+    max_delay = max_delay_of(ctx)
 
     def offered(pop):
         if hasattr(ctx.model, "choice_options"):
-            return ctx.model.choice_options(pop, ctx.convention)
+            return ctx.model.choice_options(pop, ctx.convention, max_delay=max_delay)
         return ctx.model.choices
 
     options = {name: {key: list(values) for key, values in offered(pop).items()}
@@ -194,19 +209,22 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         intref.run(net, cal.inputs, batch=True, record=True)
     voltages = {o.source: float_run.outputs[k] for k, o in net.outputs.items()
                 if o.quantity != "spikes" and k in float_run.outputs}
-    read_out = [o.source for o in net.outputs.values()]
     saved = dict(ctx.report)
 
     def evaluate(choice):
         ctx.report.clear()
         ctx.report.update(saved)
-        quantized, rows, _ = quantize_with(net, ctx, choice)
+        try:
+            quantized, rows, _ = quantize_with(net, ctx, choice)
+        except getattr(ctx.model, "TooCostly", ()):
+            return -1.0, None       # a choice the model will not build (listed as -1)
         deployed = quantized
         for name in after:
             deployed = get_pass(name)(deployed, ctx)
         chip = intref.run(deployed, cal.inputs, batch=True)
         agreement = fidelity.compare(deployed, chip, float_run,
-                                     ctx.report.get("latency_steps", {}), voltages)
+                                     ctx.report.get("latency_steps", {}), voltages,
+                                     copies=fidelity.copies_of(rows))
         return fidelity.score(fidelity.timed(agreement), read_out), (quantized, rows,
                                                                      dict(ctx.report),
                                                      agreement)
@@ -219,7 +237,8 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     else:
         found = fidelity.search_factors(
             lambda c: first if c == defaults else evaluate(c), options, SEARCH_ROUNDS,
-            defaults=defaults, margin=SEARCH_MARGIN)
+            defaults=defaults, margin=SEARCH_MARGIN,
+            knob_margins=getattr(ctx.model, "choice_margins", None))
     choice, score, best, start, tried = (found.factors, found.score, found.result,
                                          found.baseline, found.tried)
     agreement = best[3]

@@ -114,20 +114,40 @@ def test_the_search_lifts_a_skip_graphs_merge_layer_to_the_float_model(tmp_path,
     assert _merge_agreement(plain, graph, inputs, "merge") < 0.95
 
 
-def test_a_model_the_chip_cannot_fire_as_trained_is_named_in_the_warning(tmp_path):
+def test_a_model_the_chip_cannot_fire_as_trained_is_named_in_the_warning(tmp_path,
+                                                                         monkeypatch):
     """Rockpool's LIFTorch (subtract reset, several spikes per step, synaptic current) on
-    Loihi (reset to zero, one spike per step): the damage warning says which rules differ and
-    how to run the model under the chip's rules."""
+    Loihi (reset to zero, one spike per step; several only by spike copies): the damage
+    warning says which rules differ, what the layer lost on the calibration input, and how
+    to run the model under the chip's rules; with copies (here at most 4, to keep the search
+    short), the bound they set."""
     root = Path(__file__).resolve().parents[1]
-    with pytest.warns(Warning) as caught:
-        compile_model(root / "examples" / "digits" / "rockpool_lif.nir", "loihi2", None,
-                      convention={"exporter": "auto"}, calibration_steps=0)
-    notes = [str(w.message) for w in caught if "cannot fire as the model was trained" in
-             str(w.message)]
-    assert notes, [str(w.message) for w in caught]
-    assert "the model subtracts the threshold, the chip resets to zero" in notes[0]
-    assert "the model fires several spikes per step, the chip at most one" in notes[0]
-    assert "nirc simulate --reset zero --spikes single" in notes[0]
+    with np.load(root / "examples" / "digits" / "reference.npz") as data:
+        np.savez(tmp_path / "cal.npz", input=data["calibration_rows"][:, :8])
+
+    def notes(spikes):
+        monkeypatch.setattr(LoihiCubaLIF, "SPIKES", spikes)
+        with pytest.warns(Warning) as caught:
+            compile_model(root / "examples" / "digits" / "rockpool_lif.nir", "loihi2", None,
+                          convention={"exporter": "auto"}, calibration_steps=0,
+                          calibration=str(tmp_path / "cal.npz"), partition_method="sequential")
+        found = {}
+        for w in caught:
+            text = str(w.message)
+            if "cannot fire as the model was trained" in text:
+                found[text.split("population '")[1].split("'")[0]] = text
+        return found
+
+    single = notes(("1",))
+    assert set(single) == {"1_LIFTorch.lif", "3_LIFTorch"}, single
+    for note in single.values():
+        assert "the model subtracts the threshold, the chip resets to zero" in note
+        assert "the model fires several spikes per step, the chip at most one" in note
+        assert "nirc simulate --reset zero --spikes single" in note
+        assert "calibration agreement" in note and "% lost" in note
+    copies = notes(("1", "4"))
+    assert copies and all("4 on the chip" in note and "--reset subtract --max-spikes 4" in note
+                          for note in copies.values()), copies
 
 
 def _same_winner(result, name: str, samples: int) -> float:
@@ -168,8 +188,9 @@ def test_a_sinabs_cnn_trained_to_subtract_keeps_its_winners_on_loihi(monkeypatch
 
     zero = LoihiCubaLIF.choice_options
     monkeypatch.setattr(LoihiCubaLIF, "choice_options",
-                        lambda self, pop, convention=None: {
-                            k: v for k, v in zero(self, pop, convention).items() if k != "reset"})
+                        lambda self, pop, convention=None, **kw: {
+                            k: v for k, v in zero(self, pop, convention, **kw).items()
+                            if k != "reset"})
     plain = compile_model(path, "loihi2", None, convention={"exporter": "auto"},
                           calibration_steps=0)
     assert _same_winner(plain, "sinabs_cnn", 150) < 0.9
