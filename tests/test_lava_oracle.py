@@ -291,3 +291,23 @@ def test_relay_neurons_run_on_lava_as_on_the_emulator(tmp_path):
     problems, _, _ = compare_build(tmp_path / "build", inputs)
 
     assert problems == []
+
+
+def test_spike_copies_run_on_lava_as_on_the_emulator(tmp_path):
+    """A population trained to fire several spikes per step is fired by copies (thresholds
+    theta .. c theta, one membrane in u, its current as delayed taps: DelayDense): Lava must
+    run the emitted build exactly as the emulator does."""
+    from nirc.driver import compile as compile_model
+    from test_loihi_spike_copies import MULTI, _bursting_graph
+
+    graph = _bursting_graph()
+    result = compile_model(graph, "loihi2", tmp_path / "build", convention=MULTI,
+                           calibration_steps=0)
+    rows = [r for r in result.report["quantization"] if r.get("spike_copies")]
+    assert rows, "the search chose no copies: this test would not exercise them"
+    inputs = bernoulli_input(graph, STEPS, rate=0.3, seed=2)
+
+    problems, lava, _ = compare_build(tmp_path / "build", inputs)
+
+    assert problems == []
+    assert all(lava.recordings[k].any() for k in lava.recordings if k.startswith("spikes_"))
