@@ -43,13 +43,23 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 RESULTS = HERE / "results" / "multichip.json"
 BOARD = "spinnaker2_board"
-# (side, channels) of the CNN, and (neurons, fan-in) of the recurrent net, per size.
+# (side, channels) of the CNN, and (neurons, fan-in) of the recurrent nets, per size.
 CNN = {1e7: (64, (9, 18, 36)), 1e8: (128, (15, 30, 60))}
 RECURRENT = {1e7: (100_000, 100), 1e8: (1_000_000, 100)}
-# Half-width of the recurrent net's neighbourhood, the same at every size (the 10^7 net's
-# n // 256): a neighbourhood that grew with n would give each PE's 256 neurons a fan-in
-# spread over more source rows than its 64 KiB of synapse memory holds.
-NEIGHBOURHOOD = 390
+# The recurrent nets: "sheet" (neighbours on a 2-D sheet, numbered at random) at every size;
+# "uniform" (any neuron feeds any) at 10^7 only: at 10^6 neurons each neuron reaches nearly
+# every chip, whatever the placement, and the links cannot carry that.
+RECURRENT_KINDS = {"recurrent-sheet": "sheet", "recurrent-uniform": "uniform"}
+UNIFORM_SIZES = (1e7,)
+# Gaussian width of the sheet's neighbourhood in neurons, the same at every size: a PE's
+# 256 neighbours then draw on about (16 + 4 x 6)^2 = 1600 source rows, which fit its 64 KiB
+# of synapse memory (a width growing with the sheet, SHEET_SIGMA x side, would spread their
+# fan-in over more rows than fit, as cortical models keep connectivity local).
+SHEET_SIGMA_NEURONS = 6.0
+# Spikes per step of the hidden neurons when placing (10 Hz at 1 ms steps, a cortical rate;
+# no float model exists to measure them at this size): link capacity is enforced against
+# these. Inputs spike at 0.05 per step.
+RECURRENT_RATES = {"hidden": 0.01, "readout": 0.01, "input": 0.05}
 CHAIN_TIMEOUT_S = 900
 CASE_TIMEOUT_S = 900
 
@@ -64,12 +74,13 @@ def _cpu_s(who=resource.RUSAGE_SELF) -> float:
     return use.ru_utime + use.ru_stime
 
 
-def recurrent_network(n: int, fan_in: int, target):
-    """The quantized hardware network of multichip_networks.recurrent_sparse at n neurons,
-    built from a small NIR instance's populations with large sparse tables."""
+def recurrent_network(n: int, fan_in: int, target, connectivity: str = "sheet"):
+    """The quantized hardware network of multichip_networks.recurrent_sparse at n neurons
+    (``connectivity``: see recurrent_matrices; neurons numbered at random), built from a
+    small NIR instance's populations with large sparse tables."""
     import scipy.sparse as sp
 
-    from multichip_networks import recurrent_sparse
+    from multichip_networks import recurrent_matrices, recurrent_sparse
     from nirc.driver import run_passes
     from nirc.neuron_models import get_model
     from nirc.passes.context import PassContext
@@ -90,10 +101,11 @@ def recurrent_network(n: int, fan_in: int, target):
         return pop.with_(shape=(size,), params=params)
 
     populations = {k: grown(p) for k, p in net.populations.items()}
-    width = max(fan_in, NEIGHBOURHOOD)
-    matrices = {("input", "hidden"): _local_sparse(n, n_in, 8, 64, rng, 2.0),
-                ("hidden", "hidden"): _local_sparse(n, n, fan_in, width, rng, 0.5),
-                ("hidden", "readout"): _local_sparse(n_out, n, 64, n // 2, rng, 2.0)}
+    w_in, w_rec, w_out = recurrent_matrices(n, fan_in, n_in, n_out, rng, connectivity,
+                                            sigma=SHEET_SIGMA_NEURONS)
+    matrices = {("input", "hidden"): w_in, ("hidden", "hidden"): w_rec,
+                ("hidden", "readout"): w_out}
+    del w_in, w_rec, w_out
     tables = []
     for t in net.tables:
         w = sp.csr_array(matrices[(t.source, t.target)])
@@ -102,6 +114,7 @@ def recurrent_network(n: int, fan_in: int, target):
         tables.append(t.with_(weights=sp.csr_array(w * gain) if gain != 1.0 else w))
     big = net.with_(populations=populations, tables=tuple(tables),
                     inputs={"input": InputPort("input", (n_in,))})
+    del matrices, tables
     return run_passes(big, ["quantize"], ctx), ctx
 
 
@@ -130,10 +143,11 @@ def one(kind: str, size: float, target_name: str) -> dict:
             n, fan_in = RECURRENT[size]
             timings = {}
             t0 = time.perf_counter()
-            net, ctx = recurrent_network(n, fan_in, target)
+            net, ctx = recurrent_network(n, fan_in, target, RECURRENT_KINDS[kind])
             timings["build+quantize"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            placement = partition(net, target)
+            rates = RECURRENT_RATES
+            placement = partition(net, target, rates=rates)
             timings["partition"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             net, placement = _with_link_latency(net, placement, target, ctx)
@@ -141,7 +155,6 @@ def one(kind: str, size: float, target_name: str) -> dict:
             build.mkdir()
             write_build(build, config, arrays, {"placement": placement.to_dict()})
             timings["emit"] = time.perf_counter() - t0
-            rates = None
         out["compile_s"] = round(time.perf_counter() - start, 2)
         out["compile_cpu_s"] = round(_cpu_s() - cpu, 2)
         out["peak_rss_mb"] = _peak_mb()
@@ -201,7 +214,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=float, nargs="*", default=[1e7, 1e8])
     parser.add_argument("--chains", type=float, nargs="*", default=[1e4, 1e5])
-    parser.add_argument("--kinds", nargs="*", default=["cnn", "recurrent"])
+    parser.add_argument("--kinds", nargs="*", default=["cnn", *RECURRENT_KINDS])
     parser.add_argument("--timeout", type=float, default=CASE_TIMEOUT_S,
                         help="seconds a case may take (compile and the sequential placement)")
     parser.add_argument("--no-kapoho", action="store_true",
@@ -215,7 +228,8 @@ def main(argv=None) -> int:
         return 0
     rows = []
     cases = [] if args.no_kapoho else [("cnn", 0.0, "loihi2_kapoho_point")]
-    cases += [(kind, size, BOARD) for size in args.sizes for kind in args.kinds]
+    cases += [(kind, size, BOARD) for size in args.sizes for kind in args.kinds
+              if kind != "recurrent-uniform" or size in UNIFORM_SIZES]
     for kind, size, target in cases:
         try:
             proc = subprocess.run([sys.executable, __file__, "--one", kind, str(size), target],
