@@ -6,6 +6,7 @@ Small networks only (seconds): the 10^7 / 10^8 figures are benchmarks/bench_mult
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
@@ -55,3 +56,44 @@ def test_connectivity_order_finds_a_randomly_numbered_sheet():
     pattern = sp.csr_matrix((np.ones(m.nnz, dtype=np.int8), m.indices, m.indptr), shape=m.shape)
     rcm = reverse_cuthill_mckee((pattern + pattern.T).tocsr(), symmetric_mode=True)
     assert found < _sources_per_run(conn, np.asarray(rcm)) / 1.5
+
+
+SMALL_BOARD = """
+name: small_board
+description: test system, 8 chips of 8 SpiNNaker-2-like PEs with 32 KiB of synapse rows each
+system:
+  chip: spinnaker2
+  chips: 8
+  mesh: [2, 4]
+  link:
+    messages_per_step: 100000
+partitioner:
+  time_limit_s: 1
+  max_blocks: 256
+cores:
+  count: 8
+  limits:
+    neurons: 256
+    synapse_memory_bits: 262144
+  synapse_memory:
+    word_bits: 32
+    synapses_per_group: 256
+    group_header_bits: 32
+    index_bits: 8
+"""
+
+
+@pytest.mark.slow
+def test_the_chip_search_starts_at_the_chips_a_greedy_fill_used(tmp_path):
+    # 5x5 convolutions with 16 and 32 channels: synapse rows fill a PE's memory before its
+    # neurons (bound 4 chips by synapse memory, 5 needed); no count below is tried.
+    from multichip_networks import sinabs_cnn
+    from nirc.driver import compile
+
+    (tmp_path / "board.yaml").write_text(SMALL_BOARD)
+    result = compile(sinabs_cnn(16, (8, 16, 32), kernel=5, n_out=0),
+                     str(tmp_path / "board.yaml"), None, calibration_steps=0)
+    system, notes = result.placement.system, result.placement.notes
+    assert system["chip_lower_bound"] == 4 and system["chips_used"] == 5
+    assert any("the chip search starts at 5 chips (bound 4)" in n for n in notes)
+    assert not any(n.startswith("4 chips, ") for n in notes), notes

@@ -18,25 +18,38 @@ Steps:
    needs. A network needing more chips than the system has gets a FitError
    naming the resource, demand, capacity, the chips it needs and the
    smallest shipped target that would hold it.
-2. Chip assignment: the network is cut into blocks of about 1/16 chip
+2. Where the chip search starts (packed_load): the whole network, cut as a
+   chip's share is, filled greedily over the system's cores in spatial order;
+   the chips those cores span, or the bound if more. Every neuron's share of
+   its core there is its load for the cuts below, so they balance what each
+   chip's own placement needs (synapse rows of a wide-fan-in layer fill a
+   core's memory long before the bound's totals say).
+3. Chip assignment: the network is cut into blocks of about 1/16 chip
    (blocks.coarsen with a chip's limits; a (C, H, W) layer in bands of whole
-   rows of all channels, so a chip's share of it stays a smaller map); blocks in network order and in spatial order
-   (blocks.spatial_order: the same region of every layer together, where a
-   CNN keeps its spikes local) are cut into k runs of balanced load (the
-   greedy start, k from the bound up; the sequential baseline below is a
-   candidate too); where the model is small enough
-   (cpsat.MAX_PAIRS block x chip pairs) CP-SAT improves the best start's
-   messages between chips with no chip fuller than the start's fullest.
+   rows of all channels, so a chip's share of it stays a smaller map); blocks
+   in network order and in spatial order (blocks.spatial_order: the same
+   region of every layer together, where a CNN keeps its spikes local) and
+   neurons in connectivity order (connectivity_order: a randomly numbered
+   sheet's neighbourhoods found from its synapses) are cut into k runs of
+   balanced load (the greedy starts; the greedy fill of step 2 and the
+   sequential baseline below are candidates too); where the model is small
+   enough (cpsat.MAX_PAIRS block x chip pairs) CP-SAT improves the best
+   start's messages between chips with no chip fuller than the start's
+   fullest. Candidates that overload a link (system.link.messages_per_step)
+   are skipped; when every candidate overloads one and one chip more did not
+   lighten the busiest link, the search stops (band cuts cross the same width
+   at every count).
    ``method="sequential"`` is the baseline instead: the sequential fill of
    neuron_partition over all the system's cores in network order (chip 0's
    cores first), each block on the chip of its core (each chip's share is
    then placed on its cores as for the default, so the two differ only in
    which neurons share a chip).
-3. Each chip's share becomes a network of its own (neurons fed from other
+4. Each chip's share becomes a network of its own (neurons fed from other
    chips enter it as inputs, as their spikes do through the chip's router)
-   and is placed by neuron_partition's greedy fills (the best of its starts;
-   CP-SAT is not run on shares, see _place_chips); if any share does not fit its chip the
-   next candidate, then one more chip, is tried.
+   and is placed by neuron_partition (coarsened by core count, not by the
+   chip's fixed partitioner.block_size; CP-SAT on one worker where small),
+   fullest share first; if any share does not fit its chip the next
+   candidate, then one more chip, is tried.
 
 Messages are counted as for cores: one per (source neuron, destination chip)
 per spike, rate weighted; each travels the shortest path of links (hops)
@@ -207,8 +220,11 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
                 failures.append(f"{chips} chips, {name}: {placed}")
                 continue
             notes.append(f"chips: {name}")
+            search = {"start": first if method != "sequential" else bound.chips,
+                      "greedy_fill_cores": packed.cores if packed is not None else None,
+                      "bound": CHIP_BOUND_KIND}
             return _placement(net, conn, target, placed, bound, hops, method,
-                              time.perf_counter() - started, notes + failures[-3:])
+                              time.perf_counter() - started, notes + failures[-3:], search)
         # Every assignment overloads a link, and the busiest link carried no less with one
         # chip fewer: cutting into more parts adds cuts without shortening any (bands of a
         # feature map cross the same width at every count), so stop.
@@ -447,6 +463,11 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
 
 
 CONNECTIVITY = "balanced cut in connectivity order"
+# What chip_lower_bound counts (report.json's system.chip_search.bound).
+CHIP_BOUND_KIND = ("resource totals: per resource, the least total demand of any placement "
+                   "over one chip's capacity; the chips used follow from packing each chip's "
+                   "cores, where synapse rows of wide-fan-in layers fill a core's memory before "
+                   "the totals do (the search starts at the chips a greedy fill used)")
 PACKED = "greedy fill of the system's cores in spatial order"
 
 
@@ -763,7 +784,7 @@ def route(target: Target, hops: np.ndarray, a: int, b: int) -> list[int]:
 
 
 def _placement(net, conn, target, shares, bound, hops, method, seconds,
-               notes) -> Placement:
+               notes, search=None) -> Placement:
     cores_per_chip = target.core_count
     blocks: list[Block] = []
     utilisation: dict[int, dict[str, ResourceUse]] = {}
@@ -800,6 +821,8 @@ def _placement(net, conn, target, shares, bound, hops, method, seconds,
     chip_of_neuron = core_of_neuron // cores_per_chip
     system = system_summary(net, conn, target, chip_of_neuron, hops, bound, shares, chip_rows,
                             method)
+    if search is not None:
+        system["chip_search"] = search
     input_messages = 0.0
     if conn.input_count:
         pattern = conn.from_inputs.copy()
