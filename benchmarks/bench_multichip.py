@@ -7,13 +7,25 @@ Networks (tests/multichip_networks.py), on the 48-chip spinnaker2_board:
 - cnn: a Sinabs-style CNN (IF neurons, three 5x5 convolutions; no dense readout,
   whose 10^4-wide neurons exceed a SpiNNaker PE's synapse memory),
   compiled from its NIR graph (every pass, calibration, placement, emit);
-- recurrent: a random-sparse recurrent layer (each neuron fed by 100 random
-  neurons within +-390 of it, at every size: about three PEs of 256 neurons, so a
-  PE's synapse rows fit its memory as in cortical models' local connectivity;
-  10^6 neurons at 10^8 synapses, of the board's 1.87 M) with an input and a readout, built directly
-  as a hardware network (NIR has no sparse node: its dense matrix alone would
-  be 10^11 entries) and then quantized, placed, latency-balanced and emitted
-  as a compile does.
+- recurrent-sheet: a random-sparse recurrent layer on a 2-D sheet (each neuron
+  fed by 100 draws from a Gaussian of SHEET_SIGMA_NEURONS = 6 neurons around it,
+  about 92 distinct sources, at every size, as in spatially embedded cortical and
+  reservoir models) whose neurons the network numbers at RANDOM: the placement must
+  find the neighbourhoods in the synapses (chips.connectivity_order), the sequential
+  fill cuts the random numbering. (An index-local layer, neighbours within +-390 in
+  index order, was measured before: there the sequential fill is already near the
+  best cut, so it says nothing about the partitioner.) 10^5 neurons at 10^7
+  synapses, 10^6 at 10^8, with an input and a readout;
+- recurrent-uniform (10^7 only): the same layer with sources drawn uniformly, the
+  case no placement can beat the fill: on k balanced chips a neuron with d = 100
+  random targets reaches (k - 1)(1 - (1 - 1/k)^d) other chips, k - 1 to within
+  1e-17 at k = 3, whatever the cut (at 10^8 every spike reaches nearly all of ~30
+  chips and the links cannot carry that at any rate worth simulating).
+  Both are built directly as hardware networks (NIR has no sparse node: a dense
+  matrix would be 10^11 entries at 10^8), quantized, placed with hidden neurons
+  at 0.01 spikes per step (10 Hz at 1 ms steps; there is no float model at this
+  size to measure them, and every neuron spiking every step would overload every
+  link), latency-balanced and emitted as a compile does.
 
 Plus the 64x64 Sinabs-style CNN of tests/test_multichip.py on
 loihi2_kapoho_point. Each compile runs in its own subprocess; peak memory is
@@ -50,13 +62,23 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 RESULTS = HERE / "results" / "multichip.json"
 BOARD = "spinnaker2_board"
-# (side, channels) of the CNN, and (neurons, fan-in) of the recurrent net, per size.
+# (side, channels) of the CNN, and (neurons, fan-in) of the recurrent nets, per size.
 CNN = {1e7: (64, (9, 18, 36)), 1e8: (128, (15, 30, 60))}
 RECURRENT = {1e7: (100_000, 100), 1e8: (1_000_000, 100)}
-# Half-width of the recurrent net's neighbourhood, the same at every size (the 10^7 net's
-# n // 256): a neighbourhood that grew with n would give each PE's 256 neurons a fan-in
-# spread over more source rows than its 64 KiB of synapse memory holds.
-NEIGHBOURHOOD = 390
+# The recurrent nets: "sheet" (neighbours on a 2-D sheet, numbered at random) at every size;
+# "uniform" (any neuron feeds any) at 10^7 only: at 10^6 neurons each neuron reaches nearly
+# every chip, whatever the placement, and the links cannot carry that.
+RECURRENT_KINDS = {"recurrent-sheet": "sheet", "recurrent-uniform": "uniform"}
+UNIFORM_SIZES = (1e7,)
+# Gaussian width of the sheet's neighbourhood in neurons, the same at every size: a PE's
+# 256 neighbours then draw on about (16 + 4 x 6)^2 = 1600 source rows, which fit its 64 KiB
+# of synapse memory (a width growing with the sheet, SHEET_SIGMA x side, would spread their
+# fan-in over more rows than fit, as cortical models keep connectivity local).
+SHEET_SIGMA_NEURONS = 6.0
+# Spikes per step of the hidden neurons when placing (10 Hz at 1 ms steps, a cortical rate;
+# no float model exists to measure them at this size): link capacity is enforced against
+# these. Inputs spike at 0.05 per step.
+RECURRENT_RATES = {"hidden": 0.01, "readout": 0.01, "input": 0.05}
 CHAIN_TIMEOUT_S = 900
 CASE_TIMEOUT_S = 900
 
@@ -71,12 +93,13 @@ def _cpu_s(who=resource.RUSAGE_SELF) -> float:
     return use.ru_utime + use.ru_stime
 
 
-def recurrent_network(n: int, fan_in: int, target):
-    """The quantized hardware network of multichip_networks.recurrent_sparse at n neurons,
-    built from a small NIR instance's populations with large sparse tables."""
+def recurrent_network(n: int, fan_in: int, target, connectivity: str = "sheet"):
+    """The quantized hardware network of multichip_networks.recurrent_sparse at n neurons
+    (``connectivity``: see recurrent_matrices; neurons numbered at random), built from a
+    small NIR instance's populations with large sparse tables."""
     import scipy.sparse as sp
 
-    from multichip_networks import recurrent_sparse
+    from multichip_networks import recurrent_matrices, recurrent_sparse
     from nirc.driver import run_passes
     from nirc.neuron_models import get_model
     from nirc.passes.context import PassContext
@@ -97,10 +120,11 @@ def recurrent_network(n: int, fan_in: int, target):
         return pop.with_(shape=(size,), params=params)
 
     populations = {k: grown(p) for k, p in net.populations.items()}
-    width = max(fan_in, NEIGHBOURHOOD)
-    matrices = {("input", "hidden"): _local_sparse(n, n_in, 8, 64, rng, 2.0),
-                ("hidden", "hidden"): _local_sparse(n, n, fan_in, width, rng, 0.5),
-                ("hidden", "readout"): _local_sparse(n_out, n, 64, n // 2, rng, 2.0)}
+    w_in, w_rec, w_out = recurrent_matrices(n, fan_in, n_in, n_out, rng, connectivity,
+                                            sigma=SHEET_SIGMA_NEURONS)
+    matrices = {("input", "hidden"): w_in, ("hidden", "hidden"): w_rec,
+                ("hidden", "readout"): w_out}
+    del w_in, w_rec, w_out
     tables = []
     for t in net.tables:
         w = sp.csr_array(matrices[(t.source, t.target)])
@@ -109,6 +133,7 @@ def recurrent_network(n: int, fan_in: int, target):
         tables.append(t.with_(weights=sp.csr_array(w * gain) if gain != 1.0 else w))
     big = net.with_(populations=populations, tables=tuple(tables),
                     inputs={"input": InputPort("input", (n_in,))})
+    del matrices, tables
     return run_passes(big, ["quantize"], ctx), ctx
 
 
@@ -137,10 +162,11 @@ def one(kind: str, size: float, target_name: str) -> dict:
             n, fan_in = RECURRENT[size]
             timings = {}
             t0 = time.perf_counter()
-            net, ctx = recurrent_network(n, fan_in, target)
+            net, ctx = recurrent_network(n, fan_in, target, RECURRENT_KINDS[kind])
             timings["build+quantize"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            placement = partition(net, target)
+            rates = RECURRENT_RATES
+            placement = partition(net, target, rates=rates)
             timings["partition"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             net, placement = _with_link_latency(net, placement, target, ctx)
@@ -148,7 +174,6 @@ def one(kind: str, size: float, target_name: str) -> dict:
             build.mkdir()
             write_build(build, config, arrays, {"placement": placement.to_dict()})
             timings["emit"] = time.perf_counter() - t0
-            rates = None
         out["compile_s"] = round(time.perf_counter() - start, 2)
         out["compile_cpu_s"] = round(_cpu_s() - cpu, 2)
         out["peak_rss_mb"] = _peak_mb()
@@ -169,11 +194,14 @@ def one(kind: str, size: float, target_name: str) -> dict:
         n_out = 10 if target.system.chip == "loihi2" else 0
         rates = spike_rates(sinabs_cnn(side, channels, kernel=5, n_out=n_out), net.dt, "euler", 20, 0)
     start = time.perf_counter()
-    sequential = partition(net, target, method="sequential", **({"rates": rates} if rates else {}))
+    # The baseline is measured even where it overloads a link (noted in its row).
+    sequential = partition(net, target, method="sequential", check_links=False,
+                           **({"rates": rates} if rates else {}))
     q = sequential.system
     out["sequential"] = {"seconds": round(time.perf_counter() - start, 2), "chips": q["chips_used"],
                          "inter_chip_messages": round(q["inter_chip_messages"], 1),
-                         "link_messages": round(q["link_messages"], 1)}
+                         "link_messages": round(q["link_messages"], 1),
+                         "links_overloaded": len(q["link_overloads"])}
     return out
 
 
@@ -217,7 +245,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=float, nargs="*", default=[1e7, 1e8])
     parser.add_argument("--chains", type=float, nargs="*", default=[1e4, 1e5])
-    parser.add_argument("--kinds", nargs="*", default=["cnn", "recurrent"])
+    parser.add_argument("--kinds", nargs="*", default=["cnn", *RECURRENT_KINDS])
     parser.add_argument("--timeout", type=float, default=CASE_TIMEOUT_S,
                         help="seconds a case may take (compile and the sequential placement)")
     parser.add_argument("--no-kapoho", action="store_true",
@@ -231,8 +259,10 @@ def main(argv=None) -> int:
         return 0
     rows = []
     cases = [] if args.no_kapoho else [("cnn", 0.0, "loihi2_kapoho_point")]
-    cases += [(kind, size, BOARD) for size in args.sizes for kind in args.kinds]
+    cases += [(kind, size, BOARD) for size in args.sizes for kind in args.kinds
+              if kind != "recurrent-uniform" or size in UNIFORM_SIZES]
     for kind, size, target in cases:
+        started = time.perf_counter()
         try:
             proc = subprocess.run([sys.executable, __file__, "--one", kind, str(size), target],
                                   capture_output=True, text=True, timeout=args.timeout)
@@ -245,6 +275,7 @@ def main(argv=None) -> int:
         if proc.returncode != 0:
             print(proc.stderr[-3000:], file=sys.stderr)
             rows.append({"network": kind, "size": size, "target": target,
+                         "seconds": round(time.perf_counter() - started, 1),
                          "error": (proc.stderr.strip().splitlines() or ["killed"])[-1]})
             continue
         row = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -80,8 +80,10 @@ SHEET_SIGMA = 0.05
 
 
 def recurrent_matrices(n: int, fan_in: int, n_in: int, n_out: int, rng,
-                       connectivity: str = "sheet"):
-    """(input->hidden, hidden->hidden, hidden->readout) weights of recurrent_sparse, sparse."""
+                       connectivity: str = "sheet", sigma: float | None = None):
+    """(input->hidden, hidden->hidden, hidden->readout) weights of recurrent_sparse, sparse.
+
+    ``sigma``: the sheet's Gaussian width in neurons (None: SHEET_SIGMA x its side)."""
     if connectivity not in CONNECTIVITY:
         raise ValueError(f"connectivity must be one of {CONNECTIVITY}, got {connectivity!r}")
     rows = np.repeat(np.arange(n), fan_in)
@@ -90,7 +92,7 @@ def recurrent_matrices(n: int, fan_in: int, n_in: int, n_out: int, rng,
     else:
         side = int(np.ceil(np.sqrt(n)))
         height = -(-n // side)
-        sigma = max(1.0, SHEET_SIGMA * side)
+        sigma = max(1.0, SHEET_SIGMA * side) if sigma is None else float(sigma)
         y = rows // side + np.rint(rng.normal(0.0, sigma, rows.size)).astype(np.int64)
         x = rows % side + np.rint(rng.normal(0.0, sigma, rows.size)).astype(np.int64)
         y, x = _reflect(y, height), _reflect(x, side)

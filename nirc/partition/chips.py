@@ -18,25 +18,38 @@ Steps:
    needs. A network needing more chips than the system has gets a FitError
    naming the resource, demand, capacity, the chips it needs and the
    smallest shipped target that would hold it.
-2. Chip assignment: the network is cut into blocks of about 1/16 chip
+2. Where the chip search starts (packed_load): the whole network, cut as a
+   chip's share is, filled greedily over the system's cores in spatial order;
+   the chips those cores span, or the bound if more. Every neuron's share of
+   its core there is its load for the cuts below, so they balance what each
+   chip's own placement needs (synapse rows of a wide-fan-in layer fill a
+   core's memory long before the bound's totals say).
+3. Chip assignment: the network is cut into blocks of about 1/16 chip
    (blocks.coarsen with a chip's limits; a (C, H, W) layer in bands of whole
-   rows of all channels, so a chip's share of it stays a smaller map); blocks in network order and in spatial order
-   (blocks.spatial_order: the same region of every layer together, where a
-   CNN keeps its spikes local) are cut into k runs of balanced load (the
-   greedy start, k from the bound up; the sequential baseline below is a
-   candidate too); where the model is small enough
-   (cpsat.MAX_PAIRS block x chip pairs) CP-SAT improves the best start's
-   messages between chips with no chip fuller than the start's fullest.
+   rows of all channels, so a chip's share of it stays a smaller map); blocks
+   in network order and in spatial order (blocks.spatial_order: the same
+   region of every layer together, where a CNN keeps its spikes local) and
+   neurons in connectivity order (connectivity_order: a randomly numbered
+   sheet's neighbourhoods found from its synapses) are cut into k runs of
+   balanced load (the greedy starts; the greedy fill of step 2 and the
+   sequential baseline below are candidates too); where the model is small
+   enough (cpsat.MAX_PAIRS block x chip pairs) CP-SAT improves the best
+   start's messages between chips with no chip fuller than the start's
+   fullest. Candidates that overload a link (system.link.messages_per_step)
+   are skipped; when every candidate overloads one and one chip more did not
+   lighten the busiest link, the search stops (band cuts cross the same width
+   at every count).
    ``method="sequential"`` is the baseline instead: the sequential fill of
    neuron_partition over all the system's cores in network order (chip 0's
    cores first), each block on the chip of its core (each chip's share is
    then placed on its cores as for the default, so the two differ only in
    which neurons share a chip).
-3. Each chip's share becomes a network of its own (neurons fed from other
+4. Each chip's share becomes a network of its own (neurons fed from other
    chips enter it as inputs, as their spikes do through the chip's router)
-   and is placed by neuron_partition's greedy fills (the best of its starts;
-   CP-SAT is not run on shares, see _place_chips); if any share does not fit its chip the
-   next candidate, then one more chip, is tried.
+   and is placed by neuron_partition (coarsened by core count, not by the
+   chip's fixed partitioner.block_size; CP-SAT on one worker where small),
+   fullest share first; if any share does not fit its chip the next
+   candidate, then one more chip, is tried.
 
 Messages are counted as for cores: one per (source neuron, destination chip)
 per spike, rate weighted; each travels the shortest path of links (hops)
@@ -77,7 +90,11 @@ SEQUENTIAL_FILLS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7)
 BLOCKS_PER_CHIP = 16
 # Synapses up to which the chip assignment also cuts the neurons in connectivity order
 # (connectivity_order builds the symmetrised synapse pattern once: a second copy).
-CONNECTIVITY_ORDER_MAX_SYNAPSES = 30_000_000
+CONNECTIVITY_ORDER_MAX_SYNAPSES = 150_000_000
+# connectivity_order: rounds of neighbour averaging of the hop-count coordinates, and the
+# neurons per cell of the grid the Hilbert curve visits.
+SMOOTHING_ROUNDS = 10
+CELL_NEURONS = 4
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,21 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     hops = hop_matrix(target)
 
     failures: list[str] = []
+    # Each chip's share is coarsened by core count, not by the chip's fixed block_size (tuned
+    # for small single-chip nets: 32-neuron channel bands of a wide-fan-in layer need many
+    # short synapse rows).
+    share_settings = settings.model_copy(update={"block_size": None})
+    packed = packed_load(conn, cost, capacities, bound, share_settings, target)
+    first = max(bound.chips, 1)
+    if packed is not None:
+        # Chip loads in the cores the greedy fill really used, so the cuts balance what each
+        # chip's own placement will need, and the search starts at the chips that fill used.
+        load = np.bincount(graph.block_of_neuron, weights=packed.per_neuron,
+                           minlength=graph.block_count)
+        first = min(system.chips, max(first, -(-int(np.ceil(packed.cores - 1e-9))
+                                               // target.core_count)))
+        notes.append(f"greedy fill of the system's cores in spatial order: {packed.cores} cores, "
+                     f"the chip search starts at {first} chips (bound {bound.chips})")
     sequential_fill_to = _sequential_chips(conn, cost, capacities, bound, settings, target)
     # The baseline fill keeps per-core state for every (block, core) pair of the system: as a
     # candidate of the default method only while that stays small.
@@ -149,9 +181,12 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     if method != "sequential":
         order = connectivity_order(conn)
         if order is not None:
-            neuron_load = _neuron_load(conn, cost, largest)
+            neuron_load = packed.per_neuron if packed is not None else \
+                _neuron_load(conn, cost, largest)
     overloaded: list[str] = []
-    for chips in range(max(bound.chips, 1), system.chips + 1):
+    previous_busiest = None
+    for chips in range(first if method != "sequential" else max(bound.chips, 1),
+                       system.chips + 1):
         if method == "sequential":
             if chips > bound.chips:
                 break                      # the fill decides the chips itself
@@ -164,24 +199,40 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
         else:
             candidates = ((name, _on_mesh(conn, a, chips, hops)) for name, a in
                           _candidates(conn, graph, cost, load, chips, sequential, time_limit_s,
-                                      seed, notes, order, neuron_load))
+                                      seed, notes, order, neuron_load,
+                                      packed.chip_of_neuron if packed is not None else None))
+        tried, overloaded_here = 0, []
         for name, chip_of_neuron in candidates:
+            tried += 1
             overload = link_overload(link_traffic(conn, chip_of_neuron, target, hops), target)
             if overload is not None and check_links:
                 overloaded.append(f"{chips} chips, {name}: {overload}")
+                overloaded_here.append(overloaded[-1])
                 continue
             rank = None
             if name == CONNECTIVITY:
                 rank = np.empty(conn.neuron_count, dtype=np.int64)
                 rank[order] = np.arange(conn.neuron_count)
             placed = _place_chips(net, conn, chip_of_neuron, target, method, rates,
-                                  time_limit_s, seed, rank)
+                                  time_limit_s, seed, rank,
+                                  share_settings if method != "sequential" else None)
             if isinstance(placed, str):
                 failures.append(f"{chips} chips, {name}: {placed}")
                 continue
             notes.append(f"chips: {name}")
+            search = {"start": first if method != "sequential" else bound.chips,
+                      "greedy_fill_cores": packed.cores if packed is not None else None,
+                      "bound": CHIP_BOUND_KIND}
             return _placement(net, conn, target, placed, bound, hops, method,
-                              time.perf_counter() - started, notes + failures[-3:])
+                              time.perf_counter() - started, notes + failures[-3:], search)
+        # Every assignment overloads a link, and the busiest link carried no less with one
+        # chip fewer: cutting into more parts adds cuts without shortening any (bands of a
+        # feature map cross the same width at every count), so stop.
+        busiest = min(map(_overload_demand, overloaded_here)) \
+            if tried and len(overloaded_here) == tried else None
+        if busiest is not None and previous_busiest is not None and busiest >= previous_busiest:
+            break
+        previous_busiest = busiest
     if overloaded and not failures:
         raise FitError(f"no chip assignment on {target.name} keeps every link within "
                        f"system.link.messages_per_step (least overloaded: "
@@ -197,10 +248,12 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
                    "); use a system with more chips, or sparser weights")
 
 
+def _overload_demand(line: str) -> float:
+    return float(line.split("would carry ")[1].split(" ")[0])
+
+
 def _least_overloaded(overloaded: list[str]) -> str:
-    def demand(line: str) -> float:
-        return float(line.split("would carry ")[1].split(" ")[0])
-    return min(overloaded, key=demand)
+    return min(overloaded, key=_overload_demand)
 
 
 # --- the bound and its message ---------------------------------------------------------------
@@ -302,6 +355,54 @@ def _sequential_chips(conn: Connectivity, cost: SynapseListCost, capacities: dic
     return fill
 
 
+@dataclass(frozen=True)
+class PackedLoad:
+    cores: float                       # cores the fill used
+    per_neuron: np.ndarray             # (N,) the share of a core each neuron took
+    chip_of_neuron: np.ndarray         # (N,) chip of each neuron in that fill
+
+
+def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str, np.ndarray],
+                bound: ChipBound, settings, target: Target) -> PackedLoad | None:
+    """What each neuron costs in cores when the greedy packer really packs the network.
+
+    Requires: the network's per-core demands within one core's limits.
+    Guarantees: the whole network cut as a chip's share is (``settings``'s
+    coarsening), filled over the system's cores in spatial order
+    (packing.sequential_fill, exact per-core counting); each core's use split
+    over its blocks by their load (the most of any resource, as _block_load).
+    The neuron counts and synapse memory a chip's share needs on its cores
+    follow this, not the bound's totals: a tile of a wide-fan-in layer takes
+    a core's memory with its synapse rows long before its neurons fill it.
+    None if the fill runs out of the system's cores.
+    """
+    from nirc.partition.neuron_partition import GREEDY_BLOCKS_PER_CORE
+    from nirc.partition.packing import sequential_fill
+
+    largest = {r: int(c.max()) for r, c in capacities.items()}
+    cores_bound = max((-(-bound.demand[r] // max(1, largest[r])) for r in largest
+                       if r in bound.demand), default=1)
+    graph = coarsen(conn, cost, largest, block_size=settings.block_size, tiled=True,
+                    max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * cores_bound),
+                    target_name=target.name)
+    caps = {r: np.tile(c, target.chip_count) for r, c in capacities.items()}
+    order = spatial_order(conn, graph)
+    core_of_block, problem = sequential_fill(graph, caps, cost, order)
+    if problem is not None:
+        core_of_block, problem = sequential_fill(graph, caps, cost, order, optimistic=True)
+    if problem is not None:
+        return None
+    load = _block_load(graph, cost, largest)
+    on_core = np.bincount(core_of_block, weights=load)
+    share = load / np.maximum(on_core[core_of_block], 1e-12)
+    neurons = graph.demand["neurons"] if "neurons" in graph.demand else \
+        np.bincount(graph.block_of_neuron, minlength=graph.block_count)
+    per_neuron = (share / np.maximum(neurons, 1))[graph.block_of_neuron]
+    cores = int(np.unique(core_of_block).size)
+    return PackedLoad(float(cores), per_neuron,
+                      (core_of_block // target.core_count)[graph.block_of_neuron])
+
+
 def chip_messages(conn: Connectivity, chip_of_neuron: np.ndarray, chips: int) -> sp.csr_array:
     """(chips x chips) messages per step from chip a to chip b (rate weighted, one per
     (source neuron, destination chip)); the diagonal is zero."""
@@ -318,13 +419,15 @@ def chip_messages(conn: Connectivity, chip_of_neuron: np.ndarray, chips: int) ->
 def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, load: np.ndarray,
                 chips: int, sequential: np.ndarray | None, time_limit_s: float, seed: int,
                 notes: list[str], order: np.ndarray | None = None,
-                neuron_load: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
+                neuron_load: np.ndarray | None = None,
+                packed: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
     """Chip assignments to try on ``chips`` chips, fewest messages between chips first.
 
     Greedy starts: balanced cuts of the blocks in network order and in spatial
     order, of the neurons in connectivity order (``order``, when given: a
-    network whose file order does not follow its structure), and the
-    sequential baseline. CP-SAT (chip-level: neurons and synapses per chip no
+    network whose file order does not follow its structure), the
+    sequential baseline and the greedy fill of packed_load (``packed``: its
+    chip of every neuron). CP-SAT (chip-level: neurons and synapses per chip no
     more than the best block start's fullest chip, so balance is kept;
     per-core limits are the chips' own placements' business) starts from the
     best block cut. Parts are numbered 0..chips-1 here; _on_mesh gives them
@@ -339,6 +442,8 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
         found.append((CONNECTIVITY, _balanced_cut(neuron_load, order, chips), None))
     if sequential is not None and sequential.max() < chips:
         found.append(("sequential fill of the system's cores", sequential, None))
+    if packed is not None and packed.max() < chips:
+        found.append((PACKED, packed, None))
     scored = sorted(((_messages(conn, a, chips), k, name, a, blocks)
                      for k, (name, a, blocks) in enumerate(found)), key=lambda s: s[:2])
     best_messages, _, best_name, _, best = next(s for s in scored if s[4] is not None)
@@ -358,24 +463,85 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
 
 
 CONNECTIVITY = "balanced cut in connectivity order"
+# What chip_lower_bound counts (report.json's system.chip_search.bound).
+CHIP_BOUND_KIND = ("resource totals: per resource, the least total demand of any placement "
+                   "over one chip's capacity; the chips used follow from packing each chip's "
+                   "cores, where synapse rows of wide-fan-in layers fill a core's memory before "
+                   "the totals do (the search starts at the chips a greedy fill used)")
+PACKED = "greedy fill of the system's cores in spatial order"
 
 
 def connectivity_order(conn: Connectivity) -> np.ndarray | None:
-    """Every neuron, in reverse Cuthill-McKee order of the synapse graph (symmetrised).
+    """Every neuron, ordered so that neurons exchanging spikes sit near each other.
 
-    Neurons that exchange spikes come out near each other whatever order the
-    file lists them in (a distance-dependent or modular recurrent layer whose
-    neurons were numbered at random), so a balanced cut of this order keeps
-    neighbourhoods on one chip. None above CONNECTIVITY_ORDER_MAX_SYNAPSES
-    (the symmetrised pattern is a second copy of the synapse graph)."""
-    from scipy.sparse.csgraph import reverse_cuthill_mckee
+    Neurons get graph coordinates: their hop distances (breadth first, on the
+    symmetrised synapse graph) to two far-apart landmarks, the second as far
+    from the first as from the start (on a 2-D sheet: two corners); cells of
+    equal coordinates are ordered along a Hilbert curve. Any run of the order
+    is then a compact region of the graph, not a thin line (as reverse
+    Cuthill-McKee's level sets are): a chip's share keeps its neighbourhoods
+    and a core's 256 neurons draw on few synapse rows, whatever order the
+    file lists them in (a distance-dependent layer numbered at random).
+    Neurons outside the landmarks' component follow in reverse Cuthill-McKee
+    order. None above CONNECTIVITY_ORDER_MAX_SYNAPSES (the symmetrised
+    pattern is a second copy of the synapse graph)."""
+    from scipy.sparse.csgraph import reverse_cuthill_mckee, shortest_path
 
     m = conn.from_neurons
     if conn.neuron_count < 2 or m.nnz == 0 or m.nnz > CONNECTIVITY_ORDER_MAX_SYNAPSES:
         return None
     pattern = sp.csr_matrix((np.ones(m.nnz, dtype=np.int8), m.indices, m.indptr), shape=m.shape)
     symmetric = (pattern + pattern.T).tocsr()
-    return np.asarray(reverse_cuthill_mckee(symmetric, symmetric_mode=True), dtype=np.int64)
+    del pattern
+    rcm = np.asarray(reverse_cuthill_mckee(symmetric, symmetric_mode=True), dtype=np.int64)
+
+    def hops(start: int) -> np.ndarray:
+        return shortest_path(symmetric, unweighted=True, directed=False, indices=start)
+
+    # A far point from RCM's last neuron (peripheral), then one far from both.
+    d0 = hops(int(rcm[-1]))
+    reached = np.isfinite(d0)
+    a = int(np.argmax(np.where(reached, d0, -1)))
+    da = hops(a)
+    b = int(np.argmax(np.where(reached, np.minimum(da, d0), -1)))
+    db = hops(b)
+    rank = np.empty(conn.neuron_count, dtype=np.int64)
+    rank[rcm] = np.arange(conn.neuron_count)
+    # Hop counts are coarse (a whole neighbourhood shares one): averaging each neuron's with
+    # its neighbours' a few times makes them vary smoothly within it.
+    coords = np.column_stack([np.where(reached, da, 0.0), np.where(reached, db, 0.0)])
+    degree = np.asarray(symmetric.sum(axis=1)).ravel() + 1.0
+    for _ in range(SMOOTHING_ROUNDS):
+        coords = (symmetric @ coords + coords) / degree[:, None]
+    # A grid of about CELL_NEURONS neurons per cell over the coordinates' range.
+    side = max(1, int(np.sqrt(max(1, int(reached.sum())) / CELL_NEURONS)))
+    low, high = coords[reached].min(axis=0), coords[reached].max(axis=0)
+    cell = np.floor((coords - low) / np.maximum(high - low, 1e-12) * (side - 1e-9)).astype(np.int64)
+    key = np.full(conn.neuron_count, np.iinfo(np.int64).max, dtype=np.int64)
+    key[reached] = hilbert_index(cell[reached, 0], cell[reached, 1])
+    return np.lexsort((rank, key)).astype(np.int64)
+
+
+def hilbert_index(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Position of integer points (x, y) >= 0 along a Hilbert curve (nearby indices, nearby points)."""
+    x, y = np.asarray(x, dtype=np.int64).copy(), np.asarray(y, dtype=np.int64).copy()
+    side = 1
+    while side <= max(int(x.max(initial=0)), int(y.max(initial=0))):
+        side *= 2
+    d = np.zeros(len(x), dtype=np.int64)
+    s = side // 2
+    while s > 0:
+        rx = (x & s) > 0
+        ry = (y & s) > 0
+        d += s * s * ((3 * rx) ^ ry)
+        # Rotate the quadrant so the curve's sub-square is in standard orientation.
+        flip = ~ry & rx
+        x = np.where(flip, s - 1 - x, x)
+        y = np.where(flip, s - 1 - y, y)
+        swap = ~ry
+        x, y = np.where(swap, y, x), np.where(swap, x, y)
+        s //= 2
+    return d
 
 
 def _neuron_load(conn: Connectivity, cost: SynapseListCost, limits: dict[str, int]) -> np.ndarray:
@@ -467,21 +633,26 @@ class _Share:
 
 
 def _place_chips(net, conn, chip_of_neuron, target, method, rates, time_limit_s, seed,
-                 rank=None) -> list[_Share] | str:
+                 rank=None, settings=None) -> list[_Share] | str:
     """Each chip's share placed on its cores, or why one does not fit (``rank``: see
-    chip_network)."""
+    chip_network; ``settings``: the partitioner settings of the shares, None: the chip's).
+    The fullest share goes first: a share that does not fit is found before the others
+    are placed."""
     shares = []
-    for chip in np.unique(chip_of_neuron).tolist():
+    chips = np.unique(chip_of_neuron)
+    held = np.bincount(chip_of_neuron)[chips]
+    for chip in chips[np.argsort(-held, kind="stable")].tolist():
         sub, neurons, sub_rates = chip_network(net, conn, chip_of_neuron, chip, rates, rank)
         try:
             # One CP-SAT worker: OR-Tools 9.15's interleaved multi-worker search aborts the
             # process on some share models (cpsat.SAFE_WORKERS says why).
             placement = neuron_partition(sub, target, rates=sub_rates, time_limit_s=time_limit_s,
-                                         seed=seed, cpsat_workers=cpsat.SAFE_WORKERS)
+                                         seed=seed, cpsat_workers=cpsat.SAFE_WORKERS,
+                                         settings=settings)
         except FitError as err:
             return f"chip {chip}: {err}"
         shares.append(_Share(chip, placement, neurons))
-    return shares
+    return sorted(shares, key=lambda share: share.chip)
 
 
 def remote_name(population: str) -> str:
@@ -613,7 +784,7 @@ def route(target: Target, hops: np.ndarray, a: int, b: int) -> list[int]:
 
 
 def _placement(net, conn, target, shares, bound, hops, method, seconds,
-               notes) -> Placement:
+               notes, search=None) -> Placement:
     cores_per_chip = target.core_count
     blocks: list[Block] = []
     utilisation: dict[int, dict[str, ResourceUse]] = {}
@@ -650,6 +821,8 @@ def _placement(net, conn, target, shares, bound, hops, method, seconds,
     chip_of_neuron = core_of_neuron // cores_per_chip
     system = system_summary(net, conn, target, chip_of_neuron, hops, bound, shares, chip_rows,
                             method)
+    if search is not None:
+        system["chip_search"] = search
     input_messages = 0.0
     if conn.input_count:
         pattern = conn.from_inputs.copy()

@@ -23,7 +23,7 @@ from nirc.partition.demand import SynapseListCost, core_traffic, group_demand
 from nirc.partition.lower_bound import LowerBound, lower_bound_cores
 from nirc.partition.packing import Overflow, affinity_fill, check_assignment, sequential_fill
 from nirc.placement import Block, Placement, ResourceUse
-from nirc.target import CHIP_RESOURCES, RESOURCES, Target
+from nirc.target import CHIP_RESOURCES, RESOURCES, PartitionerSettings, Target
 
 RESOURCE_ORDER = ("neurons", "synapses", "synapse_memory_bits", "fan_in_axons", "fan_out_axons",
                   "neuron_profiles")
@@ -54,12 +54,14 @@ def core_capacities(target: Target) -> dict[str, np.ndarray]:
 def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cpsat",
                      rates: Rates | None = None, time_limit_s: float | None = None,
                      seed: int | None = None, improve: bool = True,
-                     cpsat_workers: int = cpsat.INTERLEAVED_WORKERS) -> Placement:
+                     cpsat_workers: int = cpsat.INTERLEAVED_WORKERS,
+                     settings: PartitionerSettings | None = None) -> Placement:
     """``improve=False``: the best greedy start without CP-SAT; ``cpsat_workers``: CP-SAT's
-    search workers (cpsat.SAFE_WORKERS for the system strategy's chip shares)."""
+    search workers (cpsat.SAFE_WORKERS for the system strategy's chip shares); ``settings``:
+    instead of ``target.partitioner`` (the system strategy's shares coarsen by core count)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    settings = target.partitioner
+    settings = target.partitioner if settings is None else settings
     time_limit_s = settings.time_limit_s if time_limit_s is None else time_limit_s
     seed = settings.seed if seed is None else seed
     started = time.perf_counter()
