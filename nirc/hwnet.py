@@ -142,6 +142,13 @@ class HardwareNetwork:
             return self.populations[name].size
         return self.inputs[name].size
 
+    def free_name(self, base: str) -> str:
+        """``base``, with underscores appended until no population or input has the name."""
+        name = base
+        while name in self.populations or name in self.inputs:
+            name += "_"
+        return name
+
     def tables_into(self, target: str) -> list[SynapseTable]:
         return [t for t in self.tables if t.target == target]
 

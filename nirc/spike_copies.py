@@ -81,10 +81,7 @@ def eligible(pop: Population, max_delay: int | None) -> str | None:
 
 
 def copy_name(net: HardwareNetwork, name: str, j: int) -> str:
-    out = f"{name}.spike{j}"
-    while out in net.populations or out in net.inputs:
-        out += "_"
-    return out
+    return net.free_name(f"{name}.spike{j}")
 
 
 def _row_scaled(w: sp.csr_array, rows: np.ndarray) -> sp.csr_array:

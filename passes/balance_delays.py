@@ -67,10 +67,7 @@ def latencies(net: HardwareNetwork, float_delays: list[int]) -> dict[str, int]:
 
 
 def _relay_name(net: HardwareNetwork, source: str, hop: int) -> str:
-    name = f"{source}.relay{hop}"
-    while name in net.populations or name in net.inputs:
-        name += "_"
-    return name
+    return net.free_name(f"{source}.relay{hop}")
 
 
 def balance_delays(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:

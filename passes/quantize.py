@@ -61,9 +61,7 @@ def _always_on_population(net: HardwareNetwork, model) -> Population:
     if params is None:
         raise TargetError(f"neuron model '{model.name}' returned constant-current tables but "
                           f"has no always-on neuron", field="neuron_model")
-    name = "always_on"
-    while name in net.populations or name in net.inputs:
-        name += "_"
+    name = net.free_name("always_on")
     return Population(name=name, shape=(1,), spiking=True, provenance=("always_on",),
                       params={k: np.full(1, v, dtype=np.int64) for k, v in params.items()})
 

@@ -60,9 +60,7 @@ def with_bias_source(net: HardwareNetwork) -> HardwareNetwork:
     targets = current_biased(net)
     if not targets:
         return net
-    name = "always_on"
-    while name in net.populations or name in net.inputs:
-        name += "_"
+    name = net.free_name("always_on")
     source = Population(name=name, shape=(1,), spiking=True, provenance=(PROVENANCE,),
                         params={k: np.full(1, v) for k, v in ALWAYS_ON.items()})
     populations, tables = {}, []
