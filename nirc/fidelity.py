@@ -305,7 +305,8 @@ def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[Any]
     replaces the best only when it scores more than ``margin`` higher (a margin keeps the
     starting point where a finite calibration set cannot tell choices apart); a knob that
     costs resources (``knob_margins``) must gain more than its own margin to leave its
-    starting value (beyond that, the usual margin decides between its costly values)."""
+    starting value (beyond that, the usual margin decides between its costly values); a
+    (population, knob) key prices the knob for that population alone."""
     if start is None:
         factors = {name: {knob: (defaults or {}).get(name, {}).get(knob, 1.0) for knob in knobs}
                    for name, knobs in candidates.items()}
@@ -332,7 +333,9 @@ def search_factors(evaluate, candidates: Mapping[str, Mapping[str, Iterable[Any]
                     tried.append({"population": name, "knob": knob, "factor": f,
                                   "agreement": round(score_, 6)})
                     leaves = factors[name][knob] == initial[name][knob]
-                    needed = (knob_margins or {}).get(knob, margin) if leaves else margin
+                    margins = knob_margins or {}
+                    needed = margins.get((name, knob), margins.get(knob, margin)) \
+                        if leaves else margin
                     if score_ > best + needed:
                         best, best_result, factors, improved = score_, result, trial, True
         if not improved:

@@ -1,7 +1,15 @@
-"""Several spikes per step on a chip that fires one: a population fired by copies.
+"""A subtracting reset, and several spikes per step, on a chip whose neuron resets v to zero:
+a population whose membrane lives in u, fired by one copy or several.
 
 A network rewrite on the float hardware network, used by Loihi's model (LoihiCubaLIF.expand,
-its ``spikes`` choice); it assumes what Lava's LIF offers, a state u that is never reset.
+its ``spikes`` choice, and its ``reset`` choice for a population with a synaptic current);
+it assumes what Lava's LIF offers, a state u that is never reset.
+
+With one copy (c = 1) it is the subtracting reset of a neuron with a synaptic current: u
+holds the membrane (never reset), the current becomes the taps below, the self-reset table
+subtracts the threshold. The reset may be late (snnTorch: the spike of step t subtracts theta
+from the membrane of step t + 1, undecayed: ``late``) or in the step it fires (the table
+subtracts theta * v_decay a step later, as u decays first).
 
 Lava's LIF fires at most one spike per step and resets v to zero; a model trained to fire
 n = floor(v / theta) spikes per step and subtract n * theta (Rockpool's LIFTorch, Sinabs'
@@ -20,7 +28,11 @@ population into c populations that share one membrane and together fire min(n, c
   inputs instead, each table repeated at delays d = 0..D-1 with weights w * i_decay^d
   (kernel ``tap`` = d; the last tap carries the tail i_decay^(D-1) / (1 - i_decay), so a
   constant input reaches the trained membrane) - Loihi 2's synaptic delays, which Lava's
-  DelayDense runs. D is the smallest with i_decay^D below TAIL (at most MAX_TAPS).
+  DelayDense runs. A constant input into the current ramps up as the current does: it
+  arrives by the same taps from a neuron that fires in every step (a float population
+  ``always_on``, v_bias 1 over threshold 0.5, added once). D is the smallest with i_decay^D below TAIL, at most the target's
+  longest table delay (``max_taps``); the current's impulse response beyond the last tap,
+  i_decay^D of its weight (``tail``), arrives at the last tap instead of later.
 
 Synapse cost: each table into the population times c * D, out of it times c. The quantize
 pass offers it (``spikes`` choice of LoihiCubaLIF) and keeps it only where calibration
@@ -30,7 +42,7 @@ agreement says it pays.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Collection, Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,28 +50,56 @@ import scipy.sparse as sp
 from nirc.hwnet import HardwareNetwork, Population, SynapseTable
 
 TAIL = 0.01        # taps stop where the current's impulse response falls below this
-MAX_TAPS = 16      # slower currents are not offered copies (the cost grows with D)
+# Without a target's limit, taps stop here (Loihi's longest synaptic delay).
+MAX_TAPS = 64
+# A current whose taps, capped by the target's longest delay, move more than this share of
+# its impulse response to the last tap is not offered the rewrite (snnTorch's alpha = 0.9 in
+# SpiNNaker-2's 15 steps moves 21 %; see LoihiCubaLIF.choice_notes).
+MAX_TAIL = 0.25
 # Copies are not built past this many synapses in the whole network (the recurrent table of
 # a population grows with c^2: Rockpool's digits model has 2.4M with 8 copies in its hidden
 # layer and 16 in its readout, 8.5M with 16 in both).
 MAX_SYNAPSES = 4_000_000
 
 
+ALWAYS_ON = "<always_on>"       # the source of ramps until the population is named
+
+
 class TooCostly(ValueError):
     """Copies that would take the network past MAX_SYNAPSES."""
 
 
-def taps(i_decay: float) -> int:
-    """How many delayed copies of an input table stand for a current decaying by i_decay."""
+def taps_needed(i_decay: float) -> int | None:
+    """How many delayed copies of an input table bring a current decaying by i_decay below
+    TAIL (None: it never decays)."""
     if i_decay <= 0:
         return 1
     if i_decay >= 1:
-        return MAX_TAPS + 1
+        return None
     return max(1, int(math.ceil(math.log(TAIL) / math.log(i_decay))))
 
 
+def taps(i_decay: float, max_taps: int | None = None) -> int:
+    """How many delayed copies of an input table stand for a current decaying by i_decay:
+    enough for TAIL, at most ``max_taps`` (default MAX_TAPS)."""
+    cap = MAX_TAPS if max_taps is None else max(int(max_taps), 1)
+    needed = taps_needed(i_decay)
+    return cap if needed is None else min(needed, cap)
+
+
+def tail(i_decay: float, d: int) -> float:
+    """The share of a current's impulse response that d taps move to their last one."""
+    return float(i_decay) ** int(d) if i_decay > 0 else 0.0
+
+
+def current_decay(pop: Population) -> float:
+    """The population's one current decay (eligible() checks they are equal)."""
+    return float(np.ravel(np.asarray(pop.params["i_decay"], np.float64))[0])
+
+
 def eligible(pop: Population, max_delay: int | None) -> str | None:
-    """None when ``pop`` can fire several spikes per step as copies, else why not."""
+    """None when ``pop`` can hold its membrane in u (fired by one copy or several, its current
+    as at most ``max_delay`` taps, default MAX_TAPS), else why not."""
     p = pop.params
     n = pop.size
     if not pop.spiking:
@@ -70,13 +110,16 @@ def eligible(pop: Population, max_delay: int | None) -> str | None:
         return "its voltage does not persist from one step to the next"
     i_decay = np.broadcast_to(np.asarray(p["i_decay"], np.float64), (n,))
     if np.any(i_decay != 0):
-        if np.any(np.asarray(p["i_bias"]) != 0):
-            return "it has a constant input current"
         if np.ptp(i_decay) > 0:
             return "its current decays differ between neurons"
-        d = taps(float(i_decay[0]))
-        if d > MAX_TAPS or (max_delay is not None and d > max_delay):
-            return f"its synaptic current needs {d} delayed taps"
+        a = float(i_decay[0])
+        if a >= 1:
+            return "its synaptic current never decays"
+        d = taps(a, max_delay)
+        if tail(a, d) > MAX_TAIL:
+            return (f"its synaptic current needs {taps_needed(a)} delayed taps for a "
+                    f"{TAIL:.0%} tail; the target's delays hold {d}, which leave "
+                    f"{tail(a, d):.0%} of it to the last tap (above {MAX_TAIL:.0%})")
     return None
 
 
@@ -90,53 +133,80 @@ def _row_scaled(w: sp.csr_array, rows: np.ndarray) -> sp.csr_array:
                          w.indptr.copy()), shape=w.shape)
 
 
-def synapse_count(net: HardwareNetwork, counts: Mapping[str, int]) -> int:
-    """The synapses ``expand(net, counts)`` would hold, without building it."""
+def synapse_count(net: HardwareNetwork, counts: Mapping[str, int],
+                  max_taps: int | None = None) -> int:
+    """The synapses ``expand(net, counts, max_taps=max_taps)`` would hold, without building it."""
     def taps_into(name):
-        if int(counts.get(name, 1)) <= 1:
+        if int(counts.get(name, 0)) < 1:
             return 1
-        p = net.populations[name].params
-        return taps(float(np.ravel(np.asarray(p["i_decay"], np.float64))[0]))
+        return taps(current_decay(net.populations[name]), max_taps)
 
     total = 0
     for t in net.tables:
         c_in, c_out = int(counts.get(t.target, 1)), int(counts.get(t.source, 1))
         total += t.nnz * max(c_out, 1) * max(c_in, 1) * taps_into(t.target)
+    for name, c in counts.items():
+        if int(c) >= 1 and current_decay(net.populations[name]) != 0:
+            bias = np.broadcast_to(np.asarray(net.populations[name].params["i_bias"]),
+                                   (net.populations[name].size,))
+            total += int(np.count_nonzero(bias)) * int(c) * taps_into(name)
     return total + sum(int(c) ** 2 * net.populations[n].size for n, c in counts.items()
-                       if int(c) > 1)
+                       if int(c) >= 1)
 
 
-def expand(net: HardwareNetwork, counts: Mapping[str, int], max_synapses: int | None = None
+def expand(net: HardwareNetwork, counts: Mapping[str, int], max_synapses: int | None = None,
+           *, late: Collection[str] = (), max_taps: int | None = None
            ) -> tuple[HardwareNetwork, dict[str, list[str]]]:
-    """``net`` with every population in ``counts`` (name -> c > 1) fired by c copies (module
-    docstring); returns (network, {population: its copies' names, itself first}). Raises
-    TooCostly when the result would hold more than ``max_synapses``."""
-    if max_synapses is not None and any(int(c) > 1 for c in counts.values()):
-        needed = synapse_count(net, counts)
+    """``net`` with every population in ``counts`` (name -> c >= 1) holding its membrane in u,
+    fired by c copies (module docstring), its current as at most ``max_taps`` taps; those in
+    ``late`` subtract their threshold a step late (snnTorch). Returns (network, {population:
+    its copies' names, itself first}). Raises TooCostly when the result would hold more than
+    ``max_synapses``."""
+    if max_synapses is not None and any(int(c) >= 1 for c in counts.values()):
+        needed = synapse_count(net, counts, max_taps)
         if needed > max_synapses:
             raise TooCostly(f"copies {dict(counts)} need {needed} synapses (above "
                             f"{max_synapses})")
     groups: dict[str, list[str]] = {}
     populations = dict(net.populations)
+    ramps: list[SynapseTable] = []      # constant inputs into a current (module docstring)
     for name, c in counts.items():
-        if int(c) <= 1:
+        if int(c) < 1:
             continue
         pop = net.populations[name]
-        why = eligible(pop, None)
+        why = eligible(pop, max_taps)
         if why is not None:
             raise ValueError(f"population '{name}' cannot be fired by copies: {why}")
         groups[name] = [name] + [copy_name(net, name, j) for j in range(2, int(c) + 1)]
         p = pop.params
         zero = np.zeros(pop.size)
+        i_bias = np.broadcast_to(np.asarray(p["i_bias"], np.float64), (pop.size,))
+        ramp = current_decay(pop) != 0 and np.any(i_bias != 0)
+        if ramp:
+            rows = np.flatnonzero(i_bias)
+            ramps.append(SynapseTable(
+                source=ALWAYS_ON, target=name, delay=0, provenance=pop.provenance,
+                weights=sp.csr_array((i_bias[rows], (rows, np.zeros(rows.size, np.int64))),
+                                     shape=(pop.size, 1))))
         for j, member in enumerate(groups[name], start=1):
-            # (eligible() refuses a constant input into a synaptic current; without a current
+            # (a constant input into the current arrives by taps (ramps); without a current
             # it is a constant input to the membrane, which quantize feeds into u)
             params = {**p, "i_decay": zero, "v_direct": zero,
+                      **({"i_bias": zero} if ramp else {}),
                       "threshold": np.broadcast_to(np.asarray(p["threshold"], np.float64),
                                                    (pop.size,)) * j}
             populations[member] = pop.with_(name=member, params=params)
+    if ramps:
+        source = net.free_name("always_on")
+        one = np.ones(1)
+        populations[source] = Population(
+            name=source, shape=(1,), spiking=True, provenance=("always_on",),
+            params={"i_decay": 0 * one, "v_decay": 0 * one, "v_direct": 0 * one,
+                    "i_bias": 0 * one, "v_bias": one, "threshold": 0.5 * one,
+                    "v_reset": 0 * one})
+        ramps = [t.with_(source=source) for t in ramps]
     tables: list[SynapseTable] = []
-    for t in net.tables:
+    for t in (*net.tables, *ramps):
         # Into a group: the current's impulse response as delayed taps, into every copy.
         into = [t]
         if t.target in groups:
@@ -146,7 +216,7 @@ def expand(net: HardwareNetwork, counts: Mapping[str, int], max_synapses: int | 
                                             (n,))[0])
             direct = np.broadcast_to(np.asarray(pop.params.get("v_direct", 0.0), np.float64),
                                      (n,))
-            d_max = taps(i_decay)
+            d_max = taps(i_decay, max_taps)
             into = []
             for d in range(d_max):
                 gain = i_decay ** d if d < d_max - 1 or i_decay == 0 \
@@ -161,8 +231,11 @@ def expand(net: HardwareNetwork, counts: Mapping[str, int], max_synapses: int | 
             tables.extend(x.with_(source=s) for s in sources)
     for name, members in groups.items():
         pop = net.populations[name]
+        # (late: the membrane a spike was read from is not reset, the next one is, by theta;
+        # in the step: theta off this membrane, which u decays before the next step)
         amount = np.broadcast_to(np.asarray(pop.params["threshold"], np.float64), (pop.size,)) \
-            * np.broadcast_to(np.asarray(pop.params["v_decay"], np.float64), (pop.size,))
+            * (1.0 if name in late else
+               np.broadcast_to(np.asarray(pop.params["v_decay"], np.float64), (pop.size,)))
         reset = sp.csr_array(sp.diags(-amount).tocsr())
         for s in members:
             for m in members:

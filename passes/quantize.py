@@ -85,7 +85,9 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
     if hasattr(model, "expand"):
         # Choices that change the network's shape (Loihi's spike copies) rewrite it first;
         # everything below, the latency included, sees the rewritten network.
-        net, choices, groups = model.expand(net, choices)
+        from nirc.passes.balance_delays import max_delay_of
+
+        net, choices, groups = model.expand(net, choices, max_delay=max_delay_of(ctx))
     new_tables: dict[int, object] = {}
     bias_tables: list[SynapseTable] = []
     refinements: list[tuple[int, SynapseTable]] = []
@@ -115,7 +117,8 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
                 refinements.append((index[refines], t.with_(kernel=kernel)))
         if choice:
             row = {**row, "choice": {k: v for k, v in choice.items()
-                                     if k not in ("reset_tables", "copy")}}
+                                     if k not in ("reset_tables", "copy", "current_taps",
+                                                  "membrane_peak")}}
         if name in groups:
             row = {**row, "spike_copies": list(groups[name][1:])}
         rows.append(row)
@@ -161,6 +164,24 @@ GOOD_ENOUGH = 0.999
 SEARCH_MARGIN = 0.005
 
 
+def membrane_peaks(net: HardwareNetwork, float_run) -> dict[str, float]:
+    """Per spiking population whose membrane ``float_run`` recorded (states "v"), its largest
+    magnitude over the population's threshold (the threshold above its reset)."""
+    peaks = {}
+    states = getattr(float_run, "states", None) or {}
+    for name, pop in net.populations.items():
+        v = (states.get(name) or {}).get("v") if pop.spiking else None
+        if v is None or np.size(v) == 0:
+            continue
+        theta = np.broadcast_to(np.asarray(pop.params["threshold"], np.float64)
+                                - np.asarray(pop.params["v_reset"], np.float64), (pop.size,))
+        v = np.asarray(v, np.float64).reshape(*np.shape(v)[:-len(pop.shape)], pop.size)
+        peak = float(np.max(np.abs(v) / np.where(theta > 0, theta, np.inf)))
+        if np.isfinite(peak) and peak > 0:
+            peaks[name] = round(peak, 6)
+    return peaks
+
+
 def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     """Quantize with the neuron model's per-population ``choices`` that agree best with the
     source model on calibration input (nirc.fidelity.search_factors, the search every
@@ -184,6 +205,16 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
 
     options = {name: {key: list(values) for key, values in offered(pop).items()}
                for name, pop in net.populations.items()}
+    # (a model may say why a choice the trained model needs is not offered: the rows' notes)
+    withheld = {name: ctx.model.choice_notes(pop, ctx.convention, max_delay=max_delay)
+                for name, pop in net.populations.items()} \
+        if hasattr(ctx.model, "choice_notes") else {}
+    withheld = {name: notes for name, notes in withheld.items() if notes}
+    # (per population where the model prices a knob by the population: {(name, knob): margin})
+    margins = dict(getattr(ctx.model, "choice_margins", None) or {})
+    if hasattr(ctx.model, "choice_margins_of"):
+        margins.update({(name, knob): m for name, pop in net.populations.items()
+                        for knob, m in ctx.model.choice_margins_of(pop, options[name]).items()})
     after = []
     if ctx.target is not None and "quantize" in ctx.target.passes:
         after = list(ctx.target.passes)[list(ctx.target.passes).index("quantize") + 1:]
@@ -208,12 +239,21 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     voltages = {o.source: float_run.outputs[k] for k, o in net.outputs.items()
                 if o.quantity != "spikes" and k in float_run.outputs}
     saved = dict(ctx.report)
+    # The largest membrane each spiking population reached in the source model, in its
+    # thresholds: a model that holds a membrane where the chip's neuron holds a bounded state
+    # (Loihi's u) sizes it by this (``membrane_peak``, passed with every choice).
+    peaks = membrane_peaks(net, float_run)
+
+    def with_peaks(choice):
+        return {name: {**c, "membrane_peak": peaks[name]}
+                if name in peaks and "u_range" in options.get(name, {}) else c
+                for name, c in choice.items()}
 
     def evaluate(choice):
         ctx.report.clear()
         ctx.report.update(saved)
         try:
-            quantized, rows, _ = quantize_with(net, ctx, choice)
+            quantized, rows, _ = quantize_with(net, ctx, with_peaks(choice))
         except getattr(ctx.model, "TooCostly", ()):
             return -1.0, None       # a choice the model will not build (listed as -1)
         deployed = quantized
@@ -236,15 +276,17 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         found = fidelity.search_factors(
             lambda c: first if c == defaults else evaluate(c), options, SEARCH_ROUNDS,
             defaults=defaults, margin=SEARCH_MARGIN,
-            knob_margins=getattr(ctx.model, "choice_margins", None))
+            knob_margins=margins)
     choice, score, best, start, tried = (found.factors, found.score, found.result,
                                          found.baseline, found.tried)
     agreement = best[3]
     # The passes after this one run again in the driver: the report holds quantize's own.
     ctx.report.clear()
     ctx.report.update(saved)
-    quantized, rows, _ = quantize_with(net, ctx, choice)
+    quantized, rows, _ = quantize_with(net, ctx, with_peaks(choice))
     for row in rows:
+        if row["population"] in withheld:
+            row["notes"] = [*row.get("notes", []), *withheld[row["population"]]]
         measured = agreement.get(row["population"])
         if measured is not None:
             row["calibration_agreement"] = round(float(measured["agreement"]), 6)

@@ -56,6 +56,8 @@ BIAS_EXP_MAX = 7
 DECAY_MAX = (1 << 12) - 1
 
 SIGN_MIXED, SIGN_EXCITATORY, SIGN_INHIBITORY = 1, 2, 3
+# A membrane held in u (quantize's choice "membrane_peak") keeps this factor above its peak.
+MEMBRANE_ROOM = 1.5
 # Tables up to this many entries, at least this full, are kept dense for the emulator.
 DENSE_MAX_ENTRIES = 1 << 20
 DENSE_MIN_FILL = 0.05
@@ -387,46 +389,119 @@ class LoihiCubaLIF(NeuronModel):
     # Sinabs' IAF CNN 0.04 and nothing on the test digits (85.4 % -> 85.1 %, same winner
     # 96.7 % both, 4x the synapses).
     choice_margins = {"spikes": 0.05}
+    # u_range: where a rewrite holds a membrane in u (nirc.spike_copies: copies, or a current
+    # as taps), "peak" shrinks the threshold's register until the largest membrane the source
+    # model reached on the calibration input fits u's 24 bits (``membrane_peak``; u wraps
+    # where Lava clips v), "x1" keeps the precision's scale: a smaller threshold makes the
+    # floor of every table with a negative weight exponent (Lava shifts each step's sum right)
+    # weigh more against it. Measured on the digits models, loihi2 calibration agreement
+    # (peak / x1): snnTorch RSynaptic, taps in the hidden layer 0.94 / 0.58 (its membrane
+    # reaches 223 thresholds, u holds 64); Rockpool LIFTorch, copies 8 and 16: 0.73 / 0.81,
+    # and offered both, the search's path locks "peak" in on one copy by noise (0.805): it is
+    # offered where the model fires one spike per step (without the knob: "x1").
+    U_RANGES = ("peak", "x1")
     TooCostly = spike_copies.TooCostly
 
     def choice_options(self, pop: Population, convention=None,
                        max_delay: int | None = None) -> dict[str, tuple]:
         """The choices worth trying for ``pop`` under the trained ``convention``: ``choices``,
         and a subtracting reset first where the model subtracts and ``pop`` can hold it; only
-        the defaults where the model subtracts and ``pop`` cannot; and ``spikes`` (copies)
-        where the model fires several spikes per step, subtracts, and ``pop`` can share its
-        membrane between copies (an output read from it counts all their spikes)."""
+        the defaults where the model subtracts and ``pop`` cannot; a subtracting reset after
+        the chip's own where ``pop`` has a synaptic current that at most ``max_delay`` taps
+        can hold (nirc.spike_copies with one copy); and ``spikes`` (copies) where the model
+        fires several spikes per step, subtracts, and ``pop`` can share its membrane between
+        copies (an output read from it counts all their spikes)."""
         options = dict(self.choices)
         if convention is None or convention.reset != "subtract":
             return options
+        subtract = "subtract late" if convention.reset_delay else "subtract"
         multi = {}
-        if convention.spikes == "multi" and not convention.reset_delay \
-                and spike_copies.eligible(pop, max_delay) is None:
+        held = spike_copies.eligible(pop, max_delay) is None
+        if convention.spikes == "multi" and not convention.reset_delay and held:
             multi = {"spikes": self.SPIKES}
         if self.subtract_eligible(pop) is None:
-            options["reset"] = ("subtract late" if convention.reset_delay else "subtract", "zero")
+            options["reset"] = (subtract, "zero")
             return {**options, **multi}
         # The chip resets to zero where the model subtracts: its agreement then measures that
         # gap, not the rounding, and a precision chosen by it fits the calibration set's noise
         # (measured on snnTorch RSynaptic digits, same winner with snnTorch on the test digits:
-        # 8-bit 75.8 %, 16-bit 76.3 %, 16-bit x4 71.5 %): Lava's own rule.
-        return {"precision": ("8-bit",), **multi}
+        # 8-bit 75.8 %, 16-bit 76.3 %, 16-bit x4 71.5 %): Lava's own rule. A current held as
+        # taps (one copy: nirc.spike_copies) subtracts as trained, first where the taps hold the
+        # current to spike_copies.TAIL, after the chip's own rule where the target's delays cut
+        # them short (then it must gain its margin, choice_margins_of). Measured on the same
+        # model, loihi2 (44 taps, synapses 5.3k -> 234k): same winner 95.0 % with the hidden
+        # layer subtracting, 96.5 % with both (the output layer's calibration agreement is
+        # 0.0014 lower subtracting: noise, below the search's margin).
+        reset = {}
+        if held and np.any(np.asarray(pop.params["i_decay"]) != 0):
+            reset = {"reset": (subtract, "zero") if self._taps_hold(pop, max_delay)
+                     else ("zero", subtract), **({} if multi else {"u_range": self.U_RANGES})}
+        return {"precision": ("8-bit",), **reset, **multi}
 
-    def expand(self, net, choices: Mapping[str, Mapping]):
+    @staticmethod
+    def _taps_hold(pop: Population, max_delay: int | None) -> bool:
+        """Whether taps within ``max_delay`` hold ``pop``'s current to spike_copies.TAIL."""
+        a = spike_copies.current_decay(pop)
+        needed = spike_copies.taps_needed(a)
+        return needed is not None and spike_copies.taps(a, max_delay) >= needed
+
+    def choice_margins_of(self, pop: Population, options: Mapping[str, tuple]
+                          ) -> dict[str, float]:
+        """``choice_margins`` for ``pop`` offered ``options``: leaving a zero reset for taps
+        costs synapses (its input tables times the taps), as copies do."""
+        if options.get("reset", ("",))[0] == "zero" and pop.spiking \
+                and np.any(np.asarray(pop.params["i_decay"]) != 0):
+            return {**self.choice_margins, "reset": self.choice_margins["spikes"]}
+        return dict(self.choice_margins)
+
+    def choice_notes(self, pop: Population, convention=None,
+                     max_delay: int | None = None) -> list[str]:
+        """Why a subtracting reset the model was trained with is not offered for ``pop``
+        (report rows' notes), where the reason is the target's (its delays)."""
+        if convention is None or convention.reset != "subtract" or not pop.spiking \
+                or self.subtract_eligible(pop) is None \
+                or not np.any(np.asarray(pop.params["i_decay"]) != 0):
+            return []
+        why = spike_copies.eligible(pop, max_delay)
+        return [] if why is None else [f"the reset stays zero where the model subtracts: {why}"]
+
+    def expand(self, net, choices: Mapping[str, Mapping], max_delay: int | None = None):
         """The float network with the populations whose ``spikes`` choice is above 1 fired by
-        copies (nirc.spike_copies), and the choices every population is
-        quantized with: the copies' membrane in u, reset by the tables ``expand`` adds.
-        Returns (network, choices, {population: its copies, itself first})."""
-        counts = {name: int(c.get("spikes", "1")) for name, c in choices.items()}
-        if all(c <= 1 for c in counts.values()):
+        copies, and those with a synaptic current whose ``reset`` subtracts holding their
+        membrane in u with one copy (nirc.spike_copies; the current as at most ``max_delay``
+        taps), and the choices every population is quantized with: the membrane in u, reset
+        by the tables ``expand`` adds (``current_taps``: the taps' count, their tail and the
+        synapses into the population before and after, for the report). Returns (network,
+        choices, {population: its copies, itself first})."""
+        counts, late = {}, set()
+        for name, c in choices.items():
+            pop = net.populations.get(name)
+            k = int(c.get("spikes", "1"))
+            reset = c.get("reset", "zero")
+            if pop is not None and (k > 1 or (reset != "zero" and pop.spiking and np.any(
+                    np.asarray(pop.params["i_decay"]) != 0))):
+                counts[name] = k
+                if reset == "subtract late":
+                    late.add(name)
+        if not counts:
             return net, dict(choices), {}
-        net, groups = spike_copies.expand(net, counts, spike_copies.MAX_SYNAPSES)
+        expanded, groups = spike_copies.expand(net, counts, spike_copies.MAX_SYNAPSES,
+                                               late=late, max_taps=max_delay)
         out = dict(choices)
         for name, members in groups.items():
+            pop = net.populations[name]
+            a = spike_copies.current_decay(pop)
+            d = spike_copies.taps(a, max_delay)
+            taps = {"taps": d, "taps_needed": spike_copies.taps_needed(a),
+                    "tail": round(spike_copies.tail(a, d), 6),
+                    "synapses_in": [sum(t.nnz for t in net.tables if t.target == name),
+                                    sum(t.nnz for t in expanded.tables if t.target in members)]}
             for j, member in enumerate(members, start=1):
-                out[member] = {**choices[name], "reset": "subtract", "reset_tables": "given",
-                               "spikes": str(len(members)), "copy": j}
-        return net, out, groups
+                out[member] = {**choices[name],
+                               "reset": "subtract late" if name in late else "subtract",
+                               "reset_tables": "given", "spikes": str(len(members)), "copy": j,
+                               **({"current_taps": taps} if a != 0 and j == 1 else {})}
+        return expanded, out, groups
 
     @staticmethod
     def subtract_eligible(pop: Population) -> str | None:
@@ -501,6 +576,20 @@ class LoihiCubaLIF(NeuronModel):
         exp_min = int(formats.get("weight_exp_min", -(1 << (exp_bits - 1))))
         exp_max = int(formats.get("weight_exp_max", (1 << (exp_bits - 1)) - 1))
         vth_target = min(float(1 << (17 - headroom)) * state_scale, float(VTH_MAX))
+        peak = choice.get("membrane_peak")
+        if peak and choice.get("reset_tables") == "given" and pop.spiking \
+                and choice.get("u_range") == "peak":
+            # A membrane held in u by the rewrite (nirc.spike_copies) wraps at 24 bits where
+            # Lava clips v: its threshold shrinks until the largest membrane the source model
+            # reached on the calibration input (``membrane_peak``, in thresholds) fits with
+            # MEMBRANE_ROOM to spare (snnTorch's late reset lets it reach 70 thresholds).
+            fits = UV_MAX / ((1 << ACT_SHIFT) * float(peak) * MEMBRANE_ROOM)
+            if fits < vth_target:
+                vth_target = max(fits, 1.0)
+                notes.append(f"threshold register scaled to {int(vth_target)} so that the "
+                             f"membrane held in u reaches {float(peak):.3g} thresholds (the "
+                             f"source model's largest on the calibration input) without "
+                             f"wrapping")
 
         if np.any(np.broadcast_to(p.get("v_direct", 0.0), (n,)) != 0):
             notes.append("the direct input-to-voltage term of the exact discretisation of a "
@@ -554,6 +643,17 @@ class LoihiCubaLIF(NeuronModel):
             notes.append(f"reset by subtraction ({reset}): the membrane is held in u (du from "
                          f"the voltage decay), v copies it (dv = 4095), a table from the "
                          f"population to itself subtracts the threshold a step after a spike")
+        current_taps = choice.get("current_taps")
+        if current_taps:
+            notes.append(
+                f"its synaptic current arrives as {current_taps['taps']} delayed copies of each "
+                f"input table (synapses into it {current_taps['synapses_in'][0]} -> "
+                f"{current_taps['synapses_in'][1]}); {100 * current_taps['tail']:.2g} % of the "
+                f"current's impulse response arrives at the last tap instead of later"
+                + ("" if current_taps["taps_needed"] is None or current_taps["taps"]
+                   >= current_taps["taps_needed"] else
+                   f" (the target's delays hold {current_taps['taps']} taps, "
+                   f"{current_taps['taps_needed']} would leave {100 * spike_copies.TAIL:.0f} %)"))
         elif np.any(v_decay < kept_fraction(np.full(n, DECAY_MAX), DM_OFFSET) - 1e-12):
             notes.append("voltage decays faster than Loihi's fastest (dv = 4095 keeps 1/4096)")
         v_scale = s * (1 << ACT_SHIFT)
@@ -696,6 +796,7 @@ class LoihiCubaLIF(NeuronModel):
             "current_bias_rel_error": float(np.max(np.where(
                 current_bias != 0, np.abs(bias_err) / current_ref, 0.0), initial=0.0)),
             "notes": notes,
+            **({"current_taps": dict(current_taps)} if current_taps else {}),
         }
         return new_pop, new_tables, report
 
