@@ -247,3 +247,22 @@ def expand(net: HardwareNetwork, counts: Mapping[str, int], max_synapses: int | 
                if o.source in groups and o.quantity == "spikes" else o
                for k, o in net.outputs.items()}
     return net.with_(populations=populations, tables=tuple(tables), outputs=outputs), groups
+
+
+def membrane_as_current(net: HardwareNetwork, groups: Mapping[str, list[str]]
+                        ) -> HardwareNetwork:
+    """The float network ``expand`` returned, computing what the chip computes: every copy's
+    membrane held as the current, which no reset touches (i_decay = v_decay, v_decay = 0, so
+    v = i; constant inputs into it), as quantize lowers it into Loihi's u. Run by the float
+    reference, it is the rewrite's own semantics (tests compare it with the trained rule)."""
+    populations = dict(net.populations)
+    for members in groups.values():
+        for name in members:
+            p = populations[name].params
+            populations[name] = populations[name].with_(params={
+                **p, "i_decay": np.asarray(p["v_decay"], np.float64),
+                "v_decay": 0.0 * np.asarray(p["v_decay"], np.float64),
+                "i_bias": np.asarray(p["i_bias"], np.float64) + np.asarray(p["v_bias"],
+                                                                          np.float64),
+                "v_bias": 0.0 * np.asarray(p["v_bias"], np.float64)})
+    return net.with_(populations=populations)

@@ -311,3 +311,25 @@ def test_spike_copies_run_on_lava_as_on_the_emulator(tmp_path):
 
     assert problems == []
     assert all(lava.recordings[k].any() for k in lava.recordings if k.startswith("spikes_"))
+
+
+def test_a_subtracting_reset_with_a_synaptic_current_runs_on_lava_as_on_the_emulator(tmp_path):
+    """A population trained to subtract its threshold a step late (snnTorch's RSynaptic) with a
+    synaptic current holds its membrane in u: its current as 44 delayed taps of every input
+    table (DelayDense), its bias ramping up through taps from an always-on neuron, a table
+    onto itself subtracting the threshold. Lava must run the build exactly as the emulator."""
+    from nirc.driver import compile as compile_model
+    from test_loihi_current_reset import LATE, rsynaptic
+
+    graph = rsynaptic()
+    result = compile_model(graph, "loihi2", tmp_path / "build", convention=LATE,
+                           calibration_steps=0)
+    (row,) = [r for r in result.report["quantization"] if r["population"] == "lif"]
+    assert row.get("current_taps"), "the search kept the zero reset: this test would not run taps"
+    # (past the last tap, which carries the current's tail, at delay 44)
+    inputs = bernoulli_input(graph, 60, rate=0.3, seed=2)
+
+    problems, lava, _ = compare_build(tmp_path / "build", inputs)
+
+    assert problems == []
+    assert all(lava.recordings[k].any() for k in lava.recordings if k.startswith("spikes_"))
