@@ -117,7 +117,8 @@ def test_the_search_lifts_a_skip_graphs_merge_layer_to_the_float_model(tmp_path,
 def test_a_model_the_chip_cannot_fire_as_trained_is_named_in_the_warning(tmp_path,
                                                                          monkeypatch):
     """Rockpool's LIFTorch (subtract reset, several spikes per step, synaptic current) on
-    Loihi (reset to zero, one spike per step; several only by spike copies): the damage
+    Loihi (one spike per step, subtracting with its membrane in u; several only by spike
+    copies): the damage
     warning says which rules differ, what the layer lost on the calibration input, and how
     to run the model under the chip's rules; with copies (here at most 4, to keep the search
     short), the bound they set."""
@@ -141,9 +142,10 @@ def test_a_model_the_chip_cannot_fire_as_trained_is_named_in_the_warning(tmp_pat
     single = notes(("1",))
     assert set(single) == {"1_LIFTorch.lif", "3_LIFTorch"}, single
     for note in single.values():
-        assert "the model subtracts the threshold, the chip resets to zero" in note
+        # (one copy still subtracts as trained: its membrane in u, its current as taps)
+        assert "the chip resets to zero" not in note
         assert "the model fires several spikes per step, the chip at most one" in note
-        assert "nirc simulate --reset zero --spikes single" in note
+        assert "nirc simulate --reset subtract --spikes single" in note
         assert "calibration agreement" in note and "% lost" in note
     copies = notes(("1", "4"))
     assert copies and all("4 on the chip" in note and "--reset subtract --max-spikes 4" in note
@@ -213,15 +215,19 @@ def test_only_a_neuron_without_a_synaptic_current_can_subtract():
 
 
 def test_a_population_that_cannot_reset_as_trained_keeps_the_default_precision():
-    """snnTorch RSynaptic subtracts its threshold; a CubaLIF's u holds its current, so the chip
-    resets to zero: the search is not offered choices it would only fit to that gap."""
+    """snnTorch RSynaptic subtracts its threshold; a CubaLIF's u holds its current, so on a
+    chip without synaptic delays (its current cannot become taps) the chip resets to zero:
+    the search is not offered choices it would only fit to that gap. With delays the
+    subtraction is offered (nirc.spike_copies, one copy) at the default precision."""
     from nirc.convention import resolve
     from nirc.nirio import read
 
     path = Path(__file__).resolve().parents[1] / "examples" / "digits" / "snntorch_rsynaptic.nir"
     convention = resolve(read(path), "auto")
     cuba = _population(4)
-    assert MODEL.choice_options(cuba, convention) == {"precision": ("8-bit",)}
+    assert MODEL.choice_options(cuba, convention, max_delay=1) == {"precision": ("8-bit",)}
+    held = MODEL.choice_options(cuba, convention, max_delay=64)
+    assert held["precision"] == ("8-bit",) and held["reset"] == ("subtract late", "zero")
     lif = cuba.with_(params={**cuba.params, "i_decay": np.zeros(4)})
     options = MODEL.choice_options(lif, convention)
     assert options["reset"] == ("subtract late", "zero") and len(options["precision"]) == 4
