@@ -285,8 +285,23 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     ctx.report.update(saved)
     quantized, rows, _ = quantize_with(net, ctx, with_peaks(choice))
     for row in rows:
-        if row["population"] in withheld:
-            row["notes"] = [*row.get("notes", []), *withheld[row["population"]]]
+        name = row["population"]
+        if name in withheld:
+            row["notes"] = [*row.get("notes", []), *withheld[name]]
+        offered_resets = options.get(name, {}).get("reset", [])
+        if choice.get(name, {}).get("reset") == "zero" and len(offered_resets) > 1:
+            # A subtraction the model was trained with, offered and not kept: what it scored.
+            scores = {t["factor"]: t["agreement"] for t in tried
+                      if t["population"] == name and t["knob"] == "reset"
+                      and t["factor"] != "zero"}
+            if scores:
+                value, best_other = max(scores.items(), key=lambda kv: kv[1])
+                cost = ctx.model.subtract_cost(net.populations[name], max_delay) \
+                    if hasattr(ctx.model, "subtract_cost") else ""
+                row["notes"] = [*row.get("notes", []), (
+                    f"the reset stays zero: with '{value}' (the trained rule{cost}) the "
+                    f"network's calibration agreement was {best_other:.3f}, as chosen "
+                    f"{score:.3f}")]
         measured = agreement.get(row["population"])
         if measured is not None:
             row["calibration_agreement"] = round(float(measured["agreement"]), 6)

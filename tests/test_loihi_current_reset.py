@@ -164,3 +164,19 @@ def test_the_search_keeps_the_trained_reset_and_the_build_equals_the_integer_ref
                         lambda self, pop, convention=None, max_delay=None: dict(self.choices))
     zero = compile_model(graph, "loihi2", None, convention=LATE, calibration_steps=0)
     assert _step_agreement(zero, graph, inputs, LATE) < trained - 0.1    # measured 0.70
+
+
+def test_a_target_with_short_delays_says_what_the_tail_costs():
+    """SpiNNaker-2 holds delays of 15 steps: the report row says the taps and their tail
+    whichever reset the search keeps (with the taps: their count and tail; with zero: what
+    the trained rule scored, at what tail)."""
+    result = compile_model(rsynaptic(), "spinnaker2", None, convention=LATE,
+                           calibration_steps=0)
+    (row,) = [r for r in result.report["quantization"] if r["population"] == "lif"]
+    if row["choice"]["reset"] == "zero":
+        (note,) = [n for n in row["notes"] if n.startswith("the reset stays zero")]
+        assert "'subtract late'" in note and "15 taps" in note and "21 %" in note
+    else:
+        assert row["current_taps"]["taps"] == 15 and row["current_taps"]["taps_needed"] == 44
+        assert row["current_taps"]["tail"] == pytest.approx(0.9 ** 15, rel=1e-3)
+        assert any("the target's delays hold 15 taps" in n for n in row["notes"])

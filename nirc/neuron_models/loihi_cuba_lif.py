@@ -454,6 +454,17 @@ class LoihiCubaLIF(NeuronModel):
             return {**self.choice_margins, "reset": self.choice_margins["spikes"]}
         return dict(self.choice_margins)
 
+    @staticmethod
+    def subtract_cost(pop: Population, max_delay: int | None = None) -> str:
+        """What a subtracting reset costs ``pop`` beyond its table onto itself (for a note):
+        its current's taps and their tail, or nothing."""
+        if not np.any(np.asarray(pop.params["i_decay"]) != 0):
+            return ""
+        a = spike_copies.current_decay(pop)
+        d = spike_copies.taps(a, max_delay)
+        return (f"; its current as {d} taps of every input table, "
+                f"{100 * spike_copies.tail(a, d):.2g} % of it at the last one")
+
     def choice_notes(self, pop: Population, convention=None,
                      max_delay: int | None = None) -> list[str]:
         """Why a subtracting reset the model was trained with is not offered for ``pop``
