@@ -30,12 +30,14 @@ population into c populations that share one membrane and together fire min(n, c
   constant input reaches the trained membrane) - Loihi 2's synaptic delays, which Lava's
   DelayDense runs. A constant input into the current ramps up as the current does: it
   arrives by the same taps from a neuron that fires in every step (a float population
-  ``always_on``, v_bias 1 over threshold 0.5, added once). D is the smallest with i_decay^D below TAIL, at most the target's
-  longest table delay (``max_taps``); the current's impulse response beyond the last tap,
-  i_decay^D of its weight (``tail``), arrives at the last tap instead of later.
+  ``always_on``, v_bias 1 over threshold 0.5, added once). D is the smallest with
+  i_decay^D below TAIL, at most the target's longest table delay (``max_taps``); the
+  current's impulse response beyond the last tap, i_decay^D of its weight (``tail``),
+  arrives at the last tap instead of later.
 
 Synapse cost: each table into the population times c * D, out of it times c. The quantize
-pass offers it (``spikes`` choice of LoihiCubaLIF) and keeps it only where calibration
+pass offers it (``spikes`` choice of LoihiCubaLIF, and its ``reset`` choice for one copy)
+and keeps it only where calibration
 agreement says it pays.
 """
 
