@@ -94,31 +94,35 @@ def _encode_indented(o: Any, newline: str, parts: list[str]) -> None:
             parts.append("[]")
             return
         inner = newline + " "
-        separator = "[" + inner
+        separator, following = "[" + inner, "," + inner
         for value in o:
-            parts.append(separator)
-            separator = "," + inner
-            if type(value) is int:      # most members: no call for them
-                parts.append(int.__repr__(value))
+            # Plain integers and strings (most members) join their separator in one piece:
+            # no call, and half the pieces held until the join.
+            if type(value) is int:
+                parts.append(separator + int.__repr__(value))
+            elif type(value) is str:
+                parts.append(separator + _encode_string(value))
             else:
+                parts.append(separator)
                 _encode_indented(value, inner, parts)
+            separator = following
         parts.append(newline + "]")
     elif isinstance(o, dict):
         if not o:
             parts.append("{}")
             return
         inner = newline + " "
-        separator = "{" + inner
+        separator, following = "{" + inner, "," + inner
         for key, value in o.items():
-            parts.append(separator)
-            separator = "," + inner
-            parts.append(_encode_string(_key_text(key)) + ": ")
+            head = separator + _encode_string(_key_text(key)) + ": "
             if type(value) is int:
-                parts.append(int.__repr__(value))
+                parts.append(head + int.__repr__(value))
             elif type(value) is str:
-                parts.append(_encode_string(value))
+                parts.append(head + _encode_string(value))
             else:
+                parts.append(head)
                 _encode_indented(value, inner, parts)
+            separator = following
         parts.append(newline + "}")
     else:
         _encode_indented(_json_default(o), newline, parts)
