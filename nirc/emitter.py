@@ -13,6 +13,7 @@ model's ``param_names`` and ``table_fields`` say which fields to write.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -59,14 +60,92 @@ def _json_default(obj: Any):
 
 def dumps(obj: Any) -> str:
     """Sorted-by-construction, fixed-format JSON; NaN/Inf (an overflow upstream) is refused
-    as a NircError rather than written as invalid JSON."""
-    try:
-        return json.dumps(obj, indent=1, default=_json_default, allow_nan=False) + "\n"
-    except ValueError as err:
-        if "not JSON compliant" not in str(err):
-            raise
+    as a NircError rather than written as invalid JSON.
+
+    The bytes are those of ``json.dumps(obj, indent=1, default=_json_default,
+    allow_nan=False)``; the standard library encodes with indentation in pure Python, one
+    generator per nesting level, which took a third of a 10^5-node compile. Here one
+    recursive function appends to a list (tests/test_build_output.py compares the two)."""
+    parts: list[str] = []
+    _encode_indented(obj, "\n", parts)
+    return "".join(parts) + "\n"
+
+
+_encode_string = json.encoder.encode_basestring_ascii
+
+
+def _encode_indented(o: Any, newline: str, parts: list[str]) -> None:
+    """Append ``o`` as json.dumps(indent=1) writes it; ``newline`` is "\n" plus the current
+    indentation. The order of the type tests is json's (bool before int, float after)."""
+    if isinstance(o, str):
+        parts.append(_encode_string(o))
+    elif o is None:
+        parts.append("null")
+    elif o is True:
+        parts.append("true")
+    elif o is False:
+        parts.append("false")
+    elif isinstance(o, int):
+        parts.append(int.__repr__(o))
+    elif isinstance(o, float):
+        parts.append(_float_text(o))
+    elif isinstance(o, (list, tuple)):
+        if not o:
+            parts.append("[]")
+            return
+        inner = newline + " "
+        separator, following = "[" + inner, "," + inner
+        for value in o:
+            # Plain integers and strings (most members) join their separator in one piece:
+            # no call, and half the pieces held until the join.
+            if type(value) is int:
+                parts.append(separator + int.__repr__(value))
+            elif type(value) is str:
+                parts.append(separator + _encode_string(value))
+            else:
+                parts.append(separator)
+                _encode_indented(value, inner, parts)
+            separator = following
+        parts.append(newline + "]")
+    elif isinstance(o, dict):
+        if not o:
+            parts.append("{}")
+            return
+        inner = newline + " "
+        separator, following = "{" + inner, "," + inner
+        for key, value in o.items():
+            head = separator + _encode_string(_key_text(key)) + ": "
+            if type(value) is int:
+                parts.append(head + int.__repr__(value))
+            elif type(value) is str:
+                parts.append(head + _encode_string(value))
+            else:
+                parts.append(head)
+                _encode_indented(value, inner, parts)
+            separator = following
+        parts.append(newline + "}")
+    else:
+        _encode_indented(_json_default(o), newline, parts)
+
+
+def _key_text(key: Any) -> str:
+    """A dict key as json writes it (keys that are not strings become their JSON text)."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, float):
+        return _float_text(key)
+    if key is True or key is False or key is None:
+        return {True: "true", False: "false", None: "null"}[key]
+    if isinstance(key, int):
+        return int.__repr__(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def _float_text(value: float) -> str:
+    if value != value or value in (math.inf, -math.inf):
         raise NircError("a computed number overflowed to NaN or Inf (are the model's "
-                        "parameters or dt extreme?); nothing was written") from None
+                        "parameters or dt extreme?); nothing was written")
+    return float.__repr__(value)
 
 
 def build_config(net: HardwareNetwork, placement: Placement, target_name: str

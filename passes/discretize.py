@@ -19,6 +19,7 @@ import numpy as np
 
 from nirc.discrete import DiscreteNeuron, StepDelay
 from nirc.errors import ModelError
+from nirc.hwnet import per_neuron
 from nirc.ir.nodes import NEURON_TYPES, Delay, NIRGraph, Node, Threshold
 from nirc.passes.context import PassContext
 
@@ -44,7 +45,7 @@ def discrete_neuron(node: Node, name: str, dt: float, method: str,
     shape = np.broadcast_shapes(*(np.shape(a) for a in (c.decay_v, c.rest_v, c.from_x)))
 
     def full(a, default=0.0):
-        return np.broadcast_to(np.asarray(default if a is None else a, np.float64), shape).copy()
+        return per_neuron(default if a is None else a, shape)
 
     if c.decay_i is None:
         i_decay = full(0.0)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from nirc.hwnet import HardwareNetwork, Population, SynapseTable
+from nirc.hwnet import HardwareNetwork, Population, SynapseTable, per_neuron
 from nirc.passes.context import PassContext
 
 
@@ -66,8 +66,7 @@ def _share(keys: np.ndarray, limit: int) -> np.ndarray:
 
 def _group(pop: Population, names: tuple[str, ...], limit: int | None
            ) -> tuple[Population, dict]:
-    keys = np.stack([np.broadcast_to(np.asarray(pop.params[k], np.int64), (pop.size,))
-                     for k in names], axis=1)
+    keys = np.stack([per_neuron(pop.params[k], pop.size, np.int64) for k in names], axis=1)
     row: dict = {"population": pop.name}
     # Most layers share one value of every profile parameter: no sort (np.unique over rows
     # costs more than the rest of the pass on a 10^5-node chain).

@@ -194,3 +194,28 @@ def test_emulate_batch_mode_reads_and_writes_a_sample_axis(tmp_path):
     out = np.load(tmp_path / "o.npz")
     assert out["output"].shape == (12, 5, 3) and out["output"].dtype.kind == "i"
     assert out["voltage_out"].shape == (12, 5, 3) and out["voltage_out"].dtype.kind == "f"
+
+
+def test_config_json_text_is_what_json_dumps_with_indent_1_writes():
+    from enum import IntEnum
+
+    from nirc.emitter import _json_default, dumps
+
+    class Level(IntEnum):
+        HIGH = 3
+
+    doc = {"s": "naïve \"q\" \n", "i": -7, "big": 2 ** 70, "f": 0.1, "g": 1e-300, "t": True,
+           "n": None, "e": [], "d": {}, "tuple": (1, "a", [2.5, False]), "level": Level.HIGH,
+           "np": [np.int32(5), np.float64(0.25), np.float32(1.5), np.arange(3)],
+           1: "int key", 2.5: "float key", None: "none key", False: "bool key",
+           "nested": [{"a": [[[]], {}], "b": {"c": [1, {"d": "x"}]}}]}
+    assert dumps(doc) == json.dumps(doc, indent=1, default=_json_default, allow_nan=False) + "\n"
+
+
+def test_config_json_refuses_nan_and_inf_as_one_error():
+    from nirc.emitter import dumps
+    from nirc.errors import NircError
+
+    for bad in (float("nan"), float("inf"), np.float64(-np.inf)):
+        with pytest.raises(NircError, match="overflowed to NaN or Inf"):
+            dumps({"x": [1, {"y": bad}]})
