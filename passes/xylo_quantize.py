@@ -40,7 +40,11 @@ fidelity compares the chip's counts times it. Such an output layer is also tried
 hidden neurons, its counts read through relays (nirc.targets.xylo.relay: exact, one
 step later); the readout that agrees more is kept, ``ctx.report["quantize"]["readout"]``
 says which with both agreements, and ``latency_steps`` has the relay's. ``ctx.report["quantize"]
-["search"]`` lists the factors tried and the agreement each gave;
+["search"]`` lists the factors tried and the agreement each gave. Two more knobs per
+population start on and are kept unless calibration agrees more without them (both in
+nirc.targets.xylo.quantize): ``fill`` raises its scale until its weights fill 8 bits under
+the shifts the matrices need, ``rounding`` adds the bias that cancels the upward drift of
+Xylo's flooring decays (on a chip with biases).
 ``ctx.report["quantization"]`` one row per population with its scale, scale
 factor, count scale, calibration agreement and what limited it (limited_by).
 """
@@ -161,12 +165,15 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         """quantized_network's keyword arguments for search factors {population: {knob: f}}:
         "scale" multiplies the state scale, "count" a readout's thresholds, "tau_mem" and
         "tau_syn" the time constant whose nearest bit shift is taken (0.5, 1, 2: a shift
-        below, the nearest, a shift above)."""
+        below, the nearest, a shift above), "fill" and "rounding" (1 on, 0 off) the weights
+        filling 8 bits and the decay-rounding bias."""
         return {"scale_factors": {n: k["scale"] for n, k in factors.items() if "scale" in k},
                 "count_scales": {n: k["count"] for n, k in factors.items() if "count" in k},
                 "dash_steps": {n: (int(round(np.log2(k.get("tau_mem", 1.0)))),
                                    int(round(np.log2(k.get("tau_syn", 1.0)))))
-                               for n, k in factors.items() if "tau_mem" in k or "tau_syn" in k}}
+                               for n, k in factors.items() if "tau_mem" in k or "tau_syn" in k},
+                "rounding_bias": {n: k["rounding"] for n, k in factors.items() if "rounding" in k},
+                "fill": {n: k["fill"] for n, k in factors.items() if "fill" in k}}
 
     def tune(base: HardwareNetwork, counts: dict[str, float]):
         """The factor search (module docstring) for one lowering of the network, and per
@@ -199,6 +206,11 @@ def xylo_quantize(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                 knobs["tau_syn"] = list(TAU_FACTORS)
             if name in counts:
                 knobs["count"] = list(COUNT_SCALES)
+            # Weights filling 8 bits under the shifts, and the bias that cancels the flooring
+            # decays' drift (nirc.targets.xylo.quantize): on unless calibration agrees more without.
+            knobs["fill"] = [0.0]
+            if device.has_bias:
+                knobs["rounding"] = [0.0]
             candidates[name] = knobs
         return fidelity.search_factors(evaluate, candidates, rounds=SEARCH_ROUNDS), room
 
@@ -342,9 +354,10 @@ def limited_by(row: dict, agreement: dict | None, room: float | None,
         parts.append(f"bursts: {100 * agreement['burst_share']:.0f}% of its spikes are a second or later "
                      f"spike in one step (Xylo subtracts the threshold and fires up to 31 per step; the "
                      f"float neuron fires once)")
-    if room is not None and row["scale_factor"] >= room * 0.999:
+    factor = row["scale_factor"] * row.get("fill_factor", 1.0)
+    if room is not None and factor >= room * 0.999:
         parts.append("range: its thresholds are at the top of the 16-bit range; states beyond it saturate")
-    elif room is not None and row["scale_factor"] >= room * 0.5 and chip_max_spikes > 1:
+    elif room is not None and factor >= room * 0.5 and chip_max_spikes > 1:
         reached = reach.get("v_thresholds")
         parts.append("range: thresholds above half the 16-bit range bound it to one spike per step "
                      "as the model fires, and its states saturate at about two thresholds"

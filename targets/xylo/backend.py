@@ -48,12 +48,15 @@ def quantized_network(net: HardwareNetwork, device: XyloDevice, granularity: str
                       file: str | None = None, state_peaks: dict | None = None,
                       scale_factors: dict[str, float] | None = None,
                       count_scales: dict[str, float] | None = None,
-                      dash_steps: dict[str, tuple[int, int]] | None = None) -> tuple[HardwareNetwork, dict]:
+                      dash_steps: dict[str, tuple[int, int]] | None = None,
+                      rounding_bias: dict[str, float] | None = None,
+                      fill: dict[str, float] | None = None) -> tuple[HardwareNetwork, dict]:
     """Float network -> integer xylo_lif network (same populations and tables) and the quantization report
-    (``scale_factors``, ``count_scales``, ``dash_steps``: see nirc.targets.xylo.quantize.quantize)."""
+    (``scale_factors``, ``count_scales``, ``dash_steps``, ``rounding_bias``, ``fill``: see
+    nirc.targets.xylo.quantize.quantize)."""
     placed = layout(net, device, file)
     spec, report = quantize(placed, net, device, granularity, file, state_peaks, scale_factors,
-                            count_scales, dash_steps)
+                            count_scales, dash_steps, rounding_bias, fill)
     scales = report.pop("state_scale")
     hidden = {p.name: ("hidden", p) for p in placed.hidden}
     readout = {p.name: ("readout", p) for p in placed.readout}

@@ -20,10 +20,24 @@ one as chip users expect (rockpool's global_quantize / channel_quantize):
   and the weights fit 8 bits under a 3-bit shift; each matrix
   (W_in, W_rec, W_out) then gets the smallest shift that fits its weights,
   ``w_int = round(w * s / 2**shift)``, thresholds ``round(th * s)``.
+- filling the weights' range: a matrix's shift is set by its largest weight over
+  every population it feeds, so a population whose own weights reach less than
+  127 under it (a smaller layer sharing W_rec, or a scale factor between two
+  shifts) may have its ``s`` raised until they do (``fill``; capped where its
+  thresholds leave 16 bits; the row's ``fill_factor``): the rounding error of its
+  weights, half a step of 2**shift, is then the smallest share of its threshold
+  that 8 bits allow (the rockpool digits model's output layer reached 62 of 127).
 - scale factors: a caller may multiply each population's ``s`` (the xylo_quantize
   pass searches the factor that agrees best with the float model; past the 8-bit
   range the largest weights clip to +-127, counted per matrix in the report).
 - biases: ``round(s * (v_bias + i_bias / (1 - i_decay)))`` (Xylo adds bias to v).
+- decay rounding: ``x -= x >> dash`` floors, so an integer state keeps on average
+  (1 - 2**-dash) / 2 of a unit more than ``x * (1 - 2**-dash)`` (its residues mod
+  2**dash taken as uniform); a current carries that excess into v every step,
+  ``(2**dash_syn - 1) / 2`` units in its steady state. A population named in
+  ``rounding_bias`` gets the rounded sum of these excesses (per fed synapse, and
+  v's own) subtracted through its bias (rounding_compensation), so its states do
+  not creep upward; relays and alias copies never do.
 - non-spiking readouts get the largest threshold (their v_mem is the output).
 """
 
@@ -43,6 +57,7 @@ from nirc.targets.xylo.relay import is_relay, packing
 HEADROOM_BITS = 2        # without calibration, states may reach 4x the largest threshold
 CALIBRATION_MARGIN = 1.25  # with calibration, room above the largest float state seen
 GRANULARITIES = ("layer", "channel")
+FILL_MARGIN = 0.01       # filled weights round to at most 127 (127.5 would round up to 128)
 
 
 def dash_from_decay(decay: np.ndarray, what: str, node: str, file: str | None, dt: float) -> np.ndarray:
@@ -61,6 +76,35 @@ def dash_from_decay(decay: np.ndarray, what: str, node: str, file: str | None, d
         steps = np.where(decay < 1, 1.0 / (1.0 - np.minimum(decay, 1 - 1e-300)), np.inf)
         dash = np.where(np.isfinite(steps), np.rint(np.log2(np.maximum(steps, 1.0))), DASH_MAX)
     return np.clip(dash, 0, DASH_MAX).astype(np.int64)
+
+
+def rounding_compensation(dash_mem: np.ndarray, dash_syns: list[np.ndarray], fed: list[np.ndarray]
+                          ) -> np.ndarray:
+    """The integer bias that cancels the mean upward drift of Xylo's flooring decays (module
+    docstring): -round(sum over the fed synapses of (2**dash_syn - 1) / 2 + (1 - 2**-dash_mem) / 2).
+    ``fed[k]`` marks the neurons whose synapse k has any input weight."""
+    excess = (1.0 - 2.0 ** -np.asarray(dash_mem, np.float64)) / 2.0
+    for dash, used in zip(dash_syns, fed):
+        excess = excess + np.where(used, (2.0 ** np.asarray(dash, np.float64) - 1.0) / 2.0, 0.0)
+    return -np.rint(excess)
+
+
+def fill_factors(placed, s: np.ndarray, matrices: list[tuple[np.ndarray, int]], room: dict[str, float]
+                 ) -> dict[str, float]:
+    """Per population, the factor (>= 1) that raises its scale ``s`` until its largest weight in
+    any of ``matrices`` ((float weights before scaling, with the target neuron on axis 1; the
+    matrix's shift)) reaches 127 under that shift, capped at ``room`` (its thresholds fill 16
+    bits); 1 for a population without weights."""
+    out = {}
+    for p in placed:
+        sl = slice(p.start, p.stop)
+        peak = 0.0
+        for w, shift in matrices:
+            scaled = np.abs(w[:, sl]) * (s[sl][None, :, None] if w.ndim == 3 else s[sl][None, :])
+            peak = max(peak, float(scaled.max(initial=0.0)) / (1 << shift))
+        fill = (WEIGHT_MAX + 0.5 - FILL_MARGIN) / peak if peak > 0 else 1.0
+        out[p.name] = float(max(1.0, min(fill, room.get(p.name, np.inf))))
+    return out
 
 
 def _per_neuron(layout: XyloLayout, net: HardwareNetwork, placed, key: str, default: float = 0.0):
@@ -118,7 +162,9 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
              file: str | None = None, state_peaks: dict | None = None,
              scale_factors: dict[str, float] | None = None,
              count_scales: dict[str, float] | None = None,
-             dash_steps: dict[str, tuple[int, int]] | None = None) -> tuple[XyloSpec, dict]:
+             dash_steps: dict[str, tuple[int, int]] | None = None,
+             rounding_bias: dict[str, float] | None = None,
+             fill: dict[str, float] | None = None) -> tuple[XyloSpec, dict]:
     """The integer XyloSpec for a laid-out float network, and the quantization report.
 
     ``state_peaks`` ({population: {"v": (size,), "i": (size,)}}, float units, e.g. the
@@ -136,6 +182,10 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     ``dash_steps`` moves the named populations' (dash_mem, dash_syn) from the nearest time
     constant by that many steps (a fidelity search may find the other side of tau better);
     the row's ``dash_steps``.
+    ``rounding_bias`` ({population: 0 or 1}) adds rounding_compensation to the biases of
+    the named populations (on a chip with biases); the row's ``rounding_bias``.
+    ``fill`` ({population: 0 or 1}) raises the named populations' scales until their weights
+    fill 8 bits under the matrices' shifts (fill_factors); the row's ``fill_factor``.
     """
     if granularity not in GRANULARITIES:
         raise FitError(f"unknown quantization granularity {granularity!r}; one of {GRANULARITIES}",
@@ -225,6 +275,15 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
     # Relays packing two outputs each take charges 4 and 128: weights 1 and 32 under shift 2
     # (with_count_relay packs only when every readout is a relay).
     shift_out = RELAY_PACKED_SHIFT if packed else _shift_for(w_out * s_o[None, :])
+    # Each population's weights then fill 8 bits under the shifts (module docstring).
+    left = {p.name: room[p.name] / float(np.max((scale_factors or {}).get(p.name, 1.0)))
+            for p in (*layout.hidden, *layout.readout)}
+    fills = {**fill_factors(layout.hidden, s_h, [(w_in, shift_in), (w_rec, shift_rec)], left),
+             **fill_factors(layout.readout, s_o, [(w_out, shift_out)], left)}
+    fills = {name: f if (fill or {}).get(name, 0.0) else 1.0 for name, f in fills.items()}
+    for placed, s in ((layout.hidden, s_h), (layout.readout, s_o)):
+        for p in placed:
+            s[p.start:p.stop] *= fills[p.name]
     q_in = np.clip(np.rint(w_in * s_h[None, :, None] / (1 << shift_in)), -WEIGHT_MAX - 1, WEIGHT_MAX)
     q_rec = np.clip(np.rint(w_rec * s_h[None, :, None] / (1 << shift_rec)), -WEIGHT_MAX - 1, WEIGHT_MAX)
     q_out = np.clip(np.rint(w_out * s_o[None, :] / (1 << shift_out)), -WEIGHT_MAX - 1, WEIGHT_MAX)
@@ -251,6 +310,14 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
         count_scale[sl] = min(wanted, STATE_MAX / top) if wanted > 1 and top > 0 else wanted
     th_h, th_o = threshold(hid["th"], s_h), threshold(out["th"] * count_scale, s_o)
     b_h, b_o = bias_of(hid["bias"], s_h), bias_of(out["bias"], s_o)
+    if device.has_bias and rounding_bias:
+        fed_h = [(np.abs(layout.w_in[..., k]).sum(0) + np.abs(layout.w_rec[..., k]).sum(0)) > 0 for k in (0, 1)]
+        comp_h = rounding_compensation(hid["dash_mem"], [hid["dash_syn"], hid["dash_syn"]], fed_h)
+        comp_o = rounding_compensation(out["dash_mem"], [out["dash_syn"]], [np.abs(layout.w_out).sum(0) > 0])
+        for placed, b, comp in ((layout.hidden, b_h, comp_h), (layout.readout, b_o, comp_o)):
+            for p in placed:
+                sl = slice(p.start, p.stop)
+                b[sl] = np.clip(b[sl] + float(rounding_bias.get(p.name, 0.0)) * comp[sl], -STATE_MAX - 1, STATE_MAX)
     th_o[relay], b_o[relay] = STATE_MAX, 0
     if (np.any(b_h != 0) or np.any(b_o != 0)) and not device.has_bias:
         raise FitError(f"the network has biases (leak to a rest potential), {device.name} has none",
@@ -283,6 +350,8 @@ def quantize(layout: XyloLayout, net: HardwareNetwork, device: XyloDevice, granu
                                                           where=np.isfinite(tau_float), initial=0.0)),
                    "count_scale": float(count_scale[p.start]) if placed is layout.readout else 1.0,
                    "dash_steps": list((dash_steps or {}).get(p.name, (0, 0))),
+                   "fill_factor": fills[p.name],
+                   "rounding_bias": float((rounding_bias or {}).get(p.name, 0.0)) if device.has_bias else 0.0,
                    "tau_syn_relative_error": float(np.max(np.abs(
                        2.0 ** sec["dash_syn"][sl] / np.maximum(1e-300, 1.0 / np.maximum(
                            1e-300, 1.0 - sec["i_decay"][sl])) - 1), where=sec["i_decay"][sl] > 0,
