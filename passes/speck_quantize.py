@@ -162,9 +162,25 @@ def _limited_by(row: dict, agreement: dict | None) -> str:
         parts.append(f"firing rules: {100 * agreement['burst_share']:.0f}% of its spikes are a "
                      f"second or later spike in one step (one per input event on the chip)")
     if agreement and agreement.get("agreement", 1) < 0.999 and not parts:
-        parts.append("firing rules: the chip tests the threshold after every input event (at "
-                     "most one spike per event), the trained model once per step")
+        if _weights_below_threshold(row):
+            # No event can carry a neuron past two thresholds: the one-spike-per-event limit
+            # never binds, so what remains is the order of a step's inputs (docs/fidelity.md).
+            parts.append("firing rules: the chip tests the threshold after every input event, "
+                         "the trained model once per step; every weight is below the "
+                         "threshold, so no event owes a second spike: the chip fires on rises "
+                         "within a step that the step's later negative inputs cancel in the "
+                         "model (the order of events, not the integers)")
+        else:
+            parts.append("firing rules: the chip tests the threshold after every input event "
+                         "(at most one spike per event), the trained model once per step")
     return "; ".join(parts) if parts else "nothing measurable"
+
+
+def _weights_below_threshold(row: dict) -> bool:
+    """Whether every positive integer weight (and bias) of the layer is below its threshold,
+    so one event never lifts a neuron from below the threshold past it twice."""
+    largest = max(row.get("weight_range", (0, 0))[1], row.get("bias_range", (0, 0))[1])
+    return row.get("threshold_high") is not None and largest < row["threshold_high"]
 
 
 def emulate(qhw: HardwareNetwork, chip, inputs):

@@ -123,3 +123,14 @@ def test_sinabs_rule_emits_sinabs_integers_and_fidelity_keeps_them_unless_it_pay
             assert np.array_equal(weight, expected.weight)
             assert core["threshold_high"] == expected.threshold_high
             assert core["threshold_low"] == expected.threshold_low
+
+
+def test_limited_by_names_within_step_rises_when_no_weight_reaches_the_threshold():
+    from nirc.passes.speck_quantize import _limited_by
+
+    below = {"threshold_high": 332, "weight_range": [-128, 127], "bias_range": [0, 0]}
+    lossy = {"agreement": 0.97, "burst_share": 0.0}
+    assert "later negative inputs cancel" in _limited_by(below, lossy)
+    above = {**below, "threshold_high": 100}
+    assert "at most one spike per event" in _limited_by(above, lossy)
+    assert _limited_by(below, {"agreement": 1.0}) == "nothing measurable"
