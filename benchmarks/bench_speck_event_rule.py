@@ -6,7 +6,8 @@ Speck tests the threshold after every input event (one spike per event); Sinabs'
 MultiSpike sums a step's input and fires floor(v / threshold). This runs the float network
 speck_lower hands to the quantizer (examples/digits/sinabs_cnn.nir; no integers, no
 16-bit state, no floor) on the 397 stored test digits under both rules, in the chip's event
-order (nirc.targets.speck.network: layers in order, a layer's input events in emission
+order (nirc.targets.speck.network.run_chip_rule_float, which this script's own loop is
+checked against: layers in order, a layer's input events in emission
 order, one event's targets position by position; network input in ascending flat index),
 and reports the share of digits whose winner (first most active output) equals Sinabs'
 (reference.npz). Rows: the per-step rule (must reproduce Sinabs exactly); the per-event
@@ -184,12 +185,20 @@ def main() -> int:
                  if cal_counts is not None else ""), flush=True)
 
     row("per step everywhere (Sinabs' rule)", run(hw, x, per_step=layers))
-    row("per event everywhere (Speck's rule, float)", run(hw, x), run(hw, cal))
+    everywhere = run(hw, x)
+    # The library's float run of the chip's rule (what speck_quantize reports) must agree.
+    from nirc.targets.speck.network import run_chip_rule_float
+
+    (name_in,) = hw.inputs
+    for b in range(x.shape[1]):
+        lib = run_chip_rule_float(hw, {name_in: x[:, b].astype(np.int64)})
+        if not np.array_equal(lib["spikes"][layers[-1]].sum(0), everywhere[b]):
+            raise AssertionError(f"run_chip_rule_float differs from this script on sample {b}")
+    row("per event everywhere (Speck's rule, float)", everywhere, run(hw, cal))
     for layer in layers:
         row(f"per event in layer {layer} only",
             run(hw, x, per_step=[n for n in layers if n != layer]))
     row("per event, each step's negative inputs first", run(hw, x, negatives_first=True))
-    (name_in,) = hw.inputs
     c, h, w = entry["input_shape"]
     ch, y, xx = np.unravel_index(np.arange(c * h * w), (c, h, w))
     keys = {"input rows descending": -(ch * h * w + y * w + xx),
