@@ -470,7 +470,10 @@ def rule_differences(model: Mapping[str, Any], chip: Mapping[str, Any] | None) -
     elif model["spikes"] == "multi" and chip["spikes"] == "single" and per == "step":
         found.append("spikes: the model fires several spikes per step, the chip at most one")
     elif model["spikes"] == "multi" and chip["spikes"] == "multi" and per != "step":
-        found.append("spikes: the model counts spikes per step, the chip fires one per input event")
+        found.append("spikes: the model sums a step's input, then fires floor(v / threshold), the "
+                     "chip tests the threshold after every input event (one spike per event), so "
+                     "it fires on a rise within a step that the step's later negative inputs "
+                     "cancel in the model")
     elif (model["spikes"] == "multi" and chip["spikes"] == "multi" and chip.get("max_spikes")
           and model.get("max_spikes") != chip["max_spikes"]):
         most = f"at most {model['max_spikes']}" if model.get("max_spikes") else "no bound"

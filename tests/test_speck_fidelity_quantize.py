@@ -91,6 +91,10 @@ def test_fidelity_search_agrees_better_than_sinabs_on_the_cnn_example_and_says_s
         assert row["rule"] in ("sinabs", "fidelity search")
         assert row["threshold_factor"] > 0 and row["scale_factor"] >= 1
         assert 0 <= row["calibration"]["agreement"] <= 1 and row["limited_by"]
+        assert 0 <= row["calibration_chip_rule_float"]["agreement"] <= 1
+    # The chip's rule on the model's own weights and thresholds: the rule's share of the loss
+    # (the search's thresholds offset much of it on this example).
+    assert 0 < found["agreement_chip_rule_float"] <= 1
     assert any(r["rule"] == "fidelity search" for r in rows)
     # The chosen thresholds are the emitted ones.
     cores = {name: searched["config"]["cnn_layers"][spec["core"]]
@@ -123,3 +127,36 @@ def test_sinabs_rule_emits_sinabs_integers_and_fidelity_keeps_them_unless_it_pay
             assert np.array_equal(weight, expected.weight)
             assert core["threshold_high"] == expected.threshold_high
             assert core["threshold_low"] == expected.threshold_low
+
+
+def test_limited_by_names_within_step_rises_when_no_weight_reaches_the_threshold():
+    from nirc.passes.speck_quantize import _limited_by
+
+    below = {"threshold_high": 332, "weight_range": [-128, 127], "bias_range": [0, 0]}
+    lossy = {"agreement": 0.97, "burst_share": 0.0}
+    assert "later negative inputs cancel" in _limited_by(below, lossy)
+    # Beside zeroed weights, the rule's share is named when the float run shows it costs.
+    zeroed = {**below, "weights_zeroed": 4}
+    assert _limited_by(zeroed, lossy) == "weights: 4 round to zero at 8 bits"
+    named = _limited_by(zeroed, lossy, {"agreement": 0.964})
+    assert named.startswith("weights: 4 round to zero") and "float weights agrees 0.964, " \
+        "the integers 0.970" in named
+    above = {**below, "threshold_high": 100}
+    assert "at most one spike per event" in _limited_by(above, lossy)
+    assert _limited_by(below, {"agreement": 1.0}) == "nothing measurable"
+
+
+def test_chip_rule_in_float_equals_the_integer_reference_when_the_integers_are_exact():
+    from nirc.targets.speck.network import run_chip_rule_float, run_reference, to_hwnet
+
+    net = one_layer([511.0, -64.0, 25.0], threshold=254.0)    # 511: 2 spikes owed per event
+    q, _ = quantize_network(net, weight_bits=10)
+    assert q.layers[0].scale == 1.0 and q.layers[0].threshold_high == 254
+    counts = np.random.default_rng(1).integers(0, 4, size=(30, 1, 1, 1))
+    chip = run_reference(to_hwnet(q), {"input": counts})
+    rule = run_chip_rule_float(to_hwnet(net), {"input": counts})
+    assert rule["spikes"]["n"].sum() > 0
+    for name in ("spikes", "v"):
+        assert np.array_equal(rule[name]["n"], chip[name]["n"])
+    with pytest.raises(ValueError, match="float network"):
+        run_chip_rule_float(to_hwnet(q), {"input": counts})

@@ -154,11 +154,41 @@ def integrate(v: np.ndarray, neuron: np.ndarray, weight: np.ndarray,
     return np.flatnonzero(fired)
 
 
+@njit(nogil=True)
+def _integrate_unbounded(v, neuron, weight, threshold_high, threshold_low, return_to_zero,
+                         fired):
+    # The same rule in float, without the 16-bit register: what the chip would compute with
+    # the model's own weights and thresholds (no quantization, no saturation).
+    for i in range(neuron.shape[0]):
+        j = neuron[i]
+        value = v[j] + weight[i]
+        fired[i] = value >= threshold_high[j]
+        reset = 0.0 if return_to_zero[j] != 0 else value - threshold_high[j]
+        v[j] = max(reset if fired[i] else value, threshold_low[j])
+
+
+def integrate_unbounded(v: np.ndarray, neuron: np.ndarray, weight: np.ndarray,
+                        threshold_high: np.ndarray, threshold_low: np.ndarray,
+                        return_to_zero: np.ndarray) -> np.ndarray:
+    """:func:`integrate` at infinite precision: float64 ``v`` and weights, no saturation
+    (the chip's firing rule alone, apart from its integers; nirc.passes.speck_quantize
+    measures how much of the agreement it costs)."""
+    fired = np.zeros(neuron.shape[0], dtype=np.bool_)
+    if neuron.shape[0]:
+        _integrate_unbounded(v, np.ascontiguousarray(neuron, dtype=np.int64),
+                             np.ascontiguousarray(weight, dtype=np.float64),
+                             np.asarray(threshold_high, dtype=np.float64),
+                             np.asarray(threshold_low, dtype=np.float64),
+                             np.asarray(return_to_zero, dtype=np.int64), fired)
+    return np.flatnonzero(fired)
+
+
 def apply_bias(v: np.ndarray, bias: np.ndarray, threshold_high: np.ndarray,
                threshold_low: np.ndarray, return_to_zero: np.ndarray) -> np.ndarray:
     """The once-per-step leak/bias update of every neuron; returns the neurons that fired."""
     active = np.flatnonzero(bias)
-    fired = integrate(v, active, bias[active], threshold_high, threshold_low, return_to_zero)
+    step = integrate if np.issubdtype(v.dtype, np.integer) else integrate_unbounded
+    fired = step(v, active, bias[active], threshold_high, threshold_low, return_to_zero)
     return active[fired]
 
 

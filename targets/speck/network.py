@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nirc.hwnet import HardwareNetwork, InputPort, OutputPort, Population, SynapseTable
-from nirc.neuron_models.speck_iaf import MODEL, apply_bias, integrate
+from nirc.neuron_models.speck_iaf import MODEL, apply_bias, integrate, integrate_unbounded
 from nirc.targets.speck.lower import Source, SpeckLayer, SpeckNetwork
 
 
@@ -164,25 +164,26 @@ def gather_columns(matrix: sp.csc_array, events: np.ndarray) -> tuple[np.ndarray
     lengths = matrix.indptr[events + 1] - starts
     total = int(lengths.sum())
     if total == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=matrix.dtype)
     offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
     pos = np.arange(total) + offsets
-    return matrix.indices[pos].astype(np.int64), matrix.data[pos].astype(np.int64)
+    return matrix.indices[pos].astype(np.int64), matrix.data[pos]
 
 
-def update_order_columns(weights: sp.csr_array, shape: tuple[int, ...]
+def update_order_columns(weights: sp.csr_array, shape: tuple[int, ...], dtype=np.int64
                          ) -> tuple[sp.csc_array, np.ndarray]:
     """Columns whose entries run in the chip's update order, and the map back to neurons.
 
     Rows are renumbered position-major ((y*w + x)*c + ch), so a sorted CSC column
-    lists one event's targets in update order; ``neuron_of[row]`` undoes it.
+    lists one event's targets in update order; ``neuron_of[row]`` undoes it. The entries
+    are ``dtype`` (int64: the chip's integers; float64: the float network's weights).
     """
     c, h, w = (tuple(shape) + (1, 1))[:3] if len(shape) < 3 else shape
     neuron_of = np.arange(c * h * w).reshape(c, h * w).T.reshape(-1)   # position-major -> flat
     row_of = np.empty_like(neuron_of)
     row_of[neuron_of] = np.arange(neuron_of.size)
     coo = sp.coo_array(weights)
-    m = sp.csc_array((coo.data.astype(np.int64), (row_of[coo.row], coo.col)), shape=weights.shape)
+    m = sp.csc_array((coo.data.astype(dtype), (row_of[coo.row], coo.col)), shape=weights.shape)
     m.sort_indices()
     return m, neuron_of
 
@@ -196,13 +197,29 @@ def run_reference(hw: HardwareNetwork, inputs: Mapping[str, np.ndarray], steps: 
     """
     if not hw.quantized:
         raise ValueError("the Speck integer reference runs a quantized network")
+    return _run_events(hw, inputs, steps, np.int64, integrate)
+
+
+def run_chip_rule_float(hw: HardwareNetwork, inputs: Mapping[str, np.ndarray],
+                        steps: int | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`run_reference` of the float network (before quantization) at infinite
+    precision: the chip's event order and firing rule (threshold tested after every input
+    event) with the model's own weights and thresholds, no 16-bit register. What separates
+    the chip from the model as trained when quantization costs nothing."""
+    if hw.quantized:
+        raise ValueError("run_chip_rule_float runs the float network (before speck_quantize)")
+    return _run_events(hw, inputs, steps, np.float64, integrate_unbounded)
+
+
+def _run_events(hw, inputs, steps, dtype, integrate_events):
     T = steps if steps is not None else next(iter(inputs.values())).shape[0]
     order = list(hw.populations)
-    csc = {(t.source, t.target): update_order_columns(t.weights, hw.populations[t.target].shape)
+    csc = {(t.source, t.target): update_order_columns(t.weights, hw.populations[t.target].shape,
+                                                      dtype)
            for t in hw.tables}
-    state = {n: hw.populations[n].params["v_init"].astype(np.int64).copy() for n in order}
+    state = {n: hw.populations[n].params["v_init"].astype(dtype).copy() for n in order}
     spikes = {n: np.zeros((T, hw.populations[n].size), dtype=np.int64) for n in order}
-    vrec = {n: np.zeros((T, hw.populations[n].size), dtype=np.int64) for n in order}
+    vrec = {n: np.zeros((T, hw.populations[n].size), dtype=dtype) for n in order}
     for t in range(T):
         events = {name: input_events(inputs[name][t]) for name in hw.inputs}
         for name in order:
@@ -214,7 +231,7 @@ def run_reference(hw: HardwareNetwork, inputs: Mapping[str, np.ndarray], steps: 
                 columns, neuron_of = csc[(table.source, name)]
                 rows, weights = gather_columns(columns, events[table.source])
                 rows = neuron_of[rows]
-                out.append(rows[integrate(v, rows, weights, th, tl, rz)])
+                out.append(rows[integrate_events(v, rows, weights, th, tl, rz)])
             events[name] = np.concatenate(out)
             np.add.at(spikes[name][t], events[name], 1)
             vrec[name][t] = v
