@@ -134,6 +134,9 @@ def balance_delays(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                                   delay=int(want - hops * longest)))
         if added and added[-1]["table"] == k:
             added[-1]["via_relay"] = relays[(t.source, hops)]
+    # relay_of refers to itself: without this its closure is a reference cycle that keeps
+    # the input network's tables alive until a full collection (rare while passes run).
+    del relay_of
 
     ctx.report["delay_balance"] = {
         "max_delay_steps": longest,
