@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     for r in rows:
         corr = "–" if r["count_correlation"] is None else f"{r['count_correlation']:.3f}"
-        print(f"| {r['pipeline']} | {100 * r['accuracy']:.1f} % | {100 * r['same_winner']:.1f} % | {corr} | "
+        print(f"| {r['pipeline']} | {100 * r['accuracy']:.1f} % | {math.floor(1000 * r['same_winner']) / 10:.1f} % | {corr} | "
               f"{r['note']} |")
     if failure:
         print(f"\nRockpool's XyloIMU mapper on this network: {failure}")
