@@ -103,6 +103,14 @@ class SpeckEmulator:
         self.layers = nirc["layers"]
         self.cores = {name: CoreEngine.from_config(spec["core"], config["cnn_layers"][spec["core"]])
                       for name, spec in self.layers.items()}
+        input_maps = {name: tuple(spec["shape"]) if len(spec["shape"]) == 3
+                      else (spec["shape"][0], 1, 1) for name, spec in nirc["inputs"].items()}
+        # Where each source pixel lands on each layer's input map (pooling, dropped edges).
+        self.landing = {
+            (name, i): pooling_map(*(input_maps[s["source"]] if s["is_input"]
+                                     else self.cores[s["source"]].out_shape),
+                                   s["pooling"], *self.cores[name].in_shape[1:])
+            for name, spec in self.layers.items() for i, s in enumerate(spec["sources"])}
         by_core = {spec["core"]: name for name, spec in self.layers.items()}
         self.order = [by_core[c] for c in nirc["processing_order"]]
         # Check the routing the samna part describes matches the nirc sources.
@@ -134,14 +142,7 @@ class SpeckEmulator:
         sizes = {n: int(np.prod(self.cores[n].out_shape)) for n in self.order}
         spikes = {n: np.zeros((T, sizes[n]), dtype=np.int64) for n in self.order}
         vrec = {n: np.empty((T, sizes[n]), dtype=np.int64) for n in self.order} if record else {}
-        input_maps = {name: tuple(spec["shape"]) if len(spec["shape"]) == 3
-                      else (spec["shape"][0], 1, 1) for name, spec in nirc["inputs"].items()}
         buffers = {n: np.empty(1024, dtype=np.int64) for n in self.order}
-        # Where each source pixel lands on each layer's input map (pooling, dropped edges).
-        landing = {(name, i): pooling_map(*(input_maps[s["source"]] if s["is_input"]
-                                            else self.cores[s["source"]].out_shape),
-                                          s["pooling"], *self.cores[name].in_shape[1:])
-                   for name in self.order for i, s in enumerate(self.layers[name]["sources"])}
         counts = {name: np.asarray(x).reshape(T, -1) for name, x in inputs.items()}
         for name, x in counts.items():
             if np.any(x < 0):
@@ -159,11 +160,11 @@ class SpeckEmulator:
                 out, n_out = apply_bias(v, core.channel_bias, core.out_shape[0], th, tl, rz,
                                         buffers[name], 0)
                 for i, s in enumerate(self.layers[name]["sources"]):
-                    pixels, repeats = pooled_runs(*emitted[s["source"]], landing[name, i])
+                    pixels, repeats = pooled_runs(*emitted[s["source"]], self.landing[name, i])
                     out, n_out = run_events(v, pixels, repeats, *core.geometry, th, tl, rz,
                                             out, n_out)
                 buffers[name] = out
-                events = out[:n_out].copy()
+                events = out[:n_out]        # read by later layers of this step only
                 emitted[name] = (events, np.ones(n_out, dtype=np.int64))
                 count_events(spikes[name][t], events)
                 if record:

@@ -153,6 +153,7 @@ def _runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, w_out,
     for e in range(counts.shape[0]):
         longest = max(longest, counts[e])
     slow_here = np.zeros(k * c_out, dtype=np.int64)
+    rel = _row_neurons(k, c_out, plane)
     fired_at = np.empty(longest, dtype=np.int64)
     pair_r = np.empty(footprint * longest, dtype=np.int64)
     pair_j = np.empty(footprint * longest, dtype=np.int64)
@@ -188,7 +189,7 @@ def _runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, w_out,
                     if slow_here[i]:
                         state[i], spikes = update_repeated(state[i], taps[i], n, th, tl, rz,
                                                            fired_at, 0)
-                        neuron = (i % c_out) * plane + first + i // c_out
+                        neuron = rel[i] + first
                         for j in range(spikes):
                             pair_r[pairs] = fired_at[j]
                             pair_j[pairs] = neuron
@@ -217,8 +218,10 @@ def _short_runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, 
     k = row_tap.shape[1]
     plane = h_out * w_out
     footprint = k * k * c_out
-    fired_here = np.zeros(k * c_out, dtype=np.int64)
+    row_length = k * c_out
+    fired_here = np.zeros(row_length, dtype=np.int64)
     rel = _row_neurons(k, c_out, plane)
+    flat = flipped.reshape(-1)
     for e in range(pixels.shape[0]):
         p = pixels[e]
         ci = decode[p, 0]
@@ -227,22 +230,24 @@ def _short_runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, 
         first_col = col_out[xi, 0]
         length = col_count[xi] * c_out
         offset = (k - 1 - col_tap[xi, 0]) * c_out
+        rows = row_count[yi]
+        out = _grow(out, n_out + footprint * counts[e])
         for _ in range(counts[e]):
-            out = _grow(out, n_out + footprint)
-            for a in range(row_count[yi]):
+            for a in range(rows):
                 first = row_out[yi, a] * w_out + first_col
                 state = v[first * c_out:first * c_out + length]
-                taps = flipped[ci, row_tap[yi, a], offset:offset + length]
+                t0 = (ci * k + row_tap[yi, a]) * row_length + offset
+                taps = flat[t0:t0 + length]
+                any_fired = 0
                 for i in range(length):
                     wt = taps[i]
                     old = state[i]
                     new, fired = update(old, wt, th, tl, rz)
                     live = wt != 0                      # a zero weight is no synapse
                     state[i] = new if live else old
-                    fired_here[i] = fired & live
-                any_fired = 0
-                for i in range(length):
-                    any_fired |= fired_here[i]
+                    f = fired & live
+                    fired_here[i] = f
+                    any_fired |= f
                 if any_fired:
                     n_out = _compact(fired_here, length, rel, first, out, n_out)
     return out, n_out
