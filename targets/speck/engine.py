@@ -57,8 +57,8 @@ def _row_neurons(k, c_out, plane):
 def _compact(fired_here, length, rel, first, out, n_out):
     """Append the fired updates' neurons (``rel + first``) to ``out`` in update order.
 
-    Branch-free (every entry is written, only the fired ones advance the end): at high
-    rates a third of the rows fire, and a branch per update mispredicted often."""
+    Branch-free (every entry is written, only the fired ones advance the end): which
+    neurons fire is data, so a branch per update would be mispredicted often."""
     for i in range(length):
         out[n_out] = rel[i] + first
         n_out += fired_here[i]
@@ -128,8 +128,8 @@ def run_events(v, pixels, counts, weight, flipped, decode, h, w, c_out, h_out, w
 
 
 @njit(nogil=True)
-def _runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, w_out, row_count, row_tap,
-                  row_out, col_count, col_tap, col_out, th, tl, rz, out, n_out):
+def _runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, w_out, row_count,
+                  row_tap, row_out, col_count, col_tap, col_out, th, tl, rz, out, n_out):
     """:func:`run_events` for runs of several identical events on a stride-1 (across) core.
 
     A run's n events reach each covered neuron as n consecutive updates of its
@@ -213,7 +213,7 @@ def _runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, w_out,
 @njit(nogil=True)
 def _short_runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, w_out, row_count,
                         row_tap, row_out, col_count, col_tap, col_out, th, tl, rz, out, n_out):
-    """:func:`run_events` for runs of at most SHORT_RUN events on a stride-1 (across) core:
+    """:func:`run_events` for runs shorter than BULK_RUN on a stride-1 (across) core:
     each event in turn, each covered kernel row as one contiguous run of updates."""
     k = row_tap.shape[1]
     plane = h_out * w_out
