@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from nirc.neuron_models.speck_iaf import STATE_MAX, STATE_MIN, update, update_repeated
 from nirc.targets.speck.emulate import SpeckEmulator
-from nirc.targets.speck.engine import SHORT_RUN, runs
+from nirc.targets.speck.engine import BULK_RUN, SHORT_RUN, runs
 
 from speck_networks import compile_for_speck, random_events, small_cnn
 from speck_previous_emulator import PreviousSpeckEmulator
@@ -149,13 +149,13 @@ def test_update_repeated_fires_from_a_floor_at_or_above_the_threshold(reset):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(sorted(BASE_NETWORKS)), seed=st.integers(0, 2**32 - 1),
        weight_scale=st.sampled_from([3, 40, 128]), rate=st.sampled_from([0.05, 0.3]),
-       count=st.sampled_from([4, 10, SHORT_RUN, 60]), edge=st.booleans())
+       count=st.sampled_from([BULK_RUN, 10, SHORT_RUN, 60]), edge=st.booleans())
 def test_engine_equals_the_previous_emulator_on_runs_of_identical_events(name, seed,
                                                                         weight_scale, rate,
                                                                         count, edge):
-    # Every input count is a run of `count` +- a few identical events: event by event up to
-    # SHORT_RUN, the closed forms of update_repeated beyond, and the floor/threshold
-    # corners (edge) where those must fall back to the update loop.
+    # Every input count is a run of `count` +- a few identical events: the bulk path for
+    # runs on stride-1 cores, the closed forms of update_repeated elsewhere, and the
+    # floor/threshold corners (edge) where both must fall back to event-by-event updates.
     port, config = compiled(name)
     rng = np.random.default_rng(seed)
     active = random_events(rng, 3, port.shape, rate=rate, max_count=1)

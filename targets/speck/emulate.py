@@ -25,8 +25,8 @@ import numpy as np
 
 from nirc.errors import NircError
 from nirc.targets.speck.config import FORMAT
-from nirc.targets.speck.engine import (apply_bias, count_events, covered, pooled_runs,
-                                       run_events)
+from nirc.targets.speck.engine import (apply_bias, count_events, covered, pixel_decoder,
+                                       pooled_runs, pooling_map, run_events)
 
 
 @dataclass
@@ -77,7 +77,8 @@ class CoreEngine:
         flipped = np.ascontiguousarray(self.kernel[:, :, ::-1, :]).reshape(-1, k, k * c_out)
         rows = covered(self.in_shape[1], self.out_shape[1], k, self.stride[0], self.padding[0])
         cols = covered(self.in_shape[2], self.out_shape[2], k, self.stride[1], self.padding[1])
-        self.geometry = (self.kernel, flipped, int(self.in_shape[1]), int(self.in_shape[2]),
+        self.geometry = (self.kernel, flipped, pixel_decoder(*self.in_shape),
+                         int(self.in_shape[1]), int(self.in_shape[2]),
                          *(int(n) for n in self.out_shape), *rows, *cols,
                          bool(self.stride[1] == 1 and self.in_shape[2] > 0))
         # The chip's neuron parameters are per core (bias per channel); the engine takes them so.
@@ -102,6 +103,14 @@ class SpeckEmulator:
         self.layers = nirc["layers"]
         self.cores = {name: CoreEngine.from_config(spec["core"], config["cnn_layers"][spec["core"]])
                       for name, spec in self.layers.items()}
+        input_maps = {name: tuple(spec["shape"]) if len(spec["shape"]) == 3
+                      else (spec["shape"][0], 1, 1) for name, spec in nirc["inputs"].items()}
+        # Where each source pixel lands on each layer's input map (pooling, dropped edges).
+        self.landing = {
+            (name, i): pooling_map(*(input_maps[s["source"]] if s["is_input"]
+                                     else self.cores[s["source"]].out_shape),
+                                   s["pooling"], *self.cores[name].in_shape[1:])
+            for name, spec in self.layers.items() for i, s in enumerate(spec["sources"])}
         by_core = {spec["core"]: name for name, spec in self.layers.items()}
         self.order = [by_core[c] for c in nirc["processing_order"]]
         # Check the routing the samna part describes matches the nirc sources.
@@ -133,8 +142,6 @@ class SpeckEmulator:
         sizes = {n: int(np.prod(self.cores[n].out_shape)) for n in self.order}
         spikes = {n: np.zeros((T, sizes[n]), dtype=np.int64) for n in self.order}
         vrec = {n: np.empty((T, sizes[n]), dtype=np.int64) for n in self.order} if record else {}
-        input_maps = {name: tuple(spec["shape"]) if len(spec["shape"]) == 3
-                      else (spec["shape"][0], 1, 1) for name, spec in nirc["inputs"].items()}
         buffers = {n: np.empty(1024, dtype=np.int64) for n in self.order}
         counts = {name: np.asarray(x).reshape(T, -1) for name, x in inputs.items()}
         for name, x in counts.items():
@@ -152,15 +159,12 @@ class SpeckEmulator:
                 th, tl, rz = core.scalars
                 out, n_out = apply_bias(v, core.channel_bias, core.out_shape[0], th, tl, rz,
                                         buffers[name], 0)
-                for s in self.layers[name]["sources"]:
-                    src = s["source"]
-                    src_shape = input_maps[src] if s["is_input"] else self.cores[src].out_shape
-                    pixels, repeats = pooled_runs(*emitted[src], *src_shape, s["pooling"],
-                                                  *core.in_shape[1:])
+                for i, s in enumerate(self.layers[name]["sources"]):
+                    pixels, repeats = pooled_runs(*emitted[s["source"]], self.landing[name, i])
                     out, n_out = run_events(v, pixels, repeats, *core.geometry, th, tl, rz,
                                             out, n_out)
                 buffers[name] = out
-                events = out[:n_out].copy()
+                events = out[:n_out]        # read by later layers of this step only
                 emitted[name] = (events, np.ones(n_out, dtype=np.int64))
                 count_events(spikes[name][t], events)
                 if record:

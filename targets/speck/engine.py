@@ -16,6 +16,10 @@ at once (closed form when exact), and only the output order is rebuilt: the
 chip emits the run's spikes repeat by repeat, each repeat in neuron order, so
 the (repeat, neuron) pairs are put in that order with a counting sort. The
 cost of a run is then its footprint plus its spikes, not count x footprint.
+On stride-1 cores a run of at least BULK_RUN events tests a kernel row's
+neurons at once for the common case that none of the n updates can fire
+(the row's state then moves by n x weight, clipped at the floor, in one
+vectorised pass) and hands only the others to ``update_repeated``.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from __future__ import annotations
 import numpy as np
 
 from nirc.jit import njit
-from nirc.neuron_models.speck_iaf import update, update_repeated
+from nirc.neuron_models.speck_iaf import STATE_MAX, STATE_MIN, update, update_repeated
 
 
 SHORT_RUN = 16    # runs of up to this many identical events cost less applied event by event
+BULK_RUN = 4      # on stride-1 cores, runs of at least this many take the bulk path
 
 
 @njit(nogil=True)
@@ -36,6 +41,28 @@ def _grow(buffer, needed):
     bigger = np.empty(max(needed, 2 * buffer.shape[0]), dtype=buffer.dtype)
     bigger[:buffer.shape[0]] = buffer
     return bigger
+
+
+@njit(nogil=True)
+def _row_neurons(k, c_out, plane):
+    """Flat (c, y, x) neuron offsets of a kernel row's updates (position-major, channels
+    inner) from the row's first neuron: entry i is (i % c_out) * plane + i // c_out."""
+    rel = np.empty(k * c_out, dtype=np.int64)
+    for i in range(k * c_out):
+        rel[i] = (i % c_out) * plane + i // c_out
+    return rel
+
+
+@njit(nogil=True, inline="always")
+def _compact(fired_here, length, rel, first, out, n_out):
+    """Append the fired updates' neurons (``rel + first``) to ``out`` in update order.
+
+    Branch-free (every entry is written, only the fired ones advance the end): which
+    neurons fire is data, so a branch per update would be mispredicted often."""
+    for i in range(length):
+        out[n_out] = rel[i] + first
+        n_out += fired_here[i]
+    return n_out
 
 
 def covered(size_in: int, size_out: int, k: int, stride: int, padding: int
@@ -56,7 +83,7 @@ def covered(size_in: int, size_out: int, k: int, stride: int, padding: int
 
 
 @njit(nogil=True)
-def run_events(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
+def run_events(v, pixels, counts, weight, flipped, decode, h, w, c_out, h_out, w_out,
                row_count, row_tap, row_out, col_count, col_tap, col_out, unit_stride_x,
                threshold_high, threshold_low, return_to_zero, out, n_out):
     """Apply events (flat input-map pixels ``pixels``, each ``counts`` times) to ``v``.
@@ -75,75 +102,159 @@ def run_events(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
     step's work.)
     """
     if not unit_stride_x:
-        return _run_general(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
+        return _run_general(v, pixels, counts, weight, flipped, decode, h, w, c_out, h_out, w_out,
                             row_count, row_tap, row_out, col_count, col_tap, col_out, False,
                             threshold_high, threshold_low, return_to_zero, out, n_out)
-    # Stride 1 across: stretches of short runs take the lean loop, long runs the general one.
+    # Stride 1 across: stretches of short runs take the lean loop, stretches of longer runs
+    # the bulk one.
     e = 0
     while e < pixels.shape[0]:
+        single = counts[e] < BULK_RUN
         f = e
-        while f < pixels.shape[0] and counts[f] <= SHORT_RUN:
+        while f < pixels.shape[0] and (counts[f] < BULK_RUN) == single:
             f += 1
-        if f > e:
+        if single:
             out, n_out = _short_runs_stride1(
-                v, pixels[e:f], counts[e:f], flipped, h, w, c_out, h_out, w_out, row_count,
+                v, pixels[e:f], counts[e:f], flipped, decode, h, w, c_out, h_out, w_out, row_count,
                 row_tap, row_out, col_count, col_tap, col_out, threshold_high, threshold_low,
                 return_to_zero, out, n_out)
-        if f < pixels.shape[0]:
-            out, n_out = _run_general(v, pixels[f:f + 1], counts[f:f + 1], weight, flipped, h, w,
-                                      c_out, h_out, w_out, row_count, row_tap, row_out,
-                                      col_count, col_tap, col_out, True, threshold_high,
-                                      threshold_low, return_to_zero, out, n_out)
-        e = f + 1
+        else:
+            out, n_out = _runs_stride1(
+                v, pixels[e:f], counts[e:f], flipped, decode, h, w, c_out, h_out, w_out, row_count,
+                row_tap, row_out, col_count, col_tap, col_out, threshold_high, threshold_low,
+                return_to_zero, out, n_out)
+        e = f
     return out, n_out
 
 
 @njit(nogil=True)
-def _short_runs_stride1(v, pixels, counts, flipped, h, w, c_out, h_out, w_out, row_count,
+def _runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, w_out, row_count,
+                  row_tap, row_out, col_count, col_tap, col_out, th, tl, rz, out, n_out):
+    """:func:`run_events` for runs of several identical events on a stride-1 (across) core.
+
+    A run's n events reach each covered neuron as n consecutive updates of its
+    own history. Most neurons cannot fire within them, and then the n updates
+    have a closed form (as in :func:`nirc.neuron_models.speck_iaf.update_repeated`):
+    a rising neuron (weight > 0, at or above the floor) that stays below
+    threshold ends at ``v + n*w``, a falling one (weight < 0, ``v + w`` below
+    threshold) at ``max(v + n*w, floor)``. That test and update run over a
+    kernel row's contiguous neurons at once (vectorised); the others go through
+    ``update_repeated`` one by one, and their spikes are put in the chip's
+    emission order (repeat by repeat, neurons in update order) by a counting
+    sort. Both forms need ``STATE_MIN < th <= STATE_MAX`` and ``tl < th``
+    (otherwise every neuron takes ``update_repeated``, which checks its own).
+    """
+    k = row_tap.shape[1]
+    plane = h_out * w_out
+    footprint = k * k * c_out
+    floor = max(tl, STATE_MIN)
+    ordinary = STATE_MIN < th and th <= STATE_MAX and tl < th
+    longest = 0
+    for e in range(counts.shape[0]):
+        longest = max(longest, counts[e])
+    slow_here = np.zeros(k * c_out, dtype=np.int64)
+    rel = _row_neurons(k, c_out, plane)
+    fired_at = np.empty(longest, dtype=np.int64)
+    pair_r = np.empty(footprint * longest, dtype=np.int64)
+    pair_j = np.empty(footprint * longest, dtype=np.int64)
+    start = np.empty(longest + 1, dtype=np.int64)
+    for e in range(pixels.shape[0]):
+        p = pixels[e]
+        n = counts[e]
+        ci = decode[p, 0]
+        yi = decode[p, 1]
+        xi = decode[p, 2]
+        first_col = col_out[xi, 0]
+        length = col_count[xi] * c_out
+        offset = (k - 1 - col_tap[xi, 0]) * c_out
+        pairs = 0
+        for a in range(row_count[yi]):
+            first = row_out[yi, a] * w_out + first_col
+            state = v[first * c_out:first * c_out + length]
+            taps = flipped[ci, row_tap[yi, a], offset:offset + length]
+            any_slow = 0
+            for i in range(length):
+                wt = taps[i]
+                old = state[i]
+                total = old + n * wt
+                rising = (wt > 0) & (old >= floor) & (total < th)
+                falling = (wt < 0) & (old + wt < th)
+                quiet = ordinary & (rising | falling)
+                state[i] = max(total, floor) if quiet else old
+                slow = (wt != 0) & (not quiet)
+                slow_here[i] = slow
+                any_slow |= slow
+            if any_slow:
+                for i in range(length):
+                    if slow_here[i]:
+                        state[i], spikes = update_repeated(state[i], taps[i], n, th, tl, rz,
+                                                           fired_at, 0)
+                        neuron = rel[i] + first
+                        for j in range(spikes):
+                            pair_r[pairs] = fired_at[j]
+                            pair_j[pairs] = neuron
+                            pairs += 1
+        if pairs:
+            # Emission order: repeat by repeat, neurons in update order (a stable counting sort).
+            start[:n + 1] = 0
+            for i in range(pairs):
+                start[pair_r[i] + 1] += 1
+            for r in range(n):
+                start[r + 1] += start[r]
+            out = _grow(out, n_out + pairs)
+            for i in range(pairs):
+                r = pair_r[i]
+                out[n_out + start[r]] = pair_j[i]
+                start[r] += 1
+            n_out += pairs
+    return out, n_out
+
+
+@njit(nogil=True)
+def _short_runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, w_out, row_count,
                         row_tap, row_out, col_count, col_tap, col_out, th, tl, rz, out, n_out):
-    """:func:`run_events` for runs of at most SHORT_RUN events on a stride-1 (across) core:
+    """:func:`run_events` for runs shorter than BULK_RUN on a stride-1 (across) core:
     each event in turn, each covered kernel row as one contiguous run of updates."""
     k = row_tap.shape[1]
     plane = h_out * w_out
     footprint = k * k * c_out
-    fired_here = np.zeros(k * c_out, dtype=np.int64)
+    row_length = k * c_out
+    fired_here = np.zeros(row_length, dtype=np.int64)
+    rel = _row_neurons(k, c_out, plane)
+    flat = flipped.reshape(-1)
     for e in range(pixels.shape[0]):
         p = pixels[e]
-        ci = p // (h * w)
-        yi = (p % (h * w)) // w
-        xi = p % w
+        ci = decode[p, 0]
+        yi = decode[p, 1]
+        xi = decode[p, 2]
         first_col = col_out[xi, 0]
         length = col_count[xi] * c_out
         offset = (k - 1 - col_tap[xi, 0]) * c_out
+        rows = row_count[yi]
+        out = _grow(out, n_out + footprint * counts[e])
         for _ in range(counts[e]):
-            out = _grow(out, n_out + footprint)
-            for a in range(row_count[yi]):
+            for a in range(rows):
                 first = row_out[yi, a] * w_out + first_col
                 state = v[first * c_out:first * c_out + length]
-                taps = flipped[ci, row_tap[yi, a], offset:offset + length]
+                t0 = (ci * k + row_tap[yi, a]) * row_length + offset
+                taps = flat[t0:t0 + length]
+                any_fired = 0
                 for i in range(length):
                     wt = taps[i]
                     old = state[i]
                     new, fired = update(old, wt, th, tl, rz)
                     live = wt != 0                      # a zero weight is no synapse
                     state[i] = new if live else old
-                    fired_here[i] = fired & live
-                any_fired = 0
-                for i in range(length):
-                    any_fired |= fired_here[i]
+                    f = fired & live
+                    fired_here[i] = f
+                    any_fired |= f
                 if any_fired:
-                    i = 0
-                    for position in range(first, first + col_count[xi]):
-                        for co in range(c_out):
-                            if fired_here[i]:
-                                out[n_out] = co * plane + position
-                                n_out += 1
-                            i += 1
+                    n_out = _compact(fired_here, length, rel, first, out, n_out)
     return out, n_out
 
 
 @njit(nogil=True)
-def _run_general(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
+def _run_general(v, pixels, counts, weight, flipped, decode, h, w, c_out, h_out, w_out,
                  row_count, row_tap, row_out, col_count, col_tap, col_out, unit_stride_x,
                  threshold_high, threshold_low, return_to_zero, out, n_out):
     """:func:`run_events` for any stride and run length (long runs in closed form)."""
@@ -152,6 +263,7 @@ def _run_general(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
     footprint = k * k * c_out
     th, tl, rz = threshold_high, threshold_low, return_to_zero
     fired_here = np.zeros(k * c_out, dtype=np.int64)
+    rel = _row_neurons(k, c_out, plane)
     pair_r = np.empty(0, dtype=np.int64)
     pair_j = np.empty(0, dtype=np.int64)
     fired_at = np.empty(0, dtype=np.int64)
@@ -159,9 +271,9 @@ def _run_general(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
     for e in range(pixels.shape[0]):
         p = pixels[e]
         n = counts[e]
-        ci = p // (h * w)
-        yi = (p % (h * w)) // w
-        xi = p % w
+        ci = decode[p, 0]
+        yi = decode[p, 1]
+        xi = decode[p, 2]
         # A short run costs less as n single events than through the closed form.
         single = n <= SHORT_RUN
         if not single:
@@ -195,13 +307,7 @@ def _run_general(v, pixels, counts, weight, flipped, h, w, c_out, h_out, w_out,
                     for i in range(length):
                         any_fired |= fired_here[i]
                     if any_fired:
-                        i = 0
-                        for position in range(first, first + col_count[xi]):
-                            for co in range(c_out):
-                                if fired_here[i]:
-                                    out[n_out] = co * plane + position
-                                    n_out += 1
-                                i += 1
+                        n_out = _compact(fired_here, length, rel, first, out, n_out)
                     continue
                 for b in range(col_count[xi]):
                     kx = col_tap[xi, b]
@@ -281,29 +387,44 @@ def count_events(counts, events):
         counts[j] += 1
 
 
-@njit(nogil=True)
-def pooled_runs(pixels, counts, c, h, w, pooling, h_dest, w_dest):
-    """Events of a (c, h, w) map, as (pixel, count) runs on its pooled destination map.
+def pixel_decoder(c: int, h: int, w: int) -> np.ndarray:
+    """(c*h*w, 3) table of each flat pixel's (channel, row, column): the engine looks
+    events up here rather than dividing (three divisions cost more than a short row)."""
+    cc, yy, xx = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
+    return np.ascontiguousarray(np.stack([cc.ravel(), yy.ravel(), xx.ravel()], axis=1),
+                                dtype=np.int64)
+
+
+def pooling_map(c: int, h: int, w: int, pooling: int, h_dest: int, w_dest: int) -> np.ndarray:
+    """Each (c, h, w) pixel's pixel on its pooled destination map, or -1 where dropped.
 
     (c, y, x) lands on (c, y // pooling, x // pooling), dropped beyond the
-    destination's (h_dest, w_dest); consecutive events on one pixel merge."""
+    destination's (h_dest, w_dest)."""
+    cc, yy, xx = np.meshgrid(np.arange(c), np.arange(h) // pooling, np.arange(w) // pooling,
+                             indexing="ij")
+    dest = (cc * h_dest + yy) * w_dest + xx
+    return np.where((yy < h_dest) & (xx < w_dest), dest, -1).ravel().astype(np.int64)
+
+
+@njit(nogil=True)
+def pooled_runs(pixels, counts, dest):
+    """Events as (pixel, count) runs on a destination map (``dest``: :func:`pooling_map`);
+    dropped events vanish and consecutive events on one destination pixel merge."""
     out_pixels = np.empty(pixels.shape[0], dtype=np.int64)
     out_counts = np.empty(pixels.shape[0], dtype=np.int64)
     n = 0
+    last = -1
     for i in range(pixels.shape[0]):
-        p = pixels[i]
-        ch = p // (h * w)
-        y = (p % (h * w)) // w // pooling
-        x = p % w // pooling
-        if y >= h_dest or x >= w_dest:
+        q = dest[pixels[i]]
+        if q < 0:
             continue
-        q = (ch * h_dest + y) * w_dest + x
-        if n and out_pixels[n - 1] == q:
+        if q == last:
             out_counts[n - 1] += counts[i]
         else:
             out_pixels[n] = q
             out_counts[n] = counts[i]
             n += 1
+            last = q
     return out_pixels[:n], out_counts[:n]
 
 
