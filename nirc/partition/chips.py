@@ -74,7 +74,7 @@ from nirc.partition.blocks import (BlockGraph, check_neurons_fit, coarsen, per_n
                                    spatial_order)
 from nirc.partition.connectivity import Connectivity, Rates
 from nirc.partition.demand import SynapseListCost, one_hot
-from nirc.partition.lower_bound import total_demand
+from nirc.partition.lower_bound import cores_needed, total_demand
 from nirc.partition.neuron_partition import RESOURCE_ORDER, core_capacities, neuron_partition
 from nirc.placement import Block, Placement, ResourceUse
 from nirc.target import Target, unit_of
@@ -100,9 +100,12 @@ CELL_NEURONS = 4
 @dataclass(frozen=True)
 class ChipBound:
     chips: int
-    resource: str
+    resource: str                      # the resource that sets the bound
     demand: dict[str, int]
     chip_capacity: dict[str, int]
+    cores: int = 0                     # the core-level bound: fewest cores of the whole system
+    cores_resource: str = ""           # the per-core resource that sets it
+    chips_by_resource: dict[str, int] | None = None   # chips each resource alone needs
 
 
 def chip_capacity(target: Target) -> dict[str, int]:
@@ -111,14 +114,49 @@ def chip_capacity(target: Target) -> dict[str, int]:
 
 
 def chip_lower_bound(conn: Connectivity, cost: SynapseListCost, target: Target) -> ChipBound:
-    """Fewest chips any placement uses: max over resources of ceil(least demand / chip capacity)."""
+    """Fewest chips any placement uses, from the fewest cores and from per-chip resources.
+
+    Per-core resources: the least total demand of any placement (lower_bound.total_demand;
+    a source's targets share a core only as far as its neuron limit and synapse memory
+    allow, so a wide-fan-in layer's sources reach more cores) needs cores_r cores of the
+    whole system, so ceil(cores_r / cores per chip) chips (and no fewer than the chips whose
+    cores' capacities add up to the demand). Per-chip resources: routing entries, one per
+    (sending population, core) at least, ceil(population / neurons per core) cores each.
+    The bound is the most chips any resource needs; ``resource`` names it."""
     capacities = core_capacities(target)
     largest = int(capacities["neurons"].max()) if "neurons" in capacities else None
-    demand = total_demand(conn, cost, largest)
+    memory = int(capacities["synapse_memory_bits"].max()) \
+        if "synapse_memory_bits" in capacities else None
+    demand = total_demand(conn, cost, largest, memory)
     per_chip = {r: int(c.sum()) for r, c in capacities.items()}
-    needs = {r: -(-demand[r] // per_chip[r]) for r in per_chip if r in demand}
+    system_cores = {r: np.tile(c, target.chip_count) for r, c in capacities.items()}
+    cores_by = {}
+    for r in per_chip:
+        if r in demand:
+            k = cores_needed(demand[r], system_cores[r])
+            cores_by[r] = k if k is not None else len(system_cores[r]) + 1
+    needs = {r: max(-(-demand[r] // per_chip[r]), -(-cores_by[r] // target.core_count))
+             for r in cores_by}
+    entries = target.chip.named().get("routing_entries")
+    if entries:
+        # A population sends if any of its neurons feeds a table; inputs take one entry each.
+        feeds = np.bincount(conn.from_neurons.indices, minlength=conn.neuron_count) > 0
+        sending = np.bincount(conn.population_of_neuron(), weights=feeds,
+                              minlength=len(conn.population_names)) > 0
+        sizes = np.diff(conn.population_offsets)[sending]
+        inputs = np.bincount(conn.from_inputs.indices, minlength=conn.input_count) > 0
+        input_groups = np.add.reduceat(inputs, conn.input_offsets[:-1]) > 0 \
+            if conn.input_count else np.zeros(0, bool)
+        demand["routing_entries"] = int(np.sum(-(-sizes // max(1, largest or 1)))
+                                        + np.count_nonzero(input_groups))
+        per_chip["routing_entries"] = int(entries)
+        needs["routing_entries"] = -(-demand["routing_entries"] // int(entries))
     best = max(needs, key=lambda r: (needs[r], -list(needs).index(r)))
-    return ChipBound(max(needs[best], 1 if conn.neuron_count else 0), best, demand, per_chip)
+    core_resource = max(cores_by, key=lambda r: (cores_by[r], -list(cores_by).index(r))) \
+        if cores_by else ""
+    return ChipBound(max(needs[best], 1 if conn.neuron_count else 0), best, demand, per_chip,
+                     cores=cores_by.get(core_resource, 0), cores_resource=core_resource,
+                     chips_by_resource=needs)
 
 
 def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cpsat",
@@ -127,16 +165,36 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     """Place ``net`` on the chips of ``target.system``, then on each chip's cores.
 
     ``check_links=False`` keeps an assignment whose links would carry more than
-    system.link.messages_per_step (noted, not refused): for measuring baselines."""
+    system.link.messages_per_step (noted, not refused): for measuring baselines.
+    A flat population whose file numbering hides its neighbourhoods is placed in
+    connectivity order (locality_renumbering; never for the sequential baseline)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    conn = Connectivity.from_hwnet(net, rates)
+    order = connectivity_order(conn) if method != "sequential" else None
+    perm = locality_renumbering(conn, order) if order is not None else None
+    if perm:
+        # The same placement problem with those populations numbered in connectivity order:
+        # every cut below (blocks, bands, each chip's core blocks) is then a neighbourhood.
+        started = time.perf_counter()
+        conn = None
+        net_p, rates_p = renumbered(net, perm), renumbered_rates(net, rates, perm)
+        placed = _place_system(net_p, Connectivity.from_hwnet(net_p, rates_p), None, target,
+                               method, rates_p, time_limit_s, seed, check_links)
+        return placement_in_file_order(placed, perm, time.perf_counter() - started)
+    return _place_system(net, conn, order, target, method, rates, time_limit_s, seed, check_links)
+
+
+def _place_system(net: HardwareNetwork, conn: Connectivity, order: np.ndarray | None,
+                  target: Target, method: str, rates: Rates | None, time_limit_s: float | None,
+                  seed: int | None, check_links: bool) -> Placement:
+    """system_partition on a connectivity (``order``: its connectivity order, or None)."""
     system = target.system
     settings = target.partitioner
     time_limit_s = settings.time_limit_s if time_limit_s is None else time_limit_s
     seed = settings.seed if seed is None else seed
     started = time.perf_counter()
     cost = SynapseListCost.of(target)
-    conn = Connectivity.from_hwnet(net, rates)
     bound = chip_lower_bound(conn, cost, target)
     if bound.chips > system.chips:
         raise too_few_chips(bound, target)
@@ -177,9 +235,8 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     pairs = blocks * target.chip_count * target.core_count
     sequential = sequential_fill_to(1.0) \
         if method == "sequential" or pairs <= SEQUENTIAL_CANDIDATE_MAX_PAIRS else None
-    order = neuron_load = None
+    neuron_load = None
     if method != "sequential":
-        order = connectivity_order(conn)
         if order is not None:
             neuron_load = packed.per_neuron if packed is not None else \
                 _neuron_load(conn, cost, largest)
@@ -464,10 +521,11 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
 
 CONNECTIVITY = "balanced cut in connectivity order"
 # What chip_lower_bound counts (report.json's system.chip_search.bound).
-CHIP_BOUND_KIND = ("resource totals: per resource, the least total demand of any placement "
-                   "over one chip's capacity; the chips used follow from packing each chip's "
-                   "cores, where synapse rows of wide-fan-in layers fill a core's memory before "
-                   "the totals do (the search starts at the chips a greedy fill used)")
+CHIP_BOUND_KIND = ("cores: per resource, the fewest cores of the system whose capacities cover "
+                   "the least total demand of any placement (a source's targets share a core only "
+                   "as far as the core's neuron limit and synapse memory allow), over the cores "
+                   "of one chip; per-chip resources (routing entries) over one chip's capacity; "
+                   "the most chips any resource needs")
 PACKED = "greedy fill of the system's cores in spatial order"
 
 
@@ -520,6 +578,95 @@ def connectivity_order(conn: Connectivity) -> np.ndarray | None:
     key = np.full(conn.neuron_count, np.iinfo(np.int64).max, dtype=np.int64)
     key[reached] = hilbert_index(cell[reached, 0], cell[reached, 1])
     return np.lexsort((rank, key)).astype(np.int64)
+
+
+# locality_renumbering: neurons per run whose distinct sources are compared (a core's worth),
+# runs sampled per population, and how much fewer sources the connectivity order must need.
+LOCALITY_RUN = 256
+LOCALITY_SAMPLES = 64
+RENUMBER_GAIN = 0.8
+
+
+def locality_renumbering(conn: Connectivity, order: np.ndarray) -> dict[str, np.ndarray]:
+    """Flat populations to place in connectivity order: population -> its neurons in that order.
+
+    A flat (1-D) population is renumbered when runs of LOCALITY_RUN neurons of
+    the connectivity order draw on at most RENUMBER_GAIN times the distinct
+    sources that runs of the file's order do (sampled runs): a randomly
+    numbered sheet is (its runs are then neighbourhoods, whose synapse rows a
+    core holds), an index-local layer or a uniformly random one is not (the
+    file's order is as good, or nothing is). Maps of (C, H, W) layers keep
+    their spatial tiles."""
+    out: dict[str, np.ndarray] = {}
+    rows = conn.from_neurons
+    for k, name in enumerate(conn.population_names):
+        a, b = int(conn.population_offsets[k]), int(conn.population_offsets[k + 1])
+        if len(conn.shapes[name]) != 1 or b - a < 2 * LOCALITY_RUN:
+            continue
+        mine = order[(order >= a) & (order < b)]
+        runs = np.linspace(0, b - a - LOCALITY_RUN, min(LOCALITY_SAMPLES, (b - a) // LOCALITY_RUN)
+                           ).astype(np.int64)
+
+        def sources(neurons):
+            return np.mean([np.unique(rows[neurons[r:r + LOCALITY_RUN]].indices).size
+                            for r in runs])
+
+        if sources(mine) <= RENUMBER_GAIN * sources(np.arange(a, b)):
+            out[name] = mine - a
+    return out
+
+
+def renumbered(net: HardwareNetwork, perm: dict[str, np.ndarray]) -> HardwareNetwork:
+    """``net`` with each population of ``perm`` numbered so that its neuron k is the file's
+    neuron perm[name][k] (tables' rows and columns, per-neuron parameters)."""
+    inverse = {name: np.argsort(new_to_old) for name, new_to_old in perm.items()}
+    populations = {name: (_sub_population(pop, perm[name], keep_order=True)
+                          if name in perm else pop) for name, pop in net.populations.items()}
+    tables = []
+    for t in net.tables:
+        w = t.weights
+        if t.target in perm:
+            w = sp.csr_array(w[perm[t.target]])
+        if t.source in perm:
+            w = sp.csr_array((w.data, inverse[t.source][w.indices], w.indptr), shape=w.shape)
+            w.sort_indices()
+        tables.append(t.with_(weights=w) if w is not t.weights else t)
+    return net.with_(populations=populations, tables=tuple(tables))
+
+
+def renumbered_rates(net: HardwareNetwork, rates: Rates | None, perm: dict[str, np.ndarray]
+                     ) -> Rates | None:
+    if rates is None:
+        return None
+    out = dict(rates)
+    for name, new_to_old in perm.items():
+        value = np.asarray(rates.get(name, 1.0), dtype=np.float64).reshape(-1)
+        if name in rates and value.size > 1:
+            out[name] = value[new_to_old]
+    return out
+
+
+def placement_in_file_order(placed: Placement, perm: dict[str, np.ndarray], seconds: float
+                            ) -> Placement:
+    """A placement of renumbered(net, perm) as a placement of ``net``: each renumbered
+    population's blocks become the runs of its file-order neurons that share a core."""
+    from dataclasses import replace
+
+    blocks = [b for b in placed.blocks if b.population not in perm]
+    for name, new_to_old in perm.items():
+        core = np.full(len(new_to_old), -1, dtype=np.int64)
+        for b in placed.blocks_of(name):
+            core[new_to_old[b.start:b.stop]] = b.core
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(core) != 0) + 1])
+        stops = np.append(starts[1:], len(core))
+        blocks += [Block(name, int(a), int(z), int(c))
+                   for a, z, c in zip(starts.tolist(), stops.tolist(), core[starts].tolist())]
+    order = {p: i for i, p in enumerate(dict.fromkeys(b.population for b in placed.blocks))}
+    blocks.sort(key=lambda b: (order[b.population], b.start))
+    notes = tuple(f"{name}: placed in connectivity order (its file numbering hides its "
+                  f"neighbourhoods)" for name in perm)
+    return replace(placed, blocks=tuple(blocks), notes=notes + placed.notes,
+                   solve_time_s=seconds)
 
 
 def hilbert_index(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -725,8 +872,9 @@ def chip_network(net: HardwareNetwork, conn: Connectivity, chip_of_neuron: np.nd
     return sub, local, sub_rates
 
 
-def _sub_population(pop: Population, mine: np.ndarray) -> Population:
-    if len(mine) == pop.size:
+def _sub_population(pop: Population, mine: np.ndarray, keep_order: bool = False) -> Population:
+    """``pop``'s neurons ``mine`` (sorted; ``keep_order``: any order, a flat population)."""
+    if len(mine) == pop.size and not keep_order:
         return pop
     shape: tuple[int, ...] = (len(mine),)
     if len(pop.shape) == 3:
@@ -899,6 +1047,9 @@ def system_summary(net, conn, target, chip_of_neuron, hops, bound, shares, chip_
         "chips_used": len(used_chips),
         "chip_lower_bound": bound.chips,
         "chip_lower_bound_resource": bound.resource,
+        "chip_lower_bound_cores": bound.cores,
+        "chip_lower_bound_cores_resource": bound.cores_resource,
+        "chip_lower_bound_by_resource": dict(bound.chips_by_resource or {}),
         "chip_gap": round((len(used_chips) - bound.chips) / len(used_chips), 6) if used_chips else 0.0,
         "method": method,
         "link_latency_steps": system.link.latency_steps,
