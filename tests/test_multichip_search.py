@@ -154,3 +154,32 @@ def test_a_randomly_numbered_sheet_is_placed_in_connectivity_order_on_few_chips(
     assert core.min() >= 0 and sum(b.size for b in placed.blocks_of("hidden")) == 4096
     assert all(u.used <= u.capacity for uses in placed.utilisation.values()
                for u in uses.values() if u.capacity is not None)
+
+
+def test_feature_maps_are_cut_in_2d_tiles_laid_onto_the_mesh():
+    # A (2, 8, 8) map fed by a (2, 16, 16) map through a stride-2 pattern, on 4 chips of a
+    # 2 x 3 mesh: quadrants of both maps (all channels), tile (i, j) on mesh chip (i, j).
+    from nirc.partition.chips import _sub_population, tile_assignment
+
+    rows = np.arange(2 * 8 * 8)
+    c, at = rows // 64, rows % 64
+    cols = c * 256 + (at // 8 * 2) * 16 + at % 8 * 2          # neuron (c, y, x) <- (c, 2y, 2x)
+    w = sp.csr_array((np.ones(len(rows)), (rows, cols)), shape=(128, 512))
+    net = HardwareNetwork("float", 1e-3, {"input": InputPort("input", (2, 16, 16))},
+                          {"big": Population("big", (2, 16, 16), {}),
+                           "small": Population("small", (2, 8, 8), {})},
+                          (SynapseTable("input", "big", sp.csr_array(sp.eye(512))),
+                           SynapseTable("big", "small", w)),
+                          {"out": OutputPort("out", "small")})
+    conn = Connectivity.from_hwnet(net)
+    name, chip = tile_assignment(conn, np.ones(conn.neuron_count), 4, (2, 3))
+    assert name.endswith("(rows of 2x2 tiles)")
+    y, x = np.divmod(np.arange(64) % 64, 8)
+    expected_small = np.tile((y >= 4) * 3 + (x >= 4), 2)          # mesh chips 0, 1, 3, 4
+    assert np.array_equal(chip[512:], expected_small)
+    y, x = np.divmod(np.arange(256), 16)
+    assert np.array_equal(chip[:512], np.tile((y >= 8) * 3 + (x >= 8), 2))
+    # A chip's share of a map keeps its (C, rows, columns) shape.
+    mine = np.flatnonzero(chip[512:] == 4)
+    assert _sub_population(net.populations["small"], mine).shape == (2, 4, 4)
+    assert _sub_population(net.populations["small"], mine[1:]).shape == (len(mine) - 1,)

@@ -135,6 +135,9 @@ def chip_lower_bound(conn: Connectivity, cost: SynapseListCost, target: Target) 
         if r in demand:
             k = cores_needed(demand[r], system_cores[r])
             cores_by[r] = k if k is not None else len(system_cores[r]) + 1
+    # Chips each resource needs, as a fraction first: of resources needing as many whole
+    # chips, the one nearest to needing more is named.
+    fraction = {r: max(demand[r] / per_chip[r], cores_by[r] / target.core_count) for r in cores_by}
     needs = {r: max(-(-demand[r] // per_chip[r]), -(-cores_by[r] // target.core_count))
              for r in cores_by}
     entries = target.chip.named().get("routing_entries")
@@ -150,8 +153,9 @@ def chip_lower_bound(conn: Connectivity, cost: SynapseListCost, target: Target) 
         demand["routing_entries"] = int(np.sum(-(-sizes // max(1, largest or 1)))
                                         + np.count_nonzero(input_groups))
         per_chip["routing_entries"] = int(entries)
+        fraction["routing_entries"] = demand["routing_entries"] / int(entries)
         needs["routing_entries"] = -(-demand["routing_entries"] // int(entries))
-    best = max(needs, key=lambda r: (needs[r], -list(needs).index(r)))
+    best = max(needs, key=lambda r: (needs[r], fraction[r], -list(needs).index(r)))
     core_resource = max(cores_by, key=lambda r: (cores_by[r], -list(cores_by).index(r))) \
         if cores_by else ""
     return ChipBound(max(needs[best], 1 if conn.neuron_count else 0), best, demand, per_chip,
@@ -236,8 +240,9 @@ def _place_system(net: HardwareNetwork, conn: Connectivity, order: np.ndarray | 
     sequential = sequential_fill_to(1.0) \
         if method == "sequential" or pairs <= SEQUENTIAL_CANDIDATE_MAX_PAIRS else None
     neuron_load = None
+    mesh = tuple(system.mesh) if system.mesh is not None and len(system.mesh) == 2 else None
     if method != "sequential":
-        if order is not None:
+        if order is not None or (mesh is not None and _has_maps(conn)):
             neuron_load = packed.per_neuron if packed is not None else \
                 _neuron_load(conn, cost, largest)
     overloaded: list[str] = []
@@ -254,10 +259,12 @@ def _place_system(net: HardwareNetwork, conn: Connectivity, order: np.ndarray | 
                           for f in SEQUENTIAL_FILLS)
             candidates = ((name, a) for name, a in candidates if a is not None)   # lazily
         else:
-            candidates = ((name, _on_mesh(conn, a, chips, hops)) for name, a in
+            candidates = ((name, a if name.startswith(TILES) else _on_mesh(conn, a, chips, hops))
+                          for name, a in
                           _candidates(conn, graph, cost, load, chips, sequential, time_limit_s,
                                       seed, notes, order, neuron_load,
-                                      packed.chip_of_neuron if packed is not None else None))
+                                      packed.chip_of_neuron if packed is not None else None,
+                                      mesh))
         tried, overloaded_here = 0, []
         for name, chip_of_neuron in candidates:
             tried += 1
@@ -433,7 +440,7 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
     a core's memory with its synapse rows long before its neurons fill it.
     None if the fill runs out of the system's cores.
     """
-    from nirc.partition.neuron_partition import GREEDY_BLOCKS_PER_CORE
+    from nirc.partition.neuron_partition import GREEDY_BLOCKS_PER_CORE, REFINE_ABOVE_BOUND
     from nirc.partition.packing import sequential_fill
 
     largest = {r: int(c.max()) for r, c in capacities.items()}
@@ -443,12 +450,26 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
                     max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * cores_bound),
                     target_name=target.name)
     caps = {r: np.tile(c, target.chip_count) for r, c in capacities.items()}
-    order = spatial_order(conn, graph)
-    core_of_block, problem = sequential_fill(graph, caps, cost, order)
-    if problem is not None:
-        core_of_block, problem = sequential_fill(graph, caps, cost, order, optimistic=True)
-    if problem is not None:
+
+    def fill(graph):
+        order = spatial_order(conn, graph)
+        core_of_block, problem = sequential_fill(graph, caps, cost, order)
+        if problem is not None:
+            core_of_block, problem = sequential_fill(graph, caps, cost, order, optimistic=True)
+        return core_of_block if problem is None else None
+
+    core_of_block = fill(graph)
+    if core_of_block is None:
         return None
+    used = int(np.unique(core_of_block).size)
+    if used > REFINE_ABOVE_BOUND * cores_bound and settings.block_size is None:
+        # Blocks sized for the bound's cores leave each core's last block's worth empty
+        # where rows nobody shares fill the cores first: cut for the cores really used.
+        finer = coarsen(conn, cost, largest, block_size=None, tiled=True, target_name=target.name,
+                        max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * used))
+        refilled = fill(finer) if finer.block_count > graph.block_count else None
+        if refilled is not None and np.unique(refilled).size < used:
+            graph, core_of_block = finer, refilled
     load = _block_load(graph, cost, largest)
     on_core = np.bincount(core_of_block, weights=load)
     share = load / np.maximum(on_core[core_of_block], 1e-12)
@@ -477,8 +498,12 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
                 chips: int, sequential: np.ndarray | None, time_limit_s: float, seed: int,
                 notes: list[str], order: np.ndarray | None = None,
                 neuron_load: np.ndarray | None = None,
-                packed: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
+                packed: np.ndarray | None = None, mesh: tuple[int, int] | None = None
+                ) -> list[tuple[str, np.ndarray]]:
     """Chip assignments to try on ``chips`` chips, fewest messages between chips first.
+
+    ``mesh`` (a 2-D mesh of chips, with ``neuron_load``): feature maps also cut in
+    2-D tiles laid onto the mesh (tile_assignment; its chips are the system's own).
 
     Greedy starts: balanced cuts of the blocks in network order and in spatial
     order, of the neurons in connectivity order (``order``, when given: a
@@ -501,7 +526,11 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
         found.append(("sequential fill of the system's cores", sequential, None))
     if packed is not None and packed.max() < chips:
         found.append((PACKED, packed, None))
-    scored = sorted(((_messages(conn, a, chips), k, name, a, blocks)
+    if mesh is not None and neuron_load is not None:
+        tiles = tile_assignment(conn, neuron_load, chips, mesh)
+        if tiles is not None:
+            found.append(tiles + (None,))
+    scored = sorted(((_messages(conn, a, max(chips, int(a.max()) + 1)), k, name, a, blocks)
                      for k, (name, a, blocks) in enumerate(found)), key=lambda s: s[:2])
     best_messages, _, best_name, _, best = next(s for s in scored if s[4] is not None)
     if chips > 1 and graph.block_count * chips <= cpsat.MAX_PAIRS:
@@ -517,6 +546,91 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
             if improved < scored[0][0]:
                 scored.insert(0, (improved, -1, f"CP-SAT from the {best_name}", per_neuron, None))
     return [(name, a) for _, _, name, a, _ in scored]
+
+
+TILES = "2-D tiles of the feature maps on the mesh"
+# tile_assignment: the share of the network's load (by per-neuron load) that must sit in
+# (C, H, W) maps for the maps to decide where everything goes.
+TILED_LOAD_SHARE = 0.9
+
+
+def _has_maps(conn: Connectivity) -> bool:
+    return any(len(conn.shapes[name]) == 3 for name in conn.population_names)
+
+
+def tile_assignment(conn: Connectivity, load: np.ndarray, chips: int, mesh: tuple[int, int]
+                    ) -> tuple[str, np.ndarray] | None:
+    """Feature maps cut in 2-D tiles, one per chip, laid onto a 2-D mesh of chips.
+
+    Every (C, H, W) layer's neurons get their position in the map as fractions
+    (y, x), so the same region of every layer goes together (a convolution's
+    receptive field stays on its chip). The maps are cut into ``gy`` rows of
+    tiles by load, row i into ``cols[i]`` tiles by load (``chips`` tiles in
+    all, at most the mesh's columns per row, the split with the shortest
+    tile edges), and tile (i, j) goes on mesh chip (i, j): a chip boundary
+    carries one tile edge, not a whole row of the map, and neighbouring tiles
+    are one link apart. All channels of a position stay together, so a chip's
+    share of a layer is a (C, rows, columns) map its cores tile. Neurons of
+    flat populations go to the chip sending them most synapses (the first
+    chip if none). None when fewer than TILED_LOAD_SHARE of the load sits in
+    maps, or ``chips`` does not fit the mesh."""
+    rows_max, cols_max = mesh
+    y = np.full(conn.neuron_count, np.nan)
+    x = np.full(conn.neuron_count, np.nan)
+    for k, name in enumerate(conn.population_names):
+        shape = conn.shapes[name]
+        if len(shape) != 3:
+            continue
+        c, h, w = shape
+        a, b = int(conn.population_offsets[k]), int(conn.population_offsets[k + 1])
+        at = np.arange(b - a) % (h * w)
+        y[a:b], x[a:b] = (at // w + 0.5) / h, (at % w + 0.5) / w
+    mapped = ~np.isnan(y)
+    total = float(load.sum())
+    if not mapped.any() or float(load[mapped].sum()) < TILED_LOAD_SHARE * total:
+        return None
+    splits = []
+    for gy in range(1, min(rows_max, chips) + 1):
+        base, extra = divmod(chips, gy)
+        cols = [base + 1] * extra + [base] * (gy - extra)
+        if cols[0] > cols_max:
+            continue
+        # Tile edges on a unit map: gy - 1 full-width cuts, and cols - 1 cuts of each row's
+        # height (a row's height follows its share of the chips).
+        splits.append(((gy - 1) + sum((g - 1) * g / chips for g in cols), gy, cols))
+    if not splits:
+        return None
+    _, gy, cols = min(splits)
+    where = np.flatnonzero(mapped)
+    tile_row = _cut_by_load(y[where], load[where], np.cumsum(cols)[:-1] / chips)
+    chip = np.full(conn.neuron_count, -1, dtype=np.int64)
+    for i, n_cols in enumerate(cols):
+        mine = where[tile_row == i]
+        col = _cut_by_load(x[mine], load[mine], np.arange(1, n_cols) / n_cols)
+        chip[mine] = i * cols_max + col
+    flat = np.flatnonzero(~mapped)
+    if len(flat):
+        feeds = sp.csr_array(conn.from_neurons[flat][:, where])
+        counts = (feeds @ one_hot(chip[where], rows_max * cols_max).T).toarray()
+        chip[flat] = np.argmax(counts, axis=1)        # no synapses from maps: the first chip
+        chip[flat[counts.sum(axis=1) == 0]] = int(chip[where].min())
+    grid = "x".join(str(v) for v in cols)
+    return f"{TILES} (rows of {grid} tiles)", chip
+
+
+def _cut_by_load(position: np.ndarray, load: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """Index of the part each neuron falls in when ``position`` is cut at thresholds that
+    leave about ``fractions`` of the load below them (equal positions share a part: each
+    threshold is the distinct position whose load below is nearest the fraction's)."""
+    order = np.argsort(position, kind="stable")
+    ranked = position[order]
+    distinct, first = np.unique(ranked, return_index=True)
+    below = np.concatenate([[0.0], np.cumsum(load[order])])[first]     # load before each
+    goal = fractions * float(load.sum())
+    at = np.clip(np.searchsorted(below, goal), 1, len(below) - 1)
+    nearer = np.where(np.abs(below[at - 1] - goal) <= np.abs(below[at] - goal), at - 1, at)
+    thresholds = distinct[np.maximum(nearer, 1)] if len(distinct) > 1 else distinct[:0]
+    return np.searchsorted(thresholds, position, side="right")
 
 
 CONNECTIVITY = "balanced cut in connectivity order"
@@ -795,7 +909,7 @@ def _place_chips(net, conn, chip_of_neuron, target, method, rates, time_limit_s,
             # process on some share models (cpsat.SAFE_WORKERS says why).
             placement = neuron_partition(sub, target, rates=sub_rates, time_limit_s=time_limit_s,
                                          seed=seed, cpsat_workers=cpsat.SAFE_WORKERS,
-                                         settings=settings)
+                                         settings=settings, blocks_by_fill=settings is not None)
         except FitError as err:
             return f"chip {chip}: {err}"
         shares.append(_Share(chip, placement, neurons))
@@ -877,13 +991,19 @@ def _sub_population(pop: Population, mine: np.ndarray, keep_order: bool = False)
     if len(mine) == pop.size and not keep_order:
         return pop
     shape: tuple[int, ...] = (len(mine),)
-    if len(pop.shape) == 3:
+    if len(pop.shape) == 3 and not keep_order:
+        # A band of whole rows or a 2-D tile of every channel keeps its (C, rows, columns)
+        # shape (its cores tile it); any other share is flat.
         c, h, w = pop.shape
         plane = h * w
-        r0, r1 = int(mine[0] % plane) // w, int(mine[-1] % plane) // w + 1
-        band = (np.arange(c)[:, None] * plane + np.arange(r0 * w, r1 * w)[None, :]).ravel()
-        if len(band) == len(mine) and np.array_equal(band, mine):
-            shape = (c, r1 - r0, w)
+        at = mine % plane
+        r0, r1 = int((at // w).min()), int((at // w).max()) + 1
+        c0, c1 = int((at % w).min()), int((at % w).max()) + 1
+        if len(mine) == c * (r1 - r0) * (c1 - c0):
+            tile = (np.arange(c)[:, None, None] * plane + np.arange(r0, r1)[None, :, None] * w
+                    + np.arange(c0, c1)[None, None, :]).ravel()
+            if np.array_equal(tile, mine):
+                shape = (c, r1 - r0, c1 - c0)
     params = {k: np.asarray(v).reshape(-1)[mine] if np.ndim(v) and np.size(v) == pop.size else v
               for k, v in pop.params.items()}
     cut = {}
