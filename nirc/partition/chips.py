@@ -175,8 +175,7 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     conn = Connectivity.from_hwnet(net, rates)
-    order = connectivity_order(conn) if method != "sequential" else None
-    perm = locality_renumbering(conn, order) if order is not None else None
+    perm = locality_renumbering(conn) if method != "sequential" else None
     if perm:
         # The same placement problem with those populations numbered in connectivity order:
         # every cut below (blocks, bands, each chip's core blocks) is then a neighbourhood.
@@ -186,6 +185,7 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
         placed = _place_system(net_p, Connectivity.from_hwnet(net_p, rates_p), None, target,
                                method, rates_p, time_limit_s, seed, check_links)
         return placement_in_file_order(placed, perm, time.perf_counter() - started)
+    order = connectivity_order(conn) if method != "sequential" else None
     return _place_system(net, conn, order, target, method, rates, time_limit_s, seed, check_links)
 
 
@@ -648,7 +648,8 @@ def connectivity_order(conn: Connectivity) -> np.ndarray | None:
 
     Neurons get graph coordinates: their hop distances (breadth first, on the
     symmetrised synapse graph) to two far-apart landmarks, the second as far
-    from the first as from the start (on a 2-D sheet: two corners); cells of
+    from the first as from the point farthest from it (on a 2-D sheet: two
+    neighbouring corners); cells of
     equal coordinates are ordered along a Hilbert curve. Any run of the order
     is then a compact region of the graph, not a thin line (as reverse
     Cuthill-McKee's level sets are): a chip's share keeps its neighbourhoods
@@ -657,10 +658,15 @@ def connectivity_order(conn: Connectivity) -> np.ndarray | None:
     Neurons outside the landmarks' component follow in reverse Cuthill-McKee
     order. None above CONNECTIVITY_ORDER_MAX_SYNAPSES (the symmetrised
     pattern is a second copy of the synapse graph)."""
+    return locality_order(conn.from_neurons)
+
+
+def locality_order(m: sp.csr_array) -> np.ndarray | None:
+    """connectivity_order of the graph whose synapse pattern (target x source) is ``m``."""
     from scipy.sparse.csgraph import reverse_cuthill_mckee, shortest_path
 
-    m = conn.from_neurons
-    if conn.neuron_count < 2 or m.nnz == 0 or m.nnz > CONNECTIVITY_ORDER_MAX_SYNAPSES:
+    count = m.shape[0]
+    if count < 2 or m.nnz == 0 or m.nnz > CONNECTIVITY_ORDER_MAX_SYNAPSES:
         return None
     pattern = sp.csr_matrix((np.ones(m.nnz, dtype=np.int8), m.indices, m.indptr), shape=m.shape)
     symmetric = (pattern + pattern.T).tocsr()
@@ -670,15 +676,20 @@ def connectivity_order(conn: Connectivity) -> np.ndarray | None:
     def hops(start: int) -> np.ndarray:
         return shortest_path(symmetric, unweighted=True, directed=False, indices=start)
 
-    # A far point from RCM's last neuron (peripheral), then one far from both.
+    # A far point a from RCM's last neuron (peripheral: on a sheet, a corner), the point c
+    # farthest from a (the opposite corner), then b far from both (a corner next to a).
+    # Distances to a and b, two neighbouring corners, tell every point of the sheet apart;
+    # to two opposite corners they would not (mirror images across the diagonal agree).
     d0 = hops(int(rcm[-1]))
     reached = np.isfinite(d0)
     a = int(np.argmax(np.where(reached, d0, -1)))
     da = hops(a)
-    b = int(np.argmax(np.where(reached, np.minimum(da, d0), -1)))
+    c = int(np.argmax(np.where(reached, da, -1)))
+    dc = hops(c)
+    b = int(np.argmax(np.where(reached, np.minimum(da, dc), -1)))
     db = hops(b)
-    rank = np.empty(conn.neuron_count, dtype=np.int64)
-    rank[rcm] = np.arange(conn.neuron_count)
+    rank = np.empty(count, dtype=np.int64)
+    rank[rcm] = np.arange(count)
     # Hop counts are coarse (a whole neighbourhood shares one): averaging each neuron's with
     # its neighbours' a few times makes them vary smoothly within it.
     coords = np.column_stack([np.where(reached, da, 0.0), np.where(reached, db, 0.0)])
@@ -689,7 +700,7 @@ def connectivity_order(conn: Connectivity) -> np.ndarray | None:
     side = max(1, int(np.sqrt(max(1, int(reached.sum())) / CELL_NEURONS)))
     low, high = coords[reached].min(axis=0), coords[reached].max(axis=0)
     cell = np.floor((coords - low) / np.maximum(high - low, 1e-12) * (side - 1e-9)).astype(np.int64)
-    key = np.full(conn.neuron_count, np.iinfo(np.int64).max, dtype=np.int64)
+    key = np.full(count, np.iinfo(np.int64).max, dtype=np.int64)
     key[reached] = hilbert_index(cell[reached, 0], cell[reached, 1])
     return np.lexsort((rank, key)).astype(np.int64)
 
@@ -701,11 +712,14 @@ LOCALITY_SAMPLES = 64
 RENUMBER_GAIN = 0.8
 
 
-def locality_renumbering(conn: Connectivity, order: np.ndarray) -> dict[str, np.ndarray]:
+def locality_renumbering(conn: Connectivity) -> dict[str, np.ndarray]:
     """Flat populations to place in connectivity order: population -> its neurons in that order.
 
-    A flat (1-D) population is renumbered when runs of LOCALITY_RUN neurons of
-    the connectivity order draw on at most RENUMBER_GAIN times the distinct
+    The order of a population is locality_order of its synapses among its own
+    neurons (other layers would be shortcuts: a readout fed from random points
+    of a sheet puts every point of it within a few hops of every other). A flat
+    (1-D) population is renumbered when runs of LOCALITY_RUN neurons of
+    that order draw on at most RENUMBER_GAIN times the distinct
     sources that runs of the file's order do (sampled runs): a randomly
     numbered sheet is (its runs are then neighbourhoods, whose synapse rows a
     core holds), an index-local layer or a uniformly random one is not (the
@@ -717,7 +731,10 @@ def locality_renumbering(conn: Connectivity, order: np.ndarray) -> dict[str, np.
         a, b = int(conn.population_offsets[k]), int(conn.population_offsets[k + 1])
         if len(conn.shapes[name]) != 1 or b - a < 2 * LOCALITY_RUN:
             continue
-        mine = order[(order >= a) & (order < b)]
+        own = locality_order(sp.csr_array(rows[a:b][:, a:b]))
+        if own is None:
+            continue
+        mine = own + a
         runs = np.linspace(0, b - a - LOCALITY_RUN, min(LOCALITY_SAMPLES, (b - a) // LOCALITY_RUN)
                            ).astype(np.int64)
 

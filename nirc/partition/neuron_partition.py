@@ -88,9 +88,10 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     start, problem = sequential_fill(graph, capacities, cost)
     notes: list[str] = []
     cores_filled = bound.cores
-    if blocks_by_fill and problem is None:
-        graph, start, cores_filled = _refine_by_fill(graph, start, conn, cost, largest, capacities,
-                                                     bound, max_blocks, settings, target, notes)
+    if blocks_by_fill:
+        graph, start, problem, cores_filled = _refine_by_fill(
+            graph, start, problem, conn, cost, largest, capacities, bound, max_blocks, settings,
+            target, notes)
     notes.insert(0, f"{graph.block_count} blocks")
     status = "SEQUENTIAL"
     if method == "sequential":
@@ -140,26 +141,33 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
 REFINE_ABOVE_BOUND = 1.25
 
 
-def _refine_by_fill(graph, start, conn, cost, largest, capacities, bound, max_blocks, settings,
-                    target, notes):
+def _refine_by_fill(graph, start, problem, conn, cost, largest, capacities, bound, max_blocks,
+                    settings, target, notes):
     """Blocks re-cut for the cores the sequential fill really used, when that is well above
     the bound (synapse rows nobody shares fill a core's memory long before its neurons: a
     uniformly random layer's PE holds ~80 neurons where the bound counts 256): the blocks
     were sized for the bound's cores, so each core's last block leaves much of it empty.
-    Returns (graph, start, cores the fill used), the finer cut only if it fills fewer."""
-    cores = _cores(start)
+    A fill that ran out of cores counts the cores it would have used at its rate.
+    Returns (graph, start, problem, cores), the finer cut only if it fills fewer cores
+    (or fits where the first did not)."""
+    if problem is None:
+        cores = _cores(start)
+    else:
+        placed = graph.demand["neurons"][start >= 0].sum() if "neurons" in graph.demand else 0
+        total = max(1, int(graph.demand["neurons"].sum())) if "neurons" in graph.demand else 1
+        cores = int(np.ceil(len(next(iter(capacities.values()))) * total / max(placed, 1)))
     if cores <= REFINE_ABOVE_BOUND * bound.cores or settings.block_size is not None:
-        return graph, start, cores
+        return graph, start, problem, cores
     finer = coarsen(conn, cost, largest, max_blocks=max(max_blocks, GREEDY_BLOCKS_PER_CORE * cores),
                     tiled=True, block_size=None, target_name=target.name)
     if finer.block_count <= graph.block_count:
-        return graph, start, cores
-    refilled, problem = sequential_fill(finer, capacities, cost)
-    if problem is not None or _cores(refilled) >= cores:
-        return graph, start, cores
+        return graph, start, problem, cores
+    refilled, refill_problem = sequential_fill(finer, capacities, cost)
+    if refill_problem is not None or (problem is None and _cores(refilled) >= cores):
+        return graph, start, problem, cores
     notes.append(f"blocks re-cut for the {cores} cores the fill used (bound {bound.cores}): "
                  f"{_cores(refilled)} cores")
-    return finer, refilled, _cores(refilled)
+    return finer, refilled, None, _cores(refilled)
 
 
 def routing_entries(net: HardwareNetwork, blocks: tuple[Block, ...]) -> int:
