@@ -97,3 +97,89 @@ def test_the_chip_search_starts_at_the_chips_a_greedy_fill_used(tmp_path):
     assert system["chip_lower_bound"] == 4 and system["chips_used"] == 5
     assert any("the chip search starts at 5 chips (bound 4)" in n for n in notes)
     assert not any(n.startswith("4 chips, ") for n in notes), notes
+
+
+def _dense(n_in: int, n_out: int) -> HardwareNetwork:
+    w = sp.csr_array(np.ones((n_out, n_in)))
+    return HardwareNetwork("float", 1e-3, {"input": InputPort("input", (n_in,))},
+                           {"hidden": Population("hidden", (n_out,), {}, provenance=("hidden",))},
+                           (SynapseTable("input", "hidden", w),),
+                           {"out": OutputPort("out", "hidden")})
+
+
+def test_the_chip_bound_counts_the_cores_a_wide_fan_in_layer_needs(tmp_path):
+    # 500 inputs, all to 256 neurons: a PE's 262144 bits hold the 16-bit entries of at most
+    # 32 such neurons, so each input's row reaches 8 PEs, not 1: 500 x (256 x 16 + 8 x 32) bits
+    # need 9 PEs, two 8-PE chips (counting one row per input: 8 PEs, one chip).
+    from nirc.partition.chips import chip_lower_bound
+    from nirc.partition.demand import SynapseListCost
+    from nirc.target import load_target
+
+    (tmp_path / "board.yaml").write_text(SMALL_BOARD)
+    target = load_target(str(tmp_path / "board.yaml"))
+    conn = Connectivity.from_hwnet(_dense(500, 256))
+    bound = chip_lower_bound(conn, SynapseListCost.of(target), target)
+    assert bound.demand["synapse_memory_bits"] == 500 * (256 * 16 + 8 * 32)
+    assert (bound.chips, bound.resource, bound.cores, bound.cores_resource) == \
+        (2, "synapse_memory_bits", 9, "synapse_memory_bits")
+    assert bound.chips_by_resource["neurons"] == 1
+
+
+def test_a_randomly_numbered_sheet_is_placed_in_connectivity_order_on_few_chips(tmp_path):
+    # 4096 neurons of a sheet numbered at random: runs of the file's order fill a PE's synapse
+    # rows with ~150 neurons, neighbourhoods with 256; placed in connectivity order the sheet
+    # takes at most the bound + 1 chips and fewer messages than the sequential fill.
+    from nirc.partition import partition
+    from nirc.target import load_target
+
+    (tmp_path / "board.yaml").write_text(SMALL_BOARD)
+    target = load_target(str(tmp_path / "board.yaml"))
+    rng = np.random.default_rng(0)
+    w_in, w_rec, _ = recurrent_matrices(4096, 32, 16, 4, rng, "sheet", sigma=3.0)
+    net = HardwareNetwork("float", 1e-3, {"input": InputPort("input", (16,))},
+                          {"hidden": Population("hidden", (4096,), {}, provenance=("hidden",))},
+                          (SynapseTable("input", "hidden", sp.csr_array(w_in)),
+                           SynapseTable("hidden", "hidden", sp.csr_array(w_rec))),
+                          {"out": OutputPort("out", "hidden")})
+    rates = {"hidden": 0.01, "input": 0.05}
+    placed = partition(net, target, rates=rates)
+    baseline = partition(net, target, rates=rates, method="sequential")
+    system = placed.system
+    assert "hidden: placed in connectivity order" in placed.notes[0]
+    assert system["chips_used"] <= system["chip_lower_bound"] + 1 == 3
+    assert baseline.system["chips_used"] > system["chips_used"]
+    assert system["inter_chip_messages"] < baseline.system["inter_chip_messages"]
+    # Every neuron on exactly one core, each core within its limits.
+    core = placed.core_of("hidden", 4096)
+    assert core.min() >= 0 and sum(b.size for b in placed.blocks_of("hidden")) == 4096
+    assert all(u.used <= u.capacity for uses in placed.utilisation.values()
+               for u in uses.values() if u.capacity is not None)
+
+
+def test_feature_maps_are_cut_in_2d_tiles_laid_onto_the_mesh():
+    # A (2, 8, 8) map fed by a (2, 16, 16) map through a stride-2 pattern, on 4 chips of a
+    # 2 x 3 mesh: quadrants of both maps (all channels), tile (i, j) on mesh chip (i, j).
+    from nirc.partition.chips import _sub_population, tile_assignment
+
+    rows = np.arange(2 * 8 * 8)
+    c, at = rows // 64, rows % 64
+    cols = c * 256 + (at // 8 * 2) * 16 + at % 8 * 2          # neuron (c, y, x) <- (c, 2y, 2x)
+    w = sp.csr_array((np.ones(len(rows)), (rows, cols)), shape=(128, 512))
+    net = HardwareNetwork("float", 1e-3, {"input": InputPort("input", (2, 16, 16))},
+                          {"big": Population("big", (2, 16, 16), {}),
+                           "small": Population("small", (2, 8, 8), {})},
+                          (SynapseTable("input", "big", sp.csr_array(sp.eye(512))),
+                           SynapseTable("big", "small", w)),
+                          {"out": OutputPort("out", "small")})
+    conn = Connectivity.from_hwnet(net)
+    name, chip = tile_assignment(conn, np.ones(conn.neuron_count), 4, (2, 3))
+    assert name.endswith("(rows of 2x2 tiles)")
+    y, x = np.divmod(np.arange(64) % 64, 8)
+    expected_small = np.tile((y >= 4) * 3 + (x >= 4), 2)          # mesh chips 0, 1, 3, 4
+    assert np.array_equal(chip[512:], expected_small)
+    y, x = np.divmod(np.arange(256), 16)
+    assert np.array_equal(chip[:512], np.tile((y >= 8) * 3 + (x >= 8), 2))
+    # A chip's share of a map keeps its (C, rows, columns) shape.
+    mine = np.flatnonzero(chip[512:] == 4)
+    assert _sub_population(net.populations["small"], mine).shape == (2, 4, 4)
+    assert _sub_population(net.populations["small"], mine[1:]).shape == (len(mine) - 1,)

@@ -74,7 +74,7 @@ from nirc.partition.blocks import (BlockGraph, check_neurons_fit, coarsen, per_n
                                    spatial_order)
 from nirc.partition.connectivity import Connectivity, Rates
 from nirc.partition.demand import SynapseListCost, one_hot
-from nirc.partition.lower_bound import total_demand
+from nirc.partition.lower_bound import cores_needed, total_demand
 from nirc.partition.neuron_partition import RESOURCE_ORDER, core_capacities, neuron_partition
 from nirc.placement import Block, Placement, ResourceUse
 from nirc.target import Target, unit_of
@@ -100,9 +100,12 @@ CELL_NEURONS = 4
 @dataclass(frozen=True)
 class ChipBound:
     chips: int
-    resource: str
+    resource: str                      # the resource that sets the bound
     demand: dict[str, int]
     chip_capacity: dict[str, int]
+    cores: int = 0                     # the core-level bound: fewest cores of the whole system
+    cores_resource: str = ""           # the per-core resource that sets it
+    chips_by_resource: dict[str, int] | None = None   # chips each resource alone needs
 
 
 def chip_capacity(target: Target) -> dict[str, int]:
@@ -111,14 +114,53 @@ def chip_capacity(target: Target) -> dict[str, int]:
 
 
 def chip_lower_bound(conn: Connectivity, cost: SynapseListCost, target: Target) -> ChipBound:
-    """Fewest chips any placement uses: max over resources of ceil(least demand / chip capacity)."""
+    """Fewest chips any placement uses, from the fewest cores and from per-chip resources.
+
+    Per-core resources: the least total demand of any placement (lower_bound.total_demand;
+    a source's targets share a core only as far as its neuron limit and synapse memory
+    allow, so a wide-fan-in layer's sources reach more cores) needs cores_r cores of the
+    whole system, so ceil(cores_r / cores per chip) chips (and no fewer than the chips whose
+    cores' capacities add up to the demand). Per-chip resources: routing entries, one per
+    (sending population, core) at least, ceil(population / neurons per core) cores each.
+    The bound is the most chips any resource needs; ``resource`` names it."""
     capacities = core_capacities(target)
     largest = int(capacities["neurons"].max()) if "neurons" in capacities else None
-    demand = total_demand(conn, cost, largest)
+    memory = int(capacities["synapse_memory_bits"].max()) \
+        if "synapse_memory_bits" in capacities else None
+    demand = total_demand(conn, cost, largest, memory)
     per_chip = {r: int(c.sum()) for r, c in capacities.items()}
-    needs = {r: -(-demand[r] // per_chip[r]) for r in per_chip if r in demand}
-    best = max(needs, key=lambda r: (needs[r], -list(needs).index(r)))
-    return ChipBound(max(needs[best], 1 if conn.neuron_count else 0), best, demand, per_chip)
+    system_cores = {r: np.tile(c, target.chip_count) for r, c in capacities.items()}
+    cores_by = {}
+    for r in per_chip:
+        if r in demand:
+            k = cores_needed(demand[r], system_cores[r])
+            cores_by[r] = k if k is not None else len(system_cores[r]) + 1
+    # Chips each resource needs, as a fraction first: of resources needing as many whole
+    # chips, the one nearest to needing more is named.
+    fraction = {r: max(demand[r] / per_chip[r], cores_by[r] / target.core_count) for r in cores_by}
+    needs = {r: max(-(-demand[r] // per_chip[r]), -(-cores_by[r] // target.core_count))
+             for r in cores_by}
+    entries = target.chip.named().get("routing_entries")
+    if entries:
+        # A population sends if any of its neurons feeds a table; inputs take one entry each.
+        feeds = np.bincount(conn.from_neurons.indices, minlength=conn.neuron_count) > 0
+        sending = np.bincount(conn.population_of_neuron(), weights=feeds,
+                              minlength=len(conn.population_names)) > 0
+        sizes = np.diff(conn.population_offsets)[sending]
+        inputs = np.bincount(conn.from_inputs.indices, minlength=conn.input_count) > 0
+        input_groups = np.add.reduceat(inputs, conn.input_offsets[:-1]) > 0 \
+            if conn.input_count else np.zeros(0, bool)
+        demand["routing_entries"] = int(np.sum(-(-sizes // max(1, largest or 1)))
+                                        + np.count_nonzero(input_groups))
+        per_chip["routing_entries"] = int(entries)
+        fraction["routing_entries"] = demand["routing_entries"] / int(entries)
+        needs["routing_entries"] = -(-demand["routing_entries"] // int(entries))
+    best = max(needs, key=lambda r: (needs[r], fraction[r], -list(needs).index(r)))
+    core_resource = max(cores_by, key=lambda r: (cores_by[r], -list(cores_by).index(r))) \
+        if cores_by else ""
+    return ChipBound(max(needs[best], 1 if conn.neuron_count else 0), best, demand, per_chip,
+                     cores=cores_by.get(core_resource, 0), cores_resource=core_resource,
+                     chips_by_resource=needs)
 
 
 def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cpsat",
@@ -127,16 +169,36 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     """Place ``net`` on the chips of ``target.system``, then on each chip's cores.
 
     ``check_links=False`` keeps an assignment whose links would carry more than
-    system.link.messages_per_step (noted, not refused): for measuring baselines."""
+    system.link.messages_per_step (noted, not refused): for measuring baselines.
+    A flat population whose file numbering hides its neighbourhoods is placed in
+    connectivity order (locality_renumbering; never for the sequential baseline)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    conn = Connectivity.from_hwnet(net, rates)
+    perm = locality_renumbering(conn) if method != "sequential" else None
+    if perm:
+        # The same placement problem with those populations numbered in connectivity order:
+        # every cut below (blocks, bands, each chip's core blocks) is then a neighbourhood.
+        started = time.perf_counter()
+        conn = None
+        net_p, rates_p = renumbered(net, perm), renumbered_rates(net, rates, perm)
+        placed = _place_system(net_p, Connectivity.from_hwnet(net_p, rates_p), None, target,
+                               method, rates_p, time_limit_s, seed, check_links)
+        return placement_in_file_order(placed, perm, time.perf_counter() - started)
+    order = connectivity_order(conn) if method != "sequential" else None
+    return _place_system(net, conn, order, target, method, rates, time_limit_s, seed, check_links)
+
+
+def _place_system(net: HardwareNetwork, conn: Connectivity, order: np.ndarray | None,
+                  target: Target, method: str, rates: Rates | None, time_limit_s: float | None,
+                  seed: int | None, check_links: bool) -> Placement:
+    """system_partition on a connectivity (``order``: its connectivity order, or None)."""
     system = target.system
     settings = target.partitioner
     time_limit_s = settings.time_limit_s if time_limit_s is None else time_limit_s
     seed = settings.seed if seed is None else seed
     started = time.perf_counter()
     cost = SynapseListCost.of(target)
-    conn = Connectivity.from_hwnet(net, rates)
     bound = chip_lower_bound(conn, cost, target)
     if bound.chips > system.chips:
         raise too_few_chips(bound, target)
@@ -177,10 +239,10 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
     pairs = blocks * target.chip_count * target.core_count
     sequential = sequential_fill_to(1.0) \
         if method == "sequential" or pairs <= SEQUENTIAL_CANDIDATE_MAX_PAIRS else None
-    order = neuron_load = None
+    neuron_load = None
+    mesh = tuple(system.mesh) if system.mesh is not None and len(system.mesh) == 2 else None
     if method != "sequential":
-        order = connectivity_order(conn)
-        if order is not None:
+        if order is not None or (mesh is not None and _has_maps(conn)):
             neuron_load = packed.per_neuron if packed is not None else \
                 _neuron_load(conn, cost, largest)
     overloaded: list[str] = []
@@ -197,10 +259,12 @@ def system_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
                           for f in SEQUENTIAL_FILLS)
             candidates = ((name, a) for name, a in candidates if a is not None)   # lazily
         else:
-            candidates = ((name, _on_mesh(conn, a, chips, hops)) for name, a in
+            candidates = ((name, a if name.startswith(TILES) else _on_mesh(conn, a, chips, hops))
+                          for name, a in
                           _candidates(conn, graph, cost, load, chips, sequential, time_limit_s,
                                       seed, notes, order, neuron_load,
-                                      packed.chip_of_neuron if packed is not None else None))
+                                      packed.chip_of_neuron if packed is not None else None,
+                                      mesh))
         tried, overloaded_here = 0, []
         for name, chip_of_neuron in candidates:
             tried += 1
@@ -376,7 +440,7 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
     a core's memory with its synapse rows long before its neurons fill it.
     None if the fill runs out of the system's cores.
     """
-    from nirc.partition.neuron_partition import GREEDY_BLOCKS_PER_CORE
+    from nirc.partition.neuron_partition import GREEDY_BLOCKS_PER_CORE, REFINE_ABOVE_BOUND
     from nirc.partition.packing import sequential_fill
 
     largest = {r: int(c.max()) for r, c in capacities.items()}
@@ -386,12 +450,26 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
                     max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * cores_bound),
                     target_name=target.name)
     caps = {r: np.tile(c, target.chip_count) for r, c in capacities.items()}
-    order = spatial_order(conn, graph)
-    core_of_block, problem = sequential_fill(graph, caps, cost, order)
-    if problem is not None:
-        core_of_block, problem = sequential_fill(graph, caps, cost, order, optimistic=True)
-    if problem is not None:
+
+    def fill(graph):
+        order = spatial_order(conn, graph)
+        core_of_block, problem = sequential_fill(graph, caps, cost, order)
+        if problem is not None:
+            core_of_block, problem = sequential_fill(graph, caps, cost, order, optimistic=True)
+        return core_of_block if problem is None else None
+
+    core_of_block = fill(graph)
+    if core_of_block is None:
         return None
+    used = int(np.unique(core_of_block).size)
+    if used > REFINE_ABOVE_BOUND * cores_bound and settings.block_size is None:
+        # Blocks sized for the bound's cores leave each core's last block's worth empty
+        # where rows nobody shares fill the cores first: cut for the cores really used.
+        finer = coarsen(conn, cost, largest, block_size=None, tiled=True, target_name=target.name,
+                        max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * used))
+        refilled = fill(finer) if finer.block_count > graph.block_count else None
+        if refilled is not None and np.unique(refilled).size < used:
+            graph, core_of_block = finer, refilled
     load = _block_load(graph, cost, largest)
     on_core = np.bincount(core_of_block, weights=load)
     share = load / np.maximum(on_core[core_of_block], 1e-12)
@@ -420,8 +498,12 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
                 chips: int, sequential: np.ndarray | None, time_limit_s: float, seed: int,
                 notes: list[str], order: np.ndarray | None = None,
                 neuron_load: np.ndarray | None = None,
-                packed: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
+                packed: np.ndarray | None = None, mesh: tuple[int, int] | None = None
+                ) -> list[tuple[str, np.ndarray]]:
     """Chip assignments to try on ``chips`` chips, fewest messages between chips first.
+
+    ``mesh`` (a 2-D mesh of chips, with ``neuron_load``): feature maps also cut in
+    2-D tiles laid onto the mesh (tile_assignment; its chips are the system's own).
 
     Greedy starts: balanced cuts of the blocks in network order and in spatial
     order, of the neurons in connectivity order (``order``, when given: a
@@ -444,7 +526,11 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
         found.append(("sequential fill of the system's cores", sequential, None))
     if packed is not None and packed.max() < chips:
         found.append((PACKED, packed, None))
-    scored = sorted(((_messages(conn, a, chips), k, name, a, blocks)
+    if mesh is not None and neuron_load is not None:
+        tiles = tile_assignment(conn, neuron_load, chips, mesh)
+        if tiles is not None:
+            found.append(tiles + (None,))
+    scored = sorted(((_messages(conn, a, max(chips, int(a.max()) + 1)), k, name, a, blocks)
                      for k, (name, a, blocks) in enumerate(found)), key=lambda s: s[:2])
     best_messages, _, best_name, _, best = next(s for s in scored if s[4] is not None)
     if chips > 1 and graph.block_count * chips <= cpsat.MAX_PAIRS:
@@ -462,12 +548,98 @@ def _candidates(conn: Connectivity, graph: BlockGraph, cost: SynapseListCost, lo
     return [(name, a) for _, _, name, a, _ in scored]
 
 
+TILES = "2-D tiles of the feature maps on the mesh"
+# tile_assignment: the share of the network's load (by per-neuron load) that must sit in
+# (C, H, W) maps for the maps to decide where everything goes.
+TILED_LOAD_SHARE = 0.9
+
+
+def _has_maps(conn: Connectivity) -> bool:
+    return any(len(conn.shapes[name]) == 3 for name in conn.population_names)
+
+
+def tile_assignment(conn: Connectivity, load: np.ndarray, chips: int, mesh: tuple[int, int]
+                    ) -> tuple[str, np.ndarray] | None:
+    """Feature maps cut in 2-D tiles, one per chip, laid onto a 2-D mesh of chips.
+
+    Every (C, H, W) layer's neurons get their position in the map as fractions
+    (y, x), so the same region of every layer goes together (a convolution's
+    receptive field stays on its chip). The maps are cut into ``gy`` rows of
+    tiles by load, row i into ``cols[i]`` tiles by load (``chips`` tiles in
+    all, at most the mesh's columns per row, the split with the shortest
+    tile edges), and tile (i, j) goes on mesh chip (i, j): a chip boundary
+    carries one tile edge, not a whole row of the map, and neighbouring tiles
+    are one link apart. All channels of a position stay together, so a chip's
+    share of a layer is a (C, rows, columns) map its cores tile. Neurons of
+    flat populations go to the chip sending them most synapses (the first
+    chip if none). None when fewer than TILED_LOAD_SHARE of the load sits in
+    maps, or ``chips`` does not fit the mesh."""
+    rows_max, cols_max = mesh
+    y = np.full(conn.neuron_count, np.nan)
+    x = np.full(conn.neuron_count, np.nan)
+    for k, name in enumerate(conn.population_names):
+        shape = conn.shapes[name]
+        if len(shape) != 3:
+            continue
+        c, h, w = shape
+        a, b = int(conn.population_offsets[k]), int(conn.population_offsets[k + 1])
+        at = np.arange(b - a) % (h * w)
+        y[a:b], x[a:b] = (at // w + 0.5) / h, (at % w + 0.5) / w
+    mapped = ~np.isnan(y)
+    total = float(load.sum())
+    if not mapped.any() or float(load[mapped].sum()) < TILED_LOAD_SHARE * total:
+        return None
+    splits = []
+    for gy in range(1, min(rows_max, chips) + 1):
+        base, extra = divmod(chips, gy)
+        cols = [base + 1] * extra + [base] * (gy - extra)
+        if cols[0] > cols_max:
+            continue
+        # Tile edges on a unit map: gy - 1 full-width cuts, and cols - 1 cuts of each row's
+        # height (a row's height follows its share of the chips).
+        splits.append(((gy - 1) + sum((g - 1) * g / chips for g in cols), gy, cols))
+    if not splits:
+        return None
+    _, gy, cols = min(splits)
+    where = np.flatnonzero(mapped)
+    tile_row = _cut_by_load(y[where], load[where], np.cumsum(cols)[:-1] / chips)
+    chip = np.full(conn.neuron_count, -1, dtype=np.int64)
+    for i, n_cols in enumerate(cols):
+        mine = where[tile_row == i]
+        col = _cut_by_load(x[mine], load[mine], np.arange(1, n_cols) / n_cols)
+        chip[mine] = i * cols_max + col
+    flat = np.flatnonzero(~mapped)
+    if len(flat):
+        feeds = sp.csr_array(conn.from_neurons[flat][:, where])
+        counts = (feeds @ one_hot(chip[where], rows_max * cols_max).T).toarray()
+        chip[flat] = np.argmax(counts, axis=1)        # no synapses from maps: the first chip
+        chip[flat[counts.sum(axis=1) == 0]] = int(chip[where].min())
+    grid = "x".join(str(v) for v in cols)
+    return f"{TILES} (rows of {grid} tiles)", chip
+
+
+def _cut_by_load(position: np.ndarray, load: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """Index of the part each neuron falls in when ``position`` is cut at thresholds that
+    leave about ``fractions`` of the load below them (equal positions share a part: each
+    threshold is the distinct position whose load below is nearest the fraction's)."""
+    order = np.argsort(position, kind="stable")
+    ranked = position[order]
+    distinct, first = np.unique(ranked, return_index=True)
+    below = np.concatenate([[0.0], np.cumsum(load[order])])[first]     # load before each
+    goal = fractions * float(load.sum())
+    at = np.clip(np.searchsorted(below, goal), 1, len(below) - 1)
+    nearer = np.where(np.abs(below[at - 1] - goal) <= np.abs(below[at] - goal), at - 1, at)
+    thresholds = distinct[np.maximum(nearer, 1)] if len(distinct) > 1 else distinct[:0]
+    return np.searchsorted(thresholds, position, side="right")
+
+
 CONNECTIVITY = "balanced cut in connectivity order"
 # What chip_lower_bound counts (report.json's system.chip_search.bound).
-CHIP_BOUND_KIND = ("resource totals: per resource, the least total demand of any placement "
-                   "over one chip's capacity; the chips used follow from packing each chip's "
-                   "cores, where synapse rows of wide-fan-in layers fill a core's memory before "
-                   "the totals do (the search starts at the chips a greedy fill used)")
+CHIP_BOUND_KIND = ("cores: per resource, the fewest cores of the system whose capacities cover "
+                   "the least total demand of any placement (a source's targets share a core only "
+                   "as far as the core's neuron limit and synapse memory allow), over the cores "
+                   "of one chip; per-chip resources (routing entries) over one chip's capacity; "
+                   "the most chips any resource needs")
 PACKED = "greedy fill of the system's cores in spatial order"
 
 
@@ -476,7 +648,8 @@ def connectivity_order(conn: Connectivity) -> np.ndarray | None:
 
     Neurons get graph coordinates: their hop distances (breadth first, on the
     symmetrised synapse graph) to two far-apart landmarks, the second as far
-    from the first as from the start (on a 2-D sheet: two corners); cells of
+    from the first as from the point farthest from it (on a 2-D sheet: two
+    neighbouring corners); cells of
     equal coordinates are ordered along a Hilbert curve. Any run of the order
     is then a compact region of the graph, not a thin line (as reverse
     Cuthill-McKee's level sets are): a chip's share keeps its neighbourhoods
@@ -485,10 +658,15 @@ def connectivity_order(conn: Connectivity) -> np.ndarray | None:
     Neurons outside the landmarks' component follow in reverse Cuthill-McKee
     order. None above CONNECTIVITY_ORDER_MAX_SYNAPSES (the symmetrised
     pattern is a second copy of the synapse graph)."""
+    return locality_order(conn.from_neurons)
+
+
+def locality_order(m: sp.csr_array) -> np.ndarray | None:
+    """connectivity_order of the graph whose synapse pattern (target x source) is ``m``."""
     from scipy.sparse.csgraph import reverse_cuthill_mckee, shortest_path
 
-    m = conn.from_neurons
-    if conn.neuron_count < 2 or m.nnz == 0 or m.nnz > CONNECTIVITY_ORDER_MAX_SYNAPSES:
+    count = m.shape[0]
+    if count < 2 or m.nnz == 0 or m.nnz > CONNECTIVITY_ORDER_MAX_SYNAPSES:
         return None
     pattern = sp.csr_matrix((np.ones(m.nnz, dtype=np.int8), m.indices, m.indptr), shape=m.shape)
     symmetric = (pattern + pattern.T).tocsr()
@@ -498,15 +676,20 @@ def connectivity_order(conn: Connectivity) -> np.ndarray | None:
     def hops(start: int) -> np.ndarray:
         return shortest_path(symmetric, unweighted=True, directed=False, indices=start)
 
-    # A far point from RCM's last neuron (peripheral), then one far from both.
+    # A far point a from RCM's last neuron (peripheral: on a sheet, a corner), the point c
+    # farthest from a (the opposite corner), then b far from both (a corner next to a).
+    # Distances to a and b, two neighbouring corners, tell every point of the sheet apart;
+    # to two opposite corners they would not (mirror images across the diagonal agree).
     d0 = hops(int(rcm[-1]))
     reached = np.isfinite(d0)
     a = int(np.argmax(np.where(reached, d0, -1)))
     da = hops(a)
-    b = int(np.argmax(np.where(reached, np.minimum(da, d0), -1)))
+    c = int(np.argmax(np.where(reached, da, -1)))
+    dc = hops(c)
+    b = int(np.argmax(np.where(reached, np.minimum(da, dc), -1)))
     db = hops(b)
-    rank = np.empty(conn.neuron_count, dtype=np.int64)
-    rank[rcm] = np.arange(conn.neuron_count)
+    rank = np.empty(count, dtype=np.int64)
+    rank[rcm] = np.arange(count)
     # Hop counts are coarse (a whole neighbourhood shares one): averaging each neuron's with
     # its neighbours' a few times makes them vary smoothly within it.
     coords = np.column_stack([np.where(reached, da, 0.0), np.where(reached, db, 0.0)])
@@ -517,9 +700,104 @@ def connectivity_order(conn: Connectivity) -> np.ndarray | None:
     side = max(1, int(np.sqrt(max(1, int(reached.sum())) / CELL_NEURONS)))
     low, high = coords[reached].min(axis=0), coords[reached].max(axis=0)
     cell = np.floor((coords - low) / np.maximum(high - low, 1e-12) * (side - 1e-9)).astype(np.int64)
-    key = np.full(conn.neuron_count, np.iinfo(np.int64).max, dtype=np.int64)
+    key = np.full(count, np.iinfo(np.int64).max, dtype=np.int64)
     key[reached] = hilbert_index(cell[reached, 0], cell[reached, 1])
     return np.lexsort((rank, key)).astype(np.int64)
+
+
+# locality_renumbering: neurons per run whose distinct sources are compared (a core's worth),
+# runs sampled per population, and how much fewer sources the connectivity order must need.
+LOCALITY_RUN = 256
+LOCALITY_SAMPLES = 64
+RENUMBER_GAIN = 0.8
+
+
+def locality_renumbering(conn: Connectivity) -> dict[str, np.ndarray]:
+    """Flat populations to place in connectivity order: population -> its neurons in that order.
+
+    The order of a population is locality_order of its synapses among its own
+    neurons (other layers would be shortcuts: a readout fed from random points
+    of a sheet puts every point of it within a few hops of every other). A flat
+    (1-D) population is renumbered when runs of LOCALITY_RUN neurons of
+    that order draw on at most RENUMBER_GAIN times the distinct
+    sources that runs of the file's order do (sampled runs): a randomly
+    numbered sheet is (its runs are then neighbourhoods, whose synapse rows a
+    core holds), an index-local layer or a uniformly random one is not (the
+    file's order is as good, or nothing is). Maps of (C, H, W) layers keep
+    their spatial tiles."""
+    out: dict[str, np.ndarray] = {}
+    rows = conn.from_neurons
+    for k, name in enumerate(conn.population_names):
+        a, b = int(conn.population_offsets[k]), int(conn.population_offsets[k + 1])
+        if len(conn.shapes[name]) != 1 or b - a < 2 * LOCALITY_RUN:
+            continue
+        own = locality_order(sp.csr_array(rows[a:b][:, a:b]))
+        if own is None:
+            continue
+        mine = own + a
+        runs = np.linspace(0, b - a - LOCALITY_RUN, min(LOCALITY_SAMPLES, (b - a) // LOCALITY_RUN)
+                           ).astype(np.int64)
+
+        def sources(neurons):
+            return np.mean([np.unique(rows[neurons[r:r + LOCALITY_RUN]].indices).size
+                            for r in runs])
+
+        if sources(mine) <= RENUMBER_GAIN * sources(np.arange(a, b)):
+            out[name] = mine - a
+    return out
+
+
+def renumbered(net: HardwareNetwork, perm: dict[str, np.ndarray]) -> HardwareNetwork:
+    """``net`` with each population of ``perm`` numbered so that its neuron k is the file's
+    neuron perm[name][k] (tables' rows and columns, per-neuron parameters)."""
+    inverse = {name: np.argsort(new_to_old) for name, new_to_old in perm.items()}
+    populations = {name: (_sub_population(pop, perm[name], keep_order=True)
+                          if name in perm else pop) for name, pop in net.populations.items()}
+    tables = []
+    for t in net.tables:
+        w = t.weights
+        if t.target in perm:
+            w = sp.csr_array(w[perm[t.target]])
+        if t.source in perm:
+            w = sp.csr_array((w.data, inverse[t.source][w.indices], w.indptr), shape=w.shape)
+            w.sort_indices()
+        tables.append(t.with_(weights=w) if w is not t.weights else t)
+    return net.with_(populations=populations, tables=tuple(tables))
+
+
+def renumbered_rates(net: HardwareNetwork, rates: Rates | None, perm: dict[str, np.ndarray]
+                     ) -> Rates | None:
+    if rates is None:
+        return None
+    out = dict(rates)
+    for name, new_to_old in perm.items():
+        value = np.asarray(rates.get(name, 1.0), dtype=np.float64).reshape(-1)
+        if name in rates and value.size > 1:
+            out[name] = value[new_to_old]
+    return out
+
+
+def placement_in_file_order(placed: Placement, perm: dict[str, np.ndarray], seconds: float
+                            ) -> Placement:
+    """A placement of renumbered(net, perm) as a placement of ``net``: each renumbered
+    population's blocks become the runs of its file-order neurons that share a core."""
+    from dataclasses import replace
+
+    blocks = [b for b in placed.blocks if b.population not in perm]
+    for name, new_to_old in perm.items():
+        core = np.full(len(new_to_old), -1, dtype=np.int64)
+        for b in placed.blocks_of(name):
+            core[new_to_old[b.start:b.stop]] = b.core
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(core) != 0) + 1])
+        stops = np.append(starts[1:], len(core))
+        blocks += [Block(name, int(a), int(z), int(c))
+                   for a, z, c in zip(starts.tolist(), stops.tolist(), core[starts].tolist())]
+    order = {p: i for i, p in enumerate(dict.fromkeys(b.population for b in placed.blocks))}
+    blocks.sort(key=lambda b: (order[b.population], b.start))
+    notes = tuple(f"{name}: placed in connectivity order (its file numbering hides its "
+                  f"neighbourhoods)" for name in perm)
+    return replace(placed, blocks=tuple(blocks), notes=notes + placed.notes,
+                   solve_time_s=seconds)
 
 
 def hilbert_index(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -648,7 +926,7 @@ def _place_chips(net, conn, chip_of_neuron, target, method, rates, time_limit_s,
             # process on some share models (cpsat.SAFE_WORKERS says why).
             placement = neuron_partition(sub, target, rates=sub_rates, time_limit_s=time_limit_s,
                                          seed=seed, cpsat_workers=cpsat.SAFE_WORKERS,
-                                         settings=settings)
+                                         settings=settings, blocks_by_fill=settings is not None)
         except FitError as err:
             return f"chip {chip}: {err}"
         shares.append(_Share(chip, placement, neurons))
@@ -725,17 +1003,24 @@ def chip_network(net: HardwareNetwork, conn: Connectivity, chip_of_neuron: np.nd
     return sub, local, sub_rates
 
 
-def _sub_population(pop: Population, mine: np.ndarray) -> Population:
-    if len(mine) == pop.size:
+def _sub_population(pop: Population, mine: np.ndarray, keep_order: bool = False) -> Population:
+    """``pop``'s neurons ``mine`` (sorted; ``keep_order``: any order, a flat population)."""
+    if len(mine) == pop.size and not keep_order:
         return pop
     shape: tuple[int, ...] = (len(mine),)
-    if len(pop.shape) == 3:
+    if len(pop.shape) == 3 and not keep_order:
+        # A band of whole rows or a 2-D tile of every channel keeps its (C, rows, columns)
+        # shape (its cores tile it); any other share is flat.
         c, h, w = pop.shape
         plane = h * w
-        r0, r1 = int(mine[0] % plane) // w, int(mine[-1] % plane) // w + 1
-        band = (np.arange(c)[:, None] * plane + np.arange(r0 * w, r1 * w)[None, :]).ravel()
-        if len(band) == len(mine) and np.array_equal(band, mine):
-            shape = (c, r1 - r0, w)
+        at = mine % plane
+        r0, r1 = int((at // w).min()), int((at // w).max()) + 1
+        c0, c1 = int((at % w).min()), int((at % w).max()) + 1
+        if len(mine) == c * (r1 - r0) * (c1 - c0):
+            tile = (np.arange(c)[:, None, None] * plane + np.arange(r0, r1)[None, :, None] * w
+                    + np.arange(c0, c1)[None, None, :]).ravel()
+            if np.array_equal(tile, mine):
+                shape = (c, r1 - r0, c1 - c0)
     params = {k: np.asarray(v).reshape(-1)[mine] if np.ndim(v) and np.size(v) == pop.size else v
               for k, v in pop.params.items()}
     cut = {}
@@ -899,6 +1184,9 @@ def system_summary(net, conn, target, chip_of_neuron, hops, bound, shares, chip_
         "chips_used": len(used_chips),
         "chip_lower_bound": bound.chips,
         "chip_lower_bound_resource": bound.resource,
+        "chip_lower_bound_cores": bound.cores,
+        "chip_lower_bound_cores_resource": bound.cores_resource,
+        "chip_lower_bound_by_resource": dict(bound.chips_by_resource or {}),
         "chip_gap": round((len(used_chips) - bound.chips) / len(used_chips), 6) if used_chips else 0.0,
         "method": method,
         "link_latency_steps": system.link.latency_steps,

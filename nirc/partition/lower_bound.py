@@ -35,25 +35,51 @@ class LowerBound:
     demand: dict[str, int]             # total demand per bounded resource
 
 
-def cores_reached(targets: np.ndarray, neurons_per_core: int | None) -> np.ndarray:
-    """Fewest cores a source with ``targets`` distinct target neurons reaches: ceil(T / K)."""
+def cores_reached(targets: np.ndarray, neurons_per_core) -> np.ndarray:
+    """Fewest cores a source with ``targets`` distinct target neurons reaches: ceil(T / K)
+    (``neurons_per_core``: K, one for all or one per source; None: unbounded)."""
     targets = np.asarray(targets, dtype=np.int64)
     if neurons_per_core is None:
         return (targets > 0).astype(np.int64)
-    return -(-targets // max(1, int(neurons_per_core)))
+    return -(-targets // np.maximum(1, np.asarray(neurons_per_core, dtype=np.int64)))
+
+
+def targets_per_core_by_memory(mat, synapses_of_neuron: np.ndarray, cost: SynapseListCost,
+                               memory_bits: int, neurons_per_core: int | None) -> np.ndarray:
+    """Per source (column of ``mat``): the most of its targets one core can hold.
+
+    Every synapse into a core's neurons is an entry of that core's memory, so a
+    core holds at most memory_bits / (entry_bits x m) neurons that each have at
+    least m synapses; m here is the fewest synapses of any of the source's targets."""
+    csc = mat.tocsc()
+    fewest = np.zeros(csc.shape[1], dtype=np.int64)
+    fed = np.flatnonzero(np.diff(csc.indptr) > 0)
+    if len(fed):
+        fewest[fed] = np.minimum.reduceat(synapses_of_neuron[csc.indices], csc.indptr[fed])
+    most = np.where(fewest > 0, memory_bits // np.maximum(1, fewest * cost.entry_bits),
+                    np.iinfo(np.int64).max // 4)
+    return most if neurons_per_core is None else np.minimum(most, int(neurons_per_core))
 
 
 def total_demand(conn: Connectivity, cost: SynapseListCost,
-                 neurons_per_core: int | None = None) -> dict[str, int]:
-    """Least total demand per resource of any placement (``neurons_per_core``: K, None if unbounded)."""
+                 neurons_per_core: int | None = None,
+                 memory_bits: int | None = None) -> dict[str, int]:
+    """Least total demand per resource of any placement (``neurons_per_core``: K, None if
+    unbounded; ``memory_bits``: a core's synapse memory, which also bounds how many of a
+    source's targets share a core: targets_per_core_by_memory)."""
     out = {}
+    if memory_bits is not None:
+        synapses_of_neuron = (np.asarray(conn.from_neurons.sum(axis=1)).ravel()
+                              + np.asarray(conn.from_inputs.sum(axis=1)).ravel()).astype(np.int64)
     for name, mat in (("neurons", conn.from_neurons), ("inputs", conn.from_inputs)):
         # Entries are synapse counts per (target, source) pair: synapses = column sums,
         # distinct targets = stored pairs per column.
         targets = np.diff(mat.tocsc().indptr).astype(np.int64)
-        out[name] = (np.asarray(mat.sum(axis=0)).ravel().astype(np.int64), targets)
-    (syn_n, tgt_n), (syn_i, tgt_i) = out["neurons"], out["inputs"]
-    reach_n, reach_i = cores_reached(tgt_n, neurons_per_core), cores_reached(tgt_i, neurons_per_core)
+        per_core = neurons_per_core if memory_bits is None else targets_per_core_by_memory(
+            mat, synapses_of_neuron, cost, memory_bits, neurons_per_core)
+        out[name] = (np.asarray(mat.sum(axis=0)).ravel().astype(np.int64), targets, per_core)
+    (syn_n, tgt_n, k_n), (syn_i, tgt_i, k_i) = out["neurons"], out["inputs"]
+    reach_n, reach_i = cores_reached(tgt_n, k_n), cores_reached(tgt_i, k_i)
     profiles = conn.profile_of_neuron
     return {
         # every profile is held by at least one core

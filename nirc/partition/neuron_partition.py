@@ -55,10 +55,14 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
                      rates: Rates | None = None, time_limit_s: float | None = None,
                      seed: int | None = None, improve: bool = True,
                      cpsat_workers: int = cpsat.INTERLEAVED_WORKERS,
-                     settings: PartitionerSettings | None = None) -> Placement:
+                     settings: PartitionerSettings | None = None,
+                     blocks_by_fill: bool = False) -> Placement:
     """``improve=False``: the best greedy start without CP-SAT; ``cpsat_workers``: CP-SAT's
     search workers (cpsat.SAFE_WORKERS for the system strategy's chip shares); ``settings``:
-    instead of ``target.partitioner`` (the system strategy's shares coarsen by core count)."""
+    instead of ``target.partitioner`` (the system strategy's shares coarsen by core count).
+    ``blocks_by_fill`` (the system strategy's shares): blocks are sized by the cores the
+    sequential fill really uses, not only by the bound (refine_by_fill), and the affinity
+    fills run only while blocks x those cores stay within AFFINITY_MAX_PAIRS."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     settings = target.partitioner if settings is None else settings
@@ -82,7 +86,13 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
         raise _too_few_cores(bound, capacities, conn, graph, target)
 
     start, problem = sequential_fill(graph, capacities, cost)
-    notes: list[str] = [f"{graph.block_count} blocks"]
+    notes: list[str] = []
+    cores_filled = bound.cores
+    if blocks_by_fill:
+        graph, start, problem, cores_filled = _refine_by_fill(
+            graph, start, problem, conn, cost, largest, capacities, bound, max_blocks, settings,
+            target, notes)
+    notes.insert(0, f"{graph.block_count} blocks")
     status = "SEQUENTIAL"
     if method == "sequential":
         if problem is not None:      # reserving fan-out for spread targets can run out of cores
@@ -99,7 +109,7 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
                          f"{ONE_FILL_POPULATIONS:,} populations)")
         else:
             start, problem = _better_start(graph, capacities, cost, conn, start, problem, notes,
-                                           affinity=graph.block_count * bound.cores
+                                           affinity=graph.block_count * cores_filled
                                            <= AFFINITY_MAX_PAIRS)
         if not improve:
             if problem is not None:
@@ -125,6 +135,39 @@ def neuron_partition(net: HardwareNetwork, target: Target, *, method: str = "cps
                                         _largest_chip_demand(net, placement, conn, graph,
                                                              resource))
     return placement
+
+
+# refine_by_fill: a fill using this many times the bound's cores re-cuts the blocks finer.
+REFINE_ABOVE_BOUND = 1.25
+
+
+def _refine_by_fill(graph, start, problem, conn, cost, largest, capacities, bound, max_blocks,
+                    settings, target, notes):
+    """Blocks re-cut for the cores the sequential fill really used, when that is well above
+    the bound (synapse rows nobody shares fill a core's memory long before its neurons: a
+    uniformly random layer's PE holds ~80 neurons where the bound counts 256): the blocks
+    were sized for the bound's cores, so each core's last block leaves much of it empty.
+    A fill that ran out of cores counts the cores it would have used at its rate.
+    Returns (graph, start, problem, cores), the finer cut only if it fills fewer cores
+    (or fits where the first did not)."""
+    if problem is None:
+        cores = _cores(start)
+    else:
+        placed = graph.demand["neurons"][start >= 0].sum() if "neurons" in graph.demand else 0
+        total = max(1, int(graph.demand["neurons"].sum())) if "neurons" in graph.demand else 1
+        cores = int(np.ceil(len(next(iter(capacities.values()))) * total / max(placed, 1)))
+    if cores <= REFINE_ABOVE_BOUND * bound.cores or settings.block_size is not None:
+        return graph, start, problem, cores
+    finer = coarsen(conn, cost, largest, max_blocks=max(max_blocks, GREEDY_BLOCKS_PER_CORE * cores),
+                    tiled=True, block_size=None, target_name=target.name)
+    if finer.block_count <= graph.block_count:
+        return graph, start, problem, cores
+    refilled, refill_problem = sequential_fill(finer, capacities, cost)
+    if refill_problem is not None or (problem is None and _cores(refilled) >= cores):
+        return graph, start, problem, cores
+    notes.append(f"blocks re-cut for the {cores} cores the fill used (bound {bound.cores}): "
+                 f"{_cores(refilled)} cores")
+    return finer, refilled, None, _cores(refilled)
 
 
 def routing_entries(net: HardwareNetwork, blocks: tuple[Block, ...]) -> int:
