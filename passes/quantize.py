@@ -118,9 +118,13 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
         if choice:
             row = {**row, "choice": {k: v for k, v in choice.items()
                                      if k not in ("reset_tables", "copy", "current_taps",
-                                                  "membrane_peak")}}
+                                                  "membrane_peak", "copy_weight")}}
         if name in groups:
             row = {**row, "spike_copies": list(groups[name][1:])}
+            weighed = [choices.get(c, {}).get("copy_weight", 1) for c in groups[name][1:]]
+            if any(m != 1 for m in weighed):
+                # (the model's spikes each copy's spike stands for: Loihi's spike levels)
+                row["spike_copy_weights"] = weighed
         rows.append(row)
     # Refinement tables follow the network's own tables (table k of the input is still table
     # k of the output), each with its table's float delay; constant-current tables go last.
@@ -200,7 +204,8 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
 
     def offered(pop):
         if hasattr(ctx.model, "choice_options"):
-            return ctx.model.choice_options(pop, ctx.convention, max_delay=max_delay)
+            return ctx.model.choice_options(pop, ctx.convention, max_delay=max_delay,
+                                            readout=pop.name in read_out)
         return ctx.model.choices
 
     options = {name: {key: list(values) for key, values in offered(pop).items()}
@@ -262,7 +267,8 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         chip = intref.run(deployed, cal.inputs, batch=True)
         agreement = fidelity.compare(deployed, chip, float_run,
                                      ctx.report.get("latency_steps", {}), voltages,
-                                     copies=fidelity.copies_of(rows))
+                                     copies=fidelity.copies_of(rows),
+                                     copy_weights=fidelity.copy_weights_of(rows))
         return fidelity.score(fidelity.timed(agreement), read_out), (quantized, rows,
                                                                      dict(ctx.report),
                                                      agreement)

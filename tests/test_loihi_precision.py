@@ -128,6 +128,7 @@ def test_a_model_the_chip_cannot_fire_as_trained_is_named_in_the_warning(tmp_pat
 
     def notes(spikes):
         monkeypatch.setattr(LoihiCubaLIF, "SPIKES", spikes)
+        monkeypatch.setattr(LoihiCubaLIF, "READOUT_SPIKES", spikes)
         with pytest.warns(Warning) as caught:
             compile_model(root / "examples" / "digits" / "rockpool_lif.nir", "loihi2", None,
                           convention={"exporter": "auto"}, calibration_steps=0,

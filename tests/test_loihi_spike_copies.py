@@ -91,7 +91,8 @@ def test_copies_fire_the_models_bursts_and_the_search_keeps_them(tmp_path, monke
     chosen = compile_model(graph, "loihi2", tmp_path / "build", convention=MULTI,
                            calibration_steps=0)
     search = chosen.report["pass_reports"]["quantization_search"]
-    assert search["chosen"]["lif"]["spikes"] in LoihiCubaLIF.SPIKES[1:]
+    # (the population is read as the output: uniform copies, each one output spike)
+    assert search["chosen"]["lif"]["spikes"] in LoihiCubaLIF.READOUT_SPIKES[1:]
     copies = next(r for r in chosen.report["quantization"] if r["population"] == "lif")
     assert len(copies["spike_copies"]) == int(search["chosen"]["lif"]["spikes"]) - 1
     with_copies = _count_agreement(chosen, graph, inputs)
@@ -102,6 +103,7 @@ def test_copies_fire_the_models_bursts_and_the_search_keeps_them(tmp_path, monke
                         intref.run(chosen.network, inputs, batch=True, record=True)) == []
 
     monkeypatch.setattr(LoihiCubaLIF, "SPIKES", ("1",))
+    monkeypatch.setattr(LoihiCubaLIF, "READOUT_SPIKES", ("1",))
     single = compile_model(graph, "loihi2", None, convention=MULTI, calibration_steps=0)
     assert _count_agreement(single, graph, inputs) < with_copies - 0.2
 
@@ -131,6 +133,7 @@ def test_copies_that_cannot_hold_the_models_bursts_are_named_in_a_warning(monkey
     graph = dataclasses.replace(graph, nodes={**graph.nodes, "fc": dataclasses.replace(
         graph.nodes["fc"], weight=graph.nodes["fc"].weight * 3.6)})
     monkeypatch.setattr(LoihiCubaLIF, "SPIKES", ("1", "4"))
+    monkeypatch.setattr(LoihiCubaLIF, "READOUT_SPIKES", ("1", "4"))
     with pytest.warns(Warning) as caught:
         result = compile_model(graph, "loihi2", None, convention=MULTI, calibration_steps=0)
     layer = result.report["pass_reports"]["fidelity"]["layers"]["lif"]
