@@ -264,6 +264,9 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         deployed = quantized
         for name in after:
             deployed = get_pass(name)(deployed, ctx)
+        if any(r.get("spike_copies") or r.get("current_taps") for r in rows) \
+                and not holds(deployed):
+            return -1.0, None       # rewritten past what the target holds (listed as -1)
         chip = intref.run(deployed, cal.inputs, batch=True)
         agreement = fidelity.compare(deployed, chip, float_run,
                                      ctx.report.get("latency_steps", {}), voltages,
@@ -272,6 +275,21 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         return fidelity.score(fidelity.timed(agreement), read_out), (quantized, rows,
                                                                      dict(ctx.report),
                                                      agreement)
+
+    def holds(deployed) -> bool:
+        """Whether a network a choice rewrote (copies, taps: many more synapses) still fits
+        the target, by the partitioner's greedy fill (a fill it finds, the compile's search
+        starts from; rarely a network it cannot fill would have fitted)."""
+        if ctx.target is None or getattr(ctx.target, "system", None) is not None:
+            return True     # (a system of chips spreads what one chip cannot hold)
+        from nirc.errors import FitError
+        from nirc.partition import partition
+
+        try:
+            partition(deployed, ctx.target, method="sequential")
+        except FitError:
+            return False
+        return True
 
     defaults = {name: {key: values[0] for key, values in keys.items()}
                 for name, keys in options.items()}
