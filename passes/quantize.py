@@ -118,7 +118,8 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
         if choice:
             row = {**row, "choice": {k: v for k, v in choice.items()
                                      if k not in ("reset_tables", "copy", "current_taps",
-                                                  "membrane_peak", "copy_weight")}}
+                                                  "membrane_peak", "copy_weight",
+                                                  "threshold_factor", "threshold_factor_top")}}
         if name in groups:
             row = {**row, "spike_copies": list(groups[name][1:])}
             weighed = [choices.get(c, {}).get("copy_weight", 1) for c in groups[name][1:]]

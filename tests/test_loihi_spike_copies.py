@@ -93,10 +93,11 @@ def test_copies_fire_the_models_bursts_and_the_search_keeps_them(tmp_path, monke
     chosen = compile_model(graph, "loihi2", tmp_path / "build", convention=MULTI,
                            calibration_steps=0)
     search = chosen.report["pass_reports"]["quantization_search"]
-    # (the population is read as the output: uniform copies, each one output spike)
+    # (the population is read as the output: the readout's choices)
     assert search["chosen"]["lif"]["spikes"] in LoihiCubaLIF.READOUT_SPIKES[1:]
     copies = next(r for r in chosen.report["quantization"] if r["population"] == "lif")
-    assert len(copies["spike_copies"]) == int(search["chosen"]["lif"]["spikes"]) - 1
+    assert len(copies["spike_copies"]) == len(spike_copies.levels(
+        search["chosen"]["lif"]["spikes"])) - 1
     with_copies = _count_agreement(chosen, graph, inputs)
     assert with_copies >= 0.99
     # The emitted build (copies, taps at delays, the output summing the copies) is what the

@@ -535,8 +535,10 @@ class LoihiCubaLIF(NeuronModel):
                     "synapses_in": [sum(t.nnz for t in net.tables if t.target == name),
                                     sum(t.nnz for t in expanded.tables if t.target in members)]}
             weighs = spike_copies.weights(counts[name])
+            at = spike_copies.thresholds(counts[name])
             for j, member in enumerate(members, start=1):
                 out[member] = {**choices[name], "copy_weight": weighs[j - 1],
+                               "threshold_factor": at[j - 1], "threshold_factor_top": at[-1],
                                "reset": "subtract late" if name in late else "subtract",
                                "reset_tables": "given", "copy": j,
                                "spikes": str(choices[name].get("spikes", "1")),
@@ -617,6 +619,14 @@ class LoihiCubaLIF(NeuronModel):
         exp_min = int(formats.get("weight_exp_min", -(1 << (exp_bits - 1))))
         exp_max = int(formats.get("weight_exp_max", (1 << (exp_bits - 1)) - 1))
         vth_target = min(float(1 << (17 - headroom)) * state_scale, float(VTH_MAX))
+        # Copies (nirc.spike_copies) hold one membrane in u each: all of them share the scale
+        # of the population's own threshold (a copy's is ``threshold_factor`` times it, the
+        # highest ``threshold_factor_top``), so a high copy's membrane is as fine as the first
+        # one's (scaled by its own threshold, copy 11 of Rockpool's readout held the
+        # threshold in 13 units under a peak-sized u) and its register still fits.
+        factor = float(choice.get("threshold_factor", 1.0))
+        top = float(choice.get("threshold_factor_top", factor))
+        vth_target = min(vth_target, float(VTH_MAX) / top)
         peak = choice.get("membrane_peak")
         if peak and choice.get("reset_tables") == "given" and pop.spiking \
                 and choice.get("u_range") == "peak":
@@ -624,7 +634,7 @@ class LoihiCubaLIF(NeuronModel):
             # Lava clips v: its threshold shrinks until the largest membrane the source model
             # reached on the calibration input (``membrane_peak``, in thresholds) fits with
             # MEMBRANE_ROOM to spare (snnTorch's late reset lets it reach 70 thresholds).
-            fits = UV_MAX / ((1 << ACT_SHIFT) * float(peak) * MEMBRANE_ROOM)
+            fits = UV_MAX / ((1 << ACT_SHIFT) * max(float(peak), top) * MEMBRANE_ROOM)
             if fits < vth_target:
                 vth_target = max(fits, 1.0)
                 notes.append(f"threshold register scaled to {int(vth_target)} so that the "
@@ -653,7 +663,7 @@ class LoihiCubaLIF(NeuronModel):
                                   f"from reset", node=where, field="v_threshold")
             v_bias = v_bias - (1.0 - v_decay) * v_reset
             v_offset = v_reset.copy()
-            reference = theta
+            reference = theta / factor
         else:
             v_offset = np.zeros(n)
             # Non-spiking readouts scale by the largest one-step input so v stays far from
@@ -670,8 +680,8 @@ class LoihiCubaLIF(NeuronModel):
         vth = np.full(n, VTH_MAX, np.int64)
         thr_err = 0.0
         if pop.spiking:
-            vth = np.clip(np.rint(s * reference), 0, VTH_MAX).astype(np.int64)
-            thr_err = float(np.max(np.abs(vth / s - reference) / reference))
+            vth = np.clip(np.rint(s * theta), 0, VTH_MAX).astype(np.int64)
+            thr_err = float(np.max(np.abs(vth / s - theta) / theta))
 
         du = quantize_decay(i_decay, DS_OFFSET)
         dv = quantize_decay(v_decay, DM_OFFSET)
