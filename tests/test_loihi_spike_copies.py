@@ -23,7 +23,7 @@ from nirc.emulator import Chip
 from nirc.hwnet import HardwareNetwork, InputPort, OutputPort, Population, SynapseTable
 from nirc.ir.nodes import Affine, CubaLIF, Input, NIRGraph, Output
 from nirc import spike_copies
-from nirc.neuron_models.loihi_cuba_lif import LoihiCubaLIF
+from nirc.neuron_models.loihi_cuba_lif import MODEL, LoihiCubaLIF
 from nirc.simulate import simulate
 from nirc.verify import compare_runs
 
@@ -276,3 +276,21 @@ def test_the_search_does_not_choose_copies_the_target_cannot_hold(tmp_path):
     refused = [t for t in tried if t["knob"] == "spikes" and t["agreement"] == -1]
     assert refused, "no choice was too big for two small cores: the test proves nothing"
     assert result.placement.cores_used <= 2
+
+
+def test_copies_share_the_scale_of_the_populations_own_threshold():
+    """Each copy holds the membrane in its own u; all of them in the units of the population's
+    threshold (copy j's register j times the first's), so a high copy's membrane is as fine as
+    the first's, and the highest copy's register still fits."""
+    net = _leaky_net()
+    expanded, choices, groups = LoihiCubaLIF().expand(
+        net, {"p": {"precision": "8-bit rounded", "reset": "subtract", "spikes": "20/9"}})
+    first, last = groups["p"][0], groups["p"][-1]
+    quantized = {}
+    for member in (first, last):
+        tables = [t for t in expanded.tables if t.target == member]
+        quantized[member], _, _ = MODEL.quantize(expanded.populations[member], tables, {},
+                                                 "layer", choice=choices[member])
+    assert float(quantized[first].v_scale[0]) == float(quantized[last].v_scale[0])
+    assert int(quantized[last].params["vth"][0]) == round(
+        17.5 * int(quantized[first].params["vth"][0]))
