@@ -188,16 +188,19 @@ def rule_attribution(chip_pred: np.ndarray, trained_same: float, alt_preds: dict
 
 def layer_rows(chip_spikes, float_spikes, lag: dict[str, int], graph,
                count_scales: dict[str, float] | None = None,
-               copies: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+               copies: dict[str, list[str]] | None = None,
+               copy_weights: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """Per layer, chip and float spike totals and count correlation; a layer whose chip spikes
     each stand for several of the model's (report.json ``count_scale``) counts them so, and
-    one fired by copies (report.json ``spike_copies``) counts theirs too."""
+    one fired by copies (report.json ``spike_copies``) counts theirs too (each times its
+    ``spike_copy_weights`` entry: Loihi's spike levels)."""
     rows = []
     for name, f in float_spikes.items():
         if name not in chip_spikes:
             continue
         c = chip_spikes[name]
-        extra = [chip_spikes[k] for k in (copies or {}).get(name, ()) if k in chip_spikes]
+        extra = [np.asarray(chip_spikes[k], np.float64) * float((copy_weights or {}).get(k, 1))
+                 for k in (copies or {}).get(name, ()) if k in chip_spikes]
         if extra:
             c = np.asarray(c, np.float64) + sum(np.asarray(e, np.float64) for e in extra)
         shift = int(lag.get(name, 0))
@@ -281,7 +284,10 @@ def evaluate(name: str, entry: dict, target: str, x: np.ndarray, labels: np.ndar
                            if row.get("count_scale", 1) != 1},
                           {row["population"]: row["spike_copies"]
                            for row in result.report.get("quantization", [])
-                           if row.get("spike_copies")}))
+                           if row.get("spike_copies")},
+                          {c: w for row in result.report.get("quantization", [])
+                           for c, w in zip(row.get("spike_copies", ()),
+                                           row.get("spike_copy_weights", ())) if w != 1}))
     if framework_counts is not None:
         record.update(winner_agreement(chip_counts, framework_counts))
     return record

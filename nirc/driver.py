@@ -376,7 +376,8 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
     count_scales = {row["population"]: row["count_scale"] for row in ctx.report.get("quantization", [])
                     if row.get("count_scale", 1) != 1}
     rows = fidelity.compare(net, chip, floated, ctx.report.get("latency_steps", {}), voltages,
-                            count_scales, fidelity.copies_of(ctx.report.get("quantization", [])))
+                            count_scales, fidelity.copies_of(ctx.report.get("quantization", [])),
+                            fidelity.copy_weights_of(ctx.report.get("quantization", [])))
     found = {name: list(notes) for name, notes in fidelity.activity_warnings(rows).items()}
     zeroed = fidelity.zeroed_weights(float_net, net) if float_net is not None else {}
     for name, notes in fidelity.zeroed_warnings(zeroed).items():

@@ -221,7 +221,9 @@ def build_config(net: HardwareNetwork, placement: Placement, target_name: str
         "routing": _routing(net, placement),
         "outputs": [{"name": o.name, "source": o.source, "quantity": o.quantity,
                      "shape": list(o.shape or net.populations[o.source].shape),
-                     **({"copies": list(o.copies)} if o.copies else {})}
+                     **({"copies": list(o.copies)} if o.copies else {}),
+                     **({"copy_weights": [int(w) for w in o.copy_weights]}
+                        if o.copy_weights else {})}
                     for o in net.outputs.values()],
     }
     if placement.system is not None:

@@ -295,8 +295,10 @@ class Chip:
         outputs = {}
         for name, o in self.outputs.items():
             pop = o["source"]
-            src = (spikes[pop].astype(np.uint8) + sum(spikes[c].astype(np.uint8)
-                                                      for c in o.get("copies", ())))\
+            weighs = o.get("copy_weights") or [1] * len(o.get("copies", ()))
+            src = (spikes[pop].astype(np.uint8) + sum(spikes[c].astype(np.uint8) * np.uint8(w)
+                                                      for c, w in zip(o.get("copies", ()),
+                                                                      weighs)))\
                 if o["quantity"] == "spikes" else traces[pop][o["quantity"]]
             outputs[name] = shaped(src, tuple(o["shape"]))
         return RunResult(

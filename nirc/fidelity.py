@@ -203,7 +203,8 @@ def voltage_agreement(chip: np.ndarray, floating: np.ndarray, lag: int = 0) -> d
 def compare(net, chip_run, float_run, latency: Mapping[str, int] | None = None,
             float_voltages: Mapping[str, np.ndarray] | None = None,
             count_scales: Mapping[str, float] | None = None,
-            copies: Mapping[str, Iterable[str]] | None = None) -> dict[str, dict[str, Any]]:
+            copies: Mapping[str, Iterable[str]] | None = None,
+            copy_weights: Mapping[str, float] | None = None) -> dict[str, dict[str, Any]]:
     """Per population of ``net`` (the quantized network): agreement of ``chip_run`` (its
     integer run, nirc.intref.RunResult) with ``float_run`` (the float network's run, same
     population names). Non-spiking populations are compared by voltage when
@@ -211,7 +212,8 @@ def compare(net, chip_run, float_run, latency: Mapping[str, int] | None = None,
     model spikes one chip spike stands for, per population where it is not 1 (a quantizer
     raised its thresholds because the chip fires fewer spikes per step than the model).
     ``copies``: per population, the populations that fire the rest of its spikes (Loihi's
-    spike copies, report rows' ``spike_copies``): their spikes count as its own."""
+    spike copies, report rows' ``spike_copies``): their spikes count as its own, each times
+    its ``copy_weights`` entry where it stands for several (Loihi's spike levels)."""
     latency = latency or {}
     rows = {}
     for name, pop in net.populations.items():
@@ -219,8 +221,9 @@ def compare(net, chip_run, float_run, latency: Mapping[str, int] | None = None,
         if pop.spiking and name in chip_run.spikes and name in float_run.spikes:
             scale = float((count_scales or {}).get(name, 1.0))
             spikes = chip_run.spikes[name]
-            extra = [chip_run.spikes[c] for c in (copies or {}).get(name, ())
-                     if c in chip_run.spikes]
+            extra = [np.asarray(chip_run.spikes[c], np.float64)
+                     * float((copy_weights or {}).get(c, 1))
+                     for c in (copies or {}).get(name, ()) if c in chip_run.spikes]
             if extra:
                 spikes = np.asarray(spikes, np.float64) + sum(np.asarray(e, np.float64)
                                                               for e in extra)
@@ -247,6 +250,13 @@ def copies_of(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
     """Per population, the copies that fire its further spikes (quantization rows'
     ``spike_copies``), for compare()."""
     return {r["population"]: list(r["spike_copies"]) for r in rows if r.get("spike_copies")}
+
+
+def copy_weights_of(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Per copy that stands for several of the model's spikes (quantization rows'
+    ``spike_copy_weights``, beside ``spike_copies``), how many, for compare()."""
+    return {c: float(w) for r in rows if r.get("spike_copy_weights")
+            for c, w in zip(r["spike_copies"], r["spike_copy_weights"]) if w != 1}
 
 
 OUTPUT_WEIGHT = 0.75      # share of score() given to the populations that feed outputs
@@ -478,6 +488,10 @@ def rule_differences(model: Mapping[str, Any], chip: Mapping[str, Any] | None) -
           and model.get("max_spikes") != chip["max_spikes"]):
         most = f"at most {model['max_spikes']}" if model.get("max_spikes") else "no bound"
         found.append(f"spikes: {most} per step in the model, {chip['max_spikes']} on the chip")
+    if chip.get("spike_levels"):
+        found.append(f"spikes: the chip sends a step's count as the nearest of the levels "
+                     f"{', '.join(map(str, chip['spike_levels']))} (its membrane keeps the "
+                     f"rest), the model any count")
     if model["threshold_test"] != chip["threshold_test"]:
         found.append(f"threshold: the model fires when v {model['threshold_test']} threshold, "
                      f"the chip when v {chip['threshold_test']} threshold")

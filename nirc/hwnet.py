@@ -121,13 +121,15 @@ class OutputPort:
 
     ``copies``: populations whose spikes add to ``source``'s (a population fired by copies
     so that it can fire several spikes per step, as Loihi's spike copies do): the output is
-    then a spike count per step."""
+    then a spike count per step. ``copy_weights``: how many spikes each copy's spike counts
+    for (Loihi's spike levels; empty: one each)."""
 
     name: str
     source: str
     quantity: str = "spikes"
     shape: tuple[int, ...] = ()
     copies: tuple[str, ...] = ()
+    copy_weights: tuple[int, ...] = ()
 
     def with_(self, **changes: Any) -> "OutputPort":
         return replace(self, **changes)

@@ -132,7 +132,9 @@ def _shape_result(net, spikes, values, traces, steps, batch) -> RunResult:
     outputs = {}
     for name, port in net.outputs.items():
         src = spikes[port.source] if port.quantity == "spikes" else values[port.source]
-        arr = (src.astype(np.uint8) + sum(spikes[c].astype(np.uint8) for c in port.copies)) \
+        weighs = port.copy_weights or (1,) * len(port.copies)
+        arr = (src.astype(np.uint8) + sum(spikes[c].astype(np.uint8) * np.uint8(w)
+                                          for c, w in zip(port.copies, weighs))) \
             if port.quantity == "spikes" else src
         outputs[name] = shaped(arr, port.shape or net.populations[port.source].shape)
     return RunResult(

@@ -179,7 +179,8 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
                                  if o.quantity != "spikes" and k in floated.outputs},
                                 {name: row["count_scale"] for name, row in quant.items()
                                  if row.get("count_scale", 1) != 1},
-                                fidelity.copies_of(quant.values()))
+                                fidelity.copies_of(quant.values()),
+                                fidelity.copy_weights_of(quant.values()))
     damage = fidelity.activity_warnings(measured)
     copies = fidelity.copies_of(quant.values())
     copy_names = {c for names in copies.values() for c in names}
@@ -191,8 +192,10 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
         if pop.spiking and name in floated.spikes and name in reference.spikes:
             fired = reference.spikes[name]
             if copies.get(name):
+                weighs = fidelity.copy_weights_of(quant.values())
                 fired = np.asarray(fired, np.int64) + sum(
-                    np.asarray(reference.spikes[c], np.int64) for c in copies[name])
+                    np.asarray(reference.spikes[c], np.int64) * int(weighs.get(c, 1))
+                    for c in copies[name])
             got, want, lag = aligned(name, fired, floated.spikes[name])
             row["float_spikes"] = int(want.sum())
             row["integer_spikes"] = int(got.sum())

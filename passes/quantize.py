@@ -118,9 +118,14 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
         if choice:
             row = {**row, "choice": {k: v for k, v in choice.items()
                                      if k not in ("reset_tables", "copy", "current_taps",
-                                                  "membrane_peak")}}
+                                                  "membrane_peak", "copy_weight",
+                                                  "threshold_factor", "threshold_factor_top")}}
         if name in groups:
             row = {**row, "spike_copies": list(groups[name][1:])}
+            weighed = [choices.get(c, {}).get("copy_weight", 1) for c in groups[name][1:]]
+            if any(m != 1 for m in weighed):
+                # (the model's spikes each copy's spike stands for: Loihi's spike levels)
+                row["spike_copy_weights"] = weighed
         rows.append(row)
     # Refinement tables follow the network's own tables (table k of the input is still table
     # k of the output), each with its table's float delay; constant-current tables go last.
@@ -200,7 +205,8 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
 
     def offered(pop):
         if hasattr(ctx.model, "choice_options"):
-            return ctx.model.choice_options(pop, ctx.convention, max_delay=max_delay)
+            return ctx.model.choice_options(pop, ctx.convention, max_delay=max_delay,
+                                            readout=pop.name in read_out)
         return ctx.model.choices
 
     options = {name: {key: list(values) for key, values in offered(pop).items()}
@@ -259,13 +265,32 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         deployed = quantized
         for name in after:
             deployed = get_pass(name)(deployed, ctx)
+        if any(r.get("spike_copies") or r.get("current_taps") for r in rows) \
+                and not holds(deployed):
+            return -1.0, None       # rewritten past what the target holds (listed as -1)
         chip = intref.run(deployed, cal.inputs, batch=True)
         agreement = fidelity.compare(deployed, chip, float_run,
                                      ctx.report.get("latency_steps", {}), voltages,
-                                     copies=fidelity.copies_of(rows))
+                                     copies=fidelity.copies_of(rows),
+                                     copy_weights=fidelity.copy_weights_of(rows))
         return fidelity.score(fidelity.timed(agreement), read_out), (quantized, rows,
                                                                      dict(ctx.report),
                                                      agreement)
+
+    def holds(deployed) -> bool:
+        """Whether a network a choice rewrote (copies, taps: many more synapses) still fits
+        the target, by the partitioner's greedy fill (a fill it finds, the compile's search
+        starts from; rarely a network it cannot fill would have fitted)."""
+        if ctx.target is None or getattr(ctx.target, "system", None) is not None:
+            return True     # (a system of chips spreads what one chip cannot hold)
+        from nirc.errors import FitError
+        from nirc.partition import partition
+
+        try:
+            partition(deployed, ctx.target, method="sequential")
+        except FitError:
+            return False
+        return True
 
     defaults = {name: {key: values[0] for key, values in keys.items()}
                 for name, keys in options.items()}

@@ -293,12 +293,16 @@ def test_relay_neurons_run_on_lava_as_on_the_emulator(tmp_path):
     assert problems == []
 
 
-def test_spike_copies_run_on_lava_as_on_the_emulator(tmp_path):
+def test_spike_copies_run_on_lava_as_on_the_emulator(tmp_path, monkeypatch):
     """A population trained to fire several spikes per step is fired by copies (thresholds
     theta .. c theta, one membrane in u, its current as delayed taps: DelayDense): Lava must
     run the emitted build exactly as the emulator does."""
     from nirc.driver import compile as compile_model
+    from nirc.neuron_models.loihi_cuba_lif import LoihiCubaLIF
     from test_loihi_spike_copies import MULTI, _bursting_graph
+
+    # (uniform copies, which this input drives to fire all: levels have their own test)
+    monkeypatch.setattr(LoihiCubaLIF, "READOUT_SPIKES", ("1", "4", "8", "16"))
 
     graph = _bursting_graph()
     result = compile_model(graph, "loihi2", tmp_path / "build", convention=MULTI,
@@ -328,6 +332,31 @@ def test_a_subtracting_reset_with_a_synaptic_current_runs_on_lava_as_on_the_emul
     assert row.get("current_taps"), "the search kept the zero reset: this test would not run taps"
     # (past the last tap, which carries the current's tail, at delay 44)
     inputs = bernoulli_input(graph, 60, rate=0.3, seed=2)
+
+    problems, lava, _ = compare_build(tmp_path / "build", inputs)
+
+    assert problems == []
+    assert all(lava.recordings[k].any() for k in lava.recordings if k.startswith("spikes_"))
+
+
+def test_spike_levels_run_on_lava_as_on_the_emulator(tmp_path, monkeypatch):
+    """Copies standing for spike levels (thresholds between levels, tables and resets weighted
+    by each level's step, the output counting them so) are ordinary LIF processes and
+    Dense/DelayDense tables: Lava must run the emitted build exactly as the emulator does."""
+    from nirc import spike_copies
+    from nirc.driver import compile as compile_model
+    from nirc.neuron_models.loihi_cuba_lif import LoihiCubaLIF
+    from test_loihi_spike_copies import MULTI, _bursting_graph
+
+    # (three copies for levels 1, 2, 4: few processes, as Lava builds one per table)
+    monkeypatch.setitem(spike_copies.LEVELS, (4, 3), (1, 2, 4))
+    monkeypatch.setattr(LoihiCubaLIF, "READOUT_SPIKES", ("4/3",))
+    graph = _bursting_graph()
+    result = compile_model(graph, "loihi2", tmp_path / "build", convention=MULTI,
+                           calibration_steps=0)
+    (row,) = [r for r in result.report["quantization"] if r.get("spike_copies")]
+    assert row["spike_copy_weights"] == [1, 2]
+    inputs = bernoulli_input(graph, STEPS, rate=0.3, seed=2)
 
     problems, lava, _ = compare_build(tmp_path / "build", inputs)
 

@@ -64,6 +64,25 @@ def test_refinement_tables_carry_what_the_8_bit_mantissas_round_away():
     assert int(q4.params["vth"][0]) == 4 * int(q.params["vth"][0])
 
 
+def test_8_bit_rounded_keeps_one_table_and_floors_no_sum():
+    """'8-bit rounded' (offered where copies multiply a population's tables): exponents >= 0
+    as at 16 bits, so no table's sum is floored, but one table per weight table as at 8 bits
+    (no refinement tables: the synapses stay those of 8 bits)."""
+    pop = _population(6)
+    small = SynapseTable(source="in", target="p", delay=0, weights=sp.csr_array(
+        np.random.default_rng(1).normal(0, 0.002, (6, 12))))
+    _, coarse, _ = MODEL.quantize(pop, [small], {}, "layer")
+    q, rounded, _ = MODEL.quantize(pop, [small], {}, "layer",
+                                   choice={"precision": "8-bit rounded"})
+    assert coarse[0].kernel["weight_exp"] < 0          # (Lava's rule: this table floors)
+    assert len(rounded) == 1 and rounded[0].kernel["weight_exp"] == 0
+    s = float(q.v_scale[0]) / 64
+    got = rounded[0].weights.toarray() / s
+    # (to the nearest even unit: a mixed-sign table stores even values, Lava's rule)
+    assert np.max(np.abs(got - small.weights.toarray())) <= 1.0 / s + 1e-12
+    assert "8-bit rounded" not in MODEL.choices["precision"]    # (offered with copies only)
+
+
 def test_an_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="precision must be one of"):
         MODEL.quantize(_population(2), [], {}, "layer", choice={"precision": "12-bit"})
@@ -128,6 +147,7 @@ def test_a_model_the_chip_cannot_fire_as_trained_is_named_in_the_warning(tmp_pat
 
     def notes(spikes):
         monkeypatch.setattr(LoihiCubaLIF, "SPIKES", spikes)
+        monkeypatch.setattr(LoihiCubaLIF, "READOUT_SPIKES", spikes)
         with pytest.warns(Warning) as caught:
             compile_model(root / "examples" / "digits" / "rockpool_lif.nir", "loihi2", None,
                           convention={"exporter": "auto"}, calibration_steps=0,
