@@ -199,10 +199,18 @@ def one(kind: str, size: float, target_name: str) -> dict:
         side, channels = CNN.get(size, (64, (8, 16, 32)))
         n_out = 10 if target.system.chip == "loihi2" else 0
         rates = spike_rates(sinabs_cnn(side, channels, kernel=5, n_out=n_out), net.dt, "euler", 20, 0)
+    from nirc.errors import FitError
+
     start = time.perf_counter()
-    # The baseline is measured even where it overloads a link (noted in its row).
-    sequential = partition(net, target, method="sequential", check_links=False,
-                           **({"rates": rates} if rates else {}))
+    # The baseline is measured even where it overloads a link (noted in its row). Where the
+    # naive fill cannot hold the network at all (a core's limit it breaks), the row says why.
+    try:
+        sequential = partition(net, target, method="sequential", check_links=False,
+                               **({"rates": rates} if rates else {}))
+    except FitError as err:
+        out["sequential"] = {"seconds": round(time.perf_counter() - start, 2),
+                             "error": str(err).splitlines()[0][:300]}
+        return out
     q = sequential.system
     out["sequential"] = {"seconds": round(time.perf_counter() - start, 2), "chips": q["chips_used"],
                          "inter_chip_messages": round(q["inter_chip_messages"], 1),
@@ -287,6 +295,13 @@ def main(argv=None) -> int:
                          "error": f"not finished after {args.timeout:g} s"})
             print(f"  {kind} {size:g} on {target}: not finished after {args.timeout:g} s",
                   file=sys.stderr)
+            continue
+        printed = [line for line in proc.stdout.strip().splitlines() if line.startswith("{")]
+        if proc.returncode != 0 and printed:    # compiled; the baseline's process failed
+            row = json.loads(printed[-1])
+            row["sequential"] = {"error": (proc.stderr.strip().splitlines() or ["killed"])[-1][:300]}
+            rows.append(row)
+            print(f"  {kind} {size:g} on {target}: baseline failed", file=sys.stderr)
             continue
         if proc.returncode != 0:
             print(proc.stderr[-3000:], file=sys.stderr)

@@ -65,6 +65,23 @@ def _compact(fired_here, length, rel, first, out, n_out):
     return n_out
 
 
+@njit(nogil=True, inline="always")
+def _emit_by_repeat(pair_r, pair_j, pairs, n, start, out, n_out):
+    """Append the step's (repeat, neuron) spike pairs to out: repeat by repeat, neurons in
+    update order (a stable counting sort; start holds at least n + 1 entries)."""
+    start[:n + 1] = 0
+    for i in range(pairs):
+        start[pair_r[i] + 1] += 1
+    for r in range(n):
+        start[r + 1] += start[r]
+    out = _grow(out, n_out + pairs)
+    for i in range(pairs):
+        r = pair_r[i]
+        out[n_out + start[r]] = pair_j[i]
+        start[r] += 1
+    return out, n_out + pairs
+
+
 def covered(size_in: int, size_out: int, k: int, stride: int, padding: int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per input row (or column) i: the kernel taps and output rows it reaches, ascending output.
@@ -195,18 +212,7 @@ def _runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, w_out,
                             pair_j[pairs] = neuron
                             pairs += 1
         if pairs:
-            # Emission order: repeat by repeat, neurons in update order (a stable counting sort).
-            start[:n + 1] = 0
-            for i in range(pairs):
-                start[pair_r[i] + 1] += 1
-            for r in range(n):
-                start[r + 1] += start[r]
-            out = _grow(out, n_out + pairs)
-            for i in range(pairs):
-                r = pair_r[i]
-                out[n_out + start[r]] = pair_j[i]
-                start[r] += 1
-            n_out += pairs
+            out, n_out = _emit_by_repeat(pair_r, pair_j, pairs, n, start, out, n_out)
     return out, n_out
 
 
@@ -345,19 +351,8 @@ def _run_general(v, pixels, counts, weight, flipped, decode, h, w, c_out, h_out,
                                 pair_j[pairs] = co * plane + position
                                 pairs += 1
         if pairs:
-            # Emission order: repeat by repeat, neurons in update order (a stable counting sort).
             start = _grow(start, n + 1)
-            start[:n + 1] = 0
-            for i in range(pairs):
-                start[pair_r[i] + 1] += 1
-            for r in range(n):
-                start[r + 1] += start[r]
-            out = _grow(out, n_out + pairs)
-            for i in range(pairs):
-                r = pair_r[i]
-                out[n_out + start[r]] = pair_j[i]
-                start[r] += 1
-            n_out += pairs
+            out, n_out = _emit_by_repeat(pair_r, pair_j, pairs, n, start, out, n_out)
     return out, n_out
 
 
