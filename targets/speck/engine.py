@@ -66,6 +66,15 @@ def _compact(fired_here, length, rel, first, out, n_out):
 
 
 @njit(nogil=True, inline="always")
+def _event_columns(p, decode, col_out, col_count, col_tap, c_out, k):
+    """An input pixel's channel and row, and the contiguous run of updates its column
+    reaches in each covered output row: first output column, run length, tap offset."""
+    xi = decode[p, 2]
+    return (decode[p, 0], decode[p, 1], col_out[xi, 0], col_count[xi] * c_out,
+            (k - 1 - col_tap[xi, 0]) * c_out)
+
+
+@njit(nogil=True, inline="always")
 def _emit_by_repeat(pair_r, pair_j, pairs, n, start, out, n_out):
     """Append the step's (repeat, neuron) spike pairs to out: repeat by repeat, neurons in
     update order (a stable counting sort; start holds at least n + 1 entries)."""
@@ -176,14 +185,9 @@ def _runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, w_out,
     pair_j = np.empty(footprint * longest, dtype=np.int64)
     start = np.empty(longest + 1, dtype=np.int64)
     for e in range(pixels.shape[0]):
-        p = pixels[e]
         n = counts[e]
-        ci = decode[p, 0]
-        yi = decode[p, 1]
-        xi = decode[p, 2]
-        first_col = col_out[xi, 0]
-        length = col_count[xi] * c_out
-        offset = (k - 1 - col_tap[xi, 0]) * c_out
+        ci, yi, first_col, length, offset = _event_columns(pixels[e], decode, col_out, col_count,
+                                                           col_tap, c_out, k)
         pairs = 0
         for a in range(row_count[yi]):
             first = row_out[yi, a] * w_out + first_col
@@ -229,13 +233,8 @@ def _short_runs_stride1(v, pixels, counts, flipped, decode, h, w, c_out, h_out, 
     rel = _row_neurons(k, c_out, plane)
     flat = flipped.reshape(-1)
     for e in range(pixels.shape[0]):
-        p = pixels[e]
-        ci = decode[p, 0]
-        yi = decode[p, 1]
-        xi = decode[p, 2]
-        first_col = col_out[xi, 0]
-        length = col_count[xi] * c_out
-        offset = (k - 1 - col_tap[xi, 0]) * c_out
+        ci, yi, first_col, length, offset = _event_columns(pixels[e], decode, col_out, col_count,
+                                                           col_tap, c_out, k)
         rows = row_count[yi]
         out = _grow(out, n_out + footprint * counts[e])
         for _ in range(counts[e]):
