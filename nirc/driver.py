@@ -394,9 +394,11 @@ def check_fidelity(graph: NIRGraph, float_net: HardwareNetwork | None, net: Hard
         if name in copy_names:
             continue        # its spikes are counted with the population it copies (compare)
         row = dict(rows.get(name, {}))
-        # The always-on neuron some quantizers add (constant currents) is no population of the model.
+        # The always-on neuron some quantizers add (constant currents) and the relays that carry
+        # long delays (balance_delays) are no populations of the model.
         chip_rules = model.firing_rules(pop, name in readouts) \
-            if pop.spiking and tuple(pop.provenance) != ("always_on",) else None
+            if pop.spiking and tuple(pop.provenance)[:1] not in (("always_on",), ("relay",)) \
+            else None
         if chip_rules is not None:
             row["chip_rules"] = chip_rules
             row["rule_differences"] = fidelity.rule_differences(trained, chip_rules)

@@ -50,6 +50,17 @@ def max_delay_of(ctx: PassContext) -> int:
     return max(int(limit), ctx.model.min_delay, 1) if limit else max(ctx.model.min_delay, 1)
 
 
+def longest_tap_delay(ctx: PassContext) -> int | None:
+    """The longest delay a neuron model's rewrite may give a table (a synaptic current held as
+    delayed taps): the chip's own longest, or None (no limit of its own) where this pass runs
+    later and the model has a relay neuron to carry a longer delay through."""
+    target = ctx.target
+    runs_later = target is not None and "balance_delays" in getattr(target, "passes", ())
+    if runs_later and ctx.model.relay() is not None:
+        return None
+    return max_delay_of(ctx)
+
+
 def latencies(net: HardwareNetwork, float_delays: list[int]) -> dict[str, int]:
     """Per input and population, the longest extra latency over same-step (float delay 0) paths."""
     g = nx.DiGraph()
@@ -111,6 +122,8 @@ def balance_delays(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
                                        delay=longest, provenance=("relay", source),
                                        kernel=dict(attrs)))
         relays[(source, hops)] = name
+        # A relay fires when the spike it carries arrives: hops x longest after its source.
+        latency[name] = latency[source] + hops * longest
         relay_rows.append({"population": name, "source": source, "neurons": size,
                            "delay_steps": hops * longest})
         return name
@@ -150,7 +163,7 @@ def balance_delays(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
         {"source": t.source, "target": t.target,
          "float_delay": float_delays[k] if k < len(float_delays) else None, "delay": int(t.delay)}
         for k, t in enumerate(balanced.tables)]
-    ctx.report["latency_steps"] = {name: latency[name] for name in net.populations}
+    ctx.report["latency_steps"] = {name: latency[name] for name in balanced.populations}
     return balanced
 
 

@@ -85,9 +85,9 @@ def quantize_with(net: HardwareNetwork, ctx: PassContext, choices: Mapping[str, 
     if hasattr(model, "expand"):
         # Choices that change the network's shape (Loihi's spike copies) rewrite it first;
         # everything below, the latency included, sees the rewritten network.
-        from nirc.passes.balance_delays import max_delay_of
+        from nirc.passes.balance_delays import longest_tap_delay
 
-        net, choices, groups = model.expand(net, choices, max_delay=max_delay_of(ctx))
+        net, choices, groups = model.expand(net, choices, max_delay=longest_tap_delay(ctx))
     new_tables: dict[int, object] = {}
     bias_tables: list[SynapseTable] = []
     refinements: list[tuple[int, SynapseTable]] = []
@@ -196,12 +196,12 @@ def fidelity_search(net: HardwareNetwork, ctx: PassContext) -> HardwareNetwork:
     ``ctx.report["quantization_search"]`` gives the defaults' agreement, the chosen one and
     every trial; each report row its ``choice``."""
     from nirc import fidelity, intref
-    from nirc.passes.balance_delays import max_delay_of
+    from nirc.passes.balance_delays import longest_tap_delay
     from nirc.passes.registry import get_pass
 
     read_out = [o.source for o in net.outputs.values()]
-    # (the longest delay a table may have: taps of a current held as delayed tables)
-    max_delay = max_delay_of(ctx)
+    # (the longest delay a current's taps may have: longer ones go through relay neurons)
+    max_delay = longest_tap_delay(ctx)
 
     def offered(pop):
         if hasattr(ctx.model, "choice_options"):

@@ -58,10 +58,29 @@ def lowering_notes(pass_reports: dict) -> list[str]:
     """One line per delay added to balance a layer's inputs, relay and shared neuron profile."""
     lines = []
     balance = pass_reports.get("delay_balance") or {}
+    # A current held as taps gives one connection many tables (delays 1..D): one line for them.
+    grouped: dict[tuple, list[dict]] = {}
     for a in balance.get("added_delays", []):
-        via = f" through relay {a['via_relay']}" if a.get("via_relay") else ""
-        lines.append(f"{a['source']} -> {a['target']}: delay {a['delay_before']} -> {a['delay']} "
-                     f"steps{via}, so all inputs of {a['target']} arrive together")
+        grouped.setdefault((a["source"], a["target"], a["added_steps"]), []).append(a)
+    for (source, target, added), rows in grouped.items():
+        relays = list(dict.fromkeys(a["via_relay"] for a in rows if a.get("via_relay")))
+        via = f" through relay {', '.join(relays)}" if relays else ""
+        before = sorted({a["delay_before"] for a in rows})
+        if len(before) == 1:        # one connection (split by sign into several tables)
+            change = f"delay {before[0]} -> {before[0] + added} steps"
+        else:
+            change = f"{len(before)} delays ({before[0]}-{before[-1]}) {added} step(s) later"
+        lines.append(f"{source} -> {target}: {change}{via}, so all inputs of {target} arrive "
+                     f"together")
+    relays = balance.get("relays", [])
+    if relays:
+        by_source: dict[str, list[dict]] = {}
+        for r in relays:
+            by_source.setdefault(r["source"], []).append(r)
+        each = ", ".join(f"{source} ({len(rows)} x {rows[0]['neurons']})"
+                         for source, rows in by_source.items())
+        lines.append(f"{sum(r['neurons'] for r in relays)} relay neurons carry delays above the "
+                     f"chip's longest ({balance.get('max_delay_steps')} steps): {each}")
     for u in balance.get("unbalanced", []):
         lines.append(f"{u['source']} -> {u['target']}: arrives {u['late_steps']} step(s) later "
                      f"than in the float model (a loop over several layers is longer on the chip)")
