@@ -54,8 +54,9 @@ def longest_tap_delay(ctx: PassContext) -> int | None:
     """The longest delay a neuron model's rewrite may give a table (a synaptic current held as
     delayed taps): the chip's own longest, or None (no limit of its own) where this pass runs
     later and the model has a relay neuron to carry a longer delay through."""
-    target = ctx.target
-    runs_later = target is not None and "balance_delays" in getattr(target, "passes", ())
+    passes = list(getattr(ctx.target, "passes", None) or ())
+    runs_later = "balance_delays" in passes and "quantize" in passes \
+        and passes.index("balance_delays") > passes.index("quantize")
     if runs_later and ctx.model.relay() is not None:
         return None
     return max_delay_of(ctx)

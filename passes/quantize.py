@@ -17,7 +17,10 @@ float and hardware delay (which balance_delays reads). A model may return
 constant input currents as extra tables from ``nirc.hwnet.BIAS_SOURCE``: they
 come from one added population, ``always_on`` (the model's
 :meth:`~nirc.neuron_models.base.NeuronModel.always_on` neuron, one per network),
-and are listed after the network's own tables with float delay 0.
+and are listed after the network's own tables with float delay 0. A model's
+rewrite (a synaptic current as delayed taps) may give tables delays above the
+chip's longest where balance_delays runs after this pass and the model has a
+relay neuron (balance_delays.longest_tap_delay): that pass carries them.
 """
 
 from __future__ import annotations
