@@ -141,6 +141,7 @@ def one(kind: str, size: float, target_name: str) -> dict:
     """Compile one network in this process; then place it with the sequential fill."""
     from nirc.driver import _with_link_latency, compile
     from nirc.emitter import build_config, write_build
+    from nirc.errors import FitError
     from nirc.partition import partition
     from nirc.target import load_target
 
@@ -199,8 +200,6 @@ def one(kind: str, size: float, target_name: str) -> dict:
         side, channels = CNN.get(size, (64, (8, 16, 32)))
         n_out = 10 if target.system.chip == "loihi2" else 0
         rates = spike_rates(sinabs_cnn(side, channels, kernel=5, n_out=n_out), net.dt, "euler", 20, 0)
-    from nirc.errors import FitError
-
     start = time.perf_counter()
     # The baseline is measured even where it overloads a link (noted in its row). Where the
     # naive fill cannot hold the network at all (a core's limit it breaks), the row says why.

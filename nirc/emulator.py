@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from nirc.emitter import CONFIG_NAME, FORMAT, SCHEMA_VERSION
 from nirc.errors import NircError
 from nirc.hwnet import SynapseTable
-from nirc.intref import RunResult, check_inputs
+from nirc.intref import RunResult, check_inputs, spike_count
 from nirc.neuron_models import get_model
 
 
@@ -295,10 +295,8 @@ class Chip:
         outputs = {}
         for name, o in self.outputs.items():
             pop = o["source"]
-            weighs = o.get("copy_weights") or [1] * len(o.get("copies", ()))
-            src = (spikes[pop].astype(np.uint8) + sum(spikes[c].astype(np.uint8) * np.uint8(w)
-                                                      for c, w in zip(o.get("copies", ()),
-                                                                      weighs)))\
+            src = spike_count(spikes[pop], [spikes[c] for c in o.get("copies", ())],
+                              o.get("copy_weights") or ()) \
                 if o["quantity"] == "spikes" else traces[pop][o["quantity"]]
             outputs[name] = shaped(src, tuple(o["shape"]))
         return RunResult(

@@ -124,6 +124,14 @@ def run(net: HardwareNetwork, inputs: Mapping[str, np.ndarray], batch: bool = Fa
     return _shape_result(net, spikes, values, traces, steps, batch)
 
 
+def spike_count(spikes: np.ndarray, copies: list[np.ndarray], copy_weights=()) -> np.ndarray:
+    """An output's spike count per step: its population's spikes plus each copy's times the
+    model's spikes it stands for (``copy_weights``; empty: one each)."""
+    weighs = tuple(copy_weights) or (1,) * len(copies)
+    return spikes.astype(np.uint8) + sum(c.astype(np.uint8) * np.uint8(w)
+                                         for c, w in zip(copies, weighs))
+
+
 def _shape_result(net, spikes, values, traces, steps, batch) -> RunResult:
     def shaped(a: np.ndarray, shape) -> np.ndarray:
         out = a.reshape(a.shape[0], a.shape[1], *shape)
@@ -132,9 +140,7 @@ def _shape_result(net, spikes, values, traces, steps, batch) -> RunResult:
     outputs = {}
     for name, port in net.outputs.items():
         src = spikes[port.source] if port.quantity == "spikes" else values[port.source]
-        weighs = port.copy_weights or (1,) * len(port.copies)
-        arr = (src.astype(np.uint8) + sum(spikes[c].astype(np.uint8) * np.uint8(w)
-                                          for c, w in zip(port.copies, weighs))) \
+        arr = spike_count(src, [spikes[c] for c in port.copies], port.copy_weights) \
             if port.quantity == "spikes" else src
         outputs[name] = shaped(arr, port.shape or net.populations[port.source].shape)
     return RunResult(

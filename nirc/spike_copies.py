@@ -219,10 +219,10 @@ def expand(net: HardwareNetwork, counts: Mapping[str, int], max_synapses: int | 
            *, late: Collection[str] = (), max_taps: int | None = None
            ) -> tuple[HardwareNetwork, dict[str, list[str]]]:
     """``net`` with every population in ``counts`` (name -> c >= 1, or levels: ``levels``)
-    holding its membrane in u, fired by c copies (module docstring), its current as at most ``max_taps`` taps; those in
-    ``late`` subtract their threshold a step late (snnTorch). Returns (network, {population:
-    its copies' names, itself first}). Raises TooCostly when the result would hold more than
-    ``max_synapses``."""
+    holding its membrane in u, fired by c copies (module docstring), its current as at most
+    ``max_taps`` taps; those in ``late`` subtract their threshold a step late (snnTorch).
+    Returns (network, {population: its copies' names, itself first}). Raises TooCostly when
+    the result would hold more than ``max_synapses``."""
     counts = {k: v for k, v in counts.items() if _copies(v)}
     if max_synapses is not None and counts:
         needed = synapse_count(net, counts, max_taps)

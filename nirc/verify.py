@@ -174,15 +174,15 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
 
     quant = {row["population"]: row for row in result.report.get("quantization", [])}
     compiled = result.report.get("pass_reports", {}).get("fidelity", {}).get("layers", {})
+    copies = fidelity.copies_of(quant.values())
+    weighs = fidelity.copy_weights_of(quant.values())
     measured = fidelity.compare(net, reference, floated, latency,
                                 {o.source: floated.outputs[k] for k, o in net.outputs.items()
                                  if o.quantity != "spikes" and k in floated.outputs},
                                 {name: row["count_scale"] for name, row in quant.items()
                                  if row.get("count_scale", 1) != 1},
-                                fidelity.copies_of(quant.values()),
-                                fidelity.copy_weights_of(quant.values()))
+                                copies, weighs)
     damage = fidelity.activity_warnings(measured)
-    copies = fidelity.copies_of(quant.values())
     copy_names = {c for names in copies.values() for c in names}
     layers = []
     for name, pop in net.populations.items():
@@ -192,7 +192,6 @@ def verify(model, target, inputs: Mapping[str, np.ndarray] | None = None, steps:
         if pop.spiking and name in floated.spikes and name in reference.spikes:
             fired = reference.spikes[name]
             if copies.get(name):
-                weighs = fidelity.copy_weights_of(quant.values())
                 fired = np.asarray(fired, np.int64) + sum(
                     np.asarray(reference.spikes[c], np.int64) * int(weighs.get(c, 1))
                     for c in copies[name])

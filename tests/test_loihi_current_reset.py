@@ -185,6 +185,10 @@ def test_a_target_with_short_delays_carries_the_taps_through_relay_neurons(tmp_p
     relays = {r["source"] for r in reports["delay_balance"]["relays"]}
     assert {"input", "lif"} <= relays
     assert misaligned_inputs(reports) == []
+    from nirc.commands.compile import lowering_notes
+
+    assert ("38 relay neurons carry delays above the chip's longest (15 steps): input (2 x 6), "
+            "lif (2 x 12), always_on (2 x 1)") in lowering_notes(reports)
     layers = reports["fidelity"]["layers"]
     assert all(layers[r["population"]].get("rule_differences") is None
                for r in reports["delay_balance"]["relays"])
