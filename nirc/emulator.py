@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,11 +25,17 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
+from nirc import build_schema
 from nirc.emitter import CONFIG_NAME, FORMAT, SCHEMA_VERSION
 from nirc.errors import NircError
 from nirc.hwnet import SynapseTable
 from nirc.intref import RunResult, check_inputs, spike_count
 from nirc.neuron_models import get_model
+from nirc.npzio import read_archive
+
+# The arrays of one build nirc reads at most (from the sizes their headers declare): a
+# 10^8-synapse system build holds about 1.4 GB.
+MAX_BUILD_ARRAY_BYTES = 8 << 30
 
 
 class ConfigError(NircError):
@@ -148,17 +153,22 @@ class Chip:
                               f"supported (this nirc reads {SCHEMA_VERSION})", file=str(path),
                               field="schema_version")
         try:
-            arrays_path = build / config["arrays"]
-            with np.load(arrays_path) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except KeyError as err:
-            raise ConfigError(f"missing field or array {err}", file=str(path)) from None
-        except (OSError, ValueError, zipfile.BadZipFile) as err:
-            raise ConfigError(f"cannot read arrays: {err}", file=str(arrays_path)) from None
-        try:
-            return cls(config, arrays, str(path))
-        except KeyError as err:
-            raise ConfigError(f"missing field or array {err}", file=str(path)) from None
+            checked = build_schema.structure(config)
+            if Path(checked.arrays).name != checked.arrays:
+                raise build_schema.Problem("arrays", f"must name a file in the build directory, "
+                                                     f"got {checked.arrays!r}")
+            arrays_path = build / checked.arrays
+            try:
+                arrays = read_archive(str(arrays_path), MAX_BUILD_ARRAY_BYTES)
+            except NircError as err:
+                raise ConfigError(err.message, file=str(arrays_path)) from None
+            build_schema.references(checked, arrays, get_model(checked.neuron_model))
+        except build_schema.Problem as problem:
+            raise ConfigError(problem.message, file=str(path), node=problem.node,
+                              field=problem.field) from None
+        except NircError as err:
+            raise err.at(file=str(path)) from None
+        return cls(config, arrays, str(path))
 
     def _value(self, value, size: int) -> np.ndarray:
         if isinstance(value, str):
@@ -171,9 +181,9 @@ class Chip:
     def _population(self, p: Mapping[str, Any]) -> _Population:
         size = int(p["size"])
         params = {k: self._value(p["params"][k], size) for k in self.model.param_names}
-        scale = self._value(p["v_scale"], size).astype(np.float64) if "v_scale" in p else None
-        offset = self._value(p["v_offset"], size).astype(np.float64) if "v_offset" in p else None
-        if "profiles" in p:
+        scale = self._value(p["v_scale"], size).astype(np.float64) if p.get("v_scale") is not None else None
+        offset = self._value(p["v_offset"], size).astype(np.float64) if p.get("v_offset") is not None else None
+        if p.get("profiles") is not None:
             self._check_profiles(p, params, size)
         return _Population(p["name"], tuple(p["shape"]), size, bool(p["spiking"]), params,
                            scale, offset)

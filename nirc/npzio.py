@@ -73,7 +73,15 @@ def read_inputs(path: str, shapes: dict[str, tuple[int, ...]], batch: bool = Fal
     return inputs
 
 
-def _read_members(path: str, keys: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+def read_archive(path: str, budget: int) -> dict[str, np.ndarray]:
+    """Every array of the NPZ archive at ``path``, each read after its header is checked
+    (numbers only, never a pickle; no more than ``budget`` bytes in all)."""
+    _, names = _read_members(path, [], budget, max_steps=None)
+    return _read_members(path, names, budget, max_steps=None)[0]
+
+
+def _read_members(path: str, keys: list[str], budget: int = MAX_INPUT_BYTES,
+                  max_steps: int | None = MAX_STEPS) -> tuple[dict[str, np.ndarray], list[str]]:
     """The arrays ``keys`` of the NPZ archive at ``path`` (those present), and the names of
     every member. Only the members asked for are read, each after its header is checked."""
     file = Path(path)
@@ -93,10 +101,9 @@ def _read_members(path: str, keys: list[str]) -> tuple[dict[str, np.ndarray], li
             members = {info.filename[:-len(".npy")]: info for info in zf.infolist()
                        if info.filename.endswith(".npy")}
             arrays = {}
-            budget = MAX_INPUT_BYTES
             for key in keys:
                 if key in members:
-                    arrays[key] = _read_member(zf, members[key], key, path, budget)
+                    arrays[key] = _read_member(zf, members[key], key, path, budget, max_steps)
                     budget -= arrays[key].nbytes
             return arrays, sorted(members)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError,
@@ -108,7 +115,7 @@ def _read_members(path: str, keys: list[str]) -> tuple[dict[str, np.ndarray], li
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, path: str,
-                 budget: int) -> np.ndarray:
+                 budget: int, max_steps: int | None) -> np.ndarray:
     with zf.open(info) as member:
         try:
             version = np.lib.format.read_magic(member)
@@ -123,14 +130,15 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, path: str
                             f"unpickles input files: store numbers", file=path)
         if dtype.kind not in "biuf":
             raise NircError(f"array '{key}' has dtype {dtype}, expected numbers", file=path)
-        if len(shape) and shape[0] > MAX_STEPS:
+        if max_steps is not None and len(shape) and shape[0] > max_steps:
             raise NircError(f"array '{key}' has {shape[0]:,} time steps, more than the "
                             f"{MAX_STEPS:,} nirc runs at once; split the input", file=path)
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes > budget:
+            cap = f"the {MAX_INPUT_BYTES:,} bytes of input nirc reads from one file" \
+                if max_steps is not None else "nirc reads from one build's arrays"
             raise NircError(f"array '{key}' declares shape {list(shape)} ({nbytes:,} bytes), "
-                            f"more than the {MAX_INPUT_BYTES:,} bytes of input nirc reads from "
-                            f"one file", file=path)
+                            f"more than {cap}", file=path)
         stored = info.file_size - member.tell()
         if stored != nbytes:
             raise NircError(f"array '{key}' declares shape {list(shape)} ({nbytes:,} bytes) but "
