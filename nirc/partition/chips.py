@@ -432,7 +432,8 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
 
     Requires: the network's per-core demands within one core's limits.
     Guarantees: the whole network cut as a chip's share is (``settings``'s
-    coarsening), filled over the system's cores in spatial order
+    coarsening, deep layers' positions split across channels), filled over the
+    system's cores in spatial order topping up the last FILL_WINDOW cores
     (packing.sequential_fill, exact per-core counting); each core's use split
     over its blocks by their load (the most of any resource, as _block_load).
     The neuron counts and synapse memory a chip's share needs on its cores
@@ -440,7 +441,8 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
     a core's memory with its synapse rows long before its neurons fill it.
     None if the fill runs out of the system's cores.
     """
-    from nirc.partition.neuron_partition import GREEDY_BLOCKS_PER_CORE, REFINE_ABOVE_BOUND
+    from nirc.partition.neuron_partition import (FILL_WINDOW, GREEDY_BLOCKS_PER_CORE,
+                                                 REFINE_ABOVE_BOUND)
     from nirc.partition.packing import sequential_fill
 
     largest = {r: int(c.max()) for r, c in capacities.items()}
@@ -448,14 +450,15 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
                        if r in bound.demand), default=1)
     graph = coarsen(conn, cost, largest, block_size=settings.block_size, tiled=True,
                     max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * cores_bound),
-                    target_name=target.name)
+                    target_name=target.name, split_positions=True)
     caps = {r: np.tile(c, target.chip_count) for r, c in capacities.items()}
 
     def fill(graph):
         order = spatial_order(conn, graph)
-        core_of_block, problem = sequential_fill(graph, caps, cost, order)
+        core_of_block, problem = sequential_fill(graph, caps, cost, order, window=FILL_WINDOW)
         if problem is not None:
-            core_of_block, problem = sequential_fill(graph, caps, cost, order, optimistic=True)
+            core_of_block, problem = sequential_fill(graph, caps, cost, order, optimistic=True,
+                                                     window=FILL_WINDOW)
         return core_of_block if problem is None else None
 
     core_of_block = fill(graph)
@@ -466,7 +469,8 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
         # Blocks sized for the bound's cores leave each core's last block's worth empty
         # where rows nobody shares fill the cores first: cut for the cores really used.
         finer = coarsen(conn, cost, largest, block_size=None, tiled=True, target_name=target.name,
-                        max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * used))
+                        max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * used),
+                        split_positions=True)
         refilled = fill(finer) if finer.block_count > graph.block_count else None
         if refilled is not None and np.unique(refilled).size < used:
             graph, core_of_block = finer, refilled
