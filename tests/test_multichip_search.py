@@ -183,3 +183,28 @@ def test_feature_maps_are_cut_in_2d_tiles_laid_onto_the_mesh():
     mine = np.flatnonzero(chip[512:] == 4)
     assert _sub_population(net.populations["small"], mine).shape == (2, 4, 4)
     assert _sub_population(net.populations["small"], mine[1:]).shape == (len(mine) - 1,)
+
+
+def test_tiles_balance_the_load_to_one_position_with_staircase_edges():
+    # A (2, 7, 7) map with one unit of load per neuron on 4 chips of a 2 x 2 mesh: 49
+    # positions do not split into 2 x 2 equal blocks of rows and columns (whole rows would
+    # leave 21 and 28 positions), so the cuts step part way along a row: every tile holds
+    # 12 or 13 positions of both channels, and a chip's share stays (C, 1, positions).
+    from nirc.partition.chips import _sub_population, tile_assignment
+
+    net = HardwareNetwork("float", 1e-3, {"input": InputPort("input", (2, 7, 7))},
+                          {"map": Population("map", (2, 7, 7), {})},
+                          (SynapseTable("input", "map", sp.csr_array(sp.eye(98))),),
+                          {"out": OutputPort("out", "map")})
+    conn = Connectivity.from_hwnet(net)
+    name, chip = tile_assignment(conn, np.ones(98), 4, (2, 2))
+    assert name.endswith("(rows of 2x2 tiles)")
+    assert np.array_equal(chip[:49], chip[49:])                   # channels stay together
+    assert sorted(np.bincount(chip[:49]).tolist()) == [12, 12, 12, 13]
+    # Rows of tiles are cut in row-major order: the first row of tiles takes rows 0-2 and
+    # the first three positions of row 3.
+    assert np.array_equal(np.flatnonzero(chip[:49] < 2), np.arange(24))
+    for c in range(4):
+        mine = np.flatnonzero(chip == c)
+        shape = _sub_population(net.populations["map"], mine).shape
+        assert shape in ((2, 1, len(mine) // 2), (2, 3, 4), (2, 4, 3))

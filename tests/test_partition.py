@@ -332,3 +332,34 @@ def test_a_graph_of_many_populations_keeps_the_sequential_fill_and_says_so(monke
     assert "start: sequential fill (no other fills tried: more than 2 populations)" in kept.notes
     assert_within_limits(kept)
     assert_covers_every_neuron_once(kept, net)
+
+
+def test_a_deep_layer_on_a_system_is_cut_across_each_positions_channels_not_into_bands():
+    # (6, 2, 3): one position's 6 channels outweigh a 4-neuron piece. With split_positions
+    # (the system strategy's shares) each position's channels go in two parts of 3, so a
+    # block's neurons share one receptive field; without, channel bands as before.
+    from nirc.partition.blocks import _tiles
+
+    assert _tiles((6, 2, 3), 4) is None
+    tiles = _tiles((6, 2, 3), 4, split_positions=True)
+    assert len(tiles) == 12
+    neurons = [a for tile in tiles for a, b in tile for a in range(a, b)]
+    assert sorted(neurons) == list(range(36))
+    assert all(len({a % 6 for a, _ in tile}) == 1 and len(tile) == 3 for tile in tiles)
+    assert [tile[0][0] % 6 for tile in tiles] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+
+
+def test_a_fill_with_a_window_tops_up_the_cores_it_left_with_room():
+    # Blocks of 6, 6, 4 and 4 neurons on 10-neuron cores: in turn they need 3 cores; a
+    # block that first tries the cores before the current one needs 2 (6 + 4 twice).
+    from nirc.partition.blocks import coarsen
+    from nirc.partition.packing import sequential_fill
+
+    net = network({"a": 6, "b": 6, "c": 4, "d": 4}, [])
+    target = toy_target(count=4, neurons=10)
+    cost = SynapseListCost.of(target)
+    graph = coarsen(Connectivity.from_hwnet(net), cost, {"neurons": 10}, max_blocks=16,
+                    block_size=6, target_name="toy")
+    capacities = {"neurons": np.full(4, 10)}
+    assert sequential_fill(graph, capacities, cost)[0].tolist() == [0, 1, 1, 2]
+    assert sequential_fill(graph, capacities, cost, window=2)[0].tolist() == [0, 1, 0, 1]

@@ -107,16 +107,21 @@ def _slices(size: int, piece: int, shape: tuple[int, ...] = ()) -> list[tuple[in
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
-def _tiles(shape: tuple[int, ...], piece: int) -> list[tuple[tuple[int, int], ...]] | None:
+def _tiles(shape: tuple[int, ...], piece: int, split_positions: bool = False
+           ) -> list[tuple[tuple[int, int], ...]] | None:
     """Spatial tiles of a (C, H, W) layer, all C channels each, of at most ``piece`` neurons.
 
-    A tile is whole rows when C * W fits a piece, else a segment of one row. None
-    when the layer is not (C, H, W) with C > 1, or one position of all channels
-    does not fit a piece (then channel bands are cut as before).
+    A tile is whole rows when C * W fits a piece, else a segment of one row. When
+    one position of all channels does not fit a piece: with ``split_positions``,
+    each position's channels cut into equal parts (_position_parts); else None
+    (channel bands are cut as before). None too when the layer is not (C, H, W)
+    with C > 1.
     """
-    if len(shape) != 3 or shape[0] < 2 or shape[0] > piece or shape[0] * shape[1] * shape[2] <= piece:
+    if len(shape) != 3 or shape[0] < 2 or shape[0] * shape[1] * shape[2] <= piece:
         return None
     c, h, w = (int(v) for v in shape)
+    if c > piece:
+        return _position_parts(c, h, w, piece) if split_positions else None
     if c * w <= piece:
         rows, cols = piece // (c * w), w
     else:
@@ -135,9 +140,28 @@ def _tiles(shape: tuple[int, ...], piece: int) -> list[tuple[tuple[int, int], ..
     return tiles
 
 
+def _position_parts(c: int, h: int, w: int, piece: int) -> list[tuple[tuple[int, int], ...]]:
+    """Each position of a (C, H, W) layer, in row-major order, its C channels cut into
+    ceil(C / piece) parts of consecutive channels (one run per neuron).
+
+    A deep layer whose one position outweighs a block (a wide fan-in: a
+    SpiNNaker PE holds 40 of the 60 channels of a 750-input convolution) is
+    then cut across its channels, never across its positions: a block's
+    neurons share one receptive field, and a core filled with consecutive
+    blocks holds a position or two of all channels, whose synapse rows are
+    long, where channel bands would give it a strip of one channel with a row
+    per source and channel.
+    """
+    plane = h * w
+    parts = -(-c // piece)
+    edges = np.linspace(0, c, parts + 1).round().astype(int)
+    return [tuple((k * plane + at, k * plane + at + 1) for k in range(c0, c1))
+            for at in range(plane) for c0, c1 in zip(edges[:-1], edges[1:]) if c1 > c0]
+
+
 def _population_blocks(name: str, size: int, piece: int, shape: tuple[int, ...],
-                       tiled: bool) -> list[BlockSlice]:
-    tiles = _tiles(shape, piece) if tiled else None
+                       tiled: bool, split_positions: bool = False) -> list[BlockSlice]:
+    tiles = _tiles(shape, piece, split_positions) if tiled else None
     if tiles is None:
         return [BlockSlice(name, a, b) for a, b in _slices(size, piece, shape)]
     return [BlockSlice(name, t[0][0], t[0][1], t) for t in tiles]
@@ -196,8 +220,9 @@ def check_neurons_fit(conn: Connectivity, alone: GroupDemand, limits: dict[str, 
 
 def coarsen(conn: Connectivity, cost: SynapseListCost, limits: dict[str, int], *,
             max_blocks: int, block_size: int | None, target_name: str,
-            tiled: bool = False) -> BlockGraph:
-    """Cut every population into blocks that fit a core alone (see module docstring)."""
+            tiled: bool = False, split_positions: bool = False) -> BlockGraph:
+    """Cut every population into blocks that fit a core alone (see module docstring;
+    ``split_positions``: see _tiles)."""
     alone = per_neuron_demand(conn, cost)
     check_neurons_fit(conn, alone, limits, cost, target_name)
     sizes = np.diff(conn.population_offsets)
@@ -216,7 +241,8 @@ def coarsen(conn: Connectivity, cost: SynapseListCost, limits: dict[str, int], *
     # Halve the pieces of any population whose blocks do not fit a core alone.
     while True:
         slices = [s for p, size, piece in zip(conn.population_names, sizes, pieces)
-                  for s in _population_blocks(p, int(size), int(piece), conn.shapes[p], tiled)]
+                  for s in _population_blocks(p, int(size), int(piece), conn.shapes[p], tiled,
+                                                split_positions)]
         graph = _block_graph(conn, slices, cost)
         graph = replace(graph, likely_cores=_likely_destination_cores(conn, graph, per_core))
         too_big = _oversized_populations(conn, graph, limits, cost)

@@ -432,7 +432,8 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
 
     Requires: the network's per-core demands within one core's limits.
     Guarantees: the whole network cut as a chip's share is (``settings``'s
-    coarsening), filled over the system's cores in spatial order
+    coarsening, deep layers' positions split across channels), filled over the
+    system's cores in spatial order topping up the last FILL_WINDOW cores
     (packing.sequential_fill, exact per-core counting); each core's use split
     over its blocks by their load (the most of any resource, as _block_load).
     The neuron counts and synapse memory a chip's share needs on its cores
@@ -440,7 +441,8 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
     a core's memory with its synapse rows long before its neurons fill it.
     None if the fill runs out of the system's cores.
     """
-    from nirc.partition.neuron_partition import GREEDY_BLOCKS_PER_CORE, REFINE_ABOVE_BOUND
+    from nirc.partition.neuron_partition import (FILL_WINDOW, GREEDY_BLOCKS_PER_CORE,
+                                                 REFINE_ABOVE_BOUND)
     from nirc.partition.packing import sequential_fill
 
     largest = {r: int(c.max()) for r, c in capacities.items()}
@@ -448,14 +450,15 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
                        if r in bound.demand), default=1)
     graph = coarsen(conn, cost, largest, block_size=settings.block_size, tiled=True,
                     max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * cores_bound),
-                    target_name=target.name)
+                    target_name=target.name, split_positions=True)
     caps = {r: np.tile(c, target.chip_count) for r, c in capacities.items()}
 
     def fill(graph):
         order = spatial_order(conn, graph)
-        core_of_block, problem = sequential_fill(graph, caps, cost, order)
+        core_of_block, problem = sequential_fill(graph, caps, cost, order, window=FILL_WINDOW)
         if problem is not None:
-            core_of_block, problem = sequential_fill(graph, caps, cost, order, optimistic=True)
+            core_of_block, problem = sequential_fill(graph, caps, cost, order, optimistic=True,
+                                                     window=FILL_WINDOW)
         return core_of_block if problem is None else None
 
     core_of_block = fill(graph)
@@ -466,7 +469,8 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
         # Blocks sized for the bound's cores leave each core's last block's worth empty
         # where rows nobody shares fill the cores first: cut for the cores really used.
         finer = coarsen(conn, cost, largest, block_size=None, tiled=True, target_name=target.name,
-                        max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * used))
+                        max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * used),
+                        split_positions=True)
         refilled = fill(finer) if finer.block_count > graph.block_count else None
         if refilled is not None and np.unique(refilled).size < used:
             graph, core_of_block = finer, refilled
@@ -569,8 +573,15 @@ def tile_assignment(conn: Connectivity, load: np.ndarray, chips: int, mesh: tupl
     all, at most the mesh's columns per row, the split with the shortest
     tile edges), and tile (i, j) goes on mesh chip (i, j): a chip boundary
     carries one tile edge, not a whole row of the map, and neighbouring tiles
-    are one link apart. All channels of a position stay together, so a chip's
-    share of a layer is a (C, rows, columns) map its cores tile. Neurons of
+    are one link apart. Each cut balances the load to one position: rows of
+    tiles in row-major order of the positions (a boundary may step part way
+    along a row of the map), tiles of a row in column-major order, so tile
+    edges are staircases (cut at whole rows and columns, the 10^8-synapse CNN's
+    23 tiles were 143-155 cores' worth, five over a SpiNNaker-2 chip's 152;
+    cut so, 149-150). All
+    channels of a position stay together, so a chip's share of a layer is a
+    (C, rows, columns) map or a (C, 1, positions) run its cores cut by
+    position (_sub_population). Neurons of
     flat populations go to the chip sending them most synapses (the first
     chip if none). None when fewer than TILED_LOAD_SHARE of the load sits in
     maps, or ``chips`` does not fit the mesh."""
@@ -602,11 +613,11 @@ def tile_assignment(conn: Connectivity, load: np.ndarray, chips: int, mesh: tupl
         return None
     _, gy, cols = min(splits)
     where = np.flatnonzero(mapped)
-    tile_row = _cut_by_load(y[where], load[where], np.cumsum(cols)[:-1] / chips)
+    tile_row = _cut_by_load(_rank(y[where], x[where]), load[where], np.cumsum(cols)[:-1] / chips)
     chip = np.full(conn.neuron_count, -1, dtype=np.int64)
     for i, n_cols in enumerate(cols):
         mine = where[tile_row == i]
-        col = _cut_by_load(x[mine], load[mine], np.arange(1, n_cols) / n_cols)
+        col = _cut_by_load(_rank(x[mine], y[mine]), load[mine], np.arange(1, n_cols) / n_cols)
         chip[mine] = i * cols_max + col
     flat = np.flatnonzero(~mapped)
     if len(flat):
@@ -616,6 +627,17 @@ def tile_assignment(conn: Connectivity, load: np.ndarray, chips: int, mesh: tupl
         chip[flat[counts.sum(axis=1) == 0]] = int(chip[where].min())
     grid = "x".join(str(v) for v in cols)
     return f"{TILES} (rows of {grid} tiles)", chip
+
+
+def _rank(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+    """Each point's place among the distinct (primary, secondary) pairs in lexicographic
+    order (equal pairs share a rank): a cut by it may end part way along a row."""
+    order = np.lexsort((secondary, primary))
+    key = np.column_stack([primary[order], secondary[order]])
+    new = np.concatenate([[True], np.any(key[1:] != key[:-1], axis=1)])
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.cumsum(new) - 1
+    return rank
 
 
 def _cut_by_load(position: np.ndarray, load: np.ndarray, fractions: np.ndarray) -> np.ndarray:
@@ -944,8 +966,9 @@ def chip_network(net: HardwareNetwork, conn: Connectivity, chip_of_neuron: np.nd
     """One chip's share of ``net`` as a network of its own.
 
     Populations keep their names and hold only the chip's neurons (a band of
-    whole rows of a (C, H, W) layer keeps its three axes, so tiles stay
-    spatial; other shares are flat). Synapses from neurons on other chips come
+    whole rows or a tile of a (C, H, W) layer keeps its three axes, so tiles
+    stay spatial; a staircase tile is (C, 1, positions); other shares are
+    flat). Synapses from neurons on other chips come
     from an input ``remote_name(population)`` as wide as the population.
     """
     local: dict[str, np.ndarray] = {}
@@ -1010,17 +1033,24 @@ def _sub_population(pop: Population, mine: np.ndarray, keep_order: bool = False)
     shape: tuple[int, ...] = (len(mine),)
     if len(pop.shape) == 3 and not keep_order:
         # A band of whole rows or a 2-D tile of every channel keeps its (C, rows, columns)
-        # shape (its cores tile it); any other share is flat.
+        # shape (its cores tile it); any other set of positions with all their channels (a
+        # staircase tile) is (C, 1, positions) in row-major order, so its cores still get
+        # runs of positions with every channel, not strips of one channel; any other share
+        # is flat.
         c, h, w = pop.shape
         plane = h * w
         at = mine % plane
         r0, r1 = int((at // w).min()), int((at // w).max()) + 1
         c0, c1 = int((at % w).min()), int((at % w).max()) + 1
-        if len(mine) == c * (r1 - r0) * (c1 - c0):
-            tile = (np.arange(c)[:, None, None] * plane + np.arange(r0, r1)[None, :, None] * w
-                    + np.arange(c0, c1)[None, None, :]).ravel()
-            if np.array_equal(tile, mine):
-                shape = (c, r1 - r0, c1 - c0)
+        tile = (np.arange(c)[:, None, None] * plane + np.arange(r0, r1)[None, :, None] * w
+                + np.arange(c0, c1)[None, None, :]).ravel() \
+            if len(mine) == c * (r1 - r0) * (c1 - c0) else None
+        if tile is not None and np.array_equal(tile, mine):
+            shape = (c, r1 - r0, c1 - c0)
+        elif len(mine) % c == 0:
+            positions = mine[:len(mine) // c]
+            if np.array_equal((np.arange(c)[:, None] * plane + positions[None, :]).ravel(), mine):
+                shape = (c, 1, len(positions))
     params = {k: np.asarray(v).reshape(-1)[mine] if np.ndim(v) and np.size(v) == pop.size else v
               for k, v in pop.params.items()}
     cut = {}

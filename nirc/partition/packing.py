@@ -237,18 +237,25 @@ def _fill_with_retries(place_all, graph: BlockGraph, capacities: dict[str, np.nd
 
 
 def sequential_fill(graph: BlockGraph, capacities: dict[str, np.ndarray], cost: SynapseListCost,
-                    order: np.ndarray | None = None, optimistic: bool = False
+                    order: np.ndarray | None = None, optimistic: bool = False, window: int = 1
                     ) -> tuple[np.ndarray, Overflow | None]:
     """Blocks in network order (or ``order``), each on the current core or else the next.
 
-    In network order this is the naive baseline. Returns the block->core array
-    (-1 for blocks not placed) and, on failure, the overflow that stopped it.
+    In network order this is the naive baseline. ``window`` > 1: a block first
+    tries the ``window - 1`` cores before the current one (oldest first), so a
+    core left with room by a block too large for it is topped up by later,
+    smaller blocks of the same stretch of ``order``. Returns the block->core
+    array (-1 for blocks not placed) and, on failure, the overflow that stopped it.
     """
     order = np.arange(graph.block_count) if order is None else order
 
     def place_all(loads: CoreLoads) -> Overflow | None:
         core = 0
         for block in order:
+            if window > 1 and core > 0 and any(
+                    loads.try_place(block, earlier) is None
+                    for earlier in range(max(0, core - window + 1), core)):
+                continue
             problem = loads.try_place(block, core)
             while problem is not None:
                 if core + 1 >= loads.cores:
