@@ -73,7 +73,7 @@ class Output(Section):
 
 class XyloConfig(_Part):
     specification: Specification
-    inputs: list[InputPort]
+    inputs: list[InputPort] = Field(min_length=1)       # the fabric runs as long as its input
     hidden: list[Section]
     readout: list[Section]
     outputs: list[Output]
