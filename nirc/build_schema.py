@@ -17,16 +17,26 @@ dotted path (``outputs.0.copies.1``), before anything runs:
 Register ranges (a threshold wider than the chip's field) stay the neuron
 model's business; what is checked here is what would otherwise stop the
 emulator half-way with a Python error.
+
+Backends with their own config format check it the same way with the pieces
+here (nirc.targets.xylo.schema, nirc.targets.speck.schema): :class:`Problem`,
+:func:`validated` (a pydantic model, the first error as a Problem),
+:func:`read_arrays` (the arrays file, inside the build directory, headers
+checked) and :func:`member` (one array's shape and kind).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Mapping, Union
+from pathlib import Path
+from typing import Annotated, Any, Callable, Mapping, TypeVar, Union
 
 import numpy as np
 from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt,
                       StrictStr, ValidationError)
+
+from nirc.errors import NircError
+from nirc.npzio import read_archive
 
 Count = Annotated[StrictInt, Field(ge=0)]
 Extent = Annotated[StrictInt, Field(ge=1)]
@@ -36,6 +46,7 @@ Number = Union[StrictInt, Annotated[StrictFloat, Field(allow_inf_nan=False)]]
 Value = Union[Number, ArrayRef]
 # Larger than any chip nirc targets holds, small enough that no size overflows int64.
 MAX_COUNT = 1 << 40
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Part(BaseModel):
@@ -115,27 +126,71 @@ class BuildConfig(_Part):
 
 
 class Problem(ValueError):
-    """One thing wrong with a config: the dotted field, the node it concerns, the message."""
+    """One thing wrong with a build: the dotted field, the node it concerns, the message; the
+    file when it is not the config itself (the arrays file)."""
 
-    def __init__(self, field: str, message: str, node: str | None = None):
+    def __init__(self, field: str | None, message: str, node: str | None = None,
+                 file: str | None = None, missing: bool = False):
         super().__init__(message)
-        self.field, self.message, self.node = field, message, node
+        self.field, self.message, self.node, self.file = field, message, node, file
+        self.missing = missing          # a required field is absent (``field`` names it)
+
+    def error(self, kind: type[NircError], config: str) -> NircError:
+        """The problem as the one-line error ``kind`` (file: node, parameter: message)."""
+        return kind(self.message, file=self.file or config, node=self.node, field=self.field)
+
+
+def validated(model: type[M], data: Any, node_of: Callable[[tuple], str | None] = lambda loc: None
+              ) -> M:
+    """``data`` as ``model`` reads it, or a Problem naming the first field that is wrong
+    (``node_of`` names the node a field's location belongs to, where there is one)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        node = node_of(tuple(first["loc"]))
+        if first["type"] == "missing":
+            raise Problem(field, "required field missing", node, missing=True) from None
+        got = first.get("input")
+        shown = repr(got) if isinstance(got, (int, float, str, bool)) or got is None \
+            else type(got).__name__
+        raise Problem(field, f"{first['msg'][0].lower()}{first['msg'][1:]}, got {shown[:60]}",
+                      node) from None
 
 
 def structure(config: Mapping[str, Any]) -> BuildConfig:
     """The config as the emulator reads it, or a Problem naming the first field that is wrong."""
+    return validated(BuildConfig, config)
+
+
+def read_arrays(build: Path, name: str, field: str, budget: int) -> dict[str, np.ndarray]:
+    """The arrays file a config names in ``field``: a file in the build directory, every
+    member read after its header is checked (nirc.npzio.read_archive), ``budget`` bytes at
+    most; a Problem naming that file if it cannot be read."""
+    if Path(name).name != name:
+        raise Problem(field, f"must name a file in the build directory, got {name!r}")
+    path = build / name
     try:
-        return BuildConfig.model_validate(config)
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        if first["type"] == "missing":
-            raise Problem(field, "required field missing") from None
-        got = first.get("input")
-        shown = repr(got) if isinstance(got, (int, float, str, bool)) or got is None \
-            else type(got).__name__
-        raise Problem(field, f"{first['msg'][0].lower()}{first['msg'][1:]}, got {shown[:60]}") \
-            from None
+        return read_archive(str(path), budget)
+    except NircError as err:
+        raise Problem(None, err.message, file=str(path)) from None
+
+
+def member(arrays: Mapping[str, np.ndarray], key: str, shape: tuple[int | None, ...],
+           file: str, what: str = "integers") -> np.ndarray:
+    """The arrays file's member ``key`` with ``shape`` (None: any extent) holding ``what``
+    ("integers" or "numbers"), or a Problem naming that file and the member."""
+    if key not in arrays:
+        raise Problem(key, "missing from the arrays file", file=file)
+    a = arrays[key]
+    if a.ndim != len(shape) or any(n is not None and n != m for n, m in zip(shape, a.shape)):
+        want = ", ".join("n" if n is None else str(n) for n in shape)
+        raise Problem(key, f"shape {a.shape}, expected ({want}{',' if len(shape) == 1 else ''})",
+                      file=file)
+    if a.dtype.kind not in ("iu" if what == "integers" else "iuf"):
+        raise Problem(key, f"holds {a.dtype} values, expected {what}", file=file)
+    return a
 
 
 def references(cfg: BuildConfig, arrays: Mapping[str, np.ndarray], model) -> None:

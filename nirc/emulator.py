@@ -31,7 +31,6 @@ from nirc.errors import NircError
 from nirc.hwnet import SynapseTable
 from nirc.intref import RunResult, check_inputs, spike_count
 from nirc.neuron_models import get_model
-from nirc.npzio import read_archive
 
 # The arrays of one build nirc reads at most (from the sizes their headers declare): a
 # 10^8-synapse system build holds about 1.4 GB.
@@ -154,18 +153,11 @@ class Chip:
                               field="schema_version")
         try:
             checked = build_schema.structure(config)
-            if Path(checked.arrays).name != checked.arrays:
-                raise build_schema.Problem("arrays", f"must name a file in the build directory, "
-                                                     f"got {checked.arrays!r}")
-            arrays_path = build / checked.arrays
-            try:
-                arrays = read_archive(str(arrays_path), MAX_BUILD_ARRAY_BYTES)
-            except NircError as err:
-                raise ConfigError(err.message, file=str(arrays_path)) from None
+            arrays = build_schema.read_arrays(build, checked.arrays, "arrays",
+                                              MAX_BUILD_ARRAY_BYTES)
             build_schema.references(checked, arrays, get_model(checked.neuron_model))
         except build_schema.Problem as problem:
-            raise ConfigError(problem.message, file=str(path), node=problem.node,
-                              field=problem.field) from None
+            raise problem.error(ConfigError, str(path)) from None
         except NircError as err:
             raise err.at(file=str(path)) from None
         return cls(config, arrays, str(path))

@@ -28,6 +28,7 @@ from nirc.targets.speck.chip import SpeckChip
 from nirc.targets.speck.config import build_config as build_config_json
 from nirc.targets.speck.emulate import SpeckEmulator
 from nirc.targets.speck.network import from_hwnet, run_reference
+from nirc.targets.speck.schema import check
 
 CONFIG_FILE = "config.json"
 RESOURCE_OF_KIND = {"kernel": "kernel_memory_words", "neuron": "neuron_memory_words",
@@ -153,19 +154,23 @@ class SpeckBuild:
 
 
 def load_build(build_dir: Path, config: dict) -> SpeckBuild:
-    """nirc.emulator's hook: a Speck config.json ready to run (ConfigError if malformed)."""
+    """nirc.emulator's hook: a Speck config.json ready to run (ConfigError naming the node and
+    field if malformed, nirc.targets.speck.schema)."""
+    from nirc.build_schema import Problem
     from nirc.emulator import ConfigError
 
     where = str(Path(build_dir) / CONFIG_FILE)
     try:
-        return SpeckBuild(SpeckEmulator(config, where=where))
-    except NircError:
-        raise
-    except KeyError as err:
-        raise ConfigError(f"missing field {err} (not a complete Speck config)", file=where) \
-            from None
-    except (TypeError, ValueError, IndexError) as err:
-        raise ConfigError(f"malformed Speck config: {err}", file=where) from None
+        check(config)
+    except Problem as problem:
+        if problem.missing:
+            # Worded as before the checks were written ("missing field 'dimensions'").
+            leaf = problem.field.rpartition(".")[2]
+            node = f"node '{problem.node}', " if problem.node else ""
+            raise ConfigError(f"missing field '{leaf}' ({node}parameter '{problem.field}')",
+                              file=where) from None
+        raise problem.error(ConfigError, where) from None
+    return SpeckBuild(SpeckEmulator(config, where=where))
 
 
 def run_network(hw: HardwareNetwork, inputs: Mapping[str, np.ndarray], batch: bool = False,

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from nirc.build_schema import Problem
 from nirc.errors import TargetError
 from nirc.neuron_models.xylo_lif import XyloSpec
 from nirc.targets.xylo.device import XyloDevice
 from nirc.targets.xylo.layout import XyloLayout
+from nirc.targets.xylo.schema import check
 
 FORMAT = "nirc.xylo"
 VERSION = 1
@@ -101,7 +103,8 @@ def _output(p, readout_scale, spec: XyloSpec) -> dict:
 
 
 def read_config(config_dir: str | Path) -> tuple[XyloSpec, dict]:
-    """The XyloSpec and manifest of an emitted config; TargetError naming the file and field if malformed."""
+    """The XyloSpec and manifest of an emitted config; TargetError naming the file, node and
+    field if malformed (nirc.targets.xylo.schema)."""
     root = Path(config_dir)
     path = root / MANIFEST
     try:
@@ -110,26 +113,21 @@ def read_config(config_dir: str | Path) -> tuple[XyloSpec, dict]:
         raise TargetError("no such file (not a nirc Xylo config directory)", file=str(path)) from None
     except json.JSONDecodeError as err:
         raise TargetError(f"invalid JSON at line {err.lineno}: {err.msg}", file=str(path)) from None
+    if not isinstance(manifest, dict):
+        raise TargetError(f"not a JSON object (got {type(manifest).__name__})", file=str(path))
     if manifest.get("format") != FORMAT:
         raise TargetError(f"format {manifest.get('format')!r} is not {FORMAT!r}", file=str(path), field="format")
     if manifest.get("version") != VERSION:
         raise TargetError(f"version {manifest.get('version')!r}, this nirc reads {VERSION}", file=str(path),
                           field="version")
     try:
-        section = manifest["specification"]
-        arrays_path = root / section["arrays"]
-        with np.load(arrays_path) as data:
-            missing = [name for name in ARRAY_FIELDS if name not in data]
-            if missing:
-                raise TargetError(f"missing array {missing[0]!r}", file=str(arrays_path), field=missing[0])
-            arrays = {name: data[name].astype(np.int64) for name in ARRAY_FIELDS}
-        spec = XyloSpec(**arrays, weight_shift_in=int(section["weight_shift_in"]),
-                        weight_shift_rec=int(section["weight_shift_rec"]),
-                        weight_shift_out=int(section["weight_shift_out"]),
-                        aliases=tuple(tuple(int(t) for t in a) for a in section["aliases"]),
-                        dt=float(section["dt"]))
-    except KeyError as err:
-        raise TargetError(f"missing field {err.args[0]!r}", file=str(path), field=str(err.args[0])) from None
-    except FileNotFoundError as err:
-        raise TargetError("no such file", file=str(err.filename)) from None
-    return spec.validate(str(root / ARRAYS)), manifest
+        cfg, arrays = check(root, manifest)
+    except Problem as problem:
+        raise problem.error(TargetError, str(path)) from None
+    section = cfg.specification
+    spec = XyloSpec(**{name: arrays[name].astype(np.int64) for name in ARRAY_FIELDS},
+                    weight_shift_in=section.weight_shift_in,
+                    weight_shift_rec=section.weight_shift_rec,
+                    weight_shift_out=section.weight_shift_out,
+                    aliases=tuple(tuple(a) for a in section.aliases), dt=float(section.dt))
+    return spec.validate(str(root / section.arrays)), manifest
