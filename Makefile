@@ -78,7 +78,7 @@ corpus: $(STAMP)
 
 # Hostile inputs (docs/limits.md): the long fuzz run and the kill -9 trials, with counts.
 fuzz-hostile: $(STAMP)
-	$(BIN)/python tools/fuzz_hostile.py --nir 500 --yaml 150 --npz 60 --json benchmarks/results/fuzz_hostile.json
+	$(BIN)/python tools/fuzz_hostile.py --nir 500 --yaml 150 --npz 60 --config 120 --json benchmarks/results/fuzz_hostile.json
 
 kill-trials: $(STAMP)
 	$(BIN)/python tools/kill_trials.py --trials 30 --json benchmarks/results/kill_trials.json

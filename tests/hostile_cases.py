@@ -1,5 +1,5 @@
 """Hostile inputs for nirc: named regression cases and seeded mutations of NIR files,
-target YAMLs and NPZ inputs (issue 11). Used by tests/test_hostile_inputs.py (a short
+target YAMLs, NPZ inputs (issue 11) and the config.json of builds that ``emulate`` reads. Used by tests/test_hostile_inputs.py (a short
 fuzz run and one test per named case) and tools/fuzz_hostile.py (the long run that
 reports counts). Files are built with h5py, zipfile and plain text — never with nirc's own
 writers — so a writer cannot hide a reader bug.
@@ -11,7 +11,9 @@ returns nothing; ``argv`` is the nirc command line, with ``{d}`` standing for th
 from __future__ import annotations
 
 import io
+import json
 import random
+import shutil
 import struct
 import sys
 import zipfile
@@ -35,7 +37,7 @@ class Case:
     name: str
     argv: list[str]
     files: Callable[[Path], None]
-    kind: str = "nir"            # nir | yaml | npz (what is hostile)
+    kind: str = "nir"            # nir | yaml | npz | config (what is hostile)
     output: str | None = None    # a path (relative to the folder) that must not appear on failure
 
 
@@ -723,3 +725,58 @@ def named_npz_cases() -> list[tuple[Runner, Case]]:
                                        "npz", "out.npz")))
     return cases
 
+
+
+# --- build configs (emulate reads a build directory: its config.json may be damaged) --------
+
+CONFIG_VALUES = [None, -1, 0, 2 ** 40, 1.5, -2.5, float("nan"), "x", "arrays.npz:nope",
+                 "../outside.npz", [], [-1], [1, 2], {}, True]
+CONFIG_RUNNERS = [r for r in RUNNERS if r.name.startswith("emulate")]
+
+
+def _json_paths(x, path: tuple = ()):
+    """Every field of a JSON document (the first three items of each list), outermost first."""
+    yield path
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield from _json_paths(v, (*path, k))
+    elif isinstance(x, list):
+        for i, v in enumerate(x[:3]):
+            yield from _json_paths(v, (*path, i))
+
+
+def _damaged_config(folder: Path, runner: Runner, seed: int) -> None:
+    """A private copy of the runner's build whose config.json has one field replaced by a
+    hostile value or removed, and a valid input for it."""
+    rng = random.Random(seed)
+    build = folder / "build"
+    if build.is_symlink():
+        source = build.resolve()
+        build.unlink()
+        shutil.copytree(source, build)
+    config_path = build / "config.json"
+    config = json.loads(config_path.read_text())
+    where = rng.choice(list(_json_paths(config))[1:])
+    node = config
+    for key in where[:-1]:
+        node = node[key]
+    if rng.random() < 0.15:
+        del node[where[-1]]
+    else:
+        node[where[-1]] = rng.choice(CONFIG_VALUES)
+    config_path.write_text(json.dumps(config))
+    spikes = np.random.default_rng(seed).random((4, *runner.shape)) < 0.3
+    write_zip(folder / "in.npz", {"input.npy": npy_bytes(spikes.astype(np.float64))})
+
+
+def config_mutations(n: int, seed: int = 0) -> list[tuple[Runner, Case]]:
+    """``n`` builds with one damaged config.json field each, emulated (round robin over the
+    emulate runners: generic Loihi format, Xylo and Speck backends)."""
+    cases = []
+    for k in range(n):
+        runner = CONFIG_RUNNERS[k % len(CONFIG_RUNNERS)]
+        case_seed = seed * 104_729 + k
+        files = (lambda r, s: lambda d: _damaged_config(d, r, s))(runner, case_seed)
+        cases.append((runner, Case(f"config_mutation_{seed}_{k}:{runner.name}",
+                                   runner_argv(runner), files, "config", "out.npz")))
+    return cases

@@ -360,11 +360,12 @@ def test_kill_9_at_random_moments_never_loses_the_build(tmp_path):
 
 # --- fuzz -----------------------------------------------------------------------------------
 
-def _fuzz(tmp_path, runner_dirs, n_nir: int, n_yaml: int, n_npz: int, seed: int) -> None:
+def _fuzz(tmp_path, runner_dirs, n_nir: int, n_yaml: int, n_npz: int, seed: int,
+          n_config: int = 0) -> None:
     failures = []
     k = 0
     pairs = [(None, c) for c in hc.nir_mutations(n_nir, seed) + hc.yaml_mutations(n_yaml, seed)]
-    pairs += hc.npz_mutations(n_npz, seed)
+    pairs += hc.npz_mutations(n_npz, seed) + hc.config_mutations(n_config, seed)
     for runner, case in pairs:
         folder = tmp_path / f"c{k}"
         k += 1
@@ -378,12 +379,12 @@ def _fuzz(tmp_path, runner_dirs, n_nir: int, n_yaml: int, n_npz: int, seed: int)
 
 def test_fuzz_short(tmp_path, runner_dirs):
     """About 40 s on an idle 2-core machine."""
-    _fuzz(tmp_path, runner_dirs, n_nir=60, n_yaml=30, n_npz=20, seed=0)
+    _fuzz(tmp_path, runner_dirs, n_nir=60, n_yaml=30, n_npz=20, seed=0, n_config=15)
 
 
 @pytest.mark.slow
 def test_fuzz_long(tmp_path, runner_dirs):
-    _fuzz(tmp_path, runner_dirs, n_nir=400, n_yaml=150, n_npz=80, seed=5)
+    _fuzz(tmp_path, runner_dirs, n_nir=400, n_yaml=150, n_npz=80, seed=5, n_config=150)
 
 
 def test_without_an_atomic_swap_the_old_build_is_moved_aside_then_removed(tmp_path, monkeypatch):

@@ -1,7 +1,7 @@
-"""Fuzz nirc with hostile NIR files, target YAMLs and NPZ inputs; print the counts.
+"""Fuzz nirc with hostile NIR files, target YAMLs, NPZ inputs and build configs; print the counts.
 
-    .venv/bin/python tools/fuzz_hostile.py [--nir 500] [--yaml 150] [--npz 60] [--seed 1]
-                                           [--json benchmarks/results/fuzz_hostile.json]
+    .venv/bin/python tools/fuzz_hostile.py [--nir 500] [--yaml 150] [--npz 60] [--config 120]
+                                           [--seed 1] [--json benchmarks/results/fuzz_hostile.json]
 
 Runs the named regression cases of tests/hostile_cases.py plus that many seeded
 mutations, each in a forked child (tests/fuzz_harness.py), and reports per input kind:
@@ -27,8 +27,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 import hostile_cases as hc  # noqa: E402
 from fuzz_harness import MEMORY_LIMIT_MB, TIME_LIMIT_S, preload, run_case  # noqa: E402
 
+KINDS = ("nir", "yaml", "npz", "config")
 
-def cases(n_nir: int, n_yaml: int, n_npz: int, seed: int, big: bool):
+
+def cases(n_nir: int, n_yaml: int, n_npz: int, n_config: int, seed: int, big: bool):
     """(runner or None, case) pairs: named cases first, then mutations up to each count."""
     nir = hc.named_nir_cases()
     nir += hc.nir_mutations(max(0, n_nir - len(nir)), seed)
@@ -43,7 +45,8 @@ def cases(n_nir: int, n_yaml: int, n_npz: int, seed: int, big: bool):
                                             {"input.npy": hc.npy_bytes(hc.np.zeros((5, *shape)))}),
             "npz", "out.npz")))
     npz += hc.npz_mutations(max(0, n_npz - len(npz)), seed)
-    return [(None, c) for c in nir] + [(None, c) for c in yaml] + npz
+    return [(None, c) for c in nir] + [(None, c) for c in yaml] + npz + \
+        hc.config_mutations(n_config, seed)
 
 
 def main() -> int:
@@ -51,6 +54,8 @@ def main() -> int:
     parser.add_argument("--nir", type=int, default=500)
     parser.add_argument("--yaml", type=int, default=150)
     parser.add_argument("--npz", type=int, default=60)
+    parser.add_argument("--config", type=int, default=120,
+                        help="builds with one damaged config.json field, emulated")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--big", action="store_true", help="also the 5 GiB NPZ member case")
     parser.add_argument("--json", type=Path, default=None, help="write the counts here")
@@ -64,8 +69,8 @@ def main() -> int:
     prepared: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="nirc-fuzz-") as tmp:
         root = Path(tmp)
-        for k, (runner, case) in enumerate(cases(args.nir, args.yaml, args.npz, args.seed,
-                                                 args.big)):
+        for k, (runner, case) in enumerate(cases(args.nir, args.yaml, args.npz, args.config,
+                                                 args.seed, args.big)):
             folder = root / f"case{k}"
             folder.mkdir()
             if runner is not None:
@@ -100,7 +105,7 @@ def main() -> int:
 
     print(f"\n{'kind':6} {'cases':>6} {'exit0':>6} {'exit1':>6} {'exit2':>6} {'traceb.':>8} "
           f"{'hangs':>6} {'other':>6} {'max s':>7} {'peak MB (refused)':>18}")
-    for kind in ("nir", "yaml", "npz"):
+    for kind in KINDS:
         s = stats[kind]
         print(f"{kind:6} {s['cases']:6} {s['exit_0']:6} {s['exit_1']:6} {s['exit_2']:6} "
               f"{s['tracebacks']:8} {s['hangs']:6} {s['other_problems']:6} "
@@ -112,7 +117,7 @@ def main() -> int:
         args.json.write_text(json.dumps({
             "seed": args.seed, "time_limit_s": TIME_LIMIT_S, "memory_limit_mb": MEMORY_LIMIT_MB,
             "kinds": {k: {**dict(stats[k]), "peak_mb_refused": round(peaks[k])}
-                      for k in ("nir", "yaml", "npz")},
+                      for k in KINDS},
             "failures": [{"case": o.name, "problems": o.problems} for o in failures]},
             indent=1) + "\n")
     return 1 if failures else 0
