@@ -49,11 +49,14 @@ MAX_COUNT = 1 << 40
 M = TypeVar("M", bound=BaseModel)
 
 
-class _Part(BaseModel):
+class Part(BaseModel):
+    """A section of a build's config: the fields a loader reads; others (its writer's notes)
+    pass unchecked."""
+
     model_config = ConfigDict(extra="allow")
 
 
-class Port(_Part):
+class Port(Part):
     name: StrictStr
     shape: list[Extent] = Field(max_length=8)
 
@@ -65,7 +68,7 @@ class Output(Port):
     copy_weights: list[Annotated[StrictInt, Field(ge=1, le=1 << 16)]] = []
 
 
-class PopulationConfig(_Part):
+class PopulationConfig(Part):
     name: StrictStr
     shape: list[Extent] = Field(max_length=8)
     size: Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
@@ -77,13 +80,13 @@ class PopulationConfig(_Part):
     profile: Value | None = None
 
 
-class Weights(_Part):
+class Weights(Part):
     row: ArrayRef
     col: ArrayRef
     value: ArrayRef
 
 
-class TableConfig(_Part):
+class TableConfig(Part):
     id: Count
     source: StrictStr
     target: StrictStr
@@ -93,28 +96,28 @@ class TableConfig(_Part):
     weights: Weights
 
 
-class Block(_Part):
+class Block(Part):
     population: StrictStr
     start: Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
     stop: Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
     offset: Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
 
 
-class Stored(_Part):
+class Stored(Part):
     table: Count
     rows: tuple[Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)],
                 Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]]
     offset: Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
 
 
-class CoreConfig(_Part):
+class CoreConfig(Part):
     core: Count
     neurons: Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
     blocks: list[Block]
     synapses: list[Stored]
 
 
-class BuildConfig(_Part):
+class BuildConfig(Part):
     neuron_model: StrictStr
     dt: Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
     arrays: StrictStr

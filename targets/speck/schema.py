@@ -26,9 +26,9 @@ import math
 from typing import Annotated, Any, Mapping, Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from nirc.build_schema import Problem, validated
+from nirc.build_schema import Part, Problem, validated
 
 # Neurons of one core's input or output map, and values of one input: a Speck core holds at
 # most 64 Ki neurons and its sensor 128 x 128 x 2 pixels; the emulator's tables grow with these.
@@ -38,26 +38,22 @@ Size = Annotated[StrictInt, Field(ge=0, le=MAX_MAP)]
 Step = Annotated[StrictInt, Field(ge=1, le=MAX_MAP)]
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class XY(_Part):
+class XY(Part):
     x: Size
     y: Size
 
 
-class StepXY(_Part):
+class StepXY(Part):
     x: Step
     y: Step
 
 
-class MapShape(_Part):
+class MapShape(Part):
     size: XY
     feature_count: Size
 
 
-class Dimensions(_Part):
+class Dimensions(Part):
     input_shape: MapShape
     output_shape: MapShape
     padding: XY
@@ -65,13 +61,13 @@ class Dimensions(_Part):
     kernel_size: Step
 
 
-class Destination(_Part):
+class Destination(Part):
     layer: StrictInt
     enable: StrictBool
     pooling: Step
 
 
-class CnnLayer(_Part):
+class CnnLayer(Part):
     dimensions: Dimensions
     weights: list[list[list[list[Word]]]]                 # [c_out][c_in][kx][ky]
     biases: list[Word]
@@ -83,32 +79,32 @@ class CnnLayer(_Part):
     destinations: list[Destination]
 
 
-class Readout(_Part):
+class Readout(Part):
     enable: StrictBool
 
 
-class Source(_Part):
+class Source(Part):
     source: StrictStr
     is_input: StrictBool
     core: Optional[StrictInt]
     pooling: Step
 
 
-class Layer(_Part):
+class Layer(Part):
     core: Annotated[StrictInt, Field(ge=0)]
     sources: list[Source]
 
 
-class InputPort(_Part):
+class InputPort(Part):
     shape: list[Step] = Field(min_length=1, max_length=3)
 
 
-class OutputPort(_Part):
+class OutputPort(Part):
     layer: StrictStr
     shape: list[Step] = Field(max_length=8)
 
 
-class NircSection(_Part):
+class NircSection(Part):
     dt: Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]     # (takes an integer too)
     layers: dict[StrictStr, Layer]
     processing_order: list[StrictInt]
@@ -116,7 +112,7 @@ class NircSection(_Part):
     outputs: dict[StrictStr, OutputPort]
 
 
-class SpeckConfig(_Part):
+class SpeckConfig(Part):
     cnn_layers: list[CnnLayer]
     readout: Optional[Readout] = None
     nirc: NircSection

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import Field, StrictFloat, StrictInt, StrictStr
 
-from nirc.build_schema import Problem, member, read_arrays, validated
+from nirc.build_schema import Part, Problem, member, read_arrays, validated
 
 # Every array of a Xylo build together, stored (the largest Xylo's, 1000 hidden neurons, take
 # about 2 MB); the fabric works on int64 copies, 8x an int8 array.
@@ -38,11 +38,7 @@ Extent = Annotated[StrictInt, Field(ge=1, le=1 << 40)]
 Positive = Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class Specification(_Part):
+class Specification(Part):
     arrays: StrictStr
     weight_shift_in: StrictInt
     weight_shift_rec: StrictInt
@@ -51,7 +47,7 @@ class Specification(_Part):
     dt: Positive
 
 
-class Placed(_Part):
+class Placed(Part):
     name: StrictStr
     shape: list[Extent] = Field(max_length=8)
 
@@ -71,7 +67,7 @@ class Output(Section):
     v_scale: list[Annotated[StrictFloat, Field(allow_inf_nan=False)]] | None = None
 
 
-class XyloConfig(_Part):
+class XyloConfig(Part):
     specification: Specification
     inputs: list[InputPort] = Field(min_length=1)       # the fabric runs as long as its input
     hidden: list[Section]
