@@ -433,7 +433,7 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
     Requires: the network's per-core demands within one core's limits.
     Guarantees: the whole network cut as a chip's share is (``settings``'s
     coarsening, deep layers' positions split across channels), filled over the
-    system's cores in spatial order topping up the last FILL_WINDOW cores
+    system's cores in spatial order topping up the last fill_window cores
     (packing.sequential_fill, exact per-core counting); each core's use split
     over its blocks by their load (the most of any resource, as _block_load).
     The neuron counts and synapse memory a chip's share needs on its cores
@@ -441,8 +441,8 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
     a core's memory with its synapse rows long before its neurons fill it.
     None if the fill runs out of the system's cores.
     """
-    from nirc.partition.neuron_partition import (FILL_WINDOW, GREEDY_BLOCKS_PER_CORE,
-                                                 REFINE_ABOVE_BOUND)
+    from nirc.partition.neuron_partition import (GREEDY_BLOCKS_PER_CORE, REFINE_ABOVE_BOUND,
+                                                 fill_window)
     from nirc.partition.packing import sequential_fill
 
     largest = {r: int(c.max()) for r, c in capacities.items()}
@@ -452,13 +452,14 @@ def packed_load(conn: Connectivity, cost: SynapseListCost, capacities: dict[str,
                     max_blocks=max(settings.max_blocks, GREEDY_BLOCKS_PER_CORE * cores_bound),
                     target_name=target.name, split_positions=True)
     caps = {r: np.tile(c, target.chip_count) for r, c in capacities.items()}
+    window = fill_window(conn)
 
     def fill(graph):
         order = spatial_order(conn, graph)
-        core_of_block, problem = sequential_fill(graph, caps, cost, order, window=FILL_WINDOW)
+        core_of_block, problem = sequential_fill(graph, caps, cost, order, window=window)
         if problem is not None:
             core_of_block, problem = sequential_fill(graph, caps, cost, order, optimistic=True,
-                                                     window=FILL_WINDOW)
+                                                     window=window)
         return core_of_block if problem is None else None
 
     core_of_block = fill(graph)
