@@ -191,9 +191,14 @@ def member(arrays: Mapping[str, np.ndarray], key: str, shape: tuple[int | None, 
         want = ", ".join("n" if n is None else str(n) for n in shape)
         raise Problem(key, f"shape {a.shape}, expected ({want}{',' if len(shape) == 1 else ''})",
                       file=file)
-    if a.dtype.kind not in ("iu" if what == "integers" else "iuf"):
+    if not _holds(a, what):
         raise Problem(key, f"holds {a.dtype} values, expected {what}", file=file)
     return a
+
+
+def _holds(a: np.ndarray, what: str) -> bool:
+    """Whether ``a`` holds ``what``: "integers" (signed or not) or "numbers" (floats too)."""
+    return a.dtype.kind in ("iu" if what == "integers" else "iuf")
 
 
 def references(cfg: BuildConfig, arrays: Mapping[str, np.ndarray], model) -> None:
@@ -217,10 +222,9 @@ def references(cfg: BuildConfig, arrays: Mapping[str, np.ndarray], model) -> Non
         if a.ndim != 1 or (length is not None and a.size not in (1, length)):
             want = "1" if length is None else f"1 or {length}"
             raise Problem(field, f"array '{key}' has shape {a.shape}, expected ({want},)", node)
-        whole = integer if whole is None else whole
-        if a.dtype.kind not in ("iu" if whole else "iuf"):
-            raise Problem(field, f"array '{key}' holds {a.dtype} values, expected "
-                                 f"{'integers' if whole else 'numbers'}", node)
+        what = "integers" if (integer if whole is None else whole) else "numbers"
+        if not _holds(a, what):
+            raise Problem(field, f"array '{key}' holds {a.dtype} values, expected {what}", node)
         return a
 
     def number(value, field: str, size: int, node: str) -> None:

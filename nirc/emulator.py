@@ -173,8 +173,8 @@ class Chip:
     def _population(self, p: Mapping[str, Any]) -> _Population:
         size = int(p["size"])
         params = {k: self._value(p["params"][k], size) for k in self.model.param_names}
-        scale = self._value(p["v_scale"], size).astype(np.float64) if p.get("v_scale") is not None else None
-        offset = self._value(p["v_offset"], size).astype(np.float64) if p.get("v_offset") is not None else None
+        scale, offset = (None if p.get(k) is None else self._value(p[k], size).astype(np.float64)
+                         for k in ("v_scale", "v_offset"))
         if p.get("profiles") is not None:
             self._check_profiles(p, params, size)
         return _Population(p["name"], tuple(p["shape"]), size, bool(p["spiking"]), params,

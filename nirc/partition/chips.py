@@ -579,11 +579,9 @@ def tile_assignment(conn: Connectivity, load: np.ndarray, chips: int, mesh: tupl
     along a row of the map), tiles of a row in column-major order, so tile
     edges are staircases (cut at whole rows and columns, the 10^8-synapse CNN's
     23 tiles were 143-155 cores' worth, five over a SpiNNaker-2 chip's 152;
-    cut so, 149-150). All
-    channels of a position stay together, so a chip's share of a layer is a
-    (C, rows, columns) map or a (C, 1, positions) run its cores cut by
-    position (_sub_population). Neurons of
-    flat populations go to the chip sending them most synapses (the first
+    cut so, 149-150). All channels of a position stay together, so a chip's
+    share of a layer is a (C, rows, columns) map or a (C, 1, positions) run its
+    cores cut by position (_sub_population). Neurons of flat populations go to the chip sending them most synapses (the first
     chip if none). None when fewer than TILED_LOAD_SHARE of the load sits in
     maps, or ``chips`` does not fit the mesh."""
     rows_max, cols_max = mesh
